@@ -1,0 +1,200 @@
+//! `AppState`, the router, middleware, and starting and stopping the server. `start` takes an
+//! already bound listener, so tests bind port 0 and talk to the server at once.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::accounts::{self, FirstAdmin};
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::store::Store;
+use crate::web;
+use crate::wechat::crypto::Cipher;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub ingest: Ingest,
+    /// Present when both the EncodingAESKey and the AppID are configured.
+    pub cipher: Option<Arc<Cipher>>,
+    pub metrics: PrometheusHandle,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(web::webhook::router(&state.config.webhook_path))
+        .merge(web::api::router())
+        .merge(web::health::router())
+        .merge(web::home::router())
+        .merge(web::assets::router())
+        .layer(middleware::from_fn(record_request))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}
+
+/// Counts requests and their latency, labelled by route (not by raw path, which would let a
+/// caller create unbounded label values).
+async fn record_request(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!("kefu_http_request_seconds", "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!("kefu_http_requests_total", "route" => route, "status" => status)
+        .increment(1);
+    response
+}
+
+/// The process-wide Prometheus recorder (metrics macros use a global recorder; several
+/// servers in one test process share it).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (a test harness); ours still renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+    writer: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, drains the ingest writer.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let Running {
+            state,
+            shutdown,
+            server,
+            writer,
+            ..
+        } = self;
+        let _ = shutdown.send(());
+        server.await.context("the server task failed")??;
+        let store = state.store.clone();
+        drop(state);
+        writer.await.context("the ingest writer failed")?;
+        store.close().await;
+        Ok(())
+    }
+
+    /// Runs until ctrl-c or SIGTERM, then stops gracefully.
+    pub async fn until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        self.stop().await
+    }
+}
+
+/// Opens the store, migrates, makes sure there is an admin, and serves on `listener`.
+pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
+    config.prepare_data_dir()?;
+    let store = Store::open(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", config.database_url))?;
+    store.migrate().await.context("cannot apply migrations")?;
+    match accounts::ensure_first_admin(&store, config.admin_password.as_ref().map(|s| s.expose()))
+        .await
+        .context("cannot create the first admin account")?
+    {
+        FirstAdmin::Existing => {}
+        FirstAdmin::FromConfig => {
+            tracing::info!("created the staff account admin with KEFU_ADMIN_PASSWORD")
+        }
+        FirstAdmin::Generated(password) => {
+            // Shown once, on the terminal, never logged.
+            println!(
+                "\n  kefu created the staff account `admin` with the password: {password}\n  Change it with `kefu user passwd admin --password-stdin`.\n"
+            );
+        }
+    }
+    for missing in config.missing_wechat() {
+        tracing::warn!("{missing}");
+    }
+    let cipher = match (&config.wechat.aes_key, &config.wechat.appid) {
+        (Some(key), Some(appid)) => Some(Arc::new(Cipher::new(key.clone(), appid.clone()))),
+        _ => None,
+    };
+    let (ingest, writer) = Ingest::start(&store)
+        .await
+        .context("cannot open the database for writing")?;
+    let state = AppState {
+        config: Arc::new(config),
+        store,
+        ingest,
+        cipher,
+        metrics: metrics_handle(),
+    };
+    let addr = listener.local_addr()?;
+    let app = router(state.clone());
+    let (shutdown, on_shutdown) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = on_shutdown.await;
+            })
+            .await
+    });
+    tracing::info!(listen = %addr, webhook = %state.config.webhook_path, "kefu is serving");
+    Ok(Running {
+        addr,
+        state,
+        shutdown,
+        server,
+        writer,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

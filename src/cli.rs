@@ -1,0 +1,303 @@
+//! The `kefu` command line (CONTRACT.md): serve, migrate, staff accounts, API tokens, and
+//! `simulate`, which sends one push to a running kefu exactly as WeChat would.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::accounts;
+use crate::config::Config;
+use crate::domain::Role;
+use crate::store::Store;
+use crate::store::audit::Actor;
+use crate::store::staff;
+use crate::wechat::crypto::Cipher;
+use crate::wechat::simulate::{self, SimulatedKind};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kefu",
+    version,
+    about = "Self-hosted helpdesk for WeChat Mini Program customer service"
+)]
+pub struct Cli {
+    /// A TOML file with the same keys as the KEFU_* variables, in lower case without the prefix
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: webhook, JSON API, health and metrics. Applies pending migrations first.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage staff accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Send one push to a running kefu exactly as WeChat would (signed, encrypted when an AES key is configured).
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Agent,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Agent => Role::Agent,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a staff account; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// Read the password from standard input (required: passwords never go on the command line)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List staff accounts.
+    List,
+    /// Disable a staff account: it can no longer sign in or use its tokens.
+    Disable { name: String },
+    /// Set a new password, read from standard input.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new API bearer token for a staff user, once; only its hash is stored.
+    Create {
+        name: String,
+        #[arg(long, value_name = "TEXT")]
+        label: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The webhook URL [default: http://KEFU_LISTEN + KEFU_WEBHOOK_PATH]
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The simulated customer's openid
+    #[arg(long, default_value = "o-simulated-customer")]
+    pub openid: String,
+    #[command(flatten)]
+    pub what: SimulateWhat,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct SimulateWhat {
+    /// A text message
+    #[arg(long)]
+    pub text: Option<String>,
+    /// An image message
+    #[arg(long)]
+    pub image: bool,
+    /// A mini program card
+    #[arg(long)]
+    pub card: bool,
+    /// The customer opening the chat (user_enter_tempsession)
+    #[arg(long)]
+    pub enter: bool,
+}
+
+/// Runs one command to completion.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {} (KEFU_LISTEN)", config.listen))?;
+            crate::app::start(config, listener)
+                .await?
+                .until_signal()
+                .await
+        }
+        Command::Migrate => {
+            let store = open_store(&config).await?;
+            store.migrate().await.context("cannot apply migrations")?;
+            println!("migrations applied to {}", config.database_url);
+            Ok(())
+        }
+        Command::User(cmd) => user(cmd, &config).await,
+        Command::Token(TokenCommand::Create { name, label }) => {
+            let store = open_store(&config).await?;
+            let label = label.unwrap_or_else(|| "cli".to_owned());
+            let token = accounts::create_token(&store, &Actor::cli(), &name, &label).await?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Simulate(args) => simulate(args, &config).await,
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    config.prepare_data_dir()?;
+    let store = Store::open(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", config.database_url))?;
+    store.migrate().await.context("cannot apply migrations")?;
+    Ok(store)
+}
+
+fn read_password(password_stdin: bool) -> anyhow::Result<String> {
+    if !password_stdin {
+        bail!("pass the password on standard input with --password-stdin");
+    }
+    let mut input = String::new();
+    std::io::stdin()
+        .take(accounts::MAX_PASSWORD_BYTES as u64 + 2)
+        .read_to_string(&mut input)
+        .context("cannot read the password from standard input")?;
+    // one line; the trailing newline of `echo` is not part of it
+    let password = input.lines().next().unwrap_or_default().to_owned();
+    accounts::check_password(&password)?;
+    Ok(password)
+}
+
+async fn user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            role,
+            display_name,
+            password_stdin,
+        } => {
+            accounts::check_username(&name)?;
+            let password = read_password(password_stdin)?;
+            let store = open_store(config).await?;
+            let display = display_name.unwrap_or_else(|| name.clone());
+            let id = accounts::add_user(
+                &store,
+                &Actor::cli(),
+                &name,
+                &display,
+                role.into(),
+                &password,
+            )
+            .await?;
+            println!("created {} {name} (id {id})", Role::from(role));
+        }
+        UserCommand::List => {
+            let store = open_store(config).await?;
+            println!(
+                "{:<6} {:<20} {:<6} {:<9} display name",
+                "id", "name", "role", "state"
+            );
+            for u in staff::list(store.pool()).await? {
+                let state = if u.disabled { "disabled" } else { "active" };
+                println!(
+                    "{:<6} {:<20} {:<6} {:<9} {}",
+                    u.id, u.username, u.role, state, u.display_name
+                );
+            }
+        }
+        UserCommand::Disable { name } => {
+            let store = open_store(config).await?;
+            accounts::disable_user(&store, &Actor::cli(), &name).await?;
+            println!("disabled {name}");
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            let store = open_store(config).await?;
+            accounts::set_password(&store, &Actor::cli(), &name, &password).await?;
+            println!("password changed for {name}");
+        }
+    }
+    Ok(())
+}
+
+async fn simulate(args: SimulateArgs, config: &Config) -> anyhow::Result<()> {
+    let token = config
+        .wechat
+        .token
+        .as_ref()
+        .context("KEFU_WECHAT_TOKEN must be set to sign a simulated push")?;
+    let cipher = match (&config.wechat.aes_key, &config.wechat.appid) {
+        (Some(key), Some(appid)) => Some(Cipher::new(key.clone(), appid.clone())),
+        (Some(_), None) => bail!("KEFU_WECHAT_APPID must be set to encrypt a simulated push"),
+        _ => None,
+    };
+    if args.openid.is_empty()
+        || args.openid.len() > 128
+        || !args
+            .openid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!("--openid must be 1 to 128 letters, digits, dashes or underscores");
+    }
+    let kind = match args.what {
+        SimulateWhat { text: Some(t), .. } => SimulatedKind::Text(t),
+        SimulateWhat { image: true, .. } => SimulatedKind::Image {
+            media_id: format!("sim-media-{}", simulate::random_msg_id()),
+        },
+        SimulateWhat { card: true, .. } => SimulatedKind::Card,
+        _ => SimulatedKind::Enter {
+            session_from: "kefu-simulate".to_owned(),
+        },
+    };
+    let url = args.url.unwrap_or_else(|| {
+        let mut addr = config.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}{}", config.webhook_path)
+    });
+    let now = crate::domain::now_millis() / 1000;
+    let format = config.wechat.format;
+    let body = simulate::push_body(&kind, &args.openid, simulate::random_msg_id(), now, format);
+    let push = simulate::sign_push(
+        &body,
+        token.expose(),
+        cipher.as_ref(),
+        format,
+        &args.openid,
+        now,
+        &simulate::random_nonce(),
+    );
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let response = client
+        .post(format!("{url}?{}", push.query))
+        .header(reqwest::header::CONTENT_TYPE, push.content_type)
+        .body(push.body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach kefu at {url}"))?;
+    let status = response.status();
+    let answer = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("kefu answered {status}: {answer}");
+    }
+    println!("kefu answered {}: {answer}", status.as_u16());
+    Ok(())
+}

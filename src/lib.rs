@@ -1,0 +1,16 @@
+//! kefu (客服): a self-hosted helpdesk for WeChat Mini Program customer service.
+//!
+//! The crate is the whole product; `main.rs` only launches it. Modules mirror the product:
+//! the WeChat protocol, the store, the ingest path of a push, and the web surface.
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod ingest;
+pub mod store;
+pub mod web;
+pub mod wechat;

@@ -1,0 +1,39 @@
+//! The `kefu` binary: parse the command line and configuration, set up logging, run.
+
+use clap::Parser;
+use kefu::cli::{Cli, Command};
+use kefu::config::Config;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    // The server logs at KEFU_LOG; one-shot commands stay quiet unless asked.
+    let filter = match (&cli.command, std::env::var("KEFU_LOG").is_ok()) {
+        (Command::Serve, _) | (_, true) => config.log.clone(),
+        _ => "warn".to_owned(),
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(&filter) {
+        Ok(f) => f,
+        Err(_) => return fail(&format!("KEFU_LOG is not a valid log filter: {filter:?}")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(kefu::cli::run(cli, config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => fail(&format!("{e:#}")),
+    }
+}
+
+fn fail(message: &str) -> std::process::ExitCode {
+    eprintln!("kefu: {message}");
+    std::process::ExitCode::FAILURE
+}

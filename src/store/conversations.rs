@@ -1,0 +1,149 @@
+//! Conversations as the inbox and the API read them, and the few changes agents make to them.
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+
+use crate::domain::{ConversationStatus, Millis};
+
+/// A conversation with what a list row needs: its contact, assignee and last message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub id: i64,
+    pub status: String,
+    pub handler: String,
+    pub unread: i64,
+    pub created_at: Millis,
+    pub last_activity_at: Millis,
+    pub contact_id: i64,
+    pub openid: String,
+    pub contact_name: Option<String>,
+    pub last_message_at: Option<Millis>,
+    pub last_enter_at: Option<Millis>,
+    pub assignee_id: Option<i64>,
+    pub assignee_name: Option<String>,
+    pub last_message_id: Option<i64>,
+}
+
+const SELECT: &str = r"select c.id, c.status, c.handler, c.unread, c.created_at, c.last_activity_at,
+       ct.id as contact_id, ct.openid, ct.display_name as contact_name,
+       ct.last_message_at, ct.last_enter_at,
+       c.assignee_id, s.display_name as assignee_name, c.last_message_id
+  from conversations c
+  join contacts ct on ct.id = c.contact_id
+  left join staff_users s on s.id = c.assignee_id";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    Any,
+    Nobody,
+    User(i64),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ListFilter {
+    pub status: Option<ConversationStatus>,
+    pub assignee: AssigneeFilter,
+    /// the (last_activity_at, id) of the last row of the previous page
+    pub before: Option<(Millis, i64)>,
+    pub limit: i64,
+}
+
+/// Newest activity first; the filter's shape picks the index, so pages stay fast at any size.
+pub async fn list(pool: &SqlitePool, f: &ListFilter) -> sqlx::Result<Vec<ConversationRow>> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+    q.push(" where 1 = 1");
+    if let Some(status) = f.status {
+        q.push(" and c.status = ").push_bind(status.as_str());
+    }
+    match f.assignee {
+        AssigneeFilter::Any => {}
+        AssigneeFilter::Nobody => {
+            q.push(" and c.assignee_id is null");
+        }
+        AssigneeFilter::User(id) => {
+            q.push(" and c.assignee_id = ").push_bind(id);
+        }
+    }
+    if let Some((at, id)) = f.before {
+        q.push(" and (c.last_activity_at < ")
+            .push_bind(at)
+            .push(" or (c.last_activity_at = ")
+            .push_bind(at)
+            .push(" and c.id < ")
+            .push_bind(id)
+            .push("))");
+    }
+    q.push(" order by c.last_activity_at desc, c.id desc limit ")
+        .push_bind(f.limit);
+    q.build_query_as().fetch_all(pool).await
+}
+
+pub async fn get(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<ConversationRow>> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+    q.push(" where c.id = ").push_bind(id);
+    q.build_query_as().fetch_optional(pool).await
+}
+
+/// Moves a conversation to `status`. Resolving it frees the contact, so their next message
+/// starts a new conversation; reopening makes it the contact's current one again if they
+/// have not started another meanwhile. Returns false when there is no such conversation.
+pub async fn set_status(
+    conn: &mut SqliteConnection,
+    id: i64,
+    status: ConversationStatus,
+    now: Millis,
+) -> sqlx::Result<bool> {
+    let contact: Option<i64> = sqlx::query_scalar(
+        r"update conversations
+             set status = $1,
+                 resolved_at = case when $1 = 'resolved' then $2 else null end
+           where id = $3
+       returning contact_id",
+    )
+    .bind(status.as_str())
+    .bind(now)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(contact) = contact else {
+        return Ok(false);
+    };
+    if status == ConversationStatus::Resolved {
+        sqlx::query(
+            "update contacts set current_conversation_id = null where id = $1 and current_conversation_id = $2",
+        )
+        .bind(contact)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    } else {
+        sqlx::query(
+            "update contacts set current_conversation_id = $2 where id = $1 and current_conversation_id is null",
+        )
+        .bind(contact)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Assigns a conversation to a staff user, or to nobody. Returns false when there is no such
+/// conversation.
+pub async fn assign(
+    conn: &mut SqliteConnection,
+    id: i64,
+    assignee: Option<i64>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("update conversations set assignee_id = $1 where id = $2")
+        .bind(assignee)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn count(pool: &SqlitePool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("select count(*) from conversations")
+        .fetch_one(pool)
+        .await
+}

@@ -1,0 +1,163 @@
+//! Staff accounts and their API tokens. Passwords arrive here already hashed (argon2id, in
+//! `crate::auth`); tokens arrive as their sha256.
+
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::domain::{Millis, Role};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StaffRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub disabled: bool,
+    pub created_at: Millis,
+}
+
+impl StaffRow {
+    pub fn role(&self) -> Role {
+        Role::parse(&self.role).unwrap_or(Role::Agent)
+    }
+}
+
+const SELECT: &str =
+    "select id, username, display_name, role, password_hash, disabled, created_at from staff_users";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("a staff account named {0:?} already exists")]
+    Taken(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+pub async fn create(
+    conn: &mut SqliteConnection,
+    username: &str,
+    display_name: &str,
+    role: Role,
+    password_hash: &str,
+    now: Millis,
+) -> Result<i64, CreateUserError> {
+    sqlx::query_scalar(
+        r"insert into staff_users (username, display_name, role, password_hash, disabled, created_at)
+          values ($1, $2, $3, $4, 0, $5)
+          returning id",
+    )
+    .bind(username)
+    .bind(display_name)
+    .bind(role.as_str())
+    .bind(password_hash)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| {
+        if super::is_unique_violation(&e) {
+            CreateUserError::Taken(username.to_owned())
+        } else {
+            CreateUserError::Db(e)
+        }
+    })
+}
+
+pub async fn count(pool: &SqlitePool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("select count(*) from staff_users")
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn list(pool: &SqlitePool) -> sqlx::Result<Vec<StaffRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by id")))
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn by_username(pool: &SqlitePool, username: &str) -> sqlx::Result<Option<StaffRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where username = $1")))
+        .bind(username)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn by_id(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<StaffRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where id = $1")))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn set_disabled(
+    conn: &mut SqliteConnection,
+    id: i64,
+    disabled: bool,
+) -> sqlx::Result<()> {
+    sqlx::query("update staff_users set disabled = $1 where id = $2")
+        .bind(disabled)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_password(
+    conn: &mut SqliteConnection,
+    id: i64,
+    password_hash: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("update staff_users set password_hash = $1 where id = $2")
+        .bind(password_hash)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn create_token(
+    conn: &mut SqliteConnection,
+    user_id: i64,
+    label: &str,
+    token_hash: &str,
+    now: Millis,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        r"insert into api_tokens (user_id, label, token_hash, created_at)
+          values ($1, $2, $3, $4)
+          returning id",
+    )
+    .bind(user_id)
+    .bind(label)
+    .bind(token_hash)
+    .bind(now)
+    .fetch_one(conn)
+    .await
+}
+
+/// The enabled staff user holding the token with this hash. Marks the token used, at most
+/// once a minute so that API reads do not turn into a write each.
+pub async fn by_token_hash(
+    pool: &SqlitePool,
+    token_hash: &str,
+    now: Millis,
+) -> sqlx::Result<Option<StaffRow>> {
+    let found: Option<(i64, Option<Millis>, i64)> = sqlx::query_as(
+        r"select t.id, t.last_used_at, t.user_id from api_tokens t
+            join staff_users s on s.id = t.user_id
+           where t.token_hash = $1 and s.disabled = 0",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await?;
+    let Some((token_id, last_used, user_id)) = found else {
+        return Ok(None);
+    };
+    if last_used.is_none_or(|t| now - t > 60_000) {
+        sqlx::query("update api_tokens set last_used_at = $1 where id = $2")
+            .bind(now)
+            .bind(token_id)
+            .execute(pool)
+            .await?;
+    }
+    by_id(pool, user_id).await
+}

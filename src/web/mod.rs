@@ -1,0 +1,8 @@
+//! The HTTP surface, one file per area; each exports its own `router()` and `app.rs` merges
+//! them.
+
+pub mod api;
+pub mod assets;
+pub mod health;
+pub mod home;
+pub mod webhook;

@@ -1,0 +1,245 @@
+//! WeChat's push endpoint. GET answers the server-verification handshake; POST verifies,
+//! decrypts and parses a push, hands it to `ingest`, and answers `success` only once it is
+//! committed. Every refusal stores nothing and logs one line saying why.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::ingest::IngestError;
+use crate::store::inbound::Stored;
+use crate::wechat::crypto::{msg_signature, signature, signatures_match};
+use crate::wechat::push::{Format, Push, encrypted_field};
+
+/// WeChat's pushes are small; anything larger is refused before it is read whole.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+pub fn router(path: &str) -> Router<AppState> {
+    Router::new().route(path, get(verify).post(receive))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PushQuery {
+    signature: Option<String>,
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    echostr: Option<String>,
+    encrypt_type: Option<String>,
+    msg_signature: Option<String>,
+}
+
+/// GET: WeChat checks that this server knows the Token before it starts pushing.
+async fn verify(
+    State(state): State<AppState>,
+    query: Result<Query<PushQuery>, QueryRejection>,
+) -> AppResult<Response> {
+    let Query(q) = query.map_err(|_| refuse_bad_query())?;
+    let token = configured_token(&state)?;
+    let (timestamp, nonce) = signed_parts(&q)?;
+    let given = q.signature.as_deref().unwrap_or_default();
+    if !signatures_match(given, &signature(token, timestamp, nonce)) {
+        tracing::warn!(
+            webhook.refused = "bad_signature",
+            "refused a verification request: the signature does not match KEFU_WECHAT_TOKEN"
+        );
+        return Err(AppError::Unauthorized(
+            "the signature does not match".into(),
+        ));
+    }
+    let echostr = q.echostr.unwrap_or_default();
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        echostr,
+    )
+        .into_response())
+}
+
+/// POST: one push. Order matters: signature and freshness before reading anything the body
+/// says, decryption before parsing, and the answer only after the commit.
+async fn receive(
+    State(state): State<AppState>,
+    query: Result<Query<PushQuery>, QueryRejection>,
+    body: Body,
+) -> AppResult<Response> {
+    let Query(q) = query.map_err(|_| refuse_bad_query())?;
+    let token = configured_token(&state)?;
+    let (timestamp, nonce) = signed_parts(&q)?;
+    check_freshness(&state, timestamp)?;
+
+    let body = read_body(body).await?;
+    let format = Format::detect(&body, state.config.wechat.format);
+    let encrypted = q
+        .encrypt_type
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("aes"));
+
+    let plaintext: Vec<u8> = if encrypted {
+        let Some(cipher) = state.cipher.as_deref() else {
+            tracing::warn!(
+                webhook.refused = "no_aes_key",
+                "refused an encrypted push: KEFU_WECHAT_AES_KEY and KEFU_WECHAT_APPID must be set to read it"
+            );
+            return Err(AppError::Unavailable(
+                "kefu cannot decrypt pushes until KEFU_WECHAT_AES_KEY and KEFU_WECHAT_APPID are set".into(),
+            ));
+        };
+        let encrypt = encrypted_field(&body, format).map_err(|e| unreadable(e.to_string()))?;
+        let given = q.msg_signature.as_deref().unwrap_or_default();
+        if !signatures_match(given, &msg_signature(token, timestamp, nonce, &encrypt)) {
+            tracing::warn!(
+                webhook.refused = "bad_msg_signature",
+                "refused a push: msg_signature does not match"
+            );
+            return Err(AppError::Unauthorized(
+                "the msg_signature does not match".into(),
+            ));
+        }
+        cipher
+            .decrypt(&encrypt)
+            .map_err(|e| unreadable(e.to_string()))?
+    } else {
+        let given = q.signature.as_deref().unwrap_or_default();
+        if !signatures_match(given, &signature(token, timestamp, nonce)) {
+            tracing::warn!(
+                webhook.refused = "bad_signature",
+                "refused a push: the signature does not match KEFU_WECHAT_TOKEN"
+            );
+            return Err(AppError::Unauthorized(
+                "the signature does not match".into(),
+            ));
+        }
+        body.to_vec()
+    };
+
+    let format = Format::detect(&plaintext, format);
+    let push = Push::parse(&plaintext, format).map_err(|e| unreadable(e.to_string()))?;
+    match state.ingest.store(&push).await {
+        Ok(Stored::New {
+            message_id,
+            conversation_id,
+            ..
+        }) => {
+            metrics::counter!("kefu_pushes_total", "outcome" => "stored").increment(1);
+            tracing::debug!(
+                message.id = message_id,
+                conversation.id = conversation_id,
+                push.kind = push.msg_type(),
+                "push stored"
+            );
+        }
+        Ok(Stored::Duplicate) => {
+            metrics::counter!("kefu_pushes_total", "outcome" => "duplicate").increment(1);
+            tracing::debug!(push.key = %push.dedup_key(), "push seen before, acknowledged again");
+        }
+        Err(IngestError::Closed) => {
+            return Err(AppError::Unavailable(
+                "kefu is shutting down; WeChat will retry".into(),
+            ));
+        }
+        // Not `success`: WeChat retries, so the push is not lost.
+        Err(e @ IngestError::Store(_)) => return Err(AppError::Internal(e.into())),
+    }
+    Ok(success())
+}
+
+fn success() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "success",
+    )
+        .into_response()
+}
+
+fn configured_token(state: &AppState) -> AppResult<&str> {
+    match &state.config.wechat.token {
+        Some(t) => Ok(t.expose()),
+        None => {
+            tracing::warn!(
+                webhook.refused = "no_token",
+                "refused a push: KEFU_WECHAT_TOKEN is not set"
+            );
+            Err(AppError::Unavailable(
+                "kefu cannot check WeChat's signature until KEFU_WECHAT_TOKEN is set".into(),
+            ))
+        }
+    }
+}
+
+fn signed_parts(q: &PushQuery) -> AppResult<(&str, &str)> {
+    match (q.timestamp.as_deref(), q.nonce.as_deref()) {
+        (Some(t), Some(n)) if !t.is_empty() && !n.is_empty() => Ok((t, n)),
+        _ => {
+            tracing::warn!(
+                webhook.refused = "unsigned",
+                "refused a request without timestamp and nonce"
+            );
+            Err(AppError::Unauthorized(
+                "the request is not signed: timestamp and nonce are required".into(),
+            ))
+        }
+    }
+}
+
+fn check_freshness(state: &AppState, timestamp: &str) -> AppResult<()> {
+    let max_age = state.config.webhook_max_age;
+    if max_age == 0 {
+        return Ok(());
+    }
+    let now = crate::domain::now_millis() / 1000;
+    let fresh = timestamp
+        .parse::<i64>()
+        .is_ok_and(|t| now.abs_diff(t) <= max_age);
+    if fresh {
+        Ok(())
+    } else {
+        tracing::warn!(
+            webhook.refused = "stale",
+            push.timestamp = timestamp,
+            "refused a push whose timestamp is more than KEFU_WEBHOOK_MAX_AGE seconds from now"
+        );
+        Err(AppError::Unauthorized(format!(
+            "the timestamp is more than {max_age} seconds from now; refused as a possible replay"
+        )))
+    }
+}
+
+async fn read_body(body: Body) -> AppResult<Bytes> {
+    axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
+        // to_bytes fails for a body over the limit or a connection that broke off mid-body
+        let mut source = std::error::Error::source(&e);
+        let mut too_large = false;
+        while let Some(s) = source {
+            too_large |= s.is::<http_body_util::LengthLimitError>();
+            source = s.source();
+        }
+        if too_large {
+            tracing::warn!(
+                webhook.refused = "too_large",
+                "refused a push larger than 1 MiB"
+            );
+            AppError::TooLarge("the push body is larger than 1 MiB".into())
+        } else {
+            unreadable(format!("the push body could not be read: {e}"))
+        }
+    })
+}
+
+fn unreadable(reason: String) -> AppError {
+    tracing::warn!(webhook.refused = "unreadable", reason = %reason, "refused a push that cannot be read");
+    AppError::Invalid(reason)
+}
+
+fn refuse_bad_query() -> AppError {
+    tracing::warn!(
+        webhook.refused = "bad_query",
+        "refused a request with an unreadable query string"
+    );
+    AppError::Invalid("the query string cannot be read".into())
+}

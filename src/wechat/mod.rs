@@ -1,0 +1,7 @@
+//! The WeChat protocol, with no database: signatures and AES (`crypto`), push bodies (`push`)
+//! and building pushes the way WeChat's server does (`outbound_push`, used by `kefu simulate`
+//! and the tests).
+
+pub mod crypto;
+pub mod push;
+pub mod simulate;

@@ -1,0 +1,1716 @@
+//! Reading WeChat's push bodies: the encrypted envelope (`encrypted_field`) and the plaintext
+//! customer-service push (`Push::parse`), in JSON or XML, into typed values, plus the key that
+//! makes a push unique (`Push::dedup_key`). It owns only the parsing: it is pure, does no I/O,
+//! no logging and no cryptography (signatures and AES live in `wechat::crypto`), and never panics
+//! or allocates much beyond the size of its input, whatever bytes arrive. XML is read with
+//! quick-xml's low-level reader so no DTD or external entity can ever be resolved, and a
+//! `<!DOCTYPE>` is refused outright.
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesRef, Event};
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use sha1::{Digest, Sha1};
+use std::fmt;
+
+/// Openids and message ids are short; anything longer is not WeChat's.
+const MAX_ID_BYTES: usize = 128;
+/// A push is two levels deep; the cap keeps hostile nesting cheap.
+const MAX_XML_DEPTH: usize = 32;
+/// Error details stay short so a hostile body cannot fill the logs through them.
+const MAX_DETAIL_CHARS: usize = 80;
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The data format of a push body, as configured in the mini program's push settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Xml,
+}
+
+impl Format {
+    /// The format given by the first non-whitespace byte: `{` JSON, `<` XML, otherwise None.
+    /// A leading UTF-8 byte order mark is skipped first.
+    pub fn sniff(body: &[u8]) -> Option<Format> {
+        let body = body.strip_prefix(UTF8_BOM).unwrap_or(body);
+        match body.iter().find(|b| !b.is_ascii_whitespace())? {
+            b'{' => Some(Format::Json),
+            b'<' => Some(Format::Xml),
+            _ => None,
+        }
+    }
+
+    /// The configured format if the body looks like it, else the sniffed one, else the configured one.
+    /// (Configured first, first non-space byte as fallback.) A body that looks like neither
+    /// keeps the configured format, so its parse error names what was expected.
+    pub fn detect(body: &[u8], configured: Format) -> Format {
+        Format::sniff(body).unwrap_or(configured)
+    }
+}
+
+/// The outer body of an encrypted (safe or compatible mode) push: only `Encrypt` matters (ToUserName optional).
+/// JSON: {"ToUserName": "...", "Encrypt": "..."}; XML: <xml><ToUserName><![CDATA[..]]></ToUserName><Encrypt><![CDATA[..]]></Encrypt></xml>
+/// (compatible mode also carries plaintext fields beside Encrypt: ignore them.)
+pub fn encrypted_field(body: &[u8], format: Format) -> Result<String, PushError> {
+    let text = body_text(body)?;
+    let value = match format {
+        Format::Json => json_document::<JsonEnvelope>(text)?.encrypt,
+        Format::Xml => xml_fields(text, &["Encrypt"])?
+            .into_iter()
+            .next()
+            // base64 never holds whitespace: what surrounds it in plain XML text is layout
+            .map(|(_, value)| Scalar::Text(trim_xml_whitespace(&value).to_owned())),
+    };
+    match value {
+        None | Some(Scalar::Null) => Err(PushError::MissingField("Encrypt")),
+        Some(Scalar::Text(encrypt)) if !encrypt.is_empty() => Ok(encrypt),
+        Some(_) => Err(PushError::BadField("Encrypt")),
+    }
+}
+
+/// One plaintext push from WeChat: a customer's message or event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Push {
+    /// ToUserName: the mini program's original id (empty if absent)
+    pub to_user: String,
+    /// FromUserName: the customer's openid; non-empty, at most 128 bytes
+    pub from_user: String,
+    /// CreateTime, Unix seconds
+    pub create_time: i64,
+    pub kind: PushKind,
+    pub format: Format,
+    /// the plaintext body exactly as received (UTF-8), kept so nothing is lost
+    pub raw: String,
+}
+
+/// What a push carries, by WeChat's `MsgType`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushKind {
+    Text {
+        msg_id: String,
+        content: String,
+    },
+    Image {
+        msg_id: String,
+        pic_url: String,
+        media_id: String,
+    },
+    MiniProgramPage {
+        msg_id: String,
+        title: String,
+        app_id: String,
+        page_path: String,
+        thumb_url: String,
+        thumb_media_id: String,
+    },
+    /// any MsgType=event: user_enter_tempsession carries SessionFrom; other events have none
+    Event {
+        event: String,
+        session_from: Option<String>,
+    },
+    /// any other MsgType, kept whole through Push::raw
+    Unknown {
+        msg_type: String,
+        msg_id: Option<String>,
+    },
+}
+
+impl Push {
+    /// Parse a plaintext push (already decrypted if it was encrypted).
+    pub fn parse(body: &[u8], format: Format) -> Result<Push, PushError> {
+        let raw = std::str::from_utf8(body).map_err(|_| PushError::NotUtf8)?;
+        let text = raw.strip_prefix('\u{feff}').unwrap_or(raw);
+        let fields = match format {
+            Format::Json => json_document::<RawFields>(text)?,
+            Format::Xml => RawFields::from_xml(text)?,
+        };
+        fields.into_push(format, raw)
+    }
+
+    /// The key that makes a push unique, stored in a UNIQUE column so WeChat's retries change nothing:
+    /// messages with MsgId: "msg:{msg_id}"; events: "event:{from_user}:{create_time}:{event}";
+    /// Unknown without MsgId: "raw:{sha1 hex of raw}".
+    pub fn dedup_key(&self) -> String {
+        match &self.kind {
+            PushKind::Text { msg_id, .. }
+            | PushKind::Image { msg_id, .. }
+            | PushKind::MiniProgramPage { msg_id, .. }
+            | PushKind::Unknown {
+                msg_id: Some(msg_id),
+                ..
+            } => format!("msg:{msg_id}"),
+            PushKind::Event { event, .. } => {
+                format!("event:{}:{}:{event}", self.from_user, self.create_time)
+            }
+            PushKind::Unknown { msg_id: None, .. } => {
+                format!("raw:{}", hex::encode(Sha1::digest(self.raw.as_bytes())))
+            }
+        }
+    }
+
+    /// WeChat's message type string ("text", "image", "miniprogrampage", "event", or the unknown MsgType).
+    pub fn msg_type(&self) -> &str {
+        match &self.kind {
+            PushKind::Text { .. } => "text",
+            PushKind::Image { .. } => "image",
+            PushKind::MiniProgramPage { .. } => "miniprogrampage",
+            PushKind::Event { .. } => "event",
+            PushKind::Unknown { msg_type, .. } => msg_type,
+        }
+    }
+}
+
+/// Why a push body could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PushError {
+    #[error("the push body is not UTF-8")]
+    NotUtf8,
+    /// The detail starts with the format: "JSON: ..." or "XML: ...".
+    #[error("the push body is not valid {0}")]
+    Malformed(String),
+    #[error("the push has no {0} field")]
+    MissingField(&'static str),
+    #[error("the push field {0} has an unusable value")]
+    BadField(&'static str),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field values, whatever the format
+
+/// One field's value as it came: JSON gives any of these, XML only `Text`.
+#[derive(Debug)]
+enum Scalar {
+    Text(String),
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Bool,
+    Null,
+    /// an object or array, skipped without being kept
+    Compound,
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl<'de> Visitor<'de> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Unsigned(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Signed(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Float(v))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Bool)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Null)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Compound)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Scalar::Compound)
+    }
+}
+
+/// A free-text field: numbers are taken as their decimal text, null as absent.
+fn text_field(value: Option<Scalar>, name: &'static str) -> Result<Option<String>, PushError> {
+    match value {
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Text(s)) => Ok(Some(s)),
+        Some(Scalar::Unsigned(n)) => Ok(Some(n.to_string())),
+        Some(Scalar::Signed(n)) => Ok(Some(n.to_string())),
+        Some(Scalar::Float(n)) => Ok(Some(n.to_string())),
+        Some(Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(name)),
+    }
+}
+
+/// MsgId: an integer kept as its exact decimal text (never through f64) or a string id.
+fn msg_id_field(value: Option<Scalar>, format: Format) -> Result<Option<String>, PushError> {
+    const NAME: &str = "MsgId";
+    match value {
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Unsigned(n)) => Ok(Some(n.to_string())),
+        Some(Scalar::Signed(n)) => Ok(Some(n.to_string())),
+        Some(Scalar::Text(s)) => {
+            // XML text around an id is layout; a JSON string is taken as it is
+            let s = match format {
+                Format::Xml => trim_xml_whitespace(&s).to_owned(),
+                Format::Json => s,
+            };
+            if s.is_empty() || s.len() > MAX_ID_BYTES {
+                Err(PushError::BadField(NAME))
+            } else {
+                Ok(Some(s))
+            }
+        }
+        Some(Scalar::Float(_) | Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(NAME)),
+    }
+}
+
+/// CreateTime: an integer, or a string holding one.
+fn time_field(value: Option<Scalar>) -> Result<Option<i64>, PushError> {
+    const NAME: &str = "CreateTime";
+    match value {
+        None | Some(Scalar::Null) => Ok(None),
+        Some(Scalar::Signed(n)) => Ok(Some(n)),
+        Some(Scalar::Unsigned(n)) => i64::try_from(n)
+            .map(Some)
+            .map_err(|_| PushError::BadField(NAME)),
+        Some(Scalar::Text(s)) => s
+            .trim()
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| PushError::BadField(NAME)),
+        Some(Scalar::Float(_) | Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(NAME)),
+    }
+}
+
+fn required<T>(value: Option<T>, name: &'static str) -> Result<T, PushError> {
+    value.ok_or(PushError::MissingField(name))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fields of a push
+
+/// The fields a push may carry; any other field stays only in `Push::raw`.
+#[derive(Debug, Default, Deserialize)]
+struct RawFields {
+    #[serde(rename = "ToUserName")]
+    to_user: Option<Scalar>,
+    #[serde(rename = "FromUserName")]
+    from_user: Option<Scalar>,
+    #[serde(rename = "CreateTime")]
+    create_time: Option<Scalar>,
+    #[serde(rename = "MsgType")]
+    msg_type: Option<Scalar>,
+    #[serde(rename = "MsgId")]
+    msg_id: Option<Scalar>,
+    #[serde(rename = "Content")]
+    content: Option<Scalar>,
+    #[serde(rename = "PicUrl")]
+    pic_url: Option<Scalar>,
+    #[serde(rename = "MediaId")]
+    media_id: Option<Scalar>,
+    #[serde(rename = "Title")]
+    title: Option<Scalar>,
+    #[serde(rename = "AppId")]
+    app_id: Option<Scalar>,
+    #[serde(rename = "PagePath")]
+    page_path: Option<Scalar>,
+    #[serde(rename = "ThumbUrl")]
+    thumb_url: Option<Scalar>,
+    #[serde(rename = "ThumbMediaId")]
+    thumb_media_id: Option<Scalar>,
+    #[serde(rename = "Event")]
+    event: Option<Scalar>,
+    #[serde(rename = "SessionFrom")]
+    session_from: Option<Scalar>,
+}
+
+/// The XML element names matching `RawFields`, in the same order as `RawFields::slot`.
+const PUSH_FIELDS: [&str; 15] = [
+    "ToUserName",
+    "FromUserName",
+    "CreateTime",
+    "MsgType",
+    "MsgId",
+    "Content",
+    "PicUrl",
+    "MediaId",
+    "Title",
+    "AppId",
+    "PagePath",
+    "ThumbUrl",
+    "ThumbMediaId",
+    "Event",
+    "SessionFrom",
+];
+
+impl RawFields {
+    fn from_xml(text: &str) -> Result<RawFields, PushError> {
+        let mut fields = RawFields::default();
+        for (name, value) in xml_fields(text, &PUSH_FIELDS)? {
+            if let Some(slot) = fields.slot(name) {
+                *slot = Some(Scalar::Text(value));
+            }
+        }
+        Ok(fields)
+    }
+
+    fn slot(&mut self, name: &str) -> Option<&mut Option<Scalar>> {
+        Some(match name {
+            "ToUserName" => &mut self.to_user,
+            "FromUserName" => &mut self.from_user,
+            "CreateTime" => &mut self.create_time,
+            "MsgType" => &mut self.msg_type,
+            "MsgId" => &mut self.msg_id,
+            "Content" => &mut self.content,
+            "PicUrl" => &mut self.pic_url,
+            "MediaId" => &mut self.media_id,
+            "Title" => &mut self.title,
+            "AppId" => &mut self.app_id,
+            "PagePath" => &mut self.page_path,
+            "ThumbUrl" => &mut self.thumb_url,
+            "ThumbMediaId" => &mut self.thumb_media_id,
+            "Event" => &mut self.event,
+            "SessionFrom" => &mut self.session_from,
+            _ => return None,
+        })
+    }
+
+    fn into_push(self, format: Format, raw: &str) -> Result<Push, PushError> {
+        let from_user = match self.from_user {
+            // an openid is an id: only a string will do
+            Some(Scalar::Text(s)) if !s.is_empty() && s.len() <= MAX_ID_BYTES => s,
+            None | Some(Scalar::Null) => return Err(PushError::MissingField("FromUserName")),
+            Some(_) => return Err(PushError::BadField("FromUserName")),
+        };
+        let create_time = required(time_field(self.create_time)?, "CreateTime")?;
+        let msg_type = required(text_field(self.msg_type, "MsgType")?, "MsgType")?;
+        if msg_type.is_empty() {
+            return Err(PushError::BadField("MsgType"));
+        }
+        let to_user = text_field(self.to_user, "ToUserName")?.unwrap_or_default();
+
+        let kind = match msg_type.as_str() {
+            "text" => PushKind::Text {
+                msg_id: required(msg_id_field(self.msg_id, format)?, "MsgId")?,
+                content: required(text_field(self.content, "Content")?, "Content")?,
+            },
+            "image" => PushKind::Image {
+                msg_id: required(msg_id_field(self.msg_id, format)?, "MsgId")?,
+                pic_url: text_field(self.pic_url, "PicUrl")?.unwrap_or_default(),
+                media_id: required(text_field(self.media_id, "MediaId")?, "MediaId")?,
+            },
+            "miniprogrampage" => PushKind::MiniProgramPage {
+                msg_id: required(msg_id_field(self.msg_id, format)?, "MsgId")?,
+                title: text_field(self.title, "Title")?.unwrap_or_default(),
+                app_id: text_field(self.app_id, "AppId")?.unwrap_or_default(),
+                page_path: text_field(self.page_path, "PagePath")?.unwrap_or_default(),
+                thumb_url: text_field(self.thumb_url, "ThumbUrl")?.unwrap_or_default(),
+                thumb_media_id: text_field(self.thumb_media_id, "ThumbMediaId")?
+                    .unwrap_or_default(),
+            },
+            "event" => PushKind::Event {
+                event: required(text_field(self.event, "Event")?, "Event")?,
+                session_from: text_field(self.session_from, "SessionFrom")?,
+            },
+            // A type we do not know is stored whole rather than refused: an odd MsgId there
+            // only means it is deduplicated by its raw body instead.
+            _ => PushKind::Unknown {
+                msg_id: msg_id_field(self.msg_id, format).ok().flatten(),
+                msg_type,
+            },
+        };
+
+        Ok(Push {
+            to_user,
+            from_user,
+            create_time,
+            kind,
+            format,
+            raw: raw.to_owned(),
+        })
+    }
+}
+
+/// The encrypted envelope: everything but `Encrypt` is skipped.
+#[derive(Debug, Deserialize)]
+struct JsonEnvelope {
+    #[serde(rename = "Encrypt")]
+    encrypt: Option<Scalar>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+
+/// The body as text without a leading byte order mark.
+fn body_text(body: &[u8]) -> Result<&str, PushError> {
+    let text = std::str::from_utf8(body).map_err(|_| PushError::NotUtf8)?;
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
+/// A JSON document whose top level must be an object (a derived struct would also take an array).
+fn json_document<T: DeserializeOwned>(text: &str) -> Result<T, PushError> {
+    let start = text.trim_start_matches([' ', '\t', '\n', '\r']);
+    if !start.starts_with('{') {
+        return Err(malformed("JSON", "the top level is not an object"));
+    }
+    serde_json::from_str(text).map_err(|e| malformed("JSON", e))
+}
+
+fn malformed(format: &str, detail: impl fmt::Display) -> PushError {
+    let detail = detail.to_string();
+    let mut short: String = detail.chars().take(MAX_DETAIL_CHARS).collect();
+    if short.len() < detail.len() {
+        short.push('…');
+    }
+    PushError::Malformed(format!("{format}: {short}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// XML
+
+fn is_xml_whitespace(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\r' | '\n')
+}
+
+fn trim_xml_whitespace(s: &str) -> &str {
+    s.trim_matches(is_xml_whitespace)
+}
+
+/// The text of one direct child of the root while it is being read. Whitespace outside the
+/// first and last CDATA sections is layout and is dropped; CDATA is kept exactly.
+struct ChildText {
+    name: &'static str,
+    /// text before the first CDATA section (all of it when there is none)
+    before: String,
+    /// from the start of the first CDATA section to the end of the last one
+    cdata: Option<String>,
+    /// text after the last CDATA section so far
+    after: String,
+}
+
+impl ChildText {
+    fn new(name: &'static str) -> ChildText {
+        ChildText {
+            name,
+            before: String::new(),
+            cdata: None,
+            after: String::new(),
+        }
+    }
+
+    fn push_text(&mut self, text: &str) {
+        match self.cdata {
+            None => self.before.push_str(text),
+            Some(_) => self.after.push_str(text),
+        }
+    }
+
+    fn push_cdata(&mut self, text: &str) {
+        match &mut self.cdata {
+            None => self.cdata = Some(text.to_owned()),
+            Some(cdata) => {
+                cdata.push_str(&self.after);
+                self.after.clear();
+                cdata.push_str(text);
+            }
+        }
+    }
+
+    fn finish(self) -> (&'static str, String) {
+        let value = match self.cdata {
+            None => self.before,
+            Some(cdata) => {
+                let before = self.before.trim_start_matches(is_xml_whitespace);
+                let after = self.after.trim_end_matches(is_xml_whitespace);
+                let mut value = String::with_capacity(before.len() + cdata.len() + after.len());
+                value.push_str(before);
+                value.push_str(&cdata);
+                value.push_str(after);
+                value
+            }
+        };
+        (self.name, value)
+    }
+}
+
+/// The text of each direct child of the root whose name is in `wanted`, in document order.
+/// Grandchildren are checked for well-formedness but not read.
+fn xml_fields(
+    text: &str,
+    wanted: &[&'static str],
+) -> Result<Vec<(&'static str, String)>, PushError> {
+    let mut reader = Reader::from_str(text);
+    let mut fields: Vec<(&'static str, String)> = Vec::new();
+    let mut current: Option<ChildText> = None;
+    let mut depth = 0usize;
+    let mut root_seen = false;
+    let mut root_closed = false;
+
+    loop {
+        let event = match reader.read_event() {
+            Ok(event) => event,
+            Err(e) => {
+                let at = reader.error_position();
+                return Err(malformed("XML", format!("{e} (at byte {at})")));
+            }
+        };
+        match event {
+            Event::Start(_) | Event::Empty(_) if root_closed => {
+                return Err(malformed("XML", "an element follows the root element"));
+            }
+            Event::Start(start) => {
+                depth += 1;
+                if depth > MAX_XML_DEPTH {
+                    return Err(malformed("XML", "the document is nested too deeply"));
+                }
+                root_seen = true;
+                if depth == 2 {
+                    let name = start.name();
+                    current = wanted
+                        .iter()
+                        .find(|w| **w == name.as_ref())
+                        .map(|w| ChildText::new(w));
+                }
+            }
+            Event::Empty(start) => {
+                if depth + 1 > MAX_XML_DEPTH {
+                    return Err(malformed("XML", "the document is nested too deeply"));
+                }
+                match depth {
+                    0 => {
+                        root_seen = true;
+                        root_closed = true;
+                    }
+                    1 => {
+                        let name = start.name();
+                        if let Some(w) = wanted.iter().find(|w| **w == name.as_ref()) {
+                            keep(&mut fields, (w, String::new()))?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::End(_) => {
+                // quick-xml has already matched the name against the open element
+                if depth == 2
+                    && let Some(child) = current.take()
+                {
+                    keep(&mut fields, child.finish())?;
+                }
+                depth = match depth.checked_sub(1) {
+                    Some(d) => d,
+                    None => return Err(malformed("XML", "a closing tag matches no element")),
+                };
+                if depth == 0 {
+                    root_closed = true;
+                }
+            }
+            Event::Text(t) => {
+                if depth == 0 {
+                    if !trim_xml_whitespace(&t).is_empty() {
+                        return Err(malformed("XML", "text outside the root element"));
+                    }
+                } else if depth == 2
+                    && let Some(child) = current.as_mut()
+                {
+                    child.push_text(&t);
+                }
+            }
+            Event::CData(c) => {
+                if depth == 0 {
+                    return Err(malformed("XML", "CDATA outside the root element"));
+                } else if depth == 2
+                    && let Some(child) = current.as_mut()
+                {
+                    child.push_cdata(&c);
+                }
+            }
+            Event::GeneralRef(r) => {
+                let mut buf = [0u8; 4];
+                let resolved: &str = match resolve_reference(&r)? {
+                    ResolvedRef::Char(c) => c.encode_utf8(&mut buf),
+                    ResolvedRef::Entity(s) => s,
+                };
+                if depth == 0 {
+                    return Err(malformed("XML", "text outside the root element"));
+                } else if depth == 2
+                    && let Some(child) = current.as_mut()
+                {
+                    child.push_text(resolved);
+                }
+            }
+            Event::Decl(_) => {
+                if root_seen {
+                    return Err(malformed("XML", "a declaration inside the document"));
+                }
+            }
+            Event::DocType(_) => {
+                return Err(malformed("XML", "a DOCTYPE is not allowed"));
+            }
+            Event::Comment(_) | Event::PI(_) => {}
+            Event::Eof => {
+                if depth > 0 {
+                    return Err(malformed("XML", "an element is not closed"));
+                }
+                if !root_seen {
+                    return Err(malformed("XML", "there is no root element"));
+                }
+                return Ok(fields);
+            }
+        }
+    }
+}
+
+/// Keeps one field, refusing a second element of the same name: which one counts would be a guess.
+fn keep(
+    fields: &mut Vec<(&'static str, String)>,
+    field: (&'static str, String),
+) -> Result<(), PushError> {
+    if fields.iter().any(|(name, _)| *name == field.0) {
+        return Err(malformed(
+            "XML",
+            format!("the {} element appears twice", field.0),
+        ));
+    }
+    fields.push(field);
+    Ok(())
+}
+
+/// A character reference or one of XML's five predefined entities; anything else would need a
+/// DTD, and DTDs are refused.
+fn resolve_reference(reference: &BytesRef<'_>) -> Result<ResolvedRef, PushError> {
+    match reference.resolve_char_ref() {
+        Ok(Some(c)) => Ok(ResolvedRef::Char(c)),
+        Ok(None) => quick_xml::escape::resolve_predefined_entity(reference)
+            .map(ResolvedRef::Entity)
+            .ok_or_else(|| malformed("XML", "an unknown entity reference")),
+        Err(_) => Err(malformed("XML", "a bad character reference")),
+    }
+}
+
+enum ResolvedRef {
+    Char(char),
+    Entity(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    // The four examples of wechat-protocol.md §4 ([MP-RECV-OLD]).
+    const JSON_TEXT: &str = r#"{"ToUserName":"toUser","FromUserName":"fromUser","CreateTime":1482048670,"MsgType":"text","Content":"this is a test","MsgId":1234567890123456}"#;
+    const JSON_IMAGE: &str = r#"{"ToUserName":"toUser","FromUserName":"fromUser","CreateTime":1482048670,"MsgType":"image","PicUrl":"this is a url","MediaId":"media_id","MsgId":1234567890123456}"#;
+    const JSON_CARD: &str = r#"{"ToUserName":"toUser","FromUserName":"fromUser","CreateTime":1482048670,"MsgType":"miniprogrampage","MsgId":1234567890123456,"Title":"title","AppId":"appid","PagePath":"path","ThumbUrl":"","ThumbMediaId":""}"#;
+    const JSON_ENTER: &str = r#"{"ToUserName":"toUser","FromUserName":"fromUser","CreateTime":1482048670,"MsgType":"event","Event":"user_enter_tempsession","SessionFrom":"sessionFrom"}"#;
+
+    const XML_TEXT: &str = "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName><CreateTime>1482048670</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[this is a test]]></Content><MsgId>1234567890123456</MsgId></xml>";
+    const XML_IMAGE: &str = "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName><CreateTime>1482048670</CreateTime><MsgType><![CDATA[image]]></MsgType><PicUrl><![CDATA[this is a url]]></PicUrl><MediaId><![CDATA[media_id]]></MediaId><MsgId>1234567890123456</MsgId></xml>";
+    const XML_CARD: &str = "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName><CreateTime>1482048670</CreateTime><MsgType><![CDATA[miniprogrampage]]></MsgType><MsgId>1234567890123456</MsgId><Title><![CDATA[title]]></Title><AppId><![CDATA[appid]]></AppId><PagePath><![CDATA[path]]></PagePath><ThumbUrl><![CDATA[]]></ThumbUrl><ThumbMediaId><![CDATA[]]></ThumbMediaId></xml>";
+    const XML_ENTER: &str = "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName><CreateTime>1482048670</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[user_enter_tempsession]]></Event><SessionFrom><![CDATA[sessionFrom]]></SessionFrom></xml>";
+
+    /// The official plaintext push of [MP-PUSH] (wechat-protocol.md §2.3).
+    const JSON_DEBUG_DEMO: &str = r#"{"ToUserName":"gh_97417a04a28d","FromUserName":"o9AgO5Kd5ggOC-bXrbNODIiE3bGY","CreateTime":1714037059,"MsgType":"event","Event":"debug_demo","debug_str":"hello world"}"#;
+
+    /// vectors/official_miniprogram_message_push_json.json, encrypted_post.body
+    const OFFICIAL_ENCRYPT: &str = "+qdx1OKCy+5JPCBFWw70tm0fJGb2Jmeia4FCB7kao+/Q5c/ohsOzQHi8khUOb05JCpj0JB4RvQMkUyus8TPxLKJGQqcvZqzDpVzazhZv6JsXUnnR8XGT740XgXZUXQ7vJVnAG+tE8NUd4yFyjPy7GgiaviNrlCTj+l5kdfMuFUPpRSrfMZuMcp3Fn2Pede2IuQrKEYwKSqFIZoNqJ4M8EajAsjLY2km32IIjdf8YL/P50F7mStwntrA2cPDrM1kb6mOcfBgRtWygb3VIYnSeOBrebufAlr7F9mFUPAJGj04=";
+    /// vectors/wechatpy_tests_test_crypto.json, decrypt.body_xml
+    const WECHATPY_BODY_XML: &str = "<xml><ToUserName><![CDATA[wx49f0ab532d5d035a]]></ToUserName>\n<Encrypt><![CDATA[RgqEoJj5A4EMYlLvWO1F86ioRjZfaex/gePD0gOXTxpsq5Yj4GNglrBb8I2BAJVODGajiFnXBu7mCPatfjsu6IHCrsTyeDXzF6Bv283dGymzxh6ydJRvZsryDyZbLTE7rhnus50qGPMfp2wASFlzEgMW9z1ef/RD8XzaFYgm7iTdaXpXaG4+BiYyolBug/gYNx410cvkKR2/nPwBiT+P4hIiOAQqGp/TywZBtDh1yCF2KOd0gpiMZ5jSw3e29mTvmUHzkVQiMS6td7vXUaWOMZnYZlF3So2SjHnwh4jYFxdgpkHHqIrH/54SNdshoQgWYEvccTKe7FS709/5t6NMxuGhcUGAPOQipvWTT4dShyqio7mlsl5noTrb++x6En749zCpQVhDpbV6GDnTbcX2e8K9QaNWHp91eBdCRxthuL0=]]></Encrypt>\n<AgentID><![CDATA[1]]></AgentID>\n</xml>";
+    const WECHATPY_ENCRYPT: &str = "RgqEoJj5A4EMYlLvWO1F86ioRjZfaex/gePD0gOXTxpsq5Yj4GNglrBb8I2BAJVODGajiFnXBu7mCPatfjsu6IHCrsTyeDXzF6Bv283dGymzxh6ydJRvZsryDyZbLTE7rhnus50qGPMfp2wASFlzEgMW9z1ef/RD8XzaFYgm7iTdaXpXaG4+BiYyolBug/gYNx410cvkKR2/nPwBiT+P4hIiOAQqGp/TywZBtDh1yCF2KOd0gpiMZ5jSw3e29mTvmUHzkVQiMS6td7vXUaWOMZnYZlF3So2SjHnwh4jYFxdgpkHHqIrH/54SNdshoQgWYEvccTKe7FS709/5t6NMxuGhcUGAPOQipvWTT4dShyqio7mlsl5noTrb++x6En749zCpQVhDpbV6GDnTbcX2e8K9QaNWHp91eBdCRxthuL0=";
+
+    fn json(body: &str) -> Result<Push, PushError> {
+        Push::parse(body.as_bytes(), Format::Json)
+    }
+
+    fn xml(body: &str) -> Result<Push, PushError> {
+        Push::parse(body.as_bytes(), Format::Xml)
+    }
+
+    fn text_of(push: &Push) -> (&str, &str) {
+        match &push.kind {
+            PushKind::Text { msg_id, content } => (msg_id, content),
+            other => panic!("expected a text push, got {other:?}"),
+        }
+    }
+
+    fn is_malformed(result: Result<Push, PushError>) -> bool {
+        matches!(result, Err(PushError::Malformed(_)))
+    }
+
+    fn expected_text(format: Format, raw: &str) -> Push {
+        Push {
+            to_user: "toUser".into(),
+            from_user: "fromUser".into(),
+            create_time: 1482048670,
+            kind: PushKind::Text {
+                msg_id: "1234567890123456".into(),
+                content: "this is a test".into(),
+            },
+            format,
+            raw: raw.into(),
+        }
+    }
+
+    fn expected_image() -> PushKind {
+        PushKind::Image {
+            msg_id: "1234567890123456".into(),
+            pic_url: "this is a url".into(),
+            media_id: "media_id".into(),
+        }
+    }
+
+    fn expected_card() -> PushKind {
+        PushKind::MiniProgramPage {
+            msg_id: "1234567890123456".into(),
+            title: "title".into(),
+            app_id: "appid".into(),
+            page_path: "path".into(),
+            thumb_url: String::new(),
+            thumb_media_id: String::new(),
+        }
+    }
+
+    fn expected_enter() -> PushKind {
+        PushKind::Event {
+            event: "user_enter_tempsession".into(),
+            session_from: Some("sessionFrom".into()),
+        }
+    }
+
+    // ---- Format
+
+    #[test]
+    fn sniff_reads_the_first_non_whitespace_byte() {
+        assert_eq!(Format::sniff(b"{}"), Some(Format::Json));
+        assert_eq!(Format::sniff(b"<xml/>"), Some(Format::Xml));
+        assert_eq!(Format::sniff(b" \r\n\t {\"a\":1}"), Some(Format::Json));
+        assert_eq!(Format::sniff(b"\n\n  <xml></xml>"), Some(Format::Xml));
+    }
+
+    #[test]
+    fn sniff_finds_nothing_in_an_empty_blank_or_foreign_body() {
+        assert_eq!(Format::sniff(b""), None);
+        assert_eq!(Format::sniff(b"   \n"), None);
+        assert_eq!(Format::sniff(b"success"), None);
+        assert_eq!(Format::sniff(b"[1,2]"), None);
+        assert_eq!(Format::sniff(b"\xff\xfe<"), None);
+    }
+
+    #[test]
+    fn sniff_skips_a_leading_byte_order_mark() {
+        assert_eq!(Format::sniff(b"\xEF\xBB\xBF<xml/>"), Some(Format::Xml));
+        assert_eq!(Format::sniff(b"\xEF\xBB\xBF {}"), Some(Format::Json));
+    }
+
+    #[test]
+    fn detect_keeps_the_configured_format_when_the_body_looks_like_it() {
+        assert_eq!(
+            Format::detect(JSON_TEXT.as_bytes(), Format::Json),
+            Format::Json
+        );
+        assert_eq!(
+            Format::detect(XML_TEXT.as_bytes(), Format::Xml),
+            Format::Xml
+        );
+    }
+
+    #[test]
+    fn detect_follows_the_body_when_it_contradicts_the_configuration() {
+        assert_eq!(
+            Format::detect(XML_TEXT.as_bytes(), Format::Json),
+            Format::Xml
+        );
+        assert_eq!(Format::detect(b"  \n{\"a\":1}", Format::Xml), Format::Json);
+    }
+
+    #[test]
+    fn detect_falls_back_to_the_configured_format_when_the_body_says_nothing() {
+        assert_eq!(Format::detect(b"", Format::Xml), Format::Xml);
+        assert_eq!(Format::detect(b"garbage", Format::Json), Format::Json);
+    }
+
+    #[test]
+    fn format_is_written_in_lowercase_in_configuration() {
+        assert_eq!(serde_json::to_string(&Format::Json).unwrap(), "\"json\"");
+        assert_eq!(
+            serde_json::from_str::<Format>("\"xml\"").unwrap(),
+            Format::Xml
+        );
+    }
+
+    // ---- the official examples
+
+    #[test]
+    fn the_official_json_text_example_parses() {
+        assert_eq!(
+            json(JSON_TEXT).unwrap(),
+            expected_text(Format::Json, JSON_TEXT)
+        );
+    }
+
+    #[test]
+    fn the_official_json_image_example_parses() {
+        let push = json(JSON_IMAGE).unwrap();
+        assert_eq!(push.kind, expected_image());
+        assert_eq!(push.from_user, "fromUser");
+        assert_eq!(push.msg_type(), "image");
+    }
+
+    #[test]
+    fn the_official_json_miniprogrampage_example_parses() {
+        let push = json(JSON_CARD).unwrap();
+        assert_eq!(push.kind, expected_card());
+        assert_eq!(push.msg_type(), "miniprogrampage");
+    }
+
+    #[test]
+    fn the_official_json_enter_session_event_parses_with_its_session_from() {
+        let push = json(JSON_ENTER).unwrap();
+        assert_eq!(push.kind, expected_enter());
+        assert_eq!(push.create_time, 1482048670);
+        assert_eq!(push.msg_type(), "event");
+    }
+
+    #[test]
+    fn the_official_xml_text_example_parses_from_cdata() {
+        assert_eq!(xml(XML_TEXT).unwrap(), expected_text(Format::Xml, XML_TEXT));
+    }
+
+    #[test]
+    fn the_official_xml_image_example_parses_from_cdata() {
+        let push = xml(XML_IMAGE).unwrap();
+        assert_eq!(push.kind, expected_image());
+        assert_eq!(push.format, Format::Xml);
+    }
+
+    #[test]
+    fn the_official_xml_miniprogrampage_example_parses_from_cdata() {
+        assert_eq!(xml(XML_CARD).unwrap().kind, expected_card());
+    }
+
+    #[test]
+    fn the_official_xml_enter_session_event_parses_from_cdata() {
+        let push = xml(XML_ENTER).unwrap();
+        assert_eq!(push.kind, expected_enter());
+        assert_eq!(push.to_user, "toUser");
+        assert_eq!(push.raw, XML_ENTER);
+    }
+
+    #[test]
+    fn indented_xml_with_whitespace_around_cdata_parses() {
+        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- a push -->\n<xml>\n  <ToUserName>\n    <![CDATA[toUser]]>\n  </ToUserName>\n  <FromUserName> <![CDATA[fromUser]]> </FromUserName>\r\n\t<CreateTime>\n    1482048670\n  </CreateTime>\n  <MsgType><![CDATA[text]]></MsgType>\n  <!-- the message -->\n  <Content>\n    <![CDATA[  two  spaces\n  each side  ]]>\n  </Content>\n  <MsgId>\n    1234567890123456\n  </MsgId>\n</xml>\n";
+        let push = xml(body).unwrap();
+        assert_eq!(push.to_user, "toUser");
+        assert_eq!(push.from_user, "fromUser");
+        assert_eq!(push.create_time, 1482048670);
+        assert_eq!(
+            text_of(&push),
+            ("1234567890123456", "  two  spaces\n  each side  ")
+        );
+        assert_eq!(push.raw, body);
+    }
+
+    #[test]
+    fn the_official_debug_demo_event_parses_without_session_from() {
+        let push = json(JSON_DEBUG_DEMO).unwrap();
+        assert_eq!(
+            push.kind,
+            PushKind::Event {
+                event: "debug_demo".into(),
+                session_from: None
+            }
+        );
+        assert_eq!(push.to_user, "gh_97417a04a28d");
+        assert_eq!(push.from_user, "o9AgO5Kd5ggOC-bXrbNODIiE3bGY");
+        assert_eq!(push.create_time, 1714037059);
+        assert_eq!(push.raw, JSON_DEBUG_DEMO);
+    }
+
+    // ---- MsgId and CreateTime
+
+    #[test]
+    fn a_numeric_msg_id_becomes_its_exact_decimal_string() {
+        let push = json(JSON_TEXT).unwrap();
+        assert_eq!(text_of(&push).0, "1234567890123456");
+    }
+
+    #[test]
+    fn the_largest_u64_msg_id_is_preserved_exactly() {
+        let body = JSON_TEXT.replace("1234567890123456", "18446744073709551615");
+        let push = json(&body).unwrap();
+        assert_eq!(text_of(&push).0, "18446744073709551615");
+        assert_eq!(push.dedup_key(), "msg:18446744073709551615");
+        let body = XML_TEXT.replace("1234567890123456", "18446744073709551615");
+        assert_eq!(text_of(&xml(&body).unwrap()).0, "18446744073709551615");
+    }
+
+    #[test]
+    fn a_negative_msg_id_is_kept_as_its_decimal_string() {
+        let body = JSON_TEXT.replace("1234567890123456", "-42");
+        assert_eq!(text_of(&json(&body).unwrap()).0, "-42");
+    }
+
+    #[test]
+    fn a_string_msg_id_is_kept_as_it_is() {
+        let id = "49d72d67b16d115e7935ac386f2f0fa41535298877_1555684067";
+        let body = JSON_TEXT.replace("1234567890123456", &format!("\"{id}\""));
+        let push = json(&body).unwrap();
+        assert_eq!(text_of(&push).0, id);
+        assert_eq!(push.dedup_key(), format!("msg:{id}"));
+    }
+
+    #[test]
+    fn a_float_msg_id_is_refused() {
+        for id in ["1234567890123456.0", "1.5", "1e3", "-0.5"] {
+            let body = JSON_TEXT.replace("1234567890123456", id);
+            assert_eq!(json(&body), Err(PushError::BadField("MsgId")), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_msg_id_beyond_u64_is_refused_rather_than_rounded() {
+        let body = JSON_TEXT.replace("1234567890123456", "18446744073709551616");
+        assert_eq!(json(&body), Err(PushError::BadField("MsgId")));
+    }
+
+    #[test]
+    fn an_empty_overlong_or_non_scalar_msg_id_is_refused() {
+        let long = format!("\"{}\"", "a".repeat(129));
+        for id in ["\"\"", long.as_str(), "true", "{}", "[1]"] {
+            let body = JSON_TEXT.replace("1234567890123456", id);
+            assert_eq!(json(&body), Err(PushError::BadField("MsgId")), "{id}");
+        }
+        let ok = format!("\"{}\"", "a".repeat(128));
+        let body = JSON_TEXT.replace("1234567890123456", &ok);
+        assert!(json(&body).is_ok());
+    }
+
+    #[test]
+    fn create_time_may_be_a_numeric_string() {
+        let body = JSON_TEXT.replace("1482048670", "\"1610969440\"");
+        assert_eq!(json(&body).unwrap().create_time, 1610969440);
+    }
+
+    #[test]
+    fn create_time_that_is_not_an_integer_is_refused() {
+        for time in [
+            "\"soon\"",
+            "\"\"",
+            "1.5",
+            "true",
+            "{}",
+            "9223372036854775808",
+        ] {
+            let body = JSON_TEXT.replace("1482048670", time);
+            assert_eq!(
+                json(&body),
+                Err(PushError::BadField("CreateTime")),
+                "{time}"
+            );
+        }
+        let body = XML_TEXT.replace("1482048670", "yesterday");
+        assert_eq!(xml(&body), Err(PushError::BadField("CreateTime")));
+    }
+
+    // ---- required fields
+
+    #[test]
+    fn a_push_without_from_user_name_is_refused() {
+        let body = JSON_TEXT.replace(r#""FromUserName":"fromUser","#, "");
+        assert_eq!(json(&body), Err(PushError::MissingField("FromUserName")));
+        let body = XML_TEXT.replace("<FromUserName><![CDATA[fromUser]]></FromUserName>", "");
+        assert_eq!(xml(&body), Err(PushError::MissingField("FromUserName")));
+    }
+
+    #[test]
+    fn an_empty_overlong_or_numeric_from_user_name_is_refused() {
+        let long = format!("\"{}\"", "o".repeat(129));
+        for from in ["\"\"", long.as_str(), "12345"] {
+            let body = JSON_TEXT.replace("\"fromUser\"", from);
+            assert_eq!(
+                json(&body),
+                Err(PushError::BadField("FromUserName")),
+                "{from}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_push_without_msg_type_is_refused() {
+        let body = JSON_TEXT.replace(r#""MsgType":"text","#, "");
+        assert_eq!(json(&body), Err(PushError::MissingField("MsgType")));
+        let body = XML_TEXT.replace("<MsgType><![CDATA[text]]></MsgType>", "");
+        assert_eq!(xml(&body), Err(PushError::MissingField("MsgType")));
+    }
+
+    #[test]
+    fn a_push_without_create_time_is_refused() {
+        let body = JSON_TEXT.replace(r#""CreateTime":1482048670,"#, "");
+        assert_eq!(json(&body), Err(PushError::MissingField("CreateTime")));
+        let body = XML_TEXT.replace("<CreateTime>1482048670</CreateTime>", "");
+        assert_eq!(xml(&body), Err(PushError::MissingField("CreateTime")));
+    }
+
+    #[test]
+    fn a_message_without_msg_id_is_refused() {
+        let body = JSON_TEXT.replace(r#","MsgId":1234567890123456"#, "");
+        assert_eq!(json(&body), Err(PushError::MissingField("MsgId")));
+        let body = JSON_IMAGE.replace(r#","MsgId":1234567890123456"#, "");
+        assert_eq!(json(&body), Err(PushError::MissingField("MsgId")));
+        let body = XML_CARD.replace("<MsgId>1234567890123456</MsgId>", "");
+        assert_eq!(xml(&body), Err(PushError::MissingField("MsgId")));
+    }
+
+    #[test]
+    fn a_text_without_content_is_refused_but_empty_content_is_kept() {
+        let body = JSON_TEXT.replace(r#""Content":"this is a test","#, "");
+        assert_eq!(json(&body), Err(PushError::MissingField("Content")));
+        let body = XML_TEXT.replace("<![CDATA[this is a test]]>", "");
+        assert_eq!(text_of(&xml(&body).unwrap()).1, "");
+        let body = XML_TEXT.replace(
+            "<Content><![CDATA[this is a test]]></Content>",
+            "<Content/>",
+        );
+        assert_eq!(text_of(&xml(&body).unwrap()).1, "");
+    }
+
+    #[test]
+    fn an_image_needs_a_media_id_but_not_a_pic_url() {
+        let body = JSON_IMAGE.replace(r#""MediaId":"media_id","#, "");
+        assert_eq!(json(&body), Err(PushError::MissingField("MediaId")));
+        let body = JSON_IMAGE.replace(r#""PicUrl":"this is a url","#, "");
+        match json(&body).unwrap().kind {
+            PushKind::Image {
+                pic_url, media_id, ..
+            } => {
+                assert_eq!(pic_url, "");
+                assert_eq!(media_id, "media_id");
+            }
+            other => panic!("expected an image, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_miniprogrampage_without_its_card_fields_gets_empty_strings() {
+        let body = r#"{"FromUserName":"u","CreateTime":1,"MsgType":"miniprogrampage","MsgId":7}"#;
+        let push = json(body).unwrap();
+        assert_eq!(push.to_user, "");
+        assert_eq!(
+            push.kind,
+            PushKind::MiniProgramPage {
+                msg_id: "7".into(),
+                title: String::new(),
+                app_id: String::new(),
+                page_path: String::new(),
+                thumb_url: String::new(),
+                thumb_media_id: String::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn an_event_without_event_is_refused() {
+        let body = JSON_ENTER.replace(r#""Event":"user_enter_tempsession","#, "");
+        assert_eq!(json(&body), Err(PushError::MissingField("Event")));
+    }
+
+    #[test]
+    fn json_numbers_in_text_fields_become_strings_and_null_counts_as_absent() {
+        let body = r#"{"ToUserName":null,"FromUserName":"u","CreateTime":1,"MsgType":"text","Content":12345,"MsgId":1,"Title":{"nested":[1,2]}}"#;
+        let push = json(body).unwrap();
+        assert_eq!(push.to_user, "");
+        assert_eq!(text_of(&push).1, "12345");
+        let body =
+            r#"{"FromUserName":"u","CreateTime":1,"MsgType":"text","Content":null,"MsgId":1}"#;
+        assert_eq!(json(body), Err(PushError::MissingField("Content")));
+        let body = r#"{"FromUserName":"u","CreateTime":1,"MsgType":"text","Content":[],"MsgId":1}"#;
+        assert_eq!(json(body), Err(PushError::BadField("Content")));
+    }
+
+    // ---- unknown types and content fidelity
+
+    #[test]
+    fn an_unknown_xml_msg_type_with_nested_elements_is_kept_whole() {
+        let body = "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName><CreateTime>1482048670</CreateTime><MsgType><![CDATA[video]]></MsgType><Video><MediaId><![CDATA[nested]]></MediaId><Title><![CDATA[t]]></Title></Video><MsgId>99</MsgId></xml>";
+        let push = xml(body).unwrap();
+        assert_eq!(
+            push.kind,
+            PushKind::Unknown {
+                msg_type: "video".into(),
+                msg_id: Some("99".into())
+            }
+        );
+        assert_eq!(push.msg_type(), "video");
+        assert_eq!(push.raw, body);
+        assert_eq!(push.dedup_key(), "msg:99");
+    }
+
+    #[test]
+    fn grandchildren_never_fill_a_field() {
+        let body = "<xml><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>image</MsgType><MsgId>5</MsgId><Video><MediaId>nested</MediaId></Video></xml>";
+        assert_eq!(xml(body), Err(PushError::MissingField("MediaId")));
+    }
+
+    #[test]
+    fn an_unknown_json_msg_type_without_msg_id_is_kept_whole() {
+        let body = r#"{"FromUserName":"u","CreateTime":1,"MsgType":"location","Location_X":23.1}"#;
+        let push = json(body).unwrap();
+        assert_eq!(
+            push.kind,
+            PushKind::Unknown {
+                msg_type: "location".into(),
+                msg_id: None
+            }
+        );
+        assert_eq!(push.raw, body);
+    }
+
+    #[test]
+    fn an_unknown_msg_type_with_an_unusable_msg_id_is_still_kept() {
+        let body = r#"{"FromUserName":"u","CreateTime":1,"MsgType":"video","MsgId":1.5}"#;
+        let push = json(body).unwrap();
+        assert!(matches!(push.kind, PushKind::Unknown { msg_id: None, .. }));
+        assert!(push.dedup_key().starts_with("raw:"));
+    }
+
+    #[test]
+    fn chinese_and_emoji_content_is_kept_exactly() {
+        let content = "你好，客服 👋🏽 \u{200d}‼ 中文";
+        let body = JSON_TEXT.replace("this is a test", content);
+        assert_eq!(text_of(&json(&body).unwrap()).1, content);
+        let body = JSON_TEXT.replace("this is a test", r"\u4f60\u597d \ud83d\ude00");
+        assert_eq!(text_of(&json(&body).unwrap()).1, "你好 😀");
+        let body = XML_TEXT.replace("this is a test", content);
+        assert_eq!(text_of(&xml(&body).unwrap()).1, content);
+    }
+
+    #[test]
+    fn json_strings_are_kept_with_their_whitespace() {
+        let body = JSON_TEXT.replace("this is a test", r"  spaced \n ");
+        assert_eq!(text_of(&json(&body).unwrap()).1, "  spaced \n ");
+    }
+
+    #[test]
+    fn entities_in_plain_xml_text_are_unescaped() {
+        let body = XML_TEXT.replace(
+            "<![CDATA[this is a test]]>",
+            "&lt;script&gt;alert(&quot;x&quot; &amp; &apos;y&apos;)&lt;/script&gt; &#x4F60;&#22909;",
+        );
+        assert_eq!(
+            text_of(&xml(&body).unwrap()).1,
+            "<script>alert(\"x\" & 'y')</script> 你好"
+        );
+    }
+
+    #[test]
+    fn cdata_content_is_kept_literally_and_can_mix_with_text() {
+        let body = XML_TEXT.replace(
+            "<![CDATA[this is a test]]>",
+            "\n  <![CDATA[a &lt; <b>]]>&amp;<![CDATA[ c ]]>\n ",
+        );
+        assert_eq!(text_of(&xml(&body).unwrap()).1, "a &lt; <b>& c ");
+    }
+
+    #[test]
+    fn plain_xml_text_without_cdata_is_kept_as_it_is() {
+        let body = XML_TEXT.replace("<![CDATA[this is a test]]>", " two words ");
+        assert_eq!(text_of(&xml(&body).unwrap()).1, " two words ");
+    }
+
+    #[test]
+    fn any_root_element_name_and_attributes_are_accepted() {
+        let body = XML_TEXT
+            .replace("<xml>", "<root version=\"1\">")
+            .replace("</xml>", "</root>");
+        assert_eq!(text_of(&xml(&body).unwrap()).1, "this is a test");
+    }
+
+    // ---- malformed bodies
+
+    #[test]
+    fn an_unknown_xml_entity_is_refused() {
+        let body = XML_TEXT.replace("<![CDATA[this is a test]]>", "&xxe;");
+        assert!(is_malformed(xml(&body)));
+        let body = XML_TEXT.replace("<![CDATA[this is a test]]>", "&#0;");
+        assert!(is_malformed(xml(&body)));
+        let body = XML_TEXT.replace("<![CDATA[this is a test]]>", "a & b");
+        assert!(is_malformed(xml(&body)));
+    }
+
+    #[test]
+    fn a_doctype_is_refused() {
+        let body = format!(
+            "<?xml version=\"1.0\"?>\n<!DOCTYPE xml [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>\n{}",
+            XML_TEXT.replace("<![CDATA[this is a test]]>", "&xxe;")
+        );
+        let err = xml(&body).unwrap_err();
+        assert_eq!(
+            err,
+            PushError::Malformed("XML: a DOCTYPE is not allowed".into())
+        );
+        let body = format!("<!DOCTYPE xml>{XML_TEXT}");
+        assert!(is_malformed(xml(&body)));
+        assert!(matches!(
+            encrypted_field(body.as_bytes(), Format::Xml),
+            Err(PushError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn truncated_json_is_malformed() {
+        for cut in [1, 10, JSON_TEXT.len() / 2, JSON_TEXT.len() - 1] {
+            assert!(is_malformed(json(&JSON_TEXT[..cut])), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn truncated_xml_is_malformed() {
+        for cut in [1, 5, 20, XML_TEXT.len() / 2, XML_TEXT.len() - 1] {
+            assert!(is_malformed(xml(&XML_TEXT[..cut])), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn xml_without_a_root_element_is_malformed() {
+        for body in [
+            "",
+            "   \n",
+            "<?xml version=\"1.0\"?>",
+            "<!-- only -->",
+            "hello",
+        ] {
+            assert!(is_malformed(xml(body)), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn xml_with_anything_but_comments_after_the_root_is_malformed() {
+        assert!(is_malformed(xml(&format!("{XML_TEXT}<xml></xml>"))));
+        assert!(is_malformed(xml(&format!("{XML_TEXT}<x/>"))));
+        assert!(is_malformed(xml(&format!("{XML_TEXT}trailing"))));
+        assert!(is_malformed(xml(&format!("{XML_TEXT}</xml>"))));
+        assert!(xml(&format!("{XML_TEXT}\n<!-- fine -->\n")).is_ok());
+    }
+
+    #[test]
+    fn xml_with_mismatched_tags_is_malformed() {
+        let body = XML_TEXT.replace("</Content>", "</Contents>");
+        assert!(is_malformed(xml(&body)));
+    }
+
+    #[test]
+    fn xml_nested_deeper_than_the_cap_is_malformed() {
+        let deep = |n: usize| {
+            format!(
+                "<xml><FromUserName>u</FromUserName><CreateTime>1</CreateTime><MsgType>x</MsgType>{}{}</xml>",
+                "<a>".repeat(n),
+                "</a>".repeat(n)
+            )
+        };
+        assert!(xml(&deep(MAX_XML_DEPTH - 1)).is_ok());
+        assert!(is_malformed(xml(&deep(MAX_XML_DEPTH))));
+        assert!(is_malformed(xml(&deep(100_000))));
+    }
+
+    #[test]
+    fn deeply_nested_json_is_skipped_without_overflowing_the_stack() {
+        let nest = |field: &str| {
+            format!(
+                r#"{{"FromUserName":"u","CreateTime":1,"MsgType":"text","MsgId":1,"{field}":{}{}}}"#,
+                "[".repeat(100_000),
+                "]".repeat(100_000)
+            )
+        };
+        // serde_json skips ignored values iteratively, so depth costs no stack
+        assert_eq!(
+            json(&nest("Extra")),
+            Err(PushError::MissingField("Content"))
+        );
+        assert_eq!(json(&nest("Content")), Err(PushError::BadField("Content")));
+        let unclosed = format!(r#"{{"Content":{}"#, "[".repeat(100_000));
+        assert!(is_malformed(json(&unclosed)));
+    }
+
+    #[test]
+    fn a_json_top_level_that_is_not_an_object_is_malformed() {
+        for body in [
+            "[]",
+            r#"["toUser","fromUser",1,"text"]"#,
+            "\"text\"",
+            "42",
+            "null",
+            "",
+        ] {
+            assert!(is_malformed(json(body)), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn json_with_trailing_garbage_is_malformed() {
+        assert!(is_malformed(json(&format!("{JSON_TEXT} x"))));
+        assert!(is_malformed(json(&format!("{JSON_TEXT}{{}}"))));
+        assert!(json(&format!(" \n{JSON_TEXT}\n ")).is_ok());
+    }
+
+    #[test]
+    fn a_field_given_twice_is_malformed() {
+        let body = JSON_TEXT.replace(r#""Content":"#, r#""Content":"a","Content":"#);
+        assert!(is_malformed(json(&body)));
+        let body = XML_TEXT.replace("<Content>", "<Content>a</Content><Content>");
+        assert!(is_malformed(xml(&body)));
+    }
+
+    #[test]
+    fn a_body_in_the_other_format_is_malformed() {
+        assert!(is_malformed(json(XML_TEXT)));
+        assert!(is_malformed(xml(JSON_TEXT)));
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_tolerated_and_kept_in_raw() {
+        let body = format!("\u{feff}{JSON_TEXT}");
+        let push = json(&body).unwrap();
+        assert_eq!(push.raw, body);
+        let body = format!("\u{feff}{XML_TEXT}");
+        assert_eq!(text_of(&xml(&body).unwrap()).1, "this is a test");
+    }
+
+    #[test]
+    fn a_non_utf8_body_is_refused() {
+        let mut body = JSON_TEXT.as_bytes().to_vec();
+        body[60] = 0xff;
+        assert_eq!(Push::parse(&body, Format::Json), Err(PushError::NotUtf8));
+        let mut body = XML_TEXT.as_bytes().to_vec();
+        body.push(0xc3);
+        assert_eq!(Push::parse(&body, Format::Xml), Err(PushError::NotUtf8));
+        assert_eq!(
+            encrypted_field(b"{\"Encrypt\":\"\xfe\"}", Format::Json),
+            Err(PushError::NotUtf8)
+        );
+    }
+
+    #[test]
+    fn errors_read_as_one_sentence() {
+        assert_eq!(PushError::NotUtf8.to_string(), "the push body is not UTF-8");
+        assert_eq!(
+            PushError::MissingField("MsgId").to_string(),
+            "the push has no MsgId field"
+        );
+        assert_eq!(
+            PushError::BadField("CreateTime").to_string(),
+            "the push field CreateTime has an unusable value"
+        );
+        let err = json("{").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the push body is not valid JSON: "),
+            "{err}"
+        );
+        let err = xml("<xml>").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the push body is not valid XML: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_malformed_detail_does_not_echo_long_input() {
+        let name = "N".repeat(500);
+        let body = format!("<xml><{name}></x></xml>");
+        let PushError::Malformed(detail) = xml(&body).unwrap_err() else {
+            panic!("expected Malformed");
+        };
+        assert!(detail.chars().count() <= MAX_DETAIL_CHARS + 10, "{detail}");
+    }
+
+    // ---- encrypted envelopes
+
+    #[test]
+    fn encrypted_field_reads_the_official_safe_mode_json_body() {
+        let body = format!(r#"{{"ToUserName":"gh_97417a04a28d","Encrypt":"{OFFICIAL_ENCRYPT}"}}"#);
+        assert_eq!(
+            encrypted_field(body.as_bytes(), Format::Json).unwrap(),
+            OFFICIAL_ENCRYPT
+        );
+    }
+
+    #[test]
+    fn encrypted_field_reads_the_wechatpy_xml_body() {
+        assert_eq!(
+            encrypted_field(WECHATPY_BODY_XML.as_bytes(), Format::Xml).unwrap(),
+            WECHATPY_ENCRYPT
+        );
+    }
+
+    #[test]
+    fn encrypted_field_ignores_the_plaintext_fields_of_compatible_mode() {
+        let body = JSON_TEXT.replace('}', &format!(r#","Encrypt":"{OFFICIAL_ENCRYPT}"}}"#));
+        assert_eq!(
+            encrypted_field(body.as_bytes(), Format::Json).unwrap(),
+            OFFICIAL_ENCRYPT
+        );
+        let body = XML_TEXT.replace(
+            "</xml>",
+            &format!("<Encrypt><![CDATA[{WECHATPY_ENCRYPT}]]></Encrypt></xml>"),
+        );
+        assert_eq!(
+            encrypted_field(body.as_bytes(), Format::Xml).unwrap(),
+            WECHATPY_ENCRYPT
+        );
+    }
+
+    #[test]
+    fn encrypted_field_without_encrypt_is_a_missing_field() {
+        assert_eq!(
+            encrypted_field(JSON_TEXT.as_bytes(), Format::Json),
+            Err(PushError::MissingField("Encrypt"))
+        );
+        assert_eq!(
+            encrypted_field(br#"{"Encrypt":null}"#, Format::Json),
+            Err(PushError::MissingField("Encrypt"))
+        );
+        assert_eq!(
+            encrypted_field(XML_TEXT.as_bytes(), Format::Xml),
+            Err(PushError::MissingField("Encrypt"))
+        );
+        let nested = b"<xml><Wrapper><Encrypt>abc</Encrypt></Wrapper></xml>";
+        assert_eq!(
+            encrypted_field(nested, Format::Xml),
+            Err(PushError::MissingField("Encrypt"))
+        );
+    }
+
+    #[test]
+    fn encrypted_field_refuses_an_empty_or_non_string_encrypt() {
+        for body in [
+            r#"{"Encrypt":""}"#,
+            r#"{"Encrypt":12}"#,
+            r#"{"Encrypt":{}}"#,
+        ] {
+            assert_eq!(
+                encrypted_field(body.as_bytes(), Format::Json),
+                Err(PushError::BadField("Encrypt")),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            encrypted_field(b"<xml><Encrypt/></xml>", Format::Xml),
+            Err(PushError::BadField("Encrypt"))
+        );
+    }
+
+    #[test]
+    fn encrypted_field_refuses_malformed_envelopes() {
+        for (body, format) in [
+            ("{\"Encrypt\":\"abc\"", Format::Json),
+            ("[\"abc\"]", Format::Json),
+            ("<xml><Encrypt>abc</Encrypt>", Format::Xml),
+            (
+                "<xml><Encrypt>a</Encrypt><Encrypt>b</Encrypt></xml>",
+                Format::Xml,
+            ),
+        ] {
+            assert!(
+                matches!(
+                    encrypted_field(body.as_bytes(), format),
+                    Err(PushError::Malformed(_))
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn encrypted_field_trims_layout_around_plain_xml_text() {
+        let body = b"<xml>\n  <Encrypt>\n    abc=\n  </Encrypt>\n</xml>";
+        assert_eq!(encrypted_field(body, Format::Xml).unwrap(), "abc=");
+    }
+
+    // ---- dedup keys
+
+    #[test]
+    fn dedup_key_of_a_message_is_its_msg_id() {
+        assert_eq!(json(JSON_TEXT).unwrap().dedup_key(), "msg:1234567890123456");
+        assert_eq!(xml(XML_TEXT).unwrap().dedup_key(), "msg:1234567890123456");
+        assert_eq!(
+            json(JSON_IMAGE).unwrap().dedup_key(),
+            "msg:1234567890123456"
+        );
+        assert_eq!(json(JSON_CARD).unwrap().dedup_key(), "msg:1234567890123456");
+    }
+
+    #[test]
+    fn dedup_key_of_an_event_is_sender_time_and_event() {
+        assert_eq!(
+            json(JSON_ENTER).unwrap().dedup_key(),
+            "event:fromUser:1482048670:user_enter_tempsession"
+        );
+        assert_eq!(
+            xml(XML_ENTER).unwrap().dedup_key(),
+            json(JSON_ENTER).unwrap().dedup_key()
+        );
+        assert_eq!(
+            json(JSON_DEBUG_DEMO).unwrap().dedup_key(),
+            "event:o9AgO5Kd5ggOC-bXrbNODIiE3bGY:1714037059:debug_demo"
+        );
+    }
+
+    #[test]
+    fn dedup_key_of_an_unknown_push_without_msg_id_is_the_sha1_of_its_body() {
+        let push = json(r#"{"FromUserName":"u","CreateTime":1,"MsgType":"location"}"#).unwrap();
+        // sha1 of the body, computed with `printf %s BODY | sha1sum`
+        assert_eq!(
+            push.dedup_key(),
+            "raw:66eb87f69b1f757a7aebe9989bcd856ad0a4ce52"
+        );
+    }
+
+    #[test]
+    fn dedup_key_of_an_unknown_push_with_msg_id_is_its_msg_id() {
+        let push =
+            json(r#"{"FromUserName":"u","CreateTime":1,"MsgType":"video","MsgId":"v-1"}"#).unwrap();
+        assert_eq!(push.dedup_key(), "msg:v-1");
+    }
+
+    // ---- nothing panics
+
+    fn xml_piece() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "<xml>",
+            "</xml>",
+            "<MsgType>",
+            "</MsgType>",
+            "<Content>",
+            "</Content>",
+            "<MsgId>",
+            "</MsgId>",
+            "<FromUserName>",
+            "</FromUserName>",
+            "<CreateTime>",
+            "</CreateTime>",
+            "<Encrypt>",
+            "</Encrypt>",
+            "<a>",
+            "</a>",
+            "<b/>",
+            "<![CDATA[",
+            "]]>",
+            "&lt;",
+            "&#x1F600;",
+            "&#0;",
+            "&bogus;",
+            "&",
+            "<",
+            ">",
+            "text",
+            "1482048670",
+            "event",
+            " ",
+            "\n",
+            "<!DOCTYPE x>",
+            "<?xml version=\"1.0\"?>",
+            "<!--",
+            "-->",
+            "<?pi?>",
+            "\"",
+            "'",
+            "=",
+            "你好",
+        ])
+    }
+
+    fn json_piece() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"",
+            "\"MsgId\"",
+            "\"MsgType\"",
+            "\"text\"",
+            "\"event\"",
+            "\"FromUserName\"",
+            "\"CreateTime\"",
+            "\"Content\"",
+            "\"Encrypt\"",
+            "1",
+            "-1",
+            "1.5",
+            "1e999",
+            "18446744073709551616",
+            "null",
+            "true",
+            "\\u0000",
+            "\\ud800",
+            " ",
+            "你好",
+        ])
+    }
+
+    fn never_panics(body: &[u8]) {
+        for format in [Format::Json, Format::Xml] {
+            if let Ok(push) = Push::parse(body, format) {
+                let _ = push.dedup_key();
+                let _ = push.msg_type();
+                assert!(push.from_user.len() <= MAX_ID_BYTES);
+            }
+            let _ = encrypted_field(body, format);
+        }
+        let _ = Format::detect(body, Format::Json);
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_arbitrary_bytes_never_panics(body in prop::collection::vec(any::<u8>(), 0..512)) {
+            never_panics(&body);
+        }
+
+        #[test]
+        fn parsing_arbitrary_text_after_an_xml_root_never_panics(rest in "\\PC{0,256}") {
+            never_panics(format!("<xml>{rest}").as_bytes());
+        }
+
+        #[test]
+        fn parsing_arbitrary_text_after_a_brace_never_panics(rest in "\\PC{0,256}") {
+            never_panics(format!("{{{rest}").as_bytes());
+        }
+
+        #[test]
+        fn parsing_xml_like_token_soup_never_panics(
+            pieces in prop::collection::vec(xml_piece(), 0..64)
+        ) {
+            never_panics(format!("<xml>{}", pieces.concat()).as_bytes());
+        }
+
+        #[test]
+        fn parsing_json_like_token_soup_never_panics(
+            pieces in prop::collection::vec(json_piece(), 0..64)
+        ) {
+            never_panics(format!("{{{}", pieces.concat()).as_bytes());
+        }
+    }
+}
