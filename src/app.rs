@@ -88,6 +88,7 @@ pub struct Running {
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     writer: JoinHandle<()>,
+    checkpointer: JoinHandle<()>,
 }
 
 impl Running {
@@ -98,9 +99,11 @@ impl Running {
             shutdown,
             server,
             writer,
+            checkpointer,
             ..
         } = self;
         let _ = shutdown.send(());
+        checkpointer.abort();
         server.await.context("the server task failed")??;
         let store = state.store.clone();
         drop(state);
@@ -156,6 +159,7 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         cipher,
         metrics: metrics_handle(),
     };
+    let checkpointer = tokio::spawn(checkpoint_loop(state.store.clone()));
     let addr = listener.local_addr()?;
     let app = router(state.clone());
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
@@ -173,7 +177,20 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         shutdown,
         server,
         writer,
+        checkpointer,
     })
+}
+
+/// Keeps the WAL short, off the ingest writer's path (see `Store::checkpoint`).
+async fn checkpoint_loop(store: Store) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -127,38 +127,44 @@ pub fn to_inbound(push: &Push) -> Inbound {
 }
 
 async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut messages: Vec<Inbound> = Vec::with_capacity(MAX_BATCH);
+    let mut waiters: Vec<oneshot::Sender<Result<Stored, IngestError>>> =
+        Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+        let mut next = Some(first);
+        while let Some(job) = next {
+            messages.push(job.message);
+            waiters.push(job.done);
+            next = if messages.len() < MAX_BATCH {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
         }
         let started = Instant::now();
-        let size = batch.len();
-        match write_batch(&mut conn, &batch).await {
+        let size = messages.len();
+        match write_batch(&mut conn, &messages).await {
             Ok(outcomes) => {
-                for (job, outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = job.done.send(Ok(outcome));
+                for (done, outcome) in waiters.drain(..).zip(outcomes) {
+                    let _ = done.send(Ok(outcome));
                 }
             }
             Err(e) => {
                 // One bad push must not fail its neighbours: retry each on its own.
                 tracing::warn!(batch.size = size, error = %e, "a batch write failed, retrying its pushes one by one");
-                for job in batch.drain(..) {
-                    let outcome = write_batch(&mut conn, std::slice::from_ref(&job))
+                for (message, done) in messages.iter().zip(waiters.drain(..)) {
+                    let outcome = write_batch(&mut conn, std::slice::from_ref(message))
                         .await
                         .map(|mut v| v.remove(0))
                         .map_err(|e| {
-                            tracing::error!(push.key = %job.message.dedup_key, error = %e, "a push could not be stored");
+                            tracing::error!(push.key = %message.dedup_key, error = %e, "a push could not be stored");
                             IngestError::Store(e.to_string())
                         });
-                    let _ = job.done.send(outcome);
+                    let _ = done.send(outcome);
                 }
             }
         }
+        messages.clear();
         metrics::histogram!("kefu_ingest_batch_size").record(size as f64);
         metrics::histogram!("kefu_ingest_commit_seconds").record(started.elapsed().as_secs_f64());
     }
@@ -167,14 +173,10 @@ async fn writer(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
 
 async fn write_batch(
     conn: &mut SqliteConnection,
-    batch: &[Job],
+    messages: &[Inbound],
 ) -> Result<Vec<Stored>, sqlx::Error> {
-    let now = now_millis();
     let mut tx = conn.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for job in batch {
-        outcomes.push(inbound::store(&mut tx, &job.message, now).await?);
-    }
+    let outcomes = inbound::store_batch(&mut tx, messages, now_millis()).await?;
     tx.commit().await?;
     Ok(outcomes)
 }

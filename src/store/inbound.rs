@@ -1,7 +1,14 @@
-//! Writing one incoming push: contact upsert, the conversation it belongs to, the message, and
-//! the conversation's counters. Called by the ingest writer inside its batch transaction.
+//! Writing incoming pushes: contact upserts, the conversation each belongs to, the messages,
+//! and the conversations' counters. Called by the ingest writer with a whole batch inside one
+//! transaction.
+//!
+//! The statements are set-based (a handful per batch, not five per push) because each
+//! statement is a round trip to SQLite's worker thread: per-push statements made those
+//! round trips, not the disk, the limit on ingest throughput.
 
-use sqlx::SqliteConnection;
+use std::collections::{HashMap, HashSet};
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::domain::{MessageType, Millis};
 
@@ -29,96 +36,237 @@ pub enum Stored {
         message_id: i64,
         conversation_id: i64,
         contact_id: i64,
+        /// this message started the conversation
         new_conversation: bool,
     },
     Duplicate,
 }
 
-pub async fn store(conn: &mut SqliteConnection, m: &Inbound, now: Millis) -> sqlx::Result<Stored> {
-    let seen: Option<i64> = sqlx::query_scalar("select id from messages where wechat_id = $1")
-        .bind(&m.dedup_key)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if seen.is_some() {
-        return Ok(Stored::Duplicate);
+/// What one batch changes for one contact.
+#[derive(Default)]
+struct ContactUpdate<'a> {
+    last_message_at: Option<Millis>,
+    last_enter_at: Option<Millis>,
+    session_from: Option<&'a str>,
+}
+
+/// Stores a batch of pushes; the outcome of each, in order. A push whose key is already
+/// stored, or appears earlier in the same batch, is a `Duplicate` and changes nothing.
+pub async fn store_batch(
+    conn: &mut SqliteConnection,
+    batch: &[Inbound],
+    now: Millis,
+) -> sqlx::Result<Vec<Stored>> {
+    // 1. Which pushes are new.
+    let mut q: QueryBuilder<Sqlite> =
+        QueryBuilder::new("select wechat_id from messages where wechat_id in (");
+    let mut keys = q.separated(", ");
+    for m in batch {
+        keys.push_bind(&m.dedup_key);
+    }
+    keys.push_unseparated(")");
+    let stored: Vec<String> = q.build_query_scalar().fetch_all(&mut *conn).await?;
+    let mut seen: HashSet<&str> = stored.iter().map(String::as_str).collect();
+    let is_fresh: Vec<bool> = batch
+        .iter()
+        .map(|m| seen.insert(m.dedup_key.as_str()))
+        .collect();
+    let fresh: Vec<&Inbound> = batch
+        .iter()
+        .zip(&is_fresh)
+        .filter_map(|(m, fresh)| fresh.then_some(m))
+        .collect();
+    if fresh.is_empty() {
+        return Ok(vec![Stored::Duplicate; batch.len()]);
     }
 
-    let last_message_at = m.is_customer_message.then_some(m.wechat_time);
-    let last_enter_at = m.is_enter.then_some(m.wechat_time);
-    let (contact_id, current): (i64, Option<i64>) = sqlx::query_as(
-        r"insert into contacts (openid, first_seen_at, last_seen_at, last_message_at, last_enter_at, session_from)
-          values ($1, $2, $2, $3, $4, $5)
-          on conflict (openid) do update set
+    // 2. One upsert row per contact, carrying the latest of each time this batch brings.
+    let mut contacts: Vec<(&str, ContactUpdate)> = Vec::new();
+    let mut contact_index: HashMap<&str, usize> = HashMap::new();
+    for m in &fresh {
+        let i = *contact_index.entry(&m.openid).or_insert_with(|| {
+            contacts.push((&m.openid, ContactUpdate::default()));
+            contacts.len() - 1
+        });
+        let c = &mut contacts[i].1;
+        if m.is_customer_message {
+            c.last_message_at = c.last_message_at.max(Some(m.wechat_time));
+        }
+        if m.is_enter {
+            c.last_enter_at = c.last_enter_at.max(Some(m.wechat_time));
+            c.session_from = m.session_from.as_deref().or(c.session_from);
+        }
+    }
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "insert into contacts (openid, first_seen_at, last_seen_at, last_message_at, last_enter_at, session_from) ",
+    );
+    q.push_values(&contacts, |mut row, (openid, c)| {
+        row.push_bind(*openid)
+            .push_bind(now)
+            .push_bind(now)
+            .push_bind(c.last_message_at)
+            .push_bind(c.last_enter_at)
+            .push_bind(c.session_from);
+    });
+    q.push(
+        r" on conflict (openid) do update set
               last_seen_at = excluded.last_seen_at,
               last_message_at = case when excluded.last_message_at > coalesce(contacts.last_message_at, 0)
                                      then excluded.last_message_at else contacts.last_message_at end,
               last_enter_at = case when excluded.last_enter_at > coalesce(contacts.last_enter_at, 0)
                                    then excluded.last_enter_at else contacts.last_enter_at end,
               session_from = coalesce(excluded.session_from, contacts.session_from)
-          returning id, current_conversation_id",
-    )
-    .bind(&m.openid)
-    .bind(now)
-    .bind(last_message_at)
-    .bind(last_enter_at)
-    .bind(&m.session_from)
-    .fetch_one(&mut *conn)
-    .await?;
+          returning id, openid, current_conversation_id",
+    );
+    let rows: Vec<(i64, String, Option<i64>)> = q.build_query_as().fetch_all(&mut *conn).await?;
+    // openid -> (contact id, conversation id)
+    let mut current: HashMap<String, (i64, Option<i64>)> = rows
+        .into_iter()
+        .map(|(id, openid, conv)| (openid, (id, conv)))
+        .collect();
 
-    let (conversation_id, new_conversation) = match current {
-        Some(id) => (id, false),
-        None => {
-            let id: i64 = sqlx::query_scalar(
-                r"insert into conversations (contact_id, status, handler, unread, created_at, last_activity_at)
-                  values ($1, 'open', 'bot', 0, $2, $2)
-                  returning id",
-            )
-            .bind(contact_id)
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?;
-            sqlx::query("update contacts set current_conversation_id = $1 where id = $2")
-                .bind(id)
-                .bind(contact_id)
-                .execute(&mut *conn)
-                .await?;
-            (id, true)
+    // 3. A conversation for every contact without an unresolved one.
+    let lacking: Vec<i64> = current
+        .values()
+        .filter(|(_, conv)| conv.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    let mut started: HashSet<i64> = HashSet::new();
+    if !lacking.is_empty() {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "insert into conversations (contact_id, status, handler, unread, created_at, last_activity_at) ",
+        );
+        q.push_values(&lacking, |mut row, contact| {
+            row.push_bind(*contact)
+                .push("'open'")
+                .push("'bot'")
+                .push("0")
+                .push_bind(now)
+                .push_bind(now);
+        });
+        q.push(" returning id, contact_id");
+        let made: Vec<(i64, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("update contacts set current_conversation_id = case id");
+        for (conv, contact) in &made {
+            q.push(" when ")
+                .push_bind(*contact)
+                .push(" then ")
+                .push_bind(*conv);
         }
-    };
+        q.push(" end where id in (");
+        let mut ids = q.separated(", ");
+        for (_, contact) in &made {
+            ids.push_bind(*contact);
+        }
+        ids.push_unseparated(")");
+        q.build().execute(&mut *conn).await?;
+        let by_contact: HashMap<i64, i64> = made.iter().map(|(conv, c)| (*c, *conv)).collect();
+        for (contact, conv) in current.values_mut() {
+            if conv.is_none() {
+                *conv = by_contact.get(contact).copied();
+                started.extend(*conv);
+            }
+        }
+    }
+    // Every fresh push's contact was upserted and has a conversation now.
+    let mut placed: HashMap<&str, (i64, i64)> = HashMap::new();
+    for m in &fresh {
+        match current.get(&m.openid) {
+            Some((contact, Some(conv))) => placed.insert(&m.openid, (*contact, *conv)),
+            _ => return Err(sqlx::Error::RowNotFound),
+        };
+    }
+    let conversation_of = |m: &Inbound| placed[m.openid.as_str()];
 
-    let message_id: i64 = sqlx::query_scalar(
-        r"insert into messages (conversation_id, direction, sender_kind, type, content, wechat_id, status, created_at)
-          values ($1, 'in', 'customer', $2, $3, $4, 'received', $5)
-          returning id",
-    )
-    .bind(conversation_id)
-    .bind(m.kind.as_str())
-    .bind(&m.content)
-    .bind(&m.dedup_key)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
+    // 4. The messages. RETURNING order is unspecified, so ids are matched by key.
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        "insert into messages (conversation_id, direction, sender_kind, type, content, wechat_id, status, created_at) ",
+    );
+    q.push_values(&fresh, |mut row, m| {
+        row.push_bind(conversation_of(m).1)
+            .push("'in'")
+            .push("'customer'")
+            .push_bind(m.kind.as_str())
+            .push_bind(&m.content)
+            .push_bind(&m.dedup_key)
+            .push("'received'")
+            .push_bind(now);
+    });
+    q.push(" returning id, wechat_id");
+    let ids: HashMap<String, i64> = q
+        .build_query_as::<(i64, String)>()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, key)| (key, id))
+        .collect();
 
-    // A customer writing again moves a "waiting on the customer" conversation back to open.
-    sqlx::query(
-        r"update conversations set
-              last_activity_at = $1,
-              last_message_id = $2,
-              unread = unread + $3,
-              status = case when status = 'pending' and $3 = 1 then 'open' else status end
-          where id = $4",
-    )
-    .bind(now)
-    .bind(message_id)
-    .bind(i64::from(m.is_customer_message))
-    .bind(conversation_id)
-    .execute(&mut *conn)
-    .await?;
+    // 5. Each touched conversation's activity, last message and unread count. A customer
+    //    writing again moves a "waiting on the customer" conversation back to open.
+    let mut touched: Vec<(i64, i64, i64)> = Vec::new(); // (conversation, last message, new unread)
+    for m in &fresh {
+        let conv = conversation_of(m).1;
+        let id = ids.get(&m.dedup_key).copied().unwrap_or_default();
+        let unread = i64::from(m.is_customer_message);
+        match touched.iter_mut().find(|t| t.0 == conv) {
+            Some(t) => {
+                t.1 = t.1.max(id);
+                t.2 += unread;
+            }
+            None => touched.push((conv, id, unread)),
+        }
+    }
+    let mut q: QueryBuilder<Sqlite> =
+        QueryBuilder::new("update conversations set last_activity_at = ");
+    q.push_bind(now);
+    q.push(", last_message_id = case id");
+    for (conv, last, _) in &touched {
+        q.push(" when ")
+            .push_bind(*conv)
+            .push(" then ")
+            .push_bind(*last);
+    }
+    q.push(" end, unread = unread + case id");
+    for (conv, _, unread) in &touched {
+        q.push(" when ")
+            .push_bind(*conv)
+            .push(" then ")
+            .push_bind(*unread);
+    }
+    q.push(" end, status = case when status = 'pending' and id in (");
+    let mut reopen = q.separated(", ");
+    reopen.push_bind(0i64);
+    for (conv, _, unread) in &touched {
+        if *unread > 0 {
+            reopen.push_bind(*conv);
+        }
+    }
+    reopen.push_unseparated(") then 'open' else status end where id in (");
+    let mut all = q.separated(", ");
+    for (conv, _, _) in &touched {
+        all.push_bind(*conv);
+    }
+    all.push_unseparated(")");
+    q.build().execute(&mut *conn).await?;
 
-    Ok(Stored::New {
-        message_id,
-        conversation_id,
-        contact_id,
-        new_conversation,
-    })
+    // The outcome of each push, in batch order.
+    let mut first_of_new: HashSet<i64> = HashSet::new();
+    Ok(batch
+        .iter()
+        .zip(is_fresh)
+        .map(|(m, fresh)| {
+            if !fresh {
+                return Stored::Duplicate;
+            }
+            let (contact_id, conversation_id) = conversation_of(m);
+            Stored::New {
+                message_id: ids.get(&m.dedup_key).copied().unwrap_or_default(),
+                conversation_id,
+                contact_id,
+                new_conversation: started.contains(&conversation_id)
+                    && first_of_new.insert(conversation_id),
+            }
+        })
+        .collect())
 }

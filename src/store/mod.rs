@@ -46,6 +46,10 @@ impl Store {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .statement_cache_capacity(256)
+            // Checkpoints run in `checkpoint`, from a background task: left automatic, SQLite
+            // runs them inside whichever commit crosses the threshold, and the ingest writer
+            // (with every waiting webhook request) would stall behind a large one.
+            .pragma("wal_autocheckpoint", "0")
             // statements are logged by our own spans, not one INFO line per query
             .disable_statement_logging();
         let pool = SqlitePoolOptions::new()
@@ -78,7 +82,20 @@ impl Store {
             .map(|_| ())
     }
 
+    /// Copies committed pages from the WAL into the database file without blocking the
+    /// writer (a PASSIVE checkpoint), so the WAL stays small.
+    pub async fn checkpoint(&self) -> Result<(), DbError> {
+        sqlx::query("pragma wal_checkpoint(passive)")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
     pub async fn close(&self) {
+        // a last full checkpoint leaves a tidy database file behind
+        let _ = sqlx::query("pragma wal_checkpoint(truncate)")
+            .execute(&self.pool)
+            .await;
         self.pool.close().await;
     }
 }

@@ -233,7 +233,7 @@ async fn assign(
     let Json(body) = body.map_err(|e| AppError::Invalid(e.body_text()))?;
     if let Some(assignee) = body.assignee {
         let staff = staff::by_id(state.store.pool(), assignee).await?;
-        if !staff.is_some_and(|s| !s.disabled) {
+        if staff.is_none_or(|s| s.disabled) {
             return Err(AppError::Invalid(format!(
                 "there is no enabled staff user {assignee} to assign to"
             )));
