@@ -18,20 +18,30 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::accounts::{self, FirstAdmin};
 use crate::config::Config;
-use crate::ingest::Ingest;
+use crate::delivery::{self, Delivery, TypingLimiter};
+use crate::live::Live;
 use crate::store::Store;
+use crate::store::tokens;
 use crate::web;
+use crate::wechat::api::{BoxFuture, TokenStore, WechatApi};
 use crate::wechat::crypto::Cipher;
+use crate::writer::Writer;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
-    pub ingest: Ingest,
+    pub writer: Writer,
+    pub live: Live,
+    /// Present when the AppID and AppSecret are configured: kefu can send.
+    pub api: Option<Arc<WechatApi>>,
+    pub typing: Arc<TypingLimiter>,
     /// Present when both the EncodingAESKey and the AppID are configured.
     pub cipher: Option<Arc<Cipher>>,
     pub metrics: PrometheusHandle,
+    /// Only in `kefu demo`: the fake WeChat API and the customer simulator.
+    pub demo: Option<Arc<crate::demo::Demo>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -41,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::health::router())
         .merge(web::home::router())
         .merge(web::assets::router())
+        .merge(web::demo::router())
         .layer(middleware::from_fn(record_request))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -88,7 +99,8 @@ pub struct Running {
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     writer: JoinHandle<()>,
-    checkpointer: JoinHandle<()>,
+    /// background loops (checkpoints, outbox, media): stopped with the server
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -99,11 +111,17 @@ impl Running {
             shutdown,
             server,
             writer,
-            checkpointer,
+            workers,
             ..
         } = self;
         let _ = shutdown.send(());
-        checkpointer.abort();
+        // A worker stopped mid-send leaves its outbox row in place: it is sent after restart.
+        for w in &workers {
+            w.abort();
+        }
+        for w in workers {
+            let _ = w.await;
+        }
         server.await.context("the server task failed")??;
         let store = state.store.clone();
         drop(state);
@@ -122,6 +140,15 @@ impl Running {
 
 /// Opens the store, migrates, makes sure there is an admin, and serves on `listener`.
 pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Running> {
+    start_with(config, listener, None).await
+}
+
+/// `start`, with the demo's fake WeChat API and customer simulator when given.
+pub async fn start_with(
+    config: Config,
+    listener: TcpListener,
+    demo: Option<Arc<crate::demo::Demo>>,
+) -> anyhow::Result<Running> {
     config.prepare_data_dir()?;
     let store = Store::open(&config.database_url)
         .await
@@ -149,17 +176,47 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         (Some(key), Some(appid)) => Some(Arc::new(Cipher::new(key.clone(), appid.clone()))),
         _ => None,
     };
-    let (ingest, writer) = Ingest::start(&store)
+    let (writer, writer_task) = Writer::start(&store)
         .await
         .context("cannot open the database for writing")?;
+    let api = match (&config.wechat.appid, &config.wechat.secret) {
+        (Some(appid), Some(secret)) => Some(Arc::new(
+            WechatApi::new(
+                &config.wechat.api_base,
+                appid,
+                secret.clone(),
+                Arc::new(DbTokens {
+                    store: store.clone(),
+                    appid: appid.clone(),
+                }),
+            )
+            .context("cannot set up the HTTP client for WeChat's API")?,
+        )),
+        _ => None,
+    };
+    let live = Live::new();
+    let mut workers = vec![tokio::spawn(checkpoint_loop(store.clone()))];
+    if let Some(api) = &api {
+        workers.extend(delivery::start(Delivery {
+            api: api.clone(),
+            store: store.clone(),
+            writer: writer.clone(),
+            live: live.clone(),
+            config: config.delivery.clone(),
+            media_dir: config.data_dir.join("media"),
+        }));
+    }
     let state = AppState {
         config: Arc::new(config),
         store,
-        ingest,
+        writer,
+        live,
+        api,
+        typing: Arc::new(TypingLimiter::default()),
         cipher,
         metrics: metrics_handle(),
+        demo,
     };
-    let checkpointer = tokio::spawn(checkpoint_loop(state.store.clone()));
     let addr = listener.local_addr()?;
     let app = router(state.clone());
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
@@ -176,9 +233,45 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
         state,
         shutdown,
         server,
-        writer,
-        checkpointer,
+        writer: writer_task,
+        workers,
     })
+}
+
+/// The access token lives in the database, shared by every process on it.
+struct DbTokens {
+    store: Store,
+    appid: String,
+}
+
+impl TokenStore for DbTokens {
+    fn load(&self) -> BoxFuture<'_, Option<(String, i64)>> {
+        Box::pin(async move {
+            tokens::load(self.store.pool(), &self.appid)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot read the stored access token");
+                    None
+                })
+        })
+    }
+    fn save<'a>(&'a self, token: &'a str, expires_at: i64) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let now = crate::domain::now_millis();
+            if let Err(e) =
+                tokens::save(self.store.pool(), &self.appid, token, expires_at, now).await
+            {
+                tracing::warn!(error = %e, "cannot store the access token");
+            }
+        })
+    }
+    fn invalidate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(e) = tokens::invalidate(self.store.pool(), &self.appid, token).await {
+                tracing::warn!(error = %e, "cannot forget the failed access token");
+            }
+        })
+    }
 }
 
 /// Keeps the WAL short, off the ingest writer's path (see `Store::checkpoint`).

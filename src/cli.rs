@@ -34,6 +34,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: webhook, JSON API, health and metrics. Applies pending migrations first.
     Serve,
+    /// Run kefu on a throw-away data dir with a built-in fake WeChat API and a customer simulator page.
+    Demo,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage staff accounts.
@@ -137,6 +139,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 .until_signal()
                 .await
         }
+        Command::Demo => crate::demo::run(config).await,
         Command::Migrate => {
             let store = open_store(&config).await?;
             store.migrate().await.context("cannot apply migrations")?;

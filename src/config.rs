@@ -25,6 +25,13 @@ const KEYS: &[&str] = &[
     "webhook_path",
     "webhook_max_age",
     "public_url",
+    "reply_window_hours",
+    "reply_quota",
+    "enter_window_secs",
+    "enter_quota",
+    "delivery_retry_for",
+    "delivery_backoff_ms",
+    "delivery_concurrency",
     "admin_password",
     "log",
 ];
@@ -61,6 +68,19 @@ pub struct Config {
     pub public_url: Option<String>,
     pub admin_password: Option<Secret>,
     pub log: String,
+    pub reply_rules: crate::domain::ReplyRules,
+    pub delivery: DeliveryConfig,
+}
+
+/// How the outbox worker retries.
+#[derive(Clone, Debug)]
+pub struct DeliveryConfig {
+    /// Give up on a transiently failing message this long after its first attempt.
+    pub retry_for_ms: i64,
+    /// The first retry waits about this long; each next one twice as long (with jitter).
+    pub backoff_ms: i64,
+    /// Sends in flight at once.
+    pub concurrency: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -208,7 +228,37 @@ impl Config {
             Some(r) => Some(http_url(r)?),
             None => None,
         };
+        let number = |key: &str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(key) {
+                None => Ok(default),
+                Some(r) => r
+                    .value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (min..=max).contains(n))
+                    .ok_or_else(|| {
+                        ConfigError(format!(
+                            "{} must be a whole number from {min} to {max} (got {:?})",
+                            r.source, r.value
+                        ))
+                    }),
+            }
+        };
+        let reply_rules = crate::domain::ReplyRules {
+            message_window_ms: number("reply_window_hours", 48, 1, 24 * 30)? as i64 * 3_600_000,
+            message_quota: number("reply_quota", 5, 0, 1000)? as u32,
+            enter_window_ms: number("enter_window_secs", 60, 0, 86_400)? as i64 * 1000,
+            enter_quota: number("enter_quota", 2, 0, 1000)? as u32,
+        };
+        let delivery = DeliveryConfig {
+            retry_for_ms: number("delivery_retry_for", 1800, 0, 7 * 86_400)? as i64 * 1000,
+            backoff_ms: number("delivery_backoff_ms", 1000, 1, 3_600_000)? as i64,
+            concurrency: number("delivery_concurrency", 128, 1, 4096)? as usize,
+        };
         Ok(Config {
+            reply_rules,
+            delivery,
             listen,
             data_dir,
             database_url,

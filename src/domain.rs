@@ -78,13 +78,18 @@ pub fn rfc3339(ms: Millis) -> String {
         .unwrap_or_default()
 }
 
-/// WeChat's rules for replying, kept configurable because WeChat has changed them before.
+/// WeChat's rules for replying, kept configurable because WeChat has changed them before
+/// (wechat-protocol.md §5: once 3 per 48 h and 1 per minute, now 5 and 2).
 #[derive(Debug, Clone, Copy)]
 pub struct ReplyRules {
     /// After a customer message: this many replies …
     pub message_quota: u32,
-    /// … within this many milliseconds.
+    /// … within this long.
     pub message_window_ms: Millis,
+    /// After the customer enters the chat: this many replies …
+    pub enter_quota: u32,
+    /// … within this long.
+    pub enter_window_ms: Millis,
 }
 
 impl Default for ReplyRules {
@@ -92,7 +97,58 @@ impl Default for ReplyRules {
         ReplyRules {
             message_quota: 5,
             message_window_ms: 48 * 3600 * 1000,
+            enter_quota: 2,
+            enter_window_ms: 60 * 1000,
         }
+    }
+}
+
+/// What a contact may still receive: when the window closes and how many replies are left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// the latest end of an open window; None when no window was ever opened
+    pub ends_at: Option<Millis>,
+    pub left: u32,
+}
+
+impl ReplyRules {
+    /// Each trigger (a customer message, the customer entering the chat) opens its own window
+    /// with its own quota, counted from replies sent since that trigger. The quotas do not add
+    /// up: what is left is the best of the windows still open.
+    pub fn allowance(
+        &self,
+        last_message_at: Option<Millis>,
+        replies_since_message: i64,
+        last_enter_at: Option<Millis>,
+        replies_since_enter: i64,
+        now: Millis,
+    ) -> Allowance {
+        let windows = [
+            last_message_at.map(|at| {
+                (
+                    at + self.message_window_ms,
+                    self.message_quota,
+                    replies_since_message,
+                )
+            }),
+            last_enter_at.map(|at| {
+                (
+                    at + self.enter_window_ms,
+                    self.enter_quota,
+                    replies_since_enter,
+                )
+            }),
+        ];
+        let mut ends_at = None;
+        let mut left = 0u32;
+        for (ends, quota, used) in windows.into_iter().flatten() {
+            ends_at = ends_at.max(Some(ends));
+            if now < ends {
+                let remaining = i64::from(quota).saturating_sub(used.max(0));
+                left = left.max(u32::try_from(remaining).unwrap_or(0));
+            }
+        }
+        Allowance { ends_at, left }
     }
 }
 
@@ -110,6 +166,45 @@ mod tests {
             "\"miniprogrampage\""
         );
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn a_customer_message_opens_five_replies_for_48_hours() {
+        let rules = ReplyRules::default();
+        let t = 1_000_000_000;
+        let a = rules.allowance(Some(t), 0, None, 0, t + 1000);
+        assert_eq!(
+            a,
+            Allowance {
+                ends_at: Some(t + 48 * 3600 * 1000),
+                left: 5
+            }
+        );
+        assert_eq!(rules.allowance(Some(t), 4, None, 0, t + 1000).left, 1);
+        assert_eq!(rules.allowance(Some(t), 5, None, 0, t + 1000).left, 0);
+        assert_eq!(
+            rules
+                .allowance(Some(t), 0, None, 0, t + 48 * 3600 * 1000)
+                .left,
+            0
+        );
+    }
+
+    #[test]
+    fn entering_the_chat_opens_two_replies_for_a_minute_and_quotas_do_not_add_up() {
+        let rules = ReplyRules::default();
+        let t = 1_000_000_000;
+        assert_eq!(rules.allowance(None, 0, Some(t), 0, t + 59_000).left, 2);
+        assert_eq!(rules.allowance(None, 0, Some(t), 0, t + 60_000).left, 0);
+        // a message window with 1 left and a fresh entry with 2: the best, not the sum
+        assert_eq!(rules.allowance(Some(t), 4, Some(t + 10), 0, t + 20).left, 2);
+        assert_eq!(
+            rules.allowance(None, 0, None, 0, t),
+            Allowance {
+                ends_at: None,
+                left: 0
+            }
+        );
     }
 
     #[test]

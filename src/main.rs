@@ -12,7 +12,7 @@ fn main() -> std::process::ExitCode {
     };
     // The server logs at KEFU_LOG; one-shot commands stay quiet unless asked.
     let filter = match (&cli.command, std::env::var("KEFU_LOG").is_ok()) {
-        (Command::Serve, _) | (_, true) => config.log.clone(),
+        (Command::Serve | Command::Demo, _) | (_, true) => config.log.clone(),
         _ => "warn".to_owned(),
     };
     let filter = match tracing_subscriber::EnvFilter::try_new(&filter) {

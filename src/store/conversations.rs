@@ -18,6 +18,9 @@ pub struct ConversationRow {
     pub contact_name: Option<String>,
     pub last_message_at: Option<Millis>,
     pub last_enter_at: Option<Millis>,
+    pub replies_since_message: i64,
+    pub replies_since_enter: i64,
+    pub session_from: Option<String>,
     pub assignee_id: Option<i64>,
     pub assignee_name: Option<String>,
     pub last_message_id: Option<i64>,
@@ -25,7 +28,8 @@ pub struct ConversationRow {
 
 const SELECT: &str = r"select c.id, c.status, c.handler, c.unread, c.created_at, c.last_activity_at,
        ct.id as contact_id, ct.openid, ct.display_name as contact_name,
-       ct.last_message_at, ct.last_enter_at,
+       ct.last_message_at, ct.last_enter_at, ct.replies_since_message, ct.replies_since_enter,
+       ct.session_from,
        c.assignee_id, s.display_name as assignee_name, c.last_message_id
   from conversations c
   join contacts ct on ct.id = c.contact_id

@@ -28,6 +28,8 @@ pub struct Inbound {
     /// a `user_enter_tempsession` event
     pub is_enter: bool,
     pub session_from: Option<String>,
+    /// an incoming image's WeChat media_id: kefu fetches and keeps a copy
+    pub media_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +56,7 @@ struct ContactUpdate<'a> {
 /// stored, or appears earlier in the same batch, is a `Duplicate` and changes nothing.
 pub async fn store_batch(
     conn: &mut SqliteConnection,
-    batch: &[Inbound],
+    batch: &[&Inbound],
     now: Millis,
 ) -> sqlx::Result<Vec<Stored>> {
     // 1. Which pushes are new.
@@ -74,7 +76,7 @@ pub async fn store_batch(
     let fresh: Vec<&Inbound> = batch
         .iter()
         .zip(&is_fresh)
-        .filter_map(|(m, fresh)| fresh.then_some(m))
+        .filter_map(|(m, fresh)| fresh.then_some(*m))
         .collect();
     if fresh.is_empty() {
         return Ok(vec![Stored::Duplicate; batch.len()]);
@@ -111,6 +113,10 @@ pub async fn store_batch(
     q.push(
         r" on conflict (openid) do update set
               last_seen_at = excluded.last_seen_at,
+              replies_since_message = case when excluded.last_message_at > coalesce(contacts.last_message_at, 0)
+                                           then 0 else contacts.replies_since_message end,
+              replies_since_enter = case when excluded.last_enter_at > coalesce(contacts.last_enter_at, 0)
+                                         then 0 else contacts.replies_since_enter end,
               last_message_at = case when excluded.last_message_at > coalesce(contacts.last_message_at, 0)
                                      then excluded.last_message_at else contacts.last_message_at end,
               last_enter_at = case when excluded.last_enter_at > coalesce(contacts.last_enter_at, 0)
@@ -202,7 +208,27 @@ pub async fn store_batch(
         .map(|(id, key)| (key, id))
         .collect();
 
-    // 5. Each touched conversation's activity, last message and unread count. A customer
+    // 5. Incoming images are fetched from WeChat in the background (delivery::media).
+    let images: Vec<(i64, &str)> = fresh
+        .iter()
+        .filter_map(|m| Some((*ids.get(&m.dedup_key)?, m.media_id.as_deref()?)))
+        .collect();
+    if !images.is_empty() {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "insert into media (message_id, direction, media_id, state, attempts, next_attempt_at) ",
+        );
+        q.push_values(&images, |mut row, (message, media_id)| {
+            row.push_bind(*message)
+                .push("'in'")
+                .push_bind(*media_id)
+                .push("'pending'")
+                .push("0")
+                .push_bind(now);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+
+    // 6. Each touched conversation's activity, last message and unread count. A customer
     //    writing again moves a "waiting on the customer" conversation back to open.
     let mut touched: Vec<(i64, i64, i64)> = Vec::new(); // (conversation, last message, new unread)
     for m in &fresh {

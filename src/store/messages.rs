@@ -21,15 +21,19 @@ pub struct MessageRow {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub created_at: Millis,
+    /// for images: whether kefu holds a copy it can serve
+    pub media_state: Option<String>,
 }
 
 const SELECT: &str = r"select m.id, m.conversation_id, m.direction, m.sender_kind, m.sender_id,
        case when m.sender_kind = 'customer' then ct.display_name else s.display_name end as sender_name,
-       ct.openid, m.type, m.content, m.status, m.error_code, m.error_message, m.created_at
+       ct.openid, m.type, m.content, m.status, m.error_code, m.error_message, m.created_at,
+       md.state as media_state
   from messages m
   join conversations c on c.id = m.conversation_id
   join contacts ct on ct.id = c.contact_id
-  left join staff_users s on s.id = m.sender_id";
+  left join staff_users s on s.id = m.sender_id
+  left join media md on md.message_id = m.id";
 
 /// A page of a conversation's messages, newest first, older than message `before`.
 pub async fn list(

@@ -11,8 +11,11 @@
 pub mod audit;
 pub mod conversations;
 pub mod inbound;
+pub mod media;
 pub mod messages;
+pub mod outbox;
 pub mod staff;
+pub mod tokens;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! and status. Callers authenticate with a bearer token from `kefu token create`.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 
 use crate::accounts::token_hash;
 use crate::app::AppState;
-use crate::domain::{ConversationStatus, Millis, ReplyRules, Role, now_millis, rfc3339};
+use crate::delivery::{self, Attachment, QueueError};
+use crate::domain::{
+    ConversationStatus, MessageType, Millis, ReplyRules, Role, SenderKind, now_millis, rfc3339,
+};
 use crate::error::{AppError, AppResult};
 use crate::store::audit::{self, Actor};
 use crate::store::conversations::{self, AssigneeFilter, ConversationRow, ListFilter};
@@ -25,6 +28,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/conversations/{id}/messages", get(list_messages))
         .route("/api/v1/conversations/{id}/status", post(set_status))
         .route("/api/v1/conversations/{id}/assign", post(assign))
+        .route(
+            "/api/v1/conversations/{id}/messages",
+            post(post_message).layer(axum::extract::DefaultBodyLimit::max(
+                crate::delivery::MAX_IMAGE_BYTES + 64 * 1024,
+            )),
+        )
+        .route("/api/v1/conversations/{id}/typing", post(typing))
+        .route("/api/v1/messages/{id}/retry", post(retry_message))
+        .route("/api/v1/messages/{id}/media", get(message_media))
 }
 
 /// The staff member behind a request.
@@ -132,7 +144,7 @@ async fn list_conversations(
             let last = last_messages
                 .iter()
                 .find(|m| Some(m.id) == r.last_message_id);
-            conversation_json(r, last, now)
+            conversation_json(r, last, &state.config.reply_rules, now)
         })
         .collect();
     Ok(Json(json!({ "conversations": list, "next": next })))
@@ -149,7 +161,12 @@ async fn get_conversation(
         Some(mid) => messages::get(state.store.pool(), mid).await?,
         None => None,
     };
-    Ok(Json(conversation_json(&row, last.as_ref(), now_millis())))
+    Ok(Json(conversation_json(
+        &row,
+        last.as_ref(),
+        &state.config.reply_rules,
+        now_millis(),
+    )))
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,12 +310,22 @@ fn parse_cursor(c: &str) -> AppResult<(Millis, i64)> {
 }
 
 /// A conversation as CONTRACT.md shapes it.
-pub fn conversation_json(r: &ConversationRow, last: Option<&MessageRow>, now: Millis) -> Value {
-    let (window_ends, replies_left) =
-        reply_allowance(r.last_message_at, ReplyRules::default(), now);
+pub fn conversation_json(
+    r: &ConversationRow,
+    last: Option<&MessageRow>,
+    rules: &ReplyRules,
+    now: Millis,
+) -> Value {
+    let allowance = rules.allowance(
+        r.last_message_at,
+        r.replies_since_message,
+        r.last_enter_at,
+        r.replies_since_enter,
+        now,
+    );
     json!({
         "id": r.id,
-        "contact": { "openid": r.openid, "name": r.contact_name },
+        "contact": { "openid": r.openid, "name": r.contact_name, "session_from": r.session_from },
         "status": r.status,
         "assignee": r.assignee_id.map(|id| json!({ "id": id, "name": r.assignee_name })),
         "handler": r.handler,
@@ -306,37 +333,28 @@ pub fn conversation_json(r: &ConversationRow, last: Option<&MessageRow>, now: Mi
         "created_at": rfc3339(r.created_at),
         "last_message_at": r.last_message_at.map(rfc3339),
         "last_activity_at": rfc3339(r.last_activity_at),
-        "reply_window_ends_at": window_ends.map(rfc3339),
-        "replies_left": replies_left,
+        "reply_window_ends_at": allowance.ends_at.map(rfc3339),
+        "replies_left": allowance.left,
         "last_message": last.map(message_json),
     })
-}
-
-/// When the reply window closes and how many replies it still allows. Until kefu sends
-/// replies (the delivery issue) no reply has been spent, so the allowance is the full quota
-/// while the window is open.
-fn reply_allowance(
-    last_message_at: Option<Millis>,
-    rules: ReplyRules,
-    now: Millis,
-) -> (Option<Millis>, u32) {
-    match last_message_at {
-        Some(at) => {
-            let ends = at + rules.message_window_ms;
-            (Some(ends), if now < ends { rules.message_quota } else { 0 })
-        }
-        None => (None, 0),
-    }
 }
 
 /// A message as CONTRACT.md shapes it.
 pub fn message_json(m: &MessageRow) -> Value {
     let mut content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
-    if m.kind == "image"
-        && let Some(obj) = content.as_object_mut()
-    {
-        // served from kefu's own stored copy once the media fetch has it (delivery issue)
-        obj.entry("url").or_insert(Value::Null);
+    if let Some(obj) = content.as_object_mut() {
+        // kefu serves its own stored copy; null until the fetch from WeChat has it
+        let url = (m.media_state.as_deref() == Some("stored"))
+            .then(|| format!("/api/v1/messages/{}/media", m.id));
+        match m.kind.as_str() {
+            "image" => {
+                obj.insert("url".into(), url.map_or(Value::Null, Value::String));
+            }
+            "miniprogrampage" if url.is_some() => {
+                obj.insert("thumb_url".into(), url.map_or(Value::Null, Value::String));
+            }
+            _ => {}
+        }
     }
     let sender_id = match m.sender_kind.as_str() {
         "customer" => Value::String(m.openid.clone()),
@@ -353,4 +371,371 @@ pub fn message_json(m: &MessageRow) -> Value {
         "error": m.error_code.as_ref().map(|code| json!({ "code": code, "message": m.error_message })),
         "created_at": rfc3339(m.created_at),
     })
+}
+
+/// `POST /api/v1/conversations/{id}/messages`: queue a reply (202) or store a private note.
+async fn post_message(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path(id): Path<String>,
+    request: axum::extract::Request,
+) -> AppResult<(axum::http::StatusCode, Json<Value>)> {
+    let id = parse_id(&id)?;
+    let is_multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let reply = if is_multipart {
+        let multipart = axum::extract::Multipart::from_request(request, &state)
+            .await
+            .map_err(|e| AppError::Invalid(e.body_text()))?;
+        reply_from_multipart(&state, multipart).await?
+    } else {
+        let Json(body) = Json::<Value>::from_request(request, &state)
+            .await
+            .map_err(|e| AppError::Invalid(e.body_text()))?;
+        reply_from_json(&state, &body)?
+    };
+    let message_id = send_reply(&state, id, (SenderKind::Agent, Some(user.id)), reply).await?;
+    let row = messages::get(state.store.pool(), message_id)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("message {message_id} vanished")))?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(message_json(&row))))
+}
+
+/// A validated reply, ready to queue.
+pub struct Reply {
+    pub kind: MessageType,
+    pub content: Value,
+    pub file: Option<(Vec<u8>, &'static str)>,
+}
+
+/// Queues a validated reply, storing its attachment first.
+pub async fn send_reply(
+    state: &AppState,
+    conversation_id: i64,
+    sender: (SenderKind, Option<i64>),
+    reply: Reply,
+) -> AppResult<i64> {
+    if reply.kind != MessageType::Note && state.api.is_none() {
+        return Err(AppError::Unavailable(
+            "kefu cannot send replies until KEFU_WECHAT_APPID and KEFU_WECHAT_SECRET are set"
+                .into(),
+        ));
+    }
+    let attachment = match reply.file {
+        Some((bytes, content_type)) => {
+            let ext = delivery::image_extension(content_type).unwrap_or("bin");
+            let relative = format!("out/{}.{ext}", crate::accounts::random_secret(12));
+            delivery::write_file(&state.config.data_dir.join("media"), &relative, &bytes)
+                .await
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("cannot store the upload: {e}")))?;
+            Some(Attachment {
+                path: relative,
+                content_type: content_type.to_owned(),
+            })
+        }
+        None => None,
+    };
+    delivery::queue_reply(
+        &state.store,
+        &state.live,
+        &state.config.reply_rules,
+        conversation_id,
+        sender,
+        reply.kind,
+        &reply.content,
+        attachment,
+    )
+    .await
+    .map_err(|e| match e {
+        QueueError::NoConversation(id) => {
+            AppError::NotFound(format!("there is no conversation {id}"))
+        }
+        QueueError::WindowClosed => AppError::Refused {
+            code: "reply_window_closed",
+            message: e.to_string(),
+        },
+        QueueError::QuotaUsed => AppError::Refused {
+            code: "reply_quota_used",
+            message: e.to_string(),
+        },
+        QueueError::Db(e) => AppError::from(e),
+    })
+}
+
+fn string_field<'a>(content: &'a Value, name: &str, max: usize) -> AppResult<&'a str> {
+    let v = content
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AppError::Invalid(format!("content.{name} is required")))?;
+    if v.chars().count() > max {
+        return Err(AppError::Invalid(format!(
+            "content.{name} is longer than {max} characters"
+        )));
+    }
+    Ok(v)
+}
+
+fn http_url_field<'a>(content: &'a Value, name: &str) -> AppResult<&'a str> {
+    let v = string_field(content, name, 2000)?;
+    if !(v.starts_with("https://") || v.starts_with("http://")) {
+        return Err(AppError::Invalid(format!(
+            "content.{name} must be an http(s) URL"
+        )));
+    }
+    Ok(v)
+}
+
+/// Checks a JSON reply body: `{"type", "content"}` shaped as CONTRACT.md says.
+pub fn reply_from_json(state: &AppState, body: &Value) -> AppResult<Reply> {
+    let kind = body
+        .get("type")
+        .and_then(Value::as_str)
+        .and_then(MessageType::parse)
+        .filter(|k| {
+            matches!(
+                k,
+                MessageType::Text
+                    | MessageType::Image
+                    | MessageType::Link
+                    | MessageType::MiniProgramPage
+                    | MessageType::Note
+            )
+        })
+        .ok_or_else(|| {
+            AppError::Invalid("type must be text, image, link, miniprogrampage or note".into())
+        })?;
+    let empty = json!({});
+    let content = body.get("content").unwrap_or(&empty);
+    if !content.is_object() {
+        return Err(AppError::Invalid("content must be an object".into()));
+    }
+    let content = match kind {
+        MessageType::Text => {
+            let text = string_field(content, "text", delivery::MAX_TEXT_CHARS)?;
+            check_miniprogram_links(state, text)?;
+            json!({ "text": text })
+        }
+        MessageType::Note => json!({ "text": string_field(content, "text", 10_000)? }),
+        MessageType::Image => {
+            json!({ "media_id": string_field(content, "media_id", 256)?, "url": null })
+        }
+        MessageType::Link => json!({
+            "title": string_field(content, "title", 200)?,
+            "description": string_field(content, "description", 500)?,
+            "url": http_url_field(content, "url")?,
+            "thumb_url": http_url_field(content, "thumb_url")?,
+        }),
+        _ => card_content(
+            state,
+            content,
+            Some(string_field(content, "thumb_media_id", 256)?),
+        )?,
+    };
+    Ok(Reply {
+        kind,
+        content,
+        file: None,
+    })
+}
+
+fn card_content(
+    state: &AppState,
+    content: &Value,
+    thumb_media_id: Option<&str>,
+) -> AppResult<Value> {
+    let appid = state.config.wechat.appid.clone().unwrap_or_default();
+    if let Some(given) = content.get("appid").and_then(Value::as_str)
+        && !given.is_empty()
+        && given != appid
+    {
+        return Err(AppError::Invalid(
+            "content.appid must be this mini program's own AppID".into(),
+        ));
+    }
+    Ok(json!({
+        "title": string_field(content, "title", 200)?,
+        "appid": appid,
+        "pagepath": string_field(content, "pagepath", 1000)?,
+        "thumb_url": null,
+        "thumb_media_id": thumb_media_id,
+    }))
+}
+
+/// WeChat opens a mini program page from a text link only for the sender's own AppID.
+fn check_miniprogram_links(state: &AppState, text: &str) -> AppResult<()> {
+    let appid = state.config.wechat.appid.as_deref().unwrap_or_default();
+    for part in text.split("data-miniprogram-appid=").skip(1) {
+        let quoted = part.strip_prefix('"').and_then(|p| p.split('"').next());
+        if quoted != Some(appid) {
+            return Err(AppError::Invalid(
+                "a text link's data-miniprogram-appid must be this mini program's own AppID".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A multipart reply: an image (`file`), or a mini program card with its cover as `file`.
+async fn reply_from_multipart(
+    state: &AppState,
+    mut multipart: axum::extract::Multipart,
+) -> AppResult<Reply> {
+    let mut fields: serde_json::Map<String, Value> = serde_json::Map::new();
+    let mut file: Option<Vec<u8>> = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::Invalid(e.body_text()))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "file" {
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| AppError::Invalid(e.body_text()))?;
+            file = Some(bytes.to_vec());
+        } else if ["type", "title", "pagepath", "appid"].contains(&name.as_str()) {
+            let text = field
+                .text()
+                .await
+                .map_err(|e| AppError::Invalid(e.body_text()))?;
+            fields.insert(name, Value::String(text));
+        }
+    }
+    let bytes = file.ok_or_else(|| AppError::Invalid("a file part is required".into()))?;
+    if bytes.is_empty() || bytes.len() > delivery::MAX_IMAGE_BYTES {
+        return Err(AppError::Invalid(format!(
+            "the image must be between 1 byte and {} MiB",
+            delivery::MAX_IMAGE_BYTES >> 20
+        )));
+    }
+    let content_type = delivery::sniff_image(&bytes)
+        .ok_or_else(|| AppError::Invalid("the file must be a JPEG, PNG or GIF image".into()))?;
+    let fields = Value::Object(fields);
+    let (kind, content) = match fields
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("image")
+    {
+        "image" => (MessageType::Image, json!({ "media_id": null, "url": null })),
+        "miniprogrampage" => (
+            MessageType::MiniProgramPage,
+            card_content(state, &fields, None)?,
+        ),
+        _ => {
+            return Err(AppError::Invalid(
+                "a multipart reply must be of type image or miniprogrampage".into(),
+            ));
+        }
+    };
+    Ok(Reply {
+        kind,
+        content,
+        file: Some((bytes, content_type)),
+    })
+}
+
+/// `POST /api/v1/conversations/{id}/typing`: WeChat's typing indicator, within its limits.
+async fn typing(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let row = find_conversation(&state, id).await?;
+    let Some(api) = &state.api else {
+        return Ok(Json(
+            json!({ "typing": "skipped", "reason": "sending is not configured" }),
+        ));
+    };
+    let sent = state
+        .typing
+        .typing(api, row.contact_id, &row.openid, row.last_message_at)
+        .await
+        .map_err(|e| AppError::Refused {
+            code: "wechat_refused",
+            message: e.to_string(),
+        })?;
+    Ok(Json(if sent {
+        json!({ "typing": "sent" })
+    } else {
+        json!({ "typing": "skipped", "reason": "WeChat allows one indicator per 15 s, within 30 s of the customer's last message" })
+    }))
+}
+
+/// `POST /api/v1/messages/{id}/retry`: queue a failed reply again.
+async fn retry_message(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path(id): Path<String>,
+) -> AppResult<(axum::http::StatusCode, Json<Value>)> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("there is no message {id:?}")))?;
+    let now = now_millis();
+    let mut tx = state.store.pool().begin().await?;
+    if !crate::store::outbox::requeue(&mut tx, id, now).await? {
+        return Err(AppError::Conflict(format!(
+            "message {id} is not a failed reply"
+        )));
+    }
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        "message.retry",
+        &format!("message {id}"),
+        None,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    state.live.outbox_waiting();
+    let row = messages::get(state.store.pool(), id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("there is no message {id}")))?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(message_json(&row))))
+}
+
+/// `GET /api/v1/messages/{id}/media`: kefu's own copy of an image, for staff only.
+async fn message_media(
+    State(state): State<AppState>,
+    _user: ApiUser,
+    Path(id): Path<String>,
+) -> AppResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("there is no message {id:?}")))?;
+    let row = crate::store::media::get(state.store.pool(), id)
+        .await?
+        .filter(|m| m.state == "stored")
+        .ok_or_else(|| AppError::NotFound(format!("kefu holds no image for message {id}")))?;
+    let (Some(path), Some(content_type)) = (row.path, row.content_type) else {
+        return Err(AppError::NotFound(format!(
+            "kefu holds no image for message {id}"
+        )));
+    };
+    let bytes = tokio::fs::read(state.config.data_dir.join("media").join(&path))
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("cannot read stored media {path}: {e}")))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type),
+            (
+                axum::http::header::CACHE_CONTROL,
+                "private, max-age=86400".to_owned(),
+            ),
+            (
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                "nosniff".to_owned(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -9,11 +9,23 @@ use axum::routing::get;
 use crate::app::AppState;
 
 /// (name, content type, bytes)
-const ASSETS: &[(&str, &str, &[u8])] = &[(
-    "kefu.css",
-    "text/css; charset=utf-8",
-    include_bytes!("../../static/kefu.css"),
-)];
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "kefu.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../static/kefu.css"),
+    ),
+    (
+        "demo.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/demo.js"),
+    ),
+    (
+        "demo-photo.png",
+        "image/png",
+        include_bytes!("../../static/demo-photo.png"),
+    ),
+];
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/static/{name}", get(asset))

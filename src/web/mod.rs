@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod demo;
 pub mod health;
 pub mod home;
 pub mod webhook;

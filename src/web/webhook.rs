@@ -13,10 +13,10 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::ingest::IngestError;
 use crate::store::inbound::Stored;
 use crate::wechat::crypto::{msg_signature, signature, signatures_match};
 use crate::wechat::push::{Format, Push, encrypted_field};
+use crate::writer::WriteError;
 
 /// WeChat's pushes are small; anything larger is refused before it is read whole.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -120,7 +120,7 @@ async fn receive(
 
     let format = Format::detect(&plaintext, format);
     let push = Push::parse(&plaintext, format).map_err(|e| unreadable(e.to_string()))?;
-    match state.ingest.store(&push).await {
+    match crate::ingest::accept(&state.writer, &state.live, &push).await {
         Ok(Stored::New {
             message_id,
             conversation_id,
@@ -138,13 +138,13 @@ async fn receive(
             metrics::counter!("kefu_pushes_total", "outcome" => "duplicate").increment(1);
             tracing::debug!(push.key = %push.dedup_key(), "push seen before, acknowledged again");
         }
-        Err(IngestError::Closed) => {
+        Err(WriteError::Closed) => {
             return Err(AppError::Unavailable(
                 "kefu is shutting down; WeChat will retry".into(),
             ));
         }
         // Not `success`: WeChat retries, so the push is not lost.
-        Err(e @ IngestError::Store(_)) => return Err(AppError::Internal(e.into())),
+        Err(e @ WriteError::Failed(_)) => return Err(AppError::Internal(e.into())),
     }
     Ok(success())
 }

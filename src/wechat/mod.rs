@@ -2,6 +2,8 @@
 //! and building pushes the way WeChat's server does (`outbound_push`, used by `kefu simulate`
 //! and the tests).
 
+pub mod api;
 pub mod crypto;
+pub mod fake;
 pub mod push;
 pub mod simulate;

@@ -1,0 +1,142 @@
+//! `kefu demo`: the whole product on a throw-away data dir, with the built-in fake WeChat API
+//! and a customer simulator page, so a newcomer sees a message arrive, an answer go out and
+//! arrive on the "phone" without a WeChat account. Everything the customer does goes through
+//! the real webhook as a signed, encrypted push; every reply goes through the real outbox to
+//! the fake API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::{Config, Secret};
+use crate::wechat::crypto::{AesKey, Cipher};
+use crate::wechat::fake::{FakeConfig, FakeWechat};
+use crate::wechat::push::Format;
+use crate::wechat::simulate::{self, SimulatedKind};
+
+const APPID: &str = "wxdemo0000000001";
+const SECRET: &str = "demo-app-secret";
+const TOKEN: &str = "demo-token";
+
+/// What the simulator page needs: the fake API (to see replies) and how to push as WeChat.
+pub struct Demo {
+    pub fake: FakeWechat,
+    pub webhook_url: String,
+    cipher: Cipher,
+    http: reqwest::Client,
+}
+
+/// The demo photo a simulated customer sends.
+pub const PHOTO: &[u8] = include_bytes!("../static/demo-photo.png");
+
+impl Demo {
+    /// Sends `kind` from `openid` to kefu's webhook as WeChat would; returns kefu's answer.
+    pub async fn push(&self, openid: &str, kind: SimulatedKind) -> anyhow::Result<String> {
+        if let SimulatedKind::Image { media_id } = &kind {
+            self.fake.add_media(media_id, "image/png", PHOTO.to_vec());
+        }
+        let now = crate::domain::now_millis() / 1000;
+        let body = simulate::push_body(&kind, openid, simulate::random_msg_id(), now, Format::Json);
+        let push = simulate::sign_push(
+            &body,
+            TOKEN,
+            Some(&self.cipher),
+            Format::Json,
+            openid,
+            now,
+            &simulate::random_nonce(),
+        );
+        let answer = self
+            .http
+            .post(format!("{}?{}", self.webhook_url, push.query))
+            .header(reqwest::header::CONTENT_TYPE, push.content_type)
+            .body(push.body)
+            .send()
+            .await?;
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        anyhow::ensure!(status.is_success(), "kefu answered {status}: {text}");
+        Ok(text)
+    }
+}
+
+/// Runs the demo until ctrl-c.
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    let data_dir = std::env::temp_dir().join(format!(
+        "kefu-demo-{}",
+        crate::accounts::random_secret(6).replace(['-', '_'], "x")
+    ));
+    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
+        .await
+        .context("cannot start the fake WeChat API")?;
+    let aes_key_text = random_aes_key();
+    let aes_key = AesKey::from_encoding_key(&aes_key_text)
+        .map_err(|e| anyhow::anyhow!("cannot make a demo key: {e}"))?;
+    let admin_password = crate::accounts::random_secret(9);
+
+    config.data_dir = data_dir.clone();
+    config.database_url = format!("sqlite://{}/kefu.db", data_dir.display());
+    config.wechat.token = Some(Secret::new(TOKEN));
+    config.wechat.aes_key = Some(aes_key.clone());
+    config.wechat.appid = Some(APPID.to_owned());
+    config.wechat.secret = Some(Secret::new(SECRET));
+    config.wechat.api_base = fake.base_url();
+    config.wechat.format = Format::Json;
+    config.admin_password = Some(Secret::new(admin_password.clone()));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (KEFU_LISTEN)", config.listen))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let base = format!("http://{addr}");
+    let demo = Arc::new(Demo {
+        fake,
+        webhook_url: format!("{base}{}", config.webhook_path),
+        cipher: Cipher::new(aes_key, APPID),
+        http: reqwest::Client::new(),
+    });
+    let running = crate::app::start_with(config, listener, Some(demo)).await?;
+    let token = crate::accounts::create_token(
+        &running.state.store,
+        &crate::store::audit::Actor::system(),
+        "admin",
+        "demo",
+    )
+    .await?;
+    println!(
+        "\n  kefu demo is running on a throw-away data dir ({dir})\n\n  \
+         1. Write as a customer: open {base}/demo\n  \
+         2. See the conversation arrive:\n     \
+            curl -s -H 'Authorization: Bearer {token}' {base}/api/v1/conversations\n  \
+         3. Answer it (conversation 1); the reply appears on the customer page:\n     \
+            curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n       \
+            -d '{{\"type\":\"text\",\"content\":{{\"text\":\"您好！我们马上处理。\"}}}}' {base}/api/v1/conversations/1/messages\n\n  \
+         Staff account: admin / {admin_password}\n  \
+         Press ctrl-c to stop; the data dir is deleted.\n",
+        dir = data_dir.display(),
+    );
+    let result = running.until_signal().await;
+    remove_dir(data_dir);
+    result
+}
+
+fn remove_dir(dir: PathBuf) {
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        eprintln!(
+            "kefu: could not remove the demo data dir {}: {e}",
+            dir.display()
+        );
+    }
+}
+
+/// A random 43-character EncodingAESKey, as WeChat's console generates.
+fn random_aes_key() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..43)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}

@@ -1,0 +1,300 @@
+//! The durable outbox: an outbound message and its outbox row are written in one transaction;
+//! `delivery` sends them in order per conversation and reports each outcome here.
+
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::domain::{MessageType, Millis, SenderKind};
+
+/// The reply counters of a contact at the moment a reply is queued, to check WeChat's rules.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct ContactCounters {
+    pub last_message_at: Option<Millis>,
+    pub last_enter_at: Option<Millis>,
+    /// counts before this reply
+    pub replies_since_message: i64,
+    pub replies_since_enter: i64,
+}
+
+/// Spends one reply of the conversation's contact (taking the write lock first, so two agents
+/// cannot both spend the last one) and returns the counters as they were before.
+pub async fn spend_reply(
+    conn: &mut SqliteConnection,
+    conversation_id: i64,
+) -> sqlx::Result<Option<ContactCounters>> {
+    sqlx::query_as(
+        r"update contacts
+             set replies_since_message = replies_since_message + 1,
+                 replies_since_enter = replies_since_enter + 1
+           where id = (select contact_id from conversations where id = $1)
+       returning last_message_at, last_enter_at,
+                 replies_since_message - 1 as replies_since_message,
+                 replies_since_enter - 1 as replies_since_enter",
+    )
+    .bind(conversation_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Counters of the contact of a conversation, without spending anything.
+pub async fn counters(
+    pool: &SqlitePool,
+    conversation_id: i64,
+) -> sqlx::Result<Option<ContactCounters>> {
+    sqlx::query_as(
+        r"select ct.last_message_at, ct.last_enter_at, ct.replies_since_message, ct.replies_since_enter
+            from conversations c join contacts ct on ct.id = c.contact_id
+           where c.id = $1",
+    )
+    .bind(conversation_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// A new outbound message (or private note) in a conversation.
+pub struct NewMessage<'a> {
+    pub conversation_id: i64,
+    pub sender_kind: SenderKind,
+    pub sender_id: Option<i64>,
+    pub kind: MessageType,
+    pub content: &'a str,
+    /// notes are stored, never sent
+    pub deliver: bool,
+}
+
+/// Inserts the message and, when it is to be delivered, its outbox row; returns its id.
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    m: &NewMessage<'_>,
+    now: Millis,
+) -> sqlx::Result<i64> {
+    let status = if m.deliver { "queued" } else { "received" };
+    let id: i64 = sqlx::query_scalar(
+        r"insert into messages (conversation_id, direction, sender_kind, sender_id, type, content, status, created_at)
+          values ($1, 'out', $2, $3, $4, $5, $6, $7)
+          returning id",
+    )
+    .bind(m.conversation_id)
+    .bind(m.sender_kind.as_str())
+    .bind(m.sender_id)
+    .bind(m.kind.as_str())
+    .bind(m.content)
+    .bind(status)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    if m.deliver {
+        sqlx::query(
+            "insert into outbox (message_id, conversation_id, attempts, next_attempt_at) values ($1, $2, 0, $3)",
+        )
+        .bind(id)
+        .bind(m.conversation_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "update conversations set last_activity_at = $1, last_message_id = $2 where id = $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(m.conversation_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// A message due for (another) delivery attempt, with what sending it needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Pending {
+    pub outbox_id: i64,
+    pub message_id: i64,
+    pub conversation_id: i64,
+    pub contact_id: i64,
+    pub openid: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub content: String,
+    pub attempts: i64,
+    pub first_attempt_at: Option<Millis>,
+    /// WeChat's media_id of the attachment, once uploaded
+    pub media_id: Option<String>,
+    /// the attachment kept by kefu (relative to the media dir)
+    pub file_path: Option<String>,
+    pub file_type: Option<String>,
+}
+
+/// The head of each conversation's queue that is due now: messages of one conversation go
+/// out strictly in order, so a later one waits while an earlier one is being retried.
+pub async fn due(pool: &SqlitePool, now: Millis, limit: i64) -> sqlx::Result<Vec<Pending>> {
+    sqlx::query_as(
+        r"select o.id as outbox_id, o.message_id, o.conversation_id, c.contact_id, ct.openid,
+                 m.type, m.content, o.attempts, o.first_attempt_at,
+                 coalesce(o.media_id, md.media_id) as media_id,
+                 md.path as file_path, md.content_type as file_type
+            from outbox o
+            join messages m on m.id = o.message_id
+            join conversations c on c.id = o.conversation_id
+            join contacts ct on ct.id = c.contact_id
+            left join media md on md.message_id = o.message_id
+           where o.next_attempt_at <= $1
+             and not exists (select 1 from outbox p where p.conversation_id = o.conversation_id and p.id < o.id)
+           order by o.next_attempt_at, o.id
+           limit $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// When the next outbox row falls due, if any.
+pub async fn next_due_at(pool: &SqlitePool) -> sqlx::Result<Option<Millis>> {
+    sqlx::query_scalar("select min(next_attempt_at) from outbox")
+        .fetch_one(pool)
+        .await
+}
+
+pub async fn backlog(pool: &SqlitePool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("select count(*) from outbox")
+        .fetch_one(pool)
+        .await
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// WeChat accepted it; `content` is the message content with what sending added (the media_id).
+    Sent {
+        outbox_id: i64,
+        message_id: i64,
+        content: Option<String>,
+    },
+    /// The attachment is uploaded; keep its media_id so a retry does not upload again.
+    Uploaded { outbox_id: i64, media_id: String },
+    /// Try again at `next_attempt_at`.
+    Retry {
+        outbox_id: i64,
+        attempts: i64,
+        first_attempt_at: Millis,
+        next_attempt_at: Millis,
+        error: String,
+    },
+    /// WeChat refused for good (or retries ran out): the reason is shown on the message, and
+    /// the reply it would have spent is given back.
+    Failed {
+        outbox_id: i64,
+        message_id: i64,
+        contact_id: i64,
+        code: String,
+        message: String,
+    },
+}
+
+pub async fn record(
+    conn: &mut SqliteConnection,
+    outcome: &Outcome,
+    _now: Millis,
+) -> sqlx::Result<()> {
+    match outcome {
+        Outcome::Sent {
+            outbox_id,
+            message_id,
+            content,
+        } => {
+            sqlx::query(
+                "update messages set status = 'sent', error_code = null, error_message = null, content = coalesce($1, content) where id = $2",
+            )
+            .bind(content)
+            .bind(message_id)
+            .execute(&mut *conn)
+            .await?;
+            delete(conn, *outbox_id).await
+        }
+        Outcome::Uploaded {
+            outbox_id,
+            media_id,
+        } => sqlx::query("update outbox set media_id = $1 where id = $2")
+            .bind(media_id)
+            .bind(outbox_id)
+            .execute(&mut *conn)
+            .await
+            .map(|_| ()),
+        Outcome::Retry {
+            outbox_id,
+            attempts,
+            first_attempt_at,
+            next_attempt_at,
+            error,
+        } => sqlx::query(
+            r"update outbox set attempts = $1, first_attempt_at = coalesce(first_attempt_at, $2),
+                     next_attempt_at = $3, last_error = $4
+               where id = $5",
+        )
+        .bind(attempts)
+        .bind(first_attempt_at)
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(outbox_id)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ()),
+        Outcome::Failed {
+            outbox_id,
+            message_id,
+            contact_id,
+            code,
+            message,
+        } => {
+            sqlx::query(
+                "update messages set status = 'failed', error_code = $1, error_message = $2 where id = $3",
+            )
+            .bind(code)
+            .bind(message)
+            .bind(message_id)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                r"update contacts set
+                      replies_since_message = case when replies_since_message > 0 then replies_since_message - 1 else 0 end,
+                      replies_since_enter = case when replies_since_enter > 0 then replies_since_enter - 1 else 0 end
+                  where id = $1",
+            )
+            .bind(contact_id)
+            .execute(&mut *conn)
+            .await?;
+            delete(conn, *outbox_id).await
+        }
+    }
+}
+
+async fn delete(conn: &mut SqliteConnection, outbox_id: i64) -> sqlx::Result<()> {
+    sqlx::query("delete from outbox where id = $1")
+        .bind(outbox_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Puts a failed message back in the queue (the inbox's retry button).
+pub async fn requeue(
+    conn: &mut SqliteConnection,
+    message_id: i64,
+    now: Millis,
+) -> sqlx::Result<bool> {
+    let conv: Option<i64> = sqlx::query_scalar(
+        "update messages set status = 'queued', error_code = null, error_message = null where id = $1 and status = 'failed' and direction = 'out' returning conversation_id",
+    )
+    .bind(message_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(conv) = conv else { return Ok(false) };
+    sqlx::query(
+        "insert into outbox (message_id, conversation_id, attempts, next_attempt_at) values ($1, $2, 0, $3)",
+    )
+    .bind(message_id)
+    .bind(conv)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}

@@ -1,0 +1,113 @@
+//! The customer simulator of `kefu demo` (absent otherwise): a page where a newcomer writes as
+//! a customer, and sees kefu's replies arrive as the customer would (read from the fake
+//! WeChat API, which received them through kefu's real outbox).
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::demo::Demo;
+use crate::error::{AppError, AppResult};
+use crate::wechat::simulate::SimulatedKind;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/demo", get(page))
+        .route("/demo/customer/push", post(push))
+        .route("/demo/customer/replies", get(replies))
+}
+
+fn demo(state: &AppState) -> AppResult<&Demo> {
+    state
+        .demo
+        .as_deref()
+        .ok_or_else(|| AppError::NotFound("the customer simulator exists only in kefu demo".into()))
+}
+
+#[derive(Template)]
+#[template(path = "demo/customer.html")]
+struct CustomerPage;
+
+async fn page(State(state): State<AppState>) -> Response {
+    if let Err(e) = demo(&state) {
+        return e.into_response();
+    }
+    match CustomerPage.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => AppError::Internal(e.into()).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct PushBody {
+    openid: String,
+    kind: String,
+    #[serde(default)]
+    text: String,
+}
+
+fn check_openid(openid: &str) -> AppResult<()> {
+    let ok = !openid.is_empty()
+        && openid.len() <= 64
+        && openid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(
+            "the customer name must be letters, digits, - or _".into(),
+        ))
+    }
+}
+
+async fn push(State(state): State<AppState>, Json(body): Json<PushBody>) -> AppResult<Json<Value>> {
+    let demo = demo(&state)?;
+    check_openid(&body.openid)?;
+    let kind = match body.kind.as_str() {
+        "text" if !body.text.trim().is_empty() => SimulatedKind::Text(body.text),
+        "text" => return Err(AppError::Invalid("write something first".into())),
+        "image" => SimulatedKind::Image {
+            media_id: format!("demo-photo-{}", crate::wechat::simulate::random_msg_id()),
+        },
+        "card" => SimulatedKind::Card,
+        "enter" => SimulatedKind::Enter {
+            session_from: "demo-contact-button".into(),
+        },
+        _ => {
+            return Err(AppError::Invalid(
+                "kind must be text, image, card or enter".into(),
+            ));
+        }
+    };
+    let answer = demo
+        .push(&body.openid, kind)
+        .await
+        .map_err(AppError::Internal)?;
+    Ok(Json(json!({ "answer": answer })))
+}
+
+#[derive(Deserialize)]
+struct RepliesQuery {
+    openid: String,
+}
+
+async fn replies(
+    State(state): State<AppState>,
+    Query(q): Query<RepliesQuery>,
+) -> AppResult<Json<Value>> {
+    let demo = demo(&state)?;
+    check_openid(&q.openid)?;
+    let sent: Vec<Value> = demo
+        .fake
+        .sent_to(&q.openid)
+        .into_iter()
+        .map(|m| json!({ "msgtype": m.msgtype, "body": m.body, "at_ms": m.at_ms }))
+        .collect();
+    Ok(Json(json!({ "replies": sent })))
+}

@@ -1,0 +1,168 @@
+//! The single writer: every high-rate write (incoming pushes, delivery and media outcomes)
+//! goes through one task that owns the write connection and commits in batches.
+//!
+//! Why: SQLite allows one writer at a time and a durable commit costs an fsync. One
+//! transaction per request would serialise every push behind its own fsync, and a second
+//! busy writer would make the two wait on each other's locks (SQLite's busy handler sleeps in
+//! steps of milliseconds). Instead callers send their write here; the task takes whatever has
+//! queued up (up to `MAX_BATCH`), applies it all in one transaction, commits once, and only
+//! then answers each caller. Under light load a batch is one write and latency is one
+//! commit; under heavy load batches grow and throughput follows.
+
+use std::time::Instant;
+
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::domain::now_millis;
+use crate::store::inbound::{self, Inbound, Stored};
+use crate::store::{Store, media, outbox};
+
+/// Most writes applied in one transaction.
+const MAX_BATCH: usize = 512;
+/// Writes waiting for the writer; beyond this, callers wait (backpressure, bounded memory).
+const QUEUE: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the message store is shutting down")]
+    Closed,
+    #[error("the write failed: {0}")]
+    Failed(String),
+}
+
+/// A state change reported by a background worker.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Delivery(outbox::Outcome),
+    Media(media::Outcome),
+}
+
+enum Op {
+    Push(Inbound),
+    Update(Update),
+}
+
+enum Done {
+    Push(Stored),
+    Update,
+}
+
+struct Job {
+    op: Op,
+    done: oneshot::Sender<Result<Done, WriteError>>,
+}
+
+/// The handle to the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Opens the write connection and starts the task. It ends once every `Writer` handle is
+    /// dropped and the queue is drained.
+    pub async fn start(store: &Store) -> Result<(Writer, JoinHandle<()>), sqlx::Error> {
+        let conn = store.writer_connection().await?;
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        Ok((Writer { jobs }, tokio::spawn(run(conn, rx))))
+    }
+
+    /// Stores an incoming push; returns once it is committed (or known to be a duplicate).
+    pub async fn store_push(&self, message: Inbound) -> Result<Stored, WriteError> {
+        match self.submit(Op::Push(message)).await? {
+            Done::Push(stored) => Ok(stored),
+            Done::Update => Err(WriteError::Failed("unexpected answer".into())),
+        }
+    }
+
+    /// Applies a worker's update; returns once it is committed.
+    pub async fn apply(&self, update: Update) -> Result<(), WriteError> {
+        self.submit(Op::Update(update)).await.map(|_| ())
+    }
+
+    async fn submit(&self, op: Op) -> Result<Done, WriteError> {
+        let (done, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { op, done })
+            .await
+            .map_err(|_| WriteError::Closed)?;
+        answer.await.map_err(|_| WriteError::Closed)?
+    }
+}
+
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let size = batch.len();
+        let ops: Vec<&Op> = batch.iter().map(|j| &j.op).collect();
+        match write(&mut conn, &ops).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = job.done.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                // One bad write must not fail its neighbours: retry each on its own.
+                tracing::warn!(batch.size = size, error = %e, "a batch write failed, retrying its writes one by one");
+                for job in batch.drain(..) {
+                    let outcome = write(&mut conn, &[&job.op])
+                        .await
+                        .map(|mut v| v.remove(0))
+                        .map_err(|e| {
+                            tracing::error!(error = %e, "a write could not be stored");
+                            WriteError::Failed(e.to_string())
+                        });
+                    let _ = job.done.send(outcome);
+                }
+            }
+        }
+        metrics::histogram!("kefu_writer_batch_size").record(size as f64);
+        metrics::histogram!("kefu_writer_commit_seconds").record(started.elapsed().as_secs_f64());
+    }
+    let _ = conn.close().await;
+}
+
+/// One transaction: all pushes set-based, then every update in order.
+async fn write(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Done>, sqlx::Error> {
+    let now = now_millis();
+    let pushes: Vec<&Inbound> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Push(m) => Some(m),
+            Op::Update(_) => None,
+        })
+        .collect();
+    let mut tx = conn.begin().await?;
+    let mut stored = if pushes.is_empty() {
+        Vec::new()
+    } else {
+        inbound::store_batch(&mut tx, &pushes, now).await?
+    }
+    .into_iter();
+    let mut done = Vec::with_capacity(ops.len());
+    for op in ops {
+        match op {
+            Op::Push(_) => done.push(Done::Push(stored.next().unwrap_or(Stored::Duplicate))),
+            Op::Update(Update::Delivery(outcome)) => {
+                outbox::record(&mut tx, outcome, now).await?;
+                done.push(Done::Update);
+            }
+            Op::Update(Update::Media(outcome)) => {
+                media::record(&mut tx, outcome).await?;
+                done.push(Done::Update);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(done)
+}
