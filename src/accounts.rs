@@ -23,6 +23,8 @@ pub enum AccountError {
     BadUsername(String),
     #[error("there is no staff account named {0:?}")]
     NoSuchUser(String),
+    #[error("the staff account {0:?} is disabled")]
+    Disabled(String),
     #[error(transparent)]
     Create(#[from] staff::CreateUserError),
     #[error(transparent)]
@@ -107,7 +109,7 @@ pub async fn add_user(
     check_password(password)?;
     let hash = hash_password(password).await?;
     let now = now_millis();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let id = staff::create(&mut tx, username, display_name, role, &hash, now).await?;
     audit::record(
         &mut tx,
@@ -134,7 +136,7 @@ pub async fn set_password(
         .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))?;
     let hash = hash_password(password).await?;
     let now = now_millis();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     staff::set_password(&mut tx, user.id, &hash).await?;
     audit::record(&mut tx, actor, "user.passwd", username, None, now).await?;
     tx.commit().await?;
@@ -150,7 +152,7 @@ pub async fn disable_user(
         .await?
         .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))?;
     let now = now_millis();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     staff::set_disabled(&mut tx, user.id, true).await?;
     audit::record(&mut tx, actor, "user.disable", username, None, now).await?;
     tx.commit().await?;
@@ -167,9 +169,12 @@ pub async fn create_token(
     let user = staff::by_username(store.pool(), username)
         .await?
         .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))?;
+    if user.disabled {
+        return Err(AccountError::Disabled(username.to_owned()));
+    }
     let token = format!("kefu_{}", random_secret(32));
     let now = now_millis();
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     staff::create_token(&mut tx, user.id, label, &token_hash(&token), now).await?;
     audit::record(&mut tx, actor, "token.create", username, Some(label), now).await?;
     tx.commit().await?;

@@ -145,10 +145,12 @@ pub async fn start(config: Config, listener: TcpListener) -> anyhow::Result<Runn
 
 /// `start`, with the demo's fake WeChat API and customer simulator when given.
 pub async fn start_with(
-    config: Config,
+    mut config: Config,
     listener: TcpListener,
     demo: Option<Arc<crate::demo::Demo>>,
 ) -> anyhow::Result<Running> {
+    // the address actually bound (KEFU_LISTEN may say port 0)
+    config.listen = listener.local_addr()?;
     config.prepare_data_dir()?;
     let store = Store::open(&config.database_url)
         .await

@@ -84,7 +84,7 @@ pub async fn queue_reply(
 ) -> Result<i64, QueueError> {
     let now = now_millis();
     let deliver = kind != MessageType::Note;
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     if deliver {
         // Spend first (this takes the write lock), then check: two agents cannot both
         // spend the last reply.
@@ -139,6 +139,51 @@ pub async fn queue_reply(
         live.outbox_waiting();
     }
     Ok(id)
+}
+
+/// Puts a failed reply back in the queue (the retry button). The failure gave its reply back,
+/// so the retry spends one again, under the same window and quota checks as a new reply.
+pub async fn requeue_reply(
+    store: &Store,
+    live: &Live,
+    rules: &ReplyRules,
+    message_id: i64,
+    actor: &crate::store::audit::Actor,
+) -> Result<Option<i64>, QueueError> {
+    let now = now_millis();
+    let mut tx = store.begin_write().await?;
+    let Some(conversation_id) = outbox::requeue(&mut tx, message_id, now).await? else {
+        return Ok(None);
+    };
+    let c = outbox::spend_reply(&mut tx, conversation_id)
+        .await?
+        .ok_or(QueueError::NoConversation(conversation_id))?;
+    let a = rules.allowance(
+        c.last_message_at,
+        c.replies_since_message,
+        c.last_enter_at,
+        c.replies_since_enter,
+        now,
+    );
+    if a.left == 0 {
+        tx.rollback().await?;
+        return Err(match a.ends_at {
+            Some(ends) if now < ends => QueueError::QuotaUsed,
+            _ => QueueError::WindowClosed,
+        });
+    }
+    crate::store::audit::record(
+        &mut tx,
+        actor,
+        "message.retry",
+        &format!("message {message_id}"),
+        None,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    live.outbox_waiting();
+    Ok(Some(conversation_id))
 }
 
 /// The body of `custom/send` for a stored message.
@@ -201,34 +246,59 @@ fn backoff(base: Millis, attempts: i64) -> Millis {
     (exp as f64 * rand::rng().random_range(0.5..1.5)) as Millis
 }
 
+fn lock(m: &Mutex<Dispatch>) -> std::sync::MutexGuard<'_, Dispatch> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the outbox loop knows about sends in flight.
+#[derive(Default)]
+struct Dispatch {
+    /// conversations with a send in flight: their next message waits
+    in_flight: HashSet<i64>,
+    /// outbox rows finished since the last query started: that query may have read them
+    /// before their outcome was committed, and must not send them again
+    finished: HashSet<i64>,
+}
+
 async fn outbox_loop(d: Delivery) {
     let permits = Arc::new(Semaphore::new(d.config.concurrency));
-    let in_flight: Arc<Mutex<HashSet<i64>>> = Arc::new(Mutex::new(HashSet::new()));
+    let dispatch: Arc<Mutex<Dispatch>> = Arc::default();
     let finished = Arc::new(Notify::new());
+    // Sends belong to this loop: when it is stopped, dropping the set aborts them, and their
+    // messages (still in the outbox) go out after the restart.
+    let mut sends = tokio::task::JoinSet::new();
     loop {
+        while sends.try_join_next().is_some() {}
         let free = permits.available_permits();
         if free > 0 {
-            let busy = in_flight.lock().map(|s| s.len()).unwrap_or(0);
+            let busy = {
+                let mut s = lock(&dispatch);
+                s.finished.clear();
+                s.in_flight.len()
+            };
             match outbox::due(d.store.pool(), now_millis(), (free + busy) as i64).await {
                 Ok(rows) => {
                     for row in rows {
                         let Ok(permit) = permits.clone().try_acquire_owned() else {
                             break;
                         };
-                        let fresh = in_flight
-                            .lock()
-                            .map(|mut s| s.insert(row.conversation_id))
-                            .unwrap_or(false);
-                        if !fresh {
-                            continue;
+                        {
+                            let mut s = lock(&dispatch);
+                            if s.finished.contains(&row.outbox_id)
+                                || !s.in_flight.insert(row.conversation_id)
+                            {
+                                continue;
+                            }
                         }
-                        let (d, in_flight, finished) =
-                            (d.clone(), in_flight.clone(), finished.clone());
-                        tokio::spawn(async move {
-                            let conversation = row.conversation_id;
+                        let (d, dispatch, finished) =
+                            (d.clone(), dispatch.clone(), finished.clone());
+                        sends.spawn(async move {
+                            let (conversation, outbox_id) = (row.conversation_id, row.outbox_id);
                             deliver_one(&d, row).await;
-                            if let Ok(mut s) = in_flight.lock() {
-                                s.remove(&conversation);
+                            {
+                                let mut s = lock(&dispatch);
+                                s.in_flight.remove(&conversation);
+                                s.finished.insert(outbox_id);
                             }
                             drop(permit);
                             finished.notify_one();
@@ -247,7 +317,11 @@ async fn outbox_loop(d: Delivery) {
         };
         tokio::select! {
             _ = d.live.outbox_wakeup() => {}
-            _ = finished.notified() => {}
+            _ = finished.notified() => {
+                // Let a few more sends finish before asking the database again: under load
+                // this turns one outbox query per send into one per handful, for 5 ms of delay.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             _ = tokio::time::sleep(wait) => {}
         }
     }

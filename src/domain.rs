@@ -126,14 +126,14 @@ impl ReplyRules {
         let windows = [
             last_message_at.map(|at| {
                 (
-                    at + self.message_window_ms,
+                    at.saturating_add(self.message_window_ms),
                     self.message_quota,
                     replies_since_message,
                 )
             }),
             last_enter_at.map(|at| {
                 (
-                    at + self.enter_window_ms,
+                    at.saturating_add(self.enter_window_ms),
                     self.enter_quota,
                     replies_since_enter,
                 )

@@ -142,17 +142,33 @@ async fn write(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Done>, sq
             Op::Update(_) => None,
         })
         .collect();
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.begin_with("begin immediate").await?;
     let mut stored = if pushes.is_empty() {
         Vec::new()
     } else {
         inbound::store_batch(&mut tx, &pushes, now).await?
     }
     .into_iter();
+    // Plain "sent" outcomes, the bulk under load, are recorded together.
+    let plain_sent: Vec<(i64, i64)> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Update(Update::Delivery(outbox::Outcome::Sent {
+                outbox_id,
+                message_id,
+                content: None,
+            })) => Some((*outbox_id, *message_id)),
+            _ => None,
+        })
+        .collect();
+    outbox::record_sent(&mut tx, &plain_sent).await?;
     let mut done = Vec::with_capacity(ops.len());
     for op in ops {
         match op {
             Op::Push(_) => done.push(Done::Push(stored.next().unwrap_or(Stored::Duplicate))),
+            Op::Update(Update::Delivery(outbox::Outcome::Sent { content: None, .. })) => {
+                done.push(Done::Update);
+            }
             Op::Update(Update::Delivery(outcome)) => {
                 outbox::record(&mut tx, outcome, now).await?;
                 done.push(Done::Update);

@@ -113,9 +113,10 @@ pub async fn store_batch(
     q.push(
         r" on conflict (openid) do update set
               last_seen_at = excluded.last_seen_at,
-              replies_since_message = case when excluded.last_message_at > coalesce(contacts.last_message_at, 0)
+              -- CreateTime has whole seconds: a new message in the same second is a new trigger too
+              replies_since_message = case when excluded.last_message_at >= coalesce(contacts.last_message_at, 0)
                                            then 0 else contacts.replies_since_message end,
-              replies_since_enter = case when excluded.last_enter_at > coalesce(contacts.last_enter_at, 0)
+              replies_since_enter = case when excluded.last_enter_at >= coalesce(contacts.last_enter_at, 0)
                                          then 0 else contacts.replies_since_enter end,
               last_message_at = case when excluded.last_message_at > coalesce(contacts.last_message_at, 0)
                                      then excluded.last_message_at else contacts.last_message_at end,

@@ -67,6 +67,13 @@ impl Store {
         &self.pool
     }
 
+    /// A write transaction from the pool. `begin immediate` takes the write lock up front: a
+    /// deferred transaction that reads first and writes later fails at once (SQLITE_BUSY,
+    /// no waiting) if another connection wrote in between.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, DbError> {
+        self.pool.begin_with("begin immediate").await
+    }
+
     /// Applies pending migrations; safe to call on every start.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         MIGRATOR.run(&self.pool).await

@@ -267,6 +267,30 @@ pub async fn record(
     }
 }
 
+/// Records many plain `Sent` outcomes (no content change) in two statements: at thousands of
+/// sends a second, a statement per outcome would crowd the single writer that pushes share.
+pub async fn record_sent(conn: &mut SqliteConnection, sent: &[(i64, i64)]) -> sqlx::Result<()> {
+    if sent.is_empty() {
+        return Ok(());
+    }
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "update messages set status = 'sent', error_code = null, error_message = null where id in (",
+    );
+    let mut ids = q.separated(", ");
+    for (_, message_id) in sent {
+        ids.push_bind(*message_id);
+    }
+    ids.push_unseparated(")");
+    q.build().execute(&mut *conn).await?;
+    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("delete from outbox where id in (");
+    let mut ids = q.separated(", ");
+    for (outbox_id, _) in sent {
+        ids.push_bind(*outbox_id);
+    }
+    ids.push_unseparated(")");
+    q.build().execute(&mut *conn).await.map(|_| ())
+}
+
 async fn delete(conn: &mut SqliteConnection, outbox_id: i64) -> sqlx::Result<()> {
     sqlx::query("delete from outbox where id = $1")
         .bind(outbox_id)
@@ -276,18 +300,19 @@ async fn delete(conn: &mut SqliteConnection, outbox_id: i64) -> sqlx::Result<()>
 }
 
 /// Puts a failed message back in the queue (the inbox's retry button).
+/// Returns the conversation, or None when the message is not a failed reply.
 pub async fn requeue(
     conn: &mut SqliteConnection,
     message_id: i64,
     now: Millis,
-) -> sqlx::Result<bool> {
+) -> sqlx::Result<Option<i64>> {
     let conv: Option<i64> = sqlx::query_scalar(
         "update messages set status = 'queued', error_code = null, error_message = null where id = $1 and status = 'failed' and direction = 'out' returning conversation_id",
     )
     .bind(message_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(conv) = conv else { return Ok(false) };
+    let Some(conv) = conv else { return Ok(None) };
     sqlx::query(
         "insert into outbox (message_id, conversation_id, attempts, next_attempt_at) values ($1, $2, 0, $3)",
     )
@@ -296,5 +321,5 @@ pub async fn requeue(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(true)
+    Ok(Some(conv))
 }

@@ -218,7 +218,7 @@ async fn set_status(
     let status = ConversationStatus::parse(&body.status)
         .ok_or_else(|| AppError::Invalid("status must be open, pending or resolved".into()))?;
     let now = now_millis();
-    let mut tx = state.store.pool().begin().await?;
+    let mut tx = state.store.begin_write().await?;
     if !conversations::set_status(&mut tx, id, status, now).await? {
         return Err(AppError::NotFound(format!("there is no conversation {id}")));
     }
@@ -257,7 +257,7 @@ async fn assign(
         }
     }
     let now = now_millis();
-    let mut tx = state.store.pool().begin().await?;
+    let mut tx = state.store.begin_write().await?;
     if !conversations::assign(&mut tx, id, body.assignee).await? {
         return Err(AppError::NotFound(format!("there is no conversation {id}")));
     }
@@ -449,7 +449,11 @@ pub async fn send_reply(
         attachment,
     )
     .await
-    .map_err(|e| match e {
+    .map_err(queue_error)
+}
+
+fn queue_error(e: QueueError) -> AppError {
+    match e {
         QueueError::NoConversation(id) => {
             AppError::NotFound(format!("there is no conversation {id}"))
         }
@@ -462,7 +466,7 @@ pub async fn send_reply(
             message: e.to_string(),
         },
         QueueError::Db(e) => AppError::from(e),
-    })
+    }
 }
 
 fn string_field<'a>(content: &'a Value, name: &str, max: usize) -> AppResult<&'a str> {
@@ -569,15 +573,33 @@ fn card_content(
 /// WeChat opens a mini program page from a text link only for the sender's own AppID.
 fn check_miniprogram_links(state: &AppState, text: &str) -> AppResult<()> {
     let appid = state.config.wechat.appid.as_deref().unwrap_or_default();
-    for part in text.split("data-miniprogram-appid=").skip(1) {
-        let quoted = part.strip_prefix('"').and_then(|p| p.split('"').next());
-        if quoted != Some(appid) {
-            return Err(AppError::Invalid(
-                "a text link's data-miniprogram-appid must be this mini program's own AppID".into(),
-            ));
-        }
+    if miniprogram_link_appids(text).all(|given| given == Some(appid)) {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(
+            "a text link's data-miniprogram-appid must be this mini program's own AppID".into(),
+        ))
     }
-    Ok(())
+}
+
+/// The value of every `data-miniprogram-appid` attribute in `text`, read as a browser would:
+/// any letter case, spaces around `=`, double, single or no quotes. None for one that cannot be
+/// read (which is then refused).
+fn miniprogram_link_appids(text: &str) -> impl Iterator<Item = Option<&str>> {
+    const NAME: &str = "data-miniprogram-appid";
+    let lower = text.to_ascii_lowercase();
+    let starts: Vec<usize> = lower
+        .match_indices(NAME)
+        .map(|(i, _)| i + NAME.len())
+        .collect();
+    starts.into_iter().map(move |at| {
+        let rest = text[at..].trim_start();
+        let rest = rest.strip_prefix('=')?.trim_start();
+        match rest.chars().next()? {
+            q @ ('"' | '\'') => rest[1..].split(q).next(),
+            _ => rest.split(|c: char| c.is_whitespace() || c == '>').next(),
+        }
+    })
 }
 
 /// A multipart reply: an image (`file`), or a mini program card with its cover as `file`.
@@ -677,24 +699,20 @@ async fn retry_message(
     let id: i64 = id
         .parse()
         .map_err(|_| AppError::NotFound(format!("there is no message {id:?}")))?;
-    let now = now_millis();
-    let mut tx = state.store.pool().begin().await?;
-    if !crate::store::outbox::requeue(&mut tx, id, now).await? {
+    let requeued = delivery::requeue_reply(
+        &state.store,
+        &state.live,
+        &state.config.reply_rules,
+        id,
+        &user.actor(),
+    )
+    .await
+    .map_err(queue_error)?;
+    if requeued.is_none() {
         return Err(AppError::Conflict(format!(
             "message {id} is not a failed reply"
         )));
     }
-    audit::record(
-        &mut tx,
-        &user.actor(),
-        "message.retry",
-        &format!("message {id}"),
-        None,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.live.outbox_waiting();
     let row = messages::get(state.store.pool(), id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("there is no message {id}")))?;
@@ -738,4 +756,18 @@ async fn message_media(
         bytes,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::miniprogram_link_appids;
+
+    #[test]
+    fn miniprogram_link_appids_are_read_however_they_are_spelled() {
+        let found: Vec<_> = miniprogram_link_appids(
+            r#"<a href="x" data-miniprogram-appid="wx1">a</a> <a DATA-MINIPROGRAM-APPID = 'wx2'>b</a> <a data-miniprogram-appid=wx3>c</a> <a data-miniprogram-appid>d</a>"#,
+        )
+        .collect();
+        assert_eq!(found, vec![Some("wx1"), Some("wx2"), Some("wx3"), None]);
+    }
 }

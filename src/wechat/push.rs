@@ -285,7 +285,20 @@ fn msg_id_field(value: Option<Scalar>, format: Format) -> Result<Option<String>,
 }
 
 /// CreateTime: an integer, or a string holding one.
+/// Latest CreateTime accepted: the end of year 9999. A time beyond it is no real push, and
+/// would overflow the arithmetic of the reply window.
+const MAX_CREATE_TIME: i64 = 253_402_300_799;
+
 fn time_field(value: Option<Scalar>) -> Result<Option<i64>, PushError> {
+    const NAME: &str = "CreateTime";
+    let time = time_value(value)?;
+    match time {
+        Some(t) if !(0..=MAX_CREATE_TIME).contains(&t) => Err(PushError::BadField(NAME)),
+        _ => Ok(time),
+    }
+}
+
+fn time_value(value: Option<Scalar>) -> Result<Option<i64>, PushError> {
     const NAME: &str = "CreateTime";
     match value {
         None | Some(Scalar::Null) => Ok(None),
@@ -1009,6 +1022,20 @@ mod tests {
     fn create_time_may_be_a_numeric_string() {
         let body = JSON_TEXT.replace("1482048670", "\"1610969440\"");
         assert_eq!(json(&body).unwrap().create_time, 1610969440);
+    }
+
+    #[test]
+    fn create_time_out_of_any_real_range_is_refused() {
+        for t in ["-1", "9223372036854775807", "253402300800"] {
+            let body = format!(
+                r#"{{"FromUserName":"o1","CreateTime":{t},"MsgType":"text","Content":"x","MsgId":1}}"#
+            );
+            assert_eq!(
+                json(&body).unwrap_err(),
+                PushError::BadField("CreateTime"),
+                "{t}"
+            );
+        }
     }
 
     #[test]

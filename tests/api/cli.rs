@@ -1,0 +1,811 @@
+//! The `kefu` binary as an operator runs it: account upkeep, tokens, start-up refusals,
+//! `simulate`, and the first start without a configured admin password.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{AES_KEY, APPID, TOKEN, TestApp, openid};
+
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What a finished command left behind.
+#[derive(Debug)]
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// `kefu` with a clean environment: only PATH, KEFU_DATA_DIR and `env`.
+fn kefu(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kefu"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KEFU_DATA_DIR", data_dir)
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs a command to completion (killing it after `TIMEOUT`), feeding `stdin`.
+fn run(mut cmd: Command, stdin: Option<&str>) -> Run {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("the kefu binary starts");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        let input = input.to_owned();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(input.as_bytes());
+        });
+    }
+    let out = drain(child.stdout.take().unwrap());
+    let err = drain(child.stderr.take().unwrap());
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for kefu") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kefu {cmd:?} did not finish within {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Run {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// Runs a command without blocking the test's runtime (the in-process server lives there).
+async fn run_async(cmd: Command, stdin: Option<&str>) -> Run {
+    let stdin = stdin.map(str::to_owned);
+    tokio::task::spawn_blocking(move || run(cmd, stdin.as_deref()))
+        .await
+        .unwrap()
+}
+
+fn assert_ok(run: &Run) {
+    assert!(
+        run.status.success(),
+        "expected success, got {}\nstdout: {}\nstderr: {}",
+        run.status,
+        run.stdout,
+        run.stderr
+    );
+}
+
+/// A failure as CONTRACT.md wants it: non-zero, one clear sentence on stderr, no panic.
+fn assert_one_sentence_failure(run: &Run) -> String {
+    assert!(
+        !run.status.success(),
+        "expected failure, got success\nstdout: {}",
+        run.stdout
+    );
+    assert_no_panic(run);
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "one sentence on stderr, got:\n{}",
+        run.stderr
+    );
+    lines[0].to_owned()
+}
+
+fn assert_no_panic(run: &Run) {
+    for bad in ["panicked", "backtrace", "RUST_BACKTRACE"] {
+        assert!(
+            !run.stderr.contains(bad),
+            "stderr must not contain {bad:?}:\n{}",
+            run.stderr
+        );
+    }
+}
+
+/// The row of `name` in `kefu user list`: [id, name, role, state, display name...].
+fn user_row(list: &str, name: &str) -> Option<Vec<String>> {
+    list.lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|cols| cols.get(1).map(String::as_str) == Some(name))
+}
+
+async fn stored_hash(data_dir: &Path, name: &str) -> String {
+    let store = kefu::store::Store::open(&format!("sqlite://{}/kefu.db", data_dir.display()))
+        .await
+        .unwrap();
+    let row = kefu::store::staff::by_username(store.pool(), name)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no staff account {name}"));
+    store.close().await;
+    row.password_hash
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accounts and tokens
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_manages_accounts_and_tokens_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    let migrate = run_async(kefu(d, &[], &["migrate"]), None).await;
+    assert_ok(&migrate);
+    assert!(
+        migrate.stdout.contains("migrations applied"),
+        "{}",
+        migrate.stdout
+    );
+    // migrating an up-to-date database is harmless
+    assert_ok(&run_async(kefu(d, &[], &["migrate"]), None).await);
+
+    let add = &[
+        "user",
+        "add",
+        "alice",
+        "--role",
+        "agent",
+        "--display-name",
+        "Alice",
+        "--password-stdin",
+    ];
+    let added = run_async(kefu(d, &[], add), Some("alice-password-1\n")).await;
+    assert_ok(&added);
+    assert!(
+        added.stdout.contains("alice"),
+        "says what it created: {}",
+        added.stdout
+    );
+
+    let list = run_async(kefu(d, &[], &["user", "list"]), None).await;
+    assert_ok(&list);
+    let row = user_row(&list.stdout, "alice").expect("alice is listed");
+    assert_eq!(row[2], "agent", "{}", list.stdout);
+    assert_eq!(row[3], "active", "{}", list.stdout);
+    assert_eq!(row[4..].join(" "), "Alice", "{}", list.stdout);
+    assert!(
+        !list.stdout.contains("alice-password"),
+        "no password in the list"
+    );
+
+    // adding alice again: one sentence, non-zero
+    let again = run_async(kefu(d, &[], add), Some("another-password\n")).await;
+    let sentence = assert_one_sentence_failure(&again);
+    assert!(sentence.contains("alice"), "{sentence}");
+
+    // a password shorter than 8 characters
+    let short = run_async(
+        kefu(
+            d,
+            &[],
+            &["user", "add", "bob", "--role", "admin", "--password-stdin"],
+        ),
+        Some("pw7char\n"),
+    )
+    .await;
+    let sentence = assert_one_sentence_failure(&short);
+    assert!(sentence.contains('8'), "{sentence}");
+    assert!(!sentence.contains("pw7char"), "{sentence}");
+    // without --password-stdin
+    let no_stdin = run_async(
+        kefu(d, &[], &["user", "add", "bob", "--role", "admin"]),
+        None,
+    )
+    .await;
+    let sentence = assert_one_sentence_failure(&no_stdin);
+    assert!(sentence.contains("--password-stdin"), "{sentence}");
+    let list = run_async(kefu(d, &[], &["user", "list"]), None).await;
+    assert!(user_row(&list.stdout, "bob").is_none(), "{}", list.stdout);
+
+    // a new password
+    let passwd = run_async(
+        kefu(d, &[], &["user", "passwd", "alice", "--password-stdin"]),
+        Some("alice-password-2\n"),
+    )
+    .await;
+    assert_ok(&passwd);
+    let hash = stored_hash(d, "alice").await;
+    assert!(kefu::accounts::verify_password("alice-password-2", &hash).await);
+    assert!(!kefu::accounts::verify_password("alice-password-1", &hash).await);
+    let passwd_short = run_async(
+        kefu(d, &[], &["user", "passwd", "alice", "--password-stdin"]),
+        Some("1234567\n"),
+    )
+    .await;
+    assert_one_sentence_failure(&passwd_short);
+    let nobody = run_async(
+        kefu(d, &[], &["user", "passwd", "nobody", "--password-stdin"]),
+        Some("long-enough-password\n"),
+    )
+    .await;
+    assert!(assert_one_sentence_failure(&nobody).contains("nobody"));
+
+    // alice's token, then alice is disabled
+    let alice_token = run_async(kefu(d, &[], &["token", "create", "alice"]), None).await;
+    assert_ok(&alice_token);
+    let alice_token = alice_token.stdout.trim().to_owned();
+    let disable = run_async(kefu(d, &[], &["user", "disable", "alice"]), None).await;
+    assert_ok(&disable);
+    let list = run_async(kefu(d, &[], &["user", "list"]), None).await;
+    let row = user_row(&list.stdout, "alice").unwrap();
+    assert_eq!(row[3], "disabled", "{}", list.stdout);
+
+    // a token for an active user
+    let bob = run_async(
+        kefu(
+            d,
+            &[],
+            &["user", "add", "bob", "--role", "admin", "--password-stdin"],
+        ),
+        Some("bob-password-1\n"),
+    )
+    .await;
+    assert_ok(&bob);
+    let token = run_async(
+        kefu(d, &[], &["token", "create", "bob", "--label", "ci"]),
+        None,
+    )
+    .await;
+    assert_ok(&token);
+    let lines: Vec<&str> = token.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "the token alone: {}", token.stdout);
+    let bob_token = lines[0].trim().to_owned();
+    assert!(bob_token.len() >= 32, "{bob_token}");
+    let unknown = run_async(kefu(d, &[], &["token", "create", "nobody"]), None).await;
+    assert!(assert_one_sentence_failure(&unknown).contains("nobody"));
+    let unknown = run_async(kefu(d, &[], &["user", "disable", "nobody"]), None).await;
+    assert!(assert_one_sentence_failure(&unknown).contains("nobody"));
+
+    // a server on the same data dir takes bob's token and refuses disabled alice's
+    let app = TestApp::start_in(dir, &[]).await;
+    let get = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v1/conversations"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(get(bob_token.clone()).await, StatusCode::OK);
+    assert_eq!(get(alice_token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(format!("{bob_token}x")).await, StatusCode::UNAUTHORIZED);
+    // no admin was created: there were staff accounts already
+    assert!(
+        kefu::store::staff::by_username(app.state().store.pool(), "admin")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn an_invalid_user_name_or_role_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_name = run(
+        kefu(
+            dir.path(),
+            &[],
+            &[
+                "user",
+                "add",
+                "al ice",
+                "--role",
+                "agent",
+                "--password-stdin",
+            ],
+        ),
+        Some("long-enough-password\n"),
+    );
+    assert_one_sentence_failure(&bad_name);
+    let bad_role = run(
+        kefu(
+            dir.path(),
+            &[],
+            &["user", "add", "alice", "--role", "root", "--password-stdin"],
+        ),
+        Some("long-enough-password\n"),
+    );
+    assert!(!bad_role.status.success());
+    assert_no_panic(&bad_role);
+    assert!(bad_role.stderr.contains("root"), "{}", bad_role.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start-up refusals
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn assert_refused_naming(run: &Run, variable: &str) {
+    assert!(!run.status.success(), "kefu serve must not start");
+    assert_no_panic(run);
+    let last = run
+        .stderr
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    assert!(
+        last.contains(variable),
+        "the error names {variable}:\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn serve_refuses_a_malformed_aes_key_naming_the_variable_without_echoing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run(
+        kefu(
+            dir.path(),
+            &[
+                ("KEFU_WECHAT_AES_KEY", "short"),
+                ("KEFU_LISTEN", "127.0.0.1:0"),
+            ],
+            &["serve"],
+        ),
+        None,
+    );
+    assert_refused_naming(&run, "KEFU_WECHAT_AES_KEY");
+    assert!(!run.stderr.contains("short"), "{}", run.stderr);
+    assert_one_sentence_failure(&run);
+}
+
+#[test]
+fn serve_refuses_an_unparsable_listen_address_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run(
+        kefu(dir.path(), &[("KEFU_LISTEN", "nowhere")], &["serve"]),
+        None,
+    );
+    assert_refused_naming(&run, "KEFU_LISTEN");
+    assert_one_sentence_failure(&run);
+}
+
+#[test]
+fn serve_refuses_an_address_in_use_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let run = run(
+        kefu(dir.path(), &[("KEFU_LISTEN", &addr)], &["serve"]),
+        None,
+    );
+    assert_refused_naming(&run, "KEFU_LISTEN");
+    drop(taken);
+}
+
+#[test]
+fn serve_refuses_a_data_dir_under_a_regular_file_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let run = run(
+        kefu(
+            &file.join("data"),
+            &[("KEFU_LISTEN", &format!("127.0.0.1:{}", free_port()))],
+            &["serve"],
+        ),
+        None,
+    );
+    assert_refused_naming(&run, "KEFU_DATA_DIR");
+}
+
+#[test]
+fn a_config_file_with_an_unknown_key_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kefu.toml");
+    std::fs::write(&file, "lisen = \"127.0.0.1:9\"\n").unwrap();
+    let run = run(
+        kefu(
+            dir.path(),
+            &[],
+            &["--config", file.to_str().unwrap(), "migrate"],
+        ),
+        None,
+    );
+    let sentence = assert_one_sentence_failure(&run);
+    assert!(sentence.contains("lisen"), "{sentence}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// simulate
+
+fn wechat_env(format: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("KEFU_WECHAT_TOKEN", TOKEN),
+        ("KEFU_WECHAT_AES_KEY", AES_KEY),
+        ("KEFU_WECHAT_APPID", APPID),
+        ("KEFU_WECHAT_FORMAT", format),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_sends_each_kind_of_push_that_kefu_stores() {
+    let app = TestApp::start().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let url = app.webhook_url();
+    for format in ["json", "xml"] {
+        let env = wechat_env(format);
+        for what in [
+            vec!["--text", "hello from simulate"],
+            vec!["--image"],
+            vec!["--card"],
+            vec!["--enter"],
+        ] {
+            let who = openid(&format!("simulate-{format}"));
+            let mut args = vec!["simulate", "--url", &url, "--openid", &who];
+            args.extend(&what);
+            let sent = run_async(kefu(scratch.path(), &env, &args), None).await;
+            assert_ok(&sent);
+            assert!(sent.stdout.contains("success"), "{}", sent.stdout);
+            let messages = app.messages_of(&who).await;
+            assert_eq!(messages.len(), 1, "{what:?}");
+            let m = &messages[0];
+            assert_eq!(m["sender"]["id"], who.as_str());
+            match what[0] {
+                "--text" => {
+                    assert_eq!(m["type"], "text");
+                    assert_eq!(m["content"]["text"], "hello from simulate");
+                }
+                "--image" => {
+                    assert_eq!(m["type"], "image");
+                    assert!(
+                        m["content"]["media_id"]
+                            .as_str()
+                            .is_some_and(|s| !s.is_empty())
+                    );
+                }
+                "--card" => {
+                    assert_eq!(m["type"], "miniprogrampage");
+                    assert!(
+                        m["content"]["title"]
+                            .as_str()
+                            .is_some_and(|s| !s.is_empty())
+                    );
+                }
+                _ => {
+                    assert_eq!(m["type"], "event");
+                    assert_eq!(m["content"]["event"], "user_enter_tempsession");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_without_an_aes_key_sends_a_plaintext_push() {
+    let app = TestApp::start().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let url = app.webhook_url();
+    let who = openid("simulate-plain");
+    let sent = run_async(
+        kefu(
+            scratch.path(),
+            &[("KEFU_WECHAT_TOKEN", TOKEN)],
+            &[
+                "simulate", "--url", &url, "--openid", &who, "--text", "plain",
+            ],
+        ),
+        None,
+    )
+    .await;
+    assert_ok(&sent);
+    assert_eq!(app.messages_of(&who).await[0]["content"]["text"], "plain");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_reports_a_refusal_as_one_sentence() {
+    let app = TestApp::start().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let url = app.webhook_url();
+    let mut env = wechat_env("json");
+    env[0] = ("KEFU_WECHAT_TOKEN", "the-wrong-token");
+    let sent = run_async(
+        kefu(
+            scratch.path(),
+            &env,
+            &["simulate", "--url", &url, "--text", "hi"],
+        ),
+        None,
+    )
+    .await;
+    let sentence = assert_one_sentence_failure(&sent);
+    assert!(sentence.contains("401"), "{sentence}");
+    app.assert_nothing_stored().await;
+
+    // and without any token configured, it says which variable to set
+    let unsigned = run_async(
+        kefu(
+            scratch.path(),
+            &[],
+            &["simulate", "--url", &url, "--text", "hi"],
+        ),
+        None,
+    )
+    .await;
+    assert!(assert_one_sentence_failure(&unsigned).contains("KEFU_WECHAT_TOKEN"));
+
+    // an openid WeChat would never send
+    let bad_openid = run_async(
+        kefu(
+            scratch.path(),
+            &[("KEFU_WECHAT_TOKEN", TOKEN)],
+            &[
+                "simulate",
+                "--url",
+                &url,
+                "--openid",
+                "not an openid",
+                "--text",
+                "hi",
+            ],
+        ),
+        None,
+    )
+    .await;
+    assert!(assert_one_sentence_failure(&bad_openid).contains("--openid"));
+    app.assert_nothing_stored().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// First start without KEFU_ADMIN_PASSWORD
+
+/// A `kefu serve` child that is killed however the test ends.
+struct Server {
+    child: Child,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn spawn(data_dir: &Path, port: u16) -> Server {
+        let listen = format!("127.0.0.1:{port}");
+        Server::spawn_with(data_dir, &[("KEFU_LISTEN", &listen)])
+    }
+
+    fn spawn_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut env = env.to_vec();
+        env.push(("KEFU_LOG", "info"));
+        let mut cmd = kefu(data_dir, &env, &["serve"]);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("kefu serve starts");
+        let stdout = lines(child.stdout.take().unwrap());
+        let stderr = lines(child.stderr.take().unwrap());
+        Server {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Reads `from` until a line satisfies `want`; every line read is returned.
+    fn read_until(
+        from: &mpsc::Receiver<String>,
+        want: impl Fn(&str) -> bool,
+        what: &str,
+    ) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match from.recv_timeout(left) {
+                Ok(line) => {
+                    let done = want(&line);
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(e) => panic!("no {what} ({e}); read so far: {seen:#?}"),
+            }
+        }
+    }
+
+    /// Asks the server to stop (SIGTERM) and returns how it exited.
+    fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for kefu") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "kefu serve ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Kills the server and returns what it printed on stdout that was not read yet.
+    fn kill(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // the pipe is closed now: the reader thread ends and the channel disconnects
+        self.stdout.iter().collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+const PASSWORD_MARK: &str = "with the password: ";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_without_an_admin_password_prints_one_that_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_owned();
+
+    let password = tokio::task::spawn_blocking({
+        let data_dir = data_dir.clone();
+        move || {
+            let server = Server::spawn(&data_dir, free_port());
+            let seen = Server::read_until(
+                &server.stdout,
+                |l| l.contains(PASSWORD_MARK),
+                "password line on stdout",
+            );
+            let line = seen.last().unwrap();
+            let password = line[line.find(PASSWORD_MARK).unwrap() + PASSWORD_MARK.len()..]
+                .trim()
+                .to_owned();
+            // the password is shown on the terminal, never in the logs
+            Server::read_until(
+                &server.stderr,
+                |l| l.contains("kefu is serving"),
+                "serving line on stderr",
+            );
+            let rest = server.kill();
+            assert!(
+                !rest.iter().any(|l| l.contains(&password)),
+                "the password is printed once"
+            );
+            password
+        }
+    })
+    .await
+    .unwrap();
+    assert!(password.len() >= 12, "a strong password: {password:?}");
+
+    let hash = stored_hash(&data_dir, "admin").await;
+    assert!(kefu::accounts::verify_password(&password, &hash).await);
+    assert!(!kefu::accounts::verify_password("not-the-password", &hash).await);
+
+    // a second start finds the account and prints no password
+    let printed = tokio::task::spawn_blocking({
+        let data_dir = data_dir.clone();
+        move || {
+            let server = Server::spawn(&data_dir, free_port());
+            let logs = Server::read_until(
+                &server.stderr,
+                |l| l.contains("kefu is serving"),
+                "serving line on stderr",
+            );
+            assert!(!logs.iter().any(|l| l.contains(PASSWORD_MARK)), "{logs:#?}");
+            server.kill()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        !printed.iter().any(|l| l.contains(PASSWORD_MARK)),
+        "{printed:#?}"
+    );
+    assert_eq!(stored_hash(&data_dir, "admin").await, hash);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stops_cleanly_on_sigterm_keeping_what_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_owned();
+    let port = free_port();
+    let server = tokio::task::spawn_blocking({
+        let data_dir = data_dir.clone();
+        move || {
+            let mut cmd_env = vec![
+                ("KEFU_WECHAT_TOKEN", TOKEN),
+                ("KEFU_ADMIN_PASSWORD", "admin-password-for-tests"),
+            ];
+            let listen = format!("127.0.0.1:{port}");
+            cmd_env.push(("KEFU_LISTEN", &listen));
+            let server = Server::spawn_with(&data_dir, &cmd_env);
+            Server::read_until(
+                &server.stderr,
+                |l| l.contains("kefu is serving"),
+                "serving line on stderr",
+            );
+            server
+        }
+    })
+    .await
+    .unwrap();
+
+    let scratch = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/wechat");
+    let who = openid("sigterm");
+    let sent = run_async(
+        kefu(
+            scratch.path(),
+            &[("KEFU_WECHAT_TOKEN", TOKEN)],
+            &["simulate", "--url", &url, "--openid", &who, "--text", "bye"],
+        ),
+        None,
+    )
+    .await;
+    assert_ok(&sent);
+
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "kefu serve exits 0 on SIGTERM: {status}");
+
+    let store = kefu::store::Store::open(&format!("sqlite://{}/kefu.db", data_dir.display()))
+        .await
+        .unwrap();
+    assert_eq!(
+        kefu::store::messages::count_inbound(store.pool())
+            .await
+            .unwrap(),
+        1
+    );
+    store.close().await;
+}

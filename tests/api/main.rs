@@ -1,0 +1,7 @@
+//! kefu's integration tests: one binary, each test with its own server and data dir.
+
+mod api;
+mod cli;
+mod delivery;
+mod helpers;
+mod webhook;
