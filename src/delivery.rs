@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use crate::config::DeliveryConfig;
 use crate::domain::{MessageStatus, MessageType, Millis, ReplyRules, SenderKind, now_millis};
 use crate::live::{Event, Live};
+use crate::store::messages::{self, MessageRow};
 use crate::store::outbox::{self, NewMessage, Outcome, Pending};
 use crate::store::{Store, media};
 use crate::wechat::api::{ApiError, Typing, WechatApi};
@@ -70,7 +71,8 @@ pub struct Attachment {
 }
 
 /// Queues an agent's or the bot's reply (or stores a private note, which is never sent).
-/// Returns the new message's id.
+/// Returns the new message as committed (`queued`, or `received` for a note), before the
+/// outbox worker can have touched it.
 #[allow(clippy::too_many_arguments)]
 pub async fn queue_reply(
     store: &Store,
@@ -81,7 +83,7 @@ pub async fn queue_reply(
     kind: MessageType,
     content: &Value,
     attachment: Option<Attachment>,
-) -> Result<i64, QueueError> {
+) -> Result<MessageRow, QueueError> {
     let now = now_millis();
     let deliver = kind != MessageType::Note;
     let mut tx = store.begin_write().await?;
@@ -129,6 +131,9 @@ pub async fn queue_reply(
     if let Some(a) = attachment {
         media::insert_outgoing(&mut tx, id, &a.path, &a.content_type, now).await?;
     }
+    let row = messages::get_in(&mut tx, id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;
     live.publish(Event::MessageAdded {
         conversation_id,
@@ -138,7 +143,7 @@ pub async fn queue_reply(
     if deliver {
         live.outbox_waiting();
     }
-    Ok(id)
+    Ok(row)
 }
 
 /// Puts a failed reply back in the queue (the retry button). The failure gave its reply back,
@@ -149,7 +154,7 @@ pub async fn requeue_reply(
     rules: &ReplyRules,
     message_id: i64,
     actor: &crate::store::audit::Actor,
-) -> Result<Option<i64>, QueueError> {
+) -> Result<Option<MessageRow>, QueueError> {
     let now = now_millis();
     let mut tx = store.begin_write().await?;
     let Some(conversation_id) = outbox::requeue(&mut tx, message_id, now).await? else {
@@ -181,9 +186,12 @@ pub async fn requeue_reply(
         now,
     )
     .await?;
+    let row = messages::get_in(&mut tx, message_id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;
     live.outbox_waiting();
-    Ok(Some(conversation_id))
+    Ok(Some(row))
 }
 
 /// The body of `custom/send` for a stored message.

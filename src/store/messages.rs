@@ -52,6 +52,17 @@ pub async fn list(
     .await
 }
 
+/// One message, read inside a transaction (as that transaction sees it).
+pub async fn get_in(
+    conn: &mut sqlx::SqliteConnection,
+    id: i64,
+) -> sqlx::Result<Option<MessageRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where m.id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn get(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<MessageRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where m.id = $1")))
         .bind(id)

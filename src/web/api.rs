@@ -397,10 +397,7 @@ async fn post_message(
             .map_err(|e| AppError::Invalid(e.body_text()))?;
         reply_from_json(&state, &body)?
     };
-    let message_id = send_reply(&state, id, (SenderKind::Agent, Some(user.id)), reply).await?;
-    let row = messages::get(state.store.pool(), message_id)
-        .await?
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("message {message_id} vanished")))?;
+    let row = send_reply(&state, id, (SenderKind::Agent, Some(user.id)), reply).await?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(message_json(&row))))
 }
 
@@ -417,7 +414,7 @@ pub async fn send_reply(
     conversation_id: i64,
     sender: (SenderKind, Option<i64>),
     reply: Reply,
-) -> AppResult<i64> {
+) -> AppResult<MessageRow> {
     if reply.kind != MessageType::Note && state.api.is_none() {
         return Err(AppError::Unavailable(
             "kefu cannot send replies until KEFU_WECHAT_APPID and KEFU_WECHAT_SECRET are set"
@@ -708,14 +705,11 @@ async fn retry_message(
     )
     .await
     .map_err(queue_error)?;
-    if requeued.is_none() {
+    let Some(row) = requeued else {
         return Err(AppError::Conflict(format!(
             "message {id} is not a failed reply"
         )));
-    }
-    let row = messages::get(state.store.pool(), id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no message {id}")))?;
+    };
     Ok((axum::http::StatusCode::ACCEPTED, Json(message_json(&row))))
 }
 
