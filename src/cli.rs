@@ -262,7 +262,9 @@ async fn simulate(args: SimulateArgs, config: &Config) -> anyhow::Result<()> {
         SimulateWhat { image: true, .. } => SimulatedKind::Image {
             media_id: format!("sim-media-{}", simulate::random_msg_id()),
         },
-        SimulateWhat { card: true, .. } => SimulatedKind::Card,
+        SimulateWhat { card: true, .. } => SimulatedKind::Card {
+            thumb_media_id: None,
+        },
         _ => SimulatedKind::Enter {
             session_from: "kefu-simulate".to_owned(),
         },

@@ -34,8 +34,12 @@ pub const PHOTO: &[u8] = include_bytes!("../static/demo-photo.png");
 impl Demo {
     /// Sends `kind` from `openid` to kefu's webhook as WeChat would; returns kefu's answer.
     pub async fn push(&self, openid: &str, kind: SimulatedKind) -> anyhow::Result<String> {
-        if let SimulatedKind::Image { media_id } = &kind {
-            self.fake.add_media(media_id, "image/png", PHOTO.to_vec());
+        match &kind {
+            SimulatedKind::Image { media_id }
+            | SimulatedKind::Card {
+                thumb_media_id: Some(media_id),
+            } => self.fake.add_media(media_id, "image/png", PHOTO.to_vec()),
+            _ => {}
         }
         let now = crate::domain::now_millis() / 1000;
         let body = simulate::push_body(&kind, openid, simulate::random_msg_id(), now, Format::Json);

@@ -13,7 +13,7 @@ use crate::writer::{WriteError, Writer};
 /// Stores a push durably and tells whoever watches; returns once it is committed.
 pub async fn accept(writer: &Writer, live: &Live, push: &Push) -> Result<Stored, WriteError> {
     let message = to_inbound(push);
-    let is_image = message.media_id.is_some();
+    let has_media = message.media_id.is_some();
     let stored = writer.store_push(message).await?;
     if let Stored::New {
         message_id,
@@ -27,7 +27,7 @@ pub async fn accept(writer: &Writer, live: &Live, push: &Push) -> Result<Stored,
             message_id,
             new_conversation,
         });
-        if is_image {
+        if has_media {
             live.media_waiting();
         }
     }
@@ -90,8 +90,12 @@ pub fn to_inbound(push: &Push) -> Inbound {
             PushKind::Event { session_from, .. } if is_enter => session_from.clone(),
             _ => None,
         },
+        // images, and the covers of mini program cards, are fetched and kept by kefu
         media_id: match &push.kind {
             PushKind::Image { media_id, .. } => Some(media_id.clone()),
+            PushKind::MiniProgramPage { thumb_media_id, .. } if !thumb_media_id.is_empty() => {
+                Some(thumb_media_id.clone())
+            }
             _ => None,
         },
     }

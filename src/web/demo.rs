@@ -75,7 +75,12 @@ async fn push(State(state): State<AppState>, Json(body): Json<PushBody>) -> AppR
         "image" => SimulatedKind::Image {
             media_id: format!("demo-photo-{}", crate::wechat::simulate::random_msg_id()),
         },
-        "card" => SimulatedKind::Card,
+        "card" => SimulatedKind::Card {
+            thumb_media_id: Some(format!(
+                "demo-cover-{}",
+                crate::wechat::simulate::random_msg_id()
+            )),
+        },
         "enter" => SimulatedKind::Enter {
             session_from: "demo-contact-button".into(),
         },

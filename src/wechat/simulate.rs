@@ -11,9 +11,16 @@ use super::push::Format;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SimulatedKind {
     Text(String),
-    Image { media_id: String },
-    Card,
-    Enter { session_from: String },
+    Image {
+        media_id: String,
+    },
+    /// A mini program card; its cover, when given, is a media_id WeChat would let kefu fetch.
+    Card {
+        thumb_media_id: Option<String>,
+    },
+    Enter {
+        session_from: String,
+    },
 }
 
 /// A push ready to POST: the query string (without `?`) and the body.
@@ -53,14 +60,17 @@ pub fn push_body(
             fields.push(("MediaId", Field::Text(media_id.clone())));
             fields.push(("MsgId", Field::Number(msg_id.to_string())));
         }
-        SimulatedKind::Card => {
+        SimulatedKind::Card { thumb_media_id } => {
             fields.push(("MsgType", Field::Text("miniprogrampage".into())));
             fields.push(("MsgId", Field::Number(msg_id.to_string())));
             fields.push(("Title", Field::Text("Order #1024".into())));
             fields.push(("AppId", Field::Text("wx0000000000simul".into())));
             fields.push(("PagePath", Field::Text("pages/order/detail?id=1024".into())));
             fields.push(("ThumbUrl", Field::Text(String::new())));
-            fields.push(("ThumbMediaId", Field::Text(String::new())));
+            fields.push((
+                "ThumbMediaId",
+                Field::Text(thumb_media_id.clone().unwrap_or_default()),
+            ));
         }
         SimulatedKind::Enter { session_from } => {
             fields.push(("MsgType", Field::Text("event".into())));

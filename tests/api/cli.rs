@@ -602,9 +602,13 @@ impl Server {
     }
 
     fn spawn_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Server::spawn_command(data_dir, env, "serve")
+    }
+
+    fn spawn_command(data_dir: &Path, env: &[(&str, &str)], command: &str) -> Server {
         let mut env = env.to_vec();
         env.push(("KEFU_LOG", "info"));
-        let mut cmd = kefu(data_dir, &env, &["serve"]);
+        let mut cmd = kefu(data_dir, &env, &[command]);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -808,4 +812,117 @@ async fn serve_stops_cleanly_on_sigterm_keeping_what_it_acknowledged() {
         1
     );
     store.close().await;
+}
+
+/// `kefu demo` shows the whole loop with no WeChat account: a customer writes on the simulator,
+/// the conversation arrives, the reply printed by the demo goes out through the outbox and
+/// reaches the customer's page, and the throw-away data dir is gone after ctrl-c.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kefu_demo_runs_the_whole_loop_without_a_wechat_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (server, printed) = tokio::task::spawn_blocking({
+        let data_dir = dir.path().to_owned();
+        move || {
+            let server = Server::spawn_command(&data_dir, &[("KEFU_LISTEN", &listen)], "demo");
+            let printed = Server::read_until(
+                &server.stdout,
+                |l| l.contains("Press ctrl-c"),
+                "the demo's instructions",
+            );
+            (server, printed)
+        }
+    })
+    .await
+    .unwrap();
+    let text = printed.join("\n");
+    let base = format!("http://127.0.0.1:{port}");
+    assert!(text.contains(&format!("{base}/demo")), "{text}");
+    assert!(text.contains("admin /"), "a printed admin login: {text}");
+    let token = text
+        .split("Bearer ")
+        .nth(1)
+        .and_then(|t| t.split('\'').next())
+        .expect("a token in the printed curl line")
+        .to_owned();
+    let data_dir = text
+        .split("data dir (")
+        .nth(1)
+        .and_then(|t| t.split(')').next())
+        .expect("the data dir")
+        .to_owned();
+
+    let client = reqwest::Client::new();
+    let page = client.get(format!("{base}/demo")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    let doc = scraper::Html::parse_document(&html);
+    let form = scraper::Selector::parse("form#customer input#text").unwrap();
+    assert_eq!(doc.select(&form).count(), 1, "the simulator's message box");
+
+    for body in [
+        serde_json::json!({"openid": "o-demo-test", "kind": "enter"}),
+        serde_json::json!({"openid": "o-demo-test", "kind": "text", "text": "我的订单没到"}),
+    ] {
+        let r = client
+            .post(format!("{base}/demo/customer/push"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let answer: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(answer["answer"], "success");
+    }
+    let list: serde_json::Value = client
+        .get(format!("{base}/api/v1/conversations"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conv = &list["conversations"][0];
+    assert_eq!(conv["contact"]["openid"], "o-demo-test", "{list}");
+    let id = conv["id"].as_i64().unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/conversations/{id}/messages"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"type": "text", "content": {"text": "您好！我们马上处理。"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+
+    // The customer's page polls this: the reply arrives within the outbox's first attempt.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let replies = loop {
+        let r: serde_json::Value = client
+            .get(format!("{base}/demo/customer/replies?openid=o-demo-test"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !r["replies"].as_array().unwrap().is_empty() || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        replies["replies"][0]["body"]["text"]["content"], "您好！我们马上处理。",
+        "{replies}"
+    );
+
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        !Path::new(&data_dir).exists(),
+        "the throw-away data dir {data_dir} is removed"
+    );
 }

@@ -109,7 +109,11 @@ impl Watch {
         let deadline = Instant::now() + WAIT;
         loop {
             let m = message(app, conversation, mid).await;
-            if !m["content"]["url"].is_null() {
+            // an image's own URL, or a card's cover
+            let served = m["content"]["url"]
+                .as_str()
+                .or(m["content"]["thumb_url"].as_str());
+            if served.is_some_and(|u| u.starts_with("/api/v1/messages/")) {
                 return m;
             }
             self.next(
@@ -516,6 +520,35 @@ async fn an_incoming_image_is_fetched_from_wechat_and_served_to_staff_only() {
         .await
         .unwrap();
     assert_error(wrong, StatusCode::UNAUTHORIZED).await;
+}
+
+#[tokio::test]
+async fn the_cover_of_an_incoming_mini_program_card_is_fetched_and_served() {
+    let (app, fake) = start_with_fake(&[]).await;
+    fake.add_media("card-cover-1", "image/png", PNG.to_vec());
+    let customer = openid("cardin");
+    let mut watch = Watch::new(&app);
+    let resp = app
+        .push(
+            &SimulatedKind::Card {
+                thumb_media_id: Some("card-cover-1".into()),
+            },
+            &customer,
+            Mode::Safe,
+            Format::Xml,
+        )
+        .await;
+    assert_success(resp).await;
+    let conv = id_of(&app.conversation_of(&customer).await);
+    let mid = id_of(&app.messages(conv).await[0]);
+    let stored = watch.media_stored(&app, conv, mid).await;
+    let url = format!("/api/v1/messages/{mid}/media");
+    assert_eq!(stored["type"], "miniprogrampage");
+    assert_eq!(stored["content"]["thumb_url"], url.as_str(), "{stored}");
+    assert_eq!(stored["content"]["thumb_media_id"], "card-cover-1");
+    let resp = app.get(&url).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), PNG);
 }
 
 #[tokio::test]

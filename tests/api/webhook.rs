@@ -122,7 +122,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "card",
-            kind: SimulatedKind::Card,
+            kind: SimulatedKind::Card {
+                thumb_media_id: None,
+            },
             expect_type: "miniprogrampage",
             expect_unread: 1,
             check: |content| {
@@ -1174,8 +1176,15 @@ async fn a_restart_keeps_every_message_and_still_recognises_duplicates() {
     };
     assert_success(app.push(&image, &who, Mode::Plain, Format::Xml).await).await;
     assert_success(
-        app.push(&SimulatedKind::Card, &who, Mode::Compatible, Format::Json)
-            .await,
+        app.push(
+            &SimulatedKind::Card {
+                thumb_media_id: None,
+            },
+            &who,
+            Mode::Compatible,
+            Format::Json,
+        )
+        .await,
     )
     .await;
     let before = app.messages_of(&who).await;
