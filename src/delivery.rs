@@ -88,25 +88,7 @@ pub async fn queue_reply(
     let deliver = kind != MessageType::Note;
     let mut tx = store.begin_write().await?;
     if deliver {
-        // Spend first (this takes the write lock), then check: two agents cannot both
-        // spend the last reply.
-        let c = outbox::spend_reply(&mut tx, conversation_id)
-            .await?
-            .ok_or(QueueError::NoConversation(conversation_id))?;
-        let a = rules.allowance(
-            c.last_message_at,
-            c.replies_since_message,
-            c.last_enter_at,
-            c.replies_since_enter,
-            now,
-        );
-        if a.left == 0 {
-            tx.rollback().await?;
-            return Err(match a.ends_at {
-                Some(ends) if now < ends => QueueError::QuotaUsed,
-                _ => QueueError::WindowClosed,
-            });
-        }
+        spend_one_reply(&mut tx, rules, conversation_id, now).await?;
     }
     let text = content.to_string();
     let message = NewMessage {
@@ -146,6 +128,32 @@ pub async fn queue_reply(
     Ok(row)
 }
 
+/// Spends one reply of the conversation's contact, or refuses if WeChat would. It spends first
+/// (an update, so the write lock is held from here) and checks after: two agents cannot both
+/// spend the last reply. On refusal the caller's transaction is left to roll back.
+async fn spend_one_reply(
+    tx: &mut sqlx::SqliteConnection,
+    rules: &ReplyRules,
+    conversation_id: i64,
+    now: Millis,
+) -> Result<(), QueueError> {
+    let c = outbox::spend_reply(tx, conversation_id)
+        .await?
+        .ok_or(QueueError::NoConversation(conversation_id))?;
+    let a = rules.allowance(
+        c.last_message_at,
+        c.replies_since_message,
+        c.last_enter_at,
+        c.replies_since_enter,
+        now,
+    );
+    match a.ends_at {
+        _ if a.left > 0 => Ok(()),
+        Some(ends) if now < ends => Err(QueueError::QuotaUsed),
+        _ => Err(QueueError::WindowClosed),
+    }
+}
+
 /// Puts a failed reply back in the queue (the retry button). The failure gave its reply back,
 /// so the retry spends one again, under the same window and quota checks as a new reply.
 pub async fn requeue_reply(
@@ -160,23 +168,7 @@ pub async fn requeue_reply(
     let Some(conversation_id) = outbox::requeue(&mut tx, message_id, now).await? else {
         return Ok(None);
     };
-    let c = outbox::spend_reply(&mut tx, conversation_id)
-        .await?
-        .ok_or(QueueError::NoConversation(conversation_id))?;
-    let a = rules.allowance(
-        c.last_message_at,
-        c.replies_since_message,
-        c.last_enter_at,
-        c.replies_since_enter,
-        now,
-    );
-    if a.left == 0 {
-        tx.rollback().await?;
-        return Err(match a.ends_at {
-            Some(ends) if now < ends => QueueError::QuotaUsed,
-            _ => QueueError::WindowClosed,
-        });
-    }
+    spend_one_reply(&mut tx, rules, conversation_id, now).await?;
     crate::store::audit::record(
         &mut tx,
         actor,
