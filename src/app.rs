@@ -8,13 +8,19 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tower_http::csrf::CsrfLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
+
+use crate::error::AppError;
 
 use crate::accounts::{self, FirstAdmin};
 use crate::config::Config;
@@ -37,6 +43,7 @@ pub struct AppState {
     /// Present when the AppID and AppSecret are configured: kefu can send.
     pub api: Option<Arc<WechatApi>>,
     pub typing: Arc<TypingLimiter>,
+    pub login_throttle: Arc<crate::web::auth::Throttle>,
     /// Present when both the EncodingAESKey and the AppID are configured.
     pub cipher: Option<Arc<Cipher>>,
     pub metrics: PrometheusHandle,
@@ -45,19 +52,61 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let csrf = csrf_layer(&state.config);
     Router::new()
         .merge(web::webhook::router(&state.config.webhook_path))
         .merge(web::api::router())
+        .merge(web::ws::router())
         .merge(web::health::router())
         .merge(web::home::router())
         .merge(web::assets::router())
         .merge(web::demo::router())
+        .merge(web::auth::router())
         .layer(middleware::from_fn(record_request))
+        .layer(csrf)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                 connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
         ))
         .with_state(state)
+}
+
+/// Refuses cross-site state changes (Sec-Fetch-Site / Origin, tower-http's CsrfLayer): the
+/// dashboard's cookie must not let another site post in a staff member's name. WeChat's pushes
+/// come from a server, not a browser, and carry neither header, so they pass.
+fn csrf_layer(
+    config: &Config,
+) -> CsrfLayer<impl Fn(tower_http::csrf::ProtectionError) -> Response + Clone + use<>> {
+    let mut layer = CsrfLayer::new();
+    if let Some(origin) = &config.public_url {
+        layer = match layer.clone().add_trusted_origin(origin) {
+            Ok(l) => l,
+            Err(_) => layer,
+        };
+    }
+    layer.with_rejection_response(|_| {
+        AppError::Forbidden("cross-site requests that change data are refused".into())
+            .into_response()
+    })
 }
 
 /// Counts requests and their latency, labelled by route (not by raw path, which would let a
@@ -215,6 +264,7 @@ pub async fn start_with(
         live,
         api,
         typing: Arc::new(TypingLimiter::default()),
+        login_throttle: Arc::default(),
         cipher,
         metrics: metrics_handle(),
         demo,
@@ -223,11 +273,14 @@ pub async fn start_with(
     let app = router(state.clone());
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = on_shutdown.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = on_shutdown.await;
+        })
+        .await
     });
     tracing::info!(listen = %addr, webhook = %state.config.webhook_path, "kefu is serving");
     Ok(Running {
@@ -276,14 +329,24 @@ impl TokenStore for DbTokens {
     }
 }
 
-/// Keeps the WAL short, off the ingest writer's path (see `Store::checkpoint`).
+/// Keeps the WAL short, off the ingest writer's path (see `Store::checkpoint`), and forgets
+/// ended sessions once an hour.
 async fn checkpoint_loop(store: Store) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    for tick in 0u64.. {
         every.tick().await;
         if let Err(e) = store.checkpoint().await {
             tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+        if tick % 3600 == 0 {
+            let now = crate::domain::now_millis();
+            if let Err(e) =
+                crate::store::sessions::delete_expired(store.pool(), now, crate::web::auth::IDLE)
+                    .await
+            {
+                tracing::warn!(error = %e, "cannot delete ended sessions; will retry");
+            }
         }
     }
 }

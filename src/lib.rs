@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod i18n;
 pub mod ingest;
 pub mod live;
 pub mod store;

@@ -1,13 +1,39 @@
-//! The event bus: what changed, for whoever is watching (the live inbox over WebSocket, and
-//! kefu's own background workers). Publishing never blocks and never fails: a watcher that
-//! falls behind is told it lagged (tokio's broadcast semantics) and reloads.
+//! The event bus and the state behind the WebSocket hub: what changed, in what order, and who
+//! is watching. Kefu's own background workers are woken here too (outbox, media).
+//!
+//! Every published event gets a sequence number, unique and consecutive within one process
+//! (`boot` names the process: a client that saw another boot id must reload). The last
+//! `KEPT` events stay in a ring, so a dashboard that reconnects is sent exactly what it
+//! missed, or told to reload when that is no longer kept: never a silent gap.
+//!
+//! Publishing never awaits and never fails: the sequence number, the ring and the fan-out are
+//! updated under one short lock (so the fan-out order is the sequence order), and a watcher
+//! that falls behind the fan-out learns it lagged (tokio's broadcast) instead of slowing
+//! the publisher.
+//!
+//! Presence (who is online, who views or types in which conversation) is kept per WebSocket
+//! connection, so two tabs of one person count once and closing one keeps them online. Every
+//! change of it is itself an event. This module owns no socket: `web::ws` drives it.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 
-/// Something that changed, named by the ids a watcher needs to fetch it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How many of the latest events are kept for reconnecting clients. At 500 events/s this
+/// is about 8 s; a client away longer reloads, which costs one page load.
+pub const KEPT: usize = 4096;
+
+/// Typing shows this long after the last typing signal.
+pub const TYPING_FOR: Duration = Duration::from_secs(6);
+
+/// Something that changed, named by the ids a watcher needs to fetch it. Serialized for
+/// the WebSocket as `{"kind": "message_added", ...fields}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// A message was stored (incoming, or queued by an agent or the bot).
     MessageAdded {
@@ -28,14 +54,132 @@ pub enum Event {
     },
     /// Status, assignee or handler of a conversation changed.
     ConversationChanged { conversation_id: i64 },
+    /// A staff member came online (their first open dashboard) or went offline (their last
+    /// one closed).
+    StaffPresence { staff: StaffRef, online: bool },
+    /// Who views and who types in a conversation now (the whole list, not a difference, so
+    /// applying the latest one is always right).
+    ConversationPresence {
+        conversation_id: i64,
+        viewing: Vec<StaffRef>,
+        typing: Vec<StaffRef>,
+    },
+}
+
+/// A staff member as presence shows them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct StaffRef {
+    pub id: i64,
+    pub name: String,
+}
+
+/// An event with its sequence number, as the fan-out and the ring carry it (shared, not
+/// copied, between the watchers).
+#[derive(Debug)]
+pub struct Sequenced {
+    pub seq: u64,
+    pub event: Event,
+    frame: OnceLock<Utf8Bytes>,
+}
+
+impl Sequenced {
+    /// The WebSocket frame `{"type":"event","seq":N,"event":{...}}`, serialized once for all
+    /// connected dashboards (and only when one is connected).
+    pub fn frame(&self) -> Utf8Bytes {
+        self.frame
+            .get_or_init(|| {
+                serde_json::json!({ "type": "event", "seq": self.seq, "event": self.event })
+                    .to_string()
+                    .into()
+            })
+            .clone()
+    }
+}
+
+/// The events after a sequence number are no longer all kept (or the number was never
+/// reached in this process): the client must reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the events after {since} are no longer kept (kept: {oldest} to {last})")]
+pub struct TooOld {
+    pub since: u64,
+    /// the oldest kept (last + 1 when none is kept)
+    pub oldest: u64,
+    pub last: u64,
+}
+
+/// What a new watcher starts from: nothing is missed and nothing is sent twice between
+/// `missed` and `events`, and `presence` is the state as of `seq`.
+pub struct Attached {
+    /// the last event published when attaching (0 before the first)
+    pub seq: u64,
+    /// the events after the requested `since`, up to `seq`, in order
+    pub missed: Vec<Arc<Sequenced>>,
+    /// the events after `seq`
+    pub events: broadcast::Receiver<Arc<Sequenced>>,
+    pub presence: PresenceSnapshot,
+}
+
+/// Who is online and who is where, for a dashboard that just connected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PresenceSnapshot {
+    pub online: Vec<StaffRef>,
+    /// only conversations someone views or types in
+    pub conversations: Vec<Watchers>,
+}
+
+/// Who views and who types in one conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Watchers {
+    pub conversation_id: i64,
+    pub viewing: Vec<StaffRef>,
+    pub typing: Vec<StaffRef>,
 }
 
 /// The bus, plus wake-ups for the background workers; cheap to clone.
 #[derive(Clone)]
 pub struct Live {
-    events: broadcast::Sender<Event>,
+    hub: Arc<Hub>,
     outbox: Arc<Notify>,
     media: Arc<Notify>,
+}
+
+struct Hub {
+    boot: String,
+    ring: Mutex<Ring>,
+    /// sequenced events, for the WebSocket hub
+    fanout: broadcast::Sender<Arc<Sequenced>>,
+    /// the plain events, for in-process watchers (`subscribe`)
+    plain: broadcast::Sender<Event>,
+    /// Locked before `ring` whenever both are (a presence change publishes while holding it,
+    /// so presence events are in the order of the changes).
+    presence: Mutex<Presence>,
+}
+
+struct Ring {
+    last: u64,
+    kept: VecDeque<Arc<Sequenced>>,
+}
+
+impl Ring {
+    fn after(&self, since: u64) -> Result<impl Iterator<Item = &Arc<Sequenced>>, TooOld> {
+        let oldest = self.kept.front().map_or(self.last + 1, |e| e.seq);
+        if since > self.last || since + 1 < oldest {
+            return Err(TooOld {
+                since,
+                oldest,
+                last: self.last,
+            });
+        }
+        // kept holds oldest..=last without holes, so the index is arithmetic
+        let skip = usize::try_from(since + 1 - oldest).unwrap_or(usize::MAX);
+        Ok(self.kept.iter().skip(skip))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // a panic elsewhere while holding the lock leaves consistent data: every update here is
+    // a few field assignments
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Default for Live {
@@ -47,19 +191,147 @@ impl Default for Live {
 impl Live {
     pub fn new() -> Live {
         Live {
-            events: broadcast::channel(4096).0,
+            hub: Arc::new(Hub {
+                boot: format!("{:016x}", rand::random::<u64>()),
+                ring: Mutex::new(Ring {
+                    last: 0,
+                    kept: VecDeque::with_capacity(KEPT),
+                }),
+                fanout: broadcast::channel(KEPT).0,
+                plain: broadcast::channel(KEPT).0,
+                presence: Mutex::new(Presence::default()),
+            }),
             outbox: Arc::new(Notify::new()),
             media: Arc::new(Notify::new()),
         }
     }
 
-    pub fn publish(&self, event: Event) {
-        // no receiver is fine: nobody is watching
-        let _ = self.events.send(event);
+    /// This process's id: sequence numbers mean something only with it.
+    pub fn boot(&self) -> &str {
+        &self.hub.boot
     }
 
+    /// The sequence number of the last event published (0 before the first).
+    pub fn seq(&self) -> u64 {
+        lock(&self.hub.ring).last
+    }
+
+    pub fn publish(&self, event: Event) {
+        let mut ring = lock(&self.hub.ring);
+        ring.last += 1;
+        if self.hub.plain.receiver_count() > 0 {
+            // no receiver is fine: nobody is watching
+            let _ = self.hub.plain.send(event.clone());
+        }
+        let item = Arc::new(Sequenced {
+            seq: ring.last,
+            event,
+            frame: OnceLock::new(),
+        });
+        if ring.kept.len() == KEPT {
+            ring.kept.pop_front();
+        }
+        ring.kept.push_back(item.clone());
+        let _ = self.hub.fanout.send(item);
+    }
+
+    /// The plain events from now on, for in-process watchers.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+        self.hub.plain.subscribe()
+    }
+
+    /// Exactly the events after `since`, in order, or `TooOld` when some are no longer kept.
+    pub fn since(&self, since: u64) -> Result<Vec<(u64, Event)>, TooOld> {
+        let ring = lock(&self.hub.ring);
+        Ok(ring
+            .after(since)?
+            .map(|e| (e.seq, e.event.clone()))
+            .collect())
+    }
+
+    /// Starts watching: the events after `since` (none when `None`), the live ones after
+    /// that, and the presence as of the same moment.
+    pub fn attach(&self, since: Option<u64>) -> Result<Attached, TooOld> {
+        let presence = lock(&self.hub.presence);
+        let ring = lock(&self.hub.ring);
+        let missed = match since {
+            Some(since) => ring.after(since)?.cloned().collect(),
+            None => Vec::new(),
+        };
+        Ok(Attached {
+            seq: ring.last,
+            missed,
+            events: self.hub.fanout.subscribe(),
+            presence: presence.snapshot(),
+        })
+    }
+
+    /// Registers one open dashboard of `staff`; the presence lasts as long as the returned
+    /// guard.
+    pub fn connect(&self, staff: StaffRef) -> Connection {
+        let mut presence = lock(&self.hub.presence);
+        let was_online = presence.is_online(staff.id);
+        presence.next_id += 1;
+        let id = presence.next_id;
+        presence.conns.insert(
+            id,
+            Conn {
+                staff: staff.clone(),
+                viewing: None,
+                typing: None,
+            },
+        );
+        if !was_online {
+            self.publish(Event::StaffPresence {
+                staff,
+                online: true,
+            });
+        }
+        Connection {
+            live: self.clone(),
+            id,
+        }
+    }
+
+    /// Replaces the presence of connection `id` by what `next` makes of it (`None`: it
+    /// left), then publishes what that changed for the other dashboards.
+    fn change(&self, id: u64, next: impl FnOnce(&Conn) -> Option<Conn>) {
+        let mut presence = lock(&self.hub.presence);
+        let Some(conn) = presence.conns.get(&id) else {
+            return;
+        };
+        let staff = conn.staff.clone();
+        let next = next(conn);
+        let mut touched = conn.touched();
+        touched.extend(next.iter().flat_map(Conn::touched));
+        touched.sort_unstable();
+        touched.dedup();
+        let before: Vec<Watchers> = touched.iter().map(|c| presence.watchers(*c)).collect();
+        match next {
+            Some(next) => presence.conns.insert(id, next),
+            None => presence.conns.remove(&id),
+        };
+        for (c, before) in touched.into_iter().zip(before) {
+            let after = presence.watchers(c);
+            if after != before {
+                self.publish(Event::ConversationPresence {
+                    conversation_id: c,
+                    viewing: after.viewing,
+                    typing: after.typing,
+                });
+            }
+        }
+        if !presence.is_online(staff.id) {
+            self.publish(Event::StaffPresence {
+                staff,
+                online: false,
+            });
+        }
+    }
+
+    /// Who is online and who is where, now.
+    pub fn presence(&self) -> PresenceSnapshot {
+        lock(&self.hub.presence).snapshot()
     }
 
     /// A message was queued for delivery.
@@ -78,5 +350,374 @@ impl Live {
 
     pub async fn media_wakeup(&self) {
         self.media.notified().await;
+    }
+}
+
+/// One open dashboard's presence; dropping it is leaving.
+pub struct Connection {
+    live: Live,
+    id: u64,
+}
+
+impl Connection {
+    /// The dashboard now shows this conversation (or none). Typing elsewhere stops.
+    pub fn viewing(&self, conversation: Option<i64>) {
+        self.update(|c| {
+            c.viewing = conversation;
+            if c.typing.is_some_and(|(t, _)| Some(t) != conversation) {
+                c.typing = None;
+            }
+        });
+    }
+
+    /// The staff member types in `conversation` (`None`: stopped). Returns when typing
+    /// shows no more unless signalled again.
+    pub fn typing(&self, conversation: Option<i64>) -> Option<Instant> {
+        self.typing_at(conversation, Instant::now())
+    }
+
+    fn typing_at(&self, conversation: Option<i64>, now: Instant) -> Option<Instant> {
+        let until = conversation.map(|c| (c, now + TYPING_FOR));
+        self.update(|c| c.typing = until);
+        until.map(|(_, at)| at)
+    }
+
+    /// Ends typing if no signal came since it was due to end; returns when it is due to end
+    /// if it goes on.
+    pub fn typing_expired(&self) -> Option<Instant> {
+        self.typing_expired_at(Instant::now())
+    }
+
+    fn typing_expired_at(&self, now: Instant) -> Option<Instant> {
+        self.update(|c| {
+            if c.typing.is_some_and(|(_, until)| until <= now) {
+                c.typing = None;
+            }
+        });
+        lock(&self.live.hub.presence)
+            .conns
+            .get(&self.id)
+            .and_then(|c| c.typing.map(|(_, until)| until))
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Conn)) {
+        self.live.change(self.id, |c| {
+            let mut next = c.clone();
+            f(&mut next);
+            Some(next)
+        });
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.live.change(self.id, |_| None);
+    }
+}
+
+#[derive(Default)]
+struct Presence {
+    next_id: u64,
+    conns: HashMap<u64, Conn>,
+}
+
+#[derive(Clone)]
+struct Conn {
+    staff: StaffRef,
+    viewing: Option<i64>,
+    /// the conversation, and until when typing shows
+    typing: Option<(i64, Instant)>,
+}
+
+impl Conn {
+    fn touched(&self) -> Vec<i64> {
+        self.viewing
+            .into_iter()
+            .chain(self.typing.map(|(c, _)| c))
+            .collect()
+    }
+}
+
+impl Presence {
+    fn is_online(&self, staff_id: i64) -> bool {
+        self.conns.values().any(|c| c.staff.id == staff_id)
+    }
+
+    fn watchers(&self, conversation_id: i64) -> Watchers {
+        // keyed by id: two tabs of one person show once
+        let mut viewing = BTreeMap::new();
+        let mut typing = BTreeMap::new();
+        for c in self.conns.values() {
+            if c.viewing == Some(conversation_id) {
+                viewing.insert(c.staff.id, c.staff.clone());
+            }
+            if c.typing.is_some_and(|(t, _)| t == conversation_id) {
+                typing.insert(c.staff.id, c.staff.clone());
+            }
+        }
+        Watchers {
+            conversation_id,
+            viewing: viewing.into_values().collect(),
+            typing: typing.into_values().collect(),
+        }
+    }
+
+    fn snapshot(&self) -> PresenceSnapshot {
+        let mut online = BTreeMap::new();
+        let mut conversations = Vec::new();
+        for c in self.conns.values() {
+            online.insert(c.staff.id, c.staff.clone());
+            conversations.extend(c.touched());
+        }
+        conversations.sort_unstable();
+        conversations.dedup();
+        PresenceSnapshot {
+            online: online.into_values().collect(),
+            conversations: conversations
+                .into_iter()
+                .map(|c| self.watchers(c))
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn added(message_id: i64) -> Event {
+        Event::MessageAdded {
+            conversation_id: 1,
+            message_id,
+            new_conversation: false,
+        }
+    }
+
+    fn staff(id: i64) -> StaffRef {
+        StaffRef {
+            id,
+            name: format!("staff {id}"),
+        }
+    }
+
+    /// Everything published since the receiver was made, in order.
+    fn drain(rx: &mut broadcast::Receiver<Event>) -> Vec<Event> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    #[test]
+    fn since_gives_exactly_the_events_after_a_sequence_number_in_order() {
+        let live = Live::new();
+        assert_eq!(live.seq(), 0);
+        assert_eq!(live.since(0), Ok(vec![]));
+        for m in 1..=5 {
+            live.publish(added(m));
+        }
+        assert_eq!(live.seq(), 5);
+        assert_eq!(
+            live.since(2),
+            Ok(vec![(3, added(3)), (4, added(4)), (5, added(5))])
+        );
+        assert_eq!(live.since(0).unwrap().len(), 5);
+        assert_eq!(live.since(5), Ok(vec![]));
+        // a number this process never reached (another boot's) cannot be served
+        assert!(live.since(6).is_err());
+    }
+
+    #[test]
+    fn since_is_too_old_once_an_event_after_it_was_evicted() {
+        let live = Live::new();
+        let total = KEPT as u64 + 10;
+        for m in 1..=total {
+            live.publish(added(m as i64));
+        }
+        // kept: 11 ..= total
+        assert_eq!(
+            live.since(9),
+            Err(TooOld {
+                since: 9,
+                oldest: 11,
+                last: total
+            })
+        );
+        let from_oldest = live.since(10).expect("10 is just before the oldest kept");
+        assert_eq!(from_oldest.len(), KEPT);
+        assert_eq!(from_oldest.first().map(|e| e.0), Some(11));
+        assert_eq!(from_oldest.last().map(|e| e.0), Some(total));
+        assert!(from_oldest.windows(2).all(|w| w[1].0 == w[0].0 + 1));
+        assert_eq!(
+            live.since(total - 1),
+            Ok(vec![(total, added(total as i64))])
+        );
+    }
+
+    #[test]
+    fn attach_hands_over_from_the_missed_events_to_the_live_ones_without_a_gap() {
+        let live = Live::new();
+        live.publish(added(1));
+        live.publish(added(2));
+        let mut attached = live.attach(Some(1)).expect("kept");
+        assert_eq!(attached.seq, 2);
+        let missed: Vec<u64> = attached.missed.iter().map(|e| e.seq).collect();
+        assert_eq!(missed, [2]);
+        live.publish(added(3));
+        let next = attached.events.try_recv().expect("the next event");
+        assert_eq!((next.seq, &next.event), (3, &added(3)));
+        assert_eq!(
+            next.frame().as_str(),
+            r#"{"event":{"conversation_id":1,"kind":"message_added","message_id":3,"new_conversation":false},"seq":3,"type":"event"}"#
+        );
+        assert!(live.attach(Some(7)).is_err());
+    }
+
+    #[test]
+    fn boot_ids_differ_between_processes() {
+        assert_ne!(Live::new().boot(), Live::new().boot());
+        assert_eq!(Live::new().boot().len(), 16);
+    }
+
+    #[test]
+    fn two_connections_of_one_person_count_once() {
+        let live = Live::new();
+        let mut rx = live.subscribe();
+        let first = live.connect(staff(7));
+        let second = live.connect(staff(7));
+        assert_eq!(
+            drain(&mut rx),
+            [Event::StaffPresence {
+                staff: staff(7),
+                online: true
+            }]
+        );
+        assert_eq!(live.presence().online, [staff(7)]);
+        drop(first);
+        assert_eq!(drain(&mut rx), [], "one tab closed, still online");
+        assert_eq!(live.presence().online, [staff(7)]);
+        drop(second);
+        assert_eq!(
+            drain(&mut rx),
+            [Event::StaffPresence {
+                staff: staff(7),
+                online: false
+            }]
+        );
+        assert!(live.presence().online.is_empty());
+    }
+
+    #[test]
+    fn viewing_is_published_per_conversation_and_shows_each_person_once() {
+        let live = Live::new();
+        let a1 = live.connect(staff(1));
+        let a2 = live.connect(staff(1));
+        let b = live.connect(staff(2));
+        let mut rx = live.subscribe();
+        a1.viewing(Some(10));
+        a2.viewing(Some(10));
+        b.viewing(Some(10));
+        let viewing = |ids: &[i64]| Event::ConversationPresence {
+            conversation_id: 10,
+            viewing: ids.iter().map(|i| staff(*i)).collect(),
+            typing: vec![],
+        };
+        // a2 viewing too changes nothing anyone sees
+        assert_eq!(drain(&mut rx), [viewing(&[1]), viewing(&[1, 2])]);
+        a1.viewing(Some(11));
+        assert_eq!(
+            drain(&mut rx),
+            [Event::ConversationPresence {
+                conversation_id: 11,
+                viewing: vec![staff(1)],
+                typing: vec![],
+            }],
+            "staff 1 still views 10 in their other tab"
+        );
+        drop(b);
+        assert_eq!(
+            drain(&mut rx),
+            [
+                viewing(&[1]),
+                Event::StaffPresence {
+                    staff: staff(2),
+                    online: false
+                }
+            ]
+        );
+        let snapshot = live.presence();
+        assert_eq!(snapshot.online, [staff(1)]);
+        assert_eq!(
+            snapshot.conversations,
+            [
+                Watchers {
+                    conversation_id: 10,
+                    viewing: vec![staff(1)],
+                    typing: vec![]
+                },
+                Watchers {
+                    conversation_id: 11,
+                    viewing: vec![staff(1)],
+                    typing: vec![]
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn typing_shows_until_it_expires_and_a_new_signal_extends_it() {
+        let live = Live::new();
+        let a = live.connect(staff(1));
+        let mut rx = live.subscribe();
+        let start = Instant::now();
+        let typing = |ids: &[i64]| Event::ConversationPresence {
+            conversation_id: 5,
+            viewing: vec![],
+            typing: ids.iter().map(|i| staff(*i)).collect(),
+        };
+        let until = a.typing_at(Some(5), start).expect("a deadline");
+        assert_eq!(until, start + TYPING_FOR);
+        assert_eq!(drain(&mut rx), [typing(&[1])]);
+        // typing again: no new event, a later deadline
+        let later = a
+            .typing_at(Some(5), start + Duration::from_secs(3))
+            .unwrap();
+        assert!(later > until);
+        assert_eq!(drain(&mut rx), []);
+        assert_eq!(a.typing_expired_at(until), Some(later));
+        assert_eq!(drain(&mut rx), [], "the first deadline was extended");
+        assert_eq!(a.typing_expired_at(later), None);
+        assert_eq!(drain(&mut rx), [typing(&[])]);
+        // leaving the conversation ends typing there at once
+        a.viewing(Some(5));
+        a.typing_at(Some(5), start);
+        a.viewing(None);
+        let events = drain(&mut rx);
+        assert_eq!(
+            events.last(),
+            Some(&Event::ConversationPresence {
+                conversation_id: 5,
+                viewing: vec![],
+                typing: vec![],
+            })
+        );
+    }
+
+    #[test]
+    fn events_serialize_with_their_kind() {
+        let e = Event::StaffPresence {
+            staff: staff(3),
+            online: true,
+        };
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"kind": "staff_presence", "staff": {"id": 3, "name": "staff 3"}, "online": true})
+        );
+        let e = Event::MessageStatus {
+            conversation_id: 1,
+            message_id: 2,
+            status: crate::domain::MessageStatus::Sent,
+        };
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"kind": "message_status", "conversation_id": 1, "message_id": 2, "status": "sent"})
+        );
     }
 }

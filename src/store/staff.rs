@@ -14,6 +14,8 @@ pub struct StaffRow {
     pub password_hash: String,
     pub disabled: bool,
     pub created_at: Millis,
+    /// the interface language the staff member chose; None follows the browser
+    pub locale: Option<String>,
 }
 
 impl StaffRow {
@@ -22,8 +24,7 @@ impl StaffRow {
     }
 }
 
-const SELECT: &str =
-    "select id, username, display_name, role, password_hash, disabled, created_at from staff_users";
+const SELECT: &str = "select id, username, display_name, role, password_hash, disabled, created_at, locale from staff_users";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {

@@ -2,21 +2,19 @@
 //! and status. Callers authenticate with a bearer token from `kefu token create`.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::accounts::token_hash;
 use crate::app::AppState;
 use crate::delivery::{self, Attachment, QueueError};
 use crate::domain::{
-    ConversationStatus, MessageType, Millis, ReplyRules, Role, SenderKind, now_millis, rfc3339,
+    ConversationStatus, MessageType, Millis, ReplyRules, SenderKind, now_millis, rfc3339,
 };
 use crate::error::{AppError, AppResult};
-use crate::store::audit::{self, Actor};
+use crate::store::audit;
 use crate::store::conversations::{self, AssigneeFilter, ConversationRow, ListFilter};
 use crate::store::messages::{self, MessageRow};
 use crate::store::staff;
@@ -39,47 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/messages/{id}/media", get(message_media))
 }
 
-/// The staff member behind a request.
-#[derive(Debug, Clone)]
-pub struct ApiUser {
-    pub id: i64,
-    pub name: String,
-    pub role: Role,
-}
-
-impl ApiUser {
-    pub fn actor(&self) -> Actor {
-        Actor {
-            id: Some(self.id),
-            name: self.name.clone(),
-        }
-    }
-}
-
-impl FromRequestParts<AppState> for ApiUser {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
-            return Err(AppError::Unauthorized(
-                "an Authorization: Bearer token is required".into(),
-            ));
-        };
-        let user =
-            staff::by_token_hash(state.store.pool(), &token_hash(token.trim()), now_millis())
-                .await?
-                .ok_or_else(|| AppError::Unauthorized("the token is not valid".into()))?;
-        Ok(ApiUser {
-            id: user.id,
-            role: user.role(),
-            name: user.display_name,
-        })
-    }
-}
+/// The staff member behind an API call: a bearer token or the dashboard's session.
+pub use crate::web::auth::Staff as ApiUser;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
@@ -232,6 +191,9 @@ async fn set_status(
     )
     .await?;
     tx.commit().await?;
+    state.live.publish(crate::live::Event::ConversationChanged {
+        conversation_id: id,
+    });
     get_conversation(State(state), user, Path(id.to_string())).await
 }
 
@@ -274,6 +236,9 @@ async fn assign(
     )
     .await?;
     tx.commit().await?;
+    state.live.publish(crate::live::Event::ConversationChanged {
+        conversation_id: id,
+    });
     get_conversation(State(state), user, Path(id.to_string())).await
 }
 

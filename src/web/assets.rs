@@ -16,6 +16,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/kefu.css"),
     ),
     (
+        "live.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/live.js"),
+    ),
+    (
         "demo.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/demo.js"),

@@ -3,7 +3,9 @@
 
 pub mod api;
 pub mod assets;
+pub mod auth;
 pub mod demo;
 pub mod health;
 pub mod home;
 pub mod webhook;
+pub mod ws;

@@ -1,7 +1,9 @@
 //! kefu's integration tests: one binary, each test with its own server and data dir.
 
 mod api;
+mod auth;
 mod cli;
 mod delivery;
 mod helpers;
+mod live;
 mod webhook;

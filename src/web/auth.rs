@@ -1,0 +1,376 @@
+//! Staff sign-in: the login page, server-side sessions in the database, sign-out, throttling
+//! of failed attempts, and the `Staff` extractor every page, API call and WebSocket uses.
+//!
+//! A session is a random token in an HttpOnly, SameSite=Lax cookie (Secure when
+//! `KEFU_PUBLIC_URL` is https); only its sha256 is stored. Signing in always makes a new
+//! session (and ends the one the browser brought), so a planted cookie cannot be carried into
+//! a signed-in session. Sessions end after `IDLE` without use, after `LIFETIME` whatever the
+//! use, on sign-out, and when the account is disabled. Cross-site state changes are refused
+//! by tower-http's `CsrfLayer` in `app.rs`.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use crate::accounts::{random_secret, token_hash, verify_password};
+use crate::app::AppState;
+use crate::domain::{Millis, Role, now_millis};
+use crate::error::{AppError, AppResult};
+use crate::store::audit::{self, Actor};
+use crate::store::{sessions, staff};
+
+pub const COOKIE: &str = "kefu_session";
+/// A session unused this long has ended.
+pub const IDLE: Millis = 12 * 3600 * 1000;
+/// A session ends this long after sign-in, however busy.
+pub const LIFETIME: Millis = 7 * 24 * 3600 * 1000;
+/// Failed sign-ins allowed per account and per address within `WINDOW` …
+const MAX_FAILURES: usize = 5;
+const WINDOW: Millis = 15 * 60 * 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+}
+
+/// The signed-in staff member behind a request: a dashboard session cookie or an API bearer
+/// token. Rejects with 401 JSON.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub id: i64,
+    pub username: String,
+    pub name: String,
+    pub role: Role,
+    pub locale: Option<String>,
+}
+
+impl Staff {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: Some(self.id),
+            name: self.name.clone(),
+        }
+    }
+
+    /// Admins only.
+    pub fn require_admin(&self) -> AppResult<()> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::Agent => Err(AppError::Forbidden("only an admin may do this".into())),
+        }
+    }
+}
+
+impl From<staff::StaffRow> for Staff {
+    fn from(u: staff::StaffRow) -> Staff {
+        Staff {
+            id: u.id,
+            role: u.role(),
+            username: u.username,
+            name: u.display_name,
+            locale: u.locale,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+        let now = now_millis();
+        let bearer = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "));
+        if let Some(token) = bearer {
+            return staff::by_token_hash(state.store.pool(), &token_hash(token.trim()), now)
+                .await?
+                .map(Staff::from)
+                .ok_or_else(|| AppError::Unauthorized("the token is not valid".into()));
+        }
+        match session_cookie(&parts.headers) {
+            Some(token) => sessions::staff_of(state.store.pool(), &token_hash(token), now, IDLE)
+                .await?
+                .map(Staff::from)
+                .ok_or_else(|| {
+                    AppError::Unauthorized("the session has ended; sign in again".into())
+                }),
+            None => Err(AppError::Unauthorized(
+                "sign in, or send an Authorization: Bearer token".into(),
+            )),
+        }
+    }
+}
+
+/// The value of kefu's session cookie, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// Failed sign-ins, per account and per client address, kept in memory: a restart forgives
+/// them, which is acceptable for a throttle (the passwords themselves are argon2id).
+#[derive(Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<String, Vec<Millis>>>,
+}
+
+impl Throttle {
+    fn keys(username: &str, ip: IpAddr) -> [String; 2] {
+        [
+            format!("user:{}", username.to_lowercase()),
+            format!("ip:{ip}"),
+        ]
+    }
+
+    /// Minutes until another attempt is allowed, if any key is over the limit.
+    fn blocked_for(&self, username: &str, ip: IpAddr, now: Millis) -> Option<Millis> {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        Self::keys(username, ip)
+            .iter()
+            .filter_map(|k| {
+                let times = map.get_mut(k)?;
+                times.retain(|t| now - t < WINDOW);
+                (times.len() >= MAX_FAILURES).then(|| times[0] + WINDOW - now)
+            })
+            .max()
+    }
+
+    fn failed(&self, username: &str, ip: IpAddr, now: Millis) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        // keep the map bounded: forget keys whose failures are all old
+        if map.len() > 10_000 {
+            map.retain(|_, times| times.iter().any(|t| now - t < WINDOW));
+        }
+        for k in Self::keys(username, ip) {
+            let times = map.entry(k).or_default();
+            times.push(now);
+            if times.len() > MAX_FAILURES {
+                times.remove(0);
+            }
+        }
+    }
+
+    fn succeeded(&self, username: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&format!("user:{}", username.to_lowercase()));
+    }
+}
+
+#[derive(Template)]
+#[template(path = "auth/login.html")]
+struct LoginPage<'a> {
+    next: &'a str,
+    username: &'a str,
+    error: Option<&'a str>,
+}
+
+fn render_login(status: StatusCode, next: &str, username: &str, error: Option<&str>) -> Response {
+    let page = LoginPage {
+        next,
+        username,
+        error,
+    };
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => AppError::Internal(e.into()).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only a path on this site: never `//host` or `https://…`, so sign-in cannot redirect away.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with('/') && !n.starts_with("//") && !n.contains(['\\', '\r', '\n']) =>
+        {
+            n
+        }
+        _ => "/",
+    }
+}
+
+async fn login_page(Query(q): Query<NextQuery>) -> Response {
+    render_login(StatusCode::OK, safe_next(q.next.as_deref()), "", None)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref()).to_owned();
+    let username = form.username.trim();
+    let now = now_millis();
+    if let Some(wait) = state.login_throttle.blocked_for(username, peer.ip(), now) {
+        let minutes = (wait + 59_999) / 60_000;
+        tracing::warn!(staff.username = username, client.ip = %peer.ip(), "sign-in throttled");
+        return render_login(
+            StatusCode::TOO_MANY_REQUESTS,
+            &next,
+            username,
+            Some(&format!(
+                "Too many failed sign-ins. Try again in {minutes} minutes. / 登录失败次数过多，请 {minutes} 分钟后再试。"
+            )),
+        );
+    }
+    let user = match staff::by_username(state.store.pool(), username).await {
+        Ok(u) => u,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    // Verify even for an unknown account, so timing does not tell which names exist.
+    let hash = user.as_ref().map_or(
+        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2aQxVwI0Ob6xX2VXyVqnXCmgZqYy2wXy4Eo5m0tUUdE",
+        |u| u.password_hash.as_str(),
+    );
+    let matches = verify_password(&form.password, hash).await;
+    let user = match user {
+        Some(u) if matches && !u.disabled => u,
+        _ => {
+            state.login_throttle.failed(username, peer.ip(), now);
+            tracing::warn!(staff.username = username, client.ip = %peer.ip(), "a sign-in failed");
+            return render_login(
+                StatusCode::UNAUTHORIZED,
+                &next,
+                username,
+                Some("Wrong user name or password. / 用户名或密码错误。"),
+            );
+        }
+    };
+    state.login_throttle.succeeded(username);
+    // A fresh session every time; the one the browser brought (if any) ends.
+    if let Some(old) = session_cookie(&headers) {
+        let _ = sessions::delete(state.store.pool(), &token_hash(old)).await;
+    }
+    let token = random_secret(32);
+    let created = async {
+        let mut tx = state.store.begin_write().await?;
+        sessions::create(&mut tx, &token_hash(&token), user.id, now, now + LIFETIME).await?;
+        let actor = Actor {
+            id: Some(user.id),
+            name: user.display_name.clone(),
+        };
+        audit::record(&mut tx, &actor, "staff.sign_in", &user.username, None, now).await?;
+        tx.commit().await
+    };
+    if let Err(e) = created.await {
+        return AppError::from(e).into_response();
+    }
+    let mut response = Redirect::to(&next).into_response();
+    set_cookie(&mut response, &cookie(&state, &token, None));
+    response
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = session_cookie(&headers)
+        && let Err(e) = sessions::delete(state.store.pool(), &token_hash(token)).await
+    {
+        return AppError::from(e).into_response();
+    }
+    let mut response = Redirect::to("/login").into_response();
+    set_cookie(&mut response, &cookie(&state, "", Some(0)));
+    response
+}
+
+fn cookie(state: &AppState, value: &str, max_age: Option<i64>) -> String {
+    let secure = state
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let mut c = format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    c
+}
+
+fn set_cookie(response: &mut Response, cookie: &str) {
+    if let Ok(v) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_only_redirects_within_the_site() {
+        assert_eq!(safe_next(Some("/inbox?view=mine")), "/inbox?view=mine");
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "inbox",
+            "/\\evil",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; kefu_session=tok; b=2"),
+        );
+        assert_eq!(session_cookie(&h), Some("tok"));
+        h.insert(header::COOKIE, HeaderValue::from_static("kefu_session="));
+        assert_eq!(session_cookie(&h), None);
+    }
+
+    #[test]
+    fn five_failures_block_the_account_and_the_address_for_a_while() {
+        let t = Throttle::default();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let other: IpAddr = [10, 0, 0, 2].into();
+        for i in 0..5 {
+            assert!(t.blocked_for("alice", ip, i).is_none());
+            t.failed("alice", ip, i);
+        }
+        assert!(t.blocked_for("alice", ip, 10).is_some());
+        assert!(t.blocked_for("ALICE", other, 10).is_some(), "per account");
+        assert!(t.blocked_for("bob", ip, 10).is_some(), "per address");
+        assert!(t.blocked_for("bob", other, 10).is_none());
+        assert!(
+            t.blocked_for("alice", ip, WINDOW + 10).is_none(),
+            "forgiven later"
+        );
+    }
+}

@@ -1,0 +1,466 @@
+//! `GET /ws?since=SEQ&boot=BOOT`: live updates for a signed-in dashboard (or an API token).
+//!
+//! Frames from kefu, all JSON text:
+//! - `{"type":"hello","boot","seq","me":{"id","name"}}` first;
+//! - `{"type":"event","seq":N,"event":{"kind",...}}` for each event, those missed since
+//!   `since` (same `boot`) first, then the live ones, with consecutive `seq`;
+//! - `{"type":"presence","seq","online":[..],"conversations":[{"conversation_id","viewing","typing"}]}`,
+//!   once, after the missed events: the presence as of `seq`; changes follow as events;
+//! - `{"type":"reload","reason"}` and then a close, when kefu cannot vouch for the client's
+//!   view any more (another boot, a gap no longer kept, a client too slow to keep up);
+//! - `{"type":"pong"}` answering `{"type":"ping"}`.
+//!
+//! Frames from the dashboard: `{"type":"viewing","conversation_id":N|null}`,
+//! `{"type":"typing","conversation_id":N|null}`, `{"type":"ping"}`. Anything else is ignored;
+//! a frame over `MAX_FRAME` bytes or a flood of frames closes the connection.
+//!
+//! One task per connection selects over the socket, the event fan-out and its timers. It
+//! holds no queue of its own: the shared broadcast buffer is the only backlog, so a slow
+//! client costs no memory and is told to reload when it falls `live::KEPT` events behind.
+//! (The axum chat example splits sending and receiving into two tasks; without
+//! `futures-util`'s `split` one task is simpler, and has nothing to coordinate on close.)
+//! This handler never waits on WeChat: the typing indicator is sent from a spawned task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::live::{Attached, Connection, Live, PresenceSnapshot, Sequenced, StaffRef};
+use crate::store::{Store, conversations};
+use crate::web::api::ApiUser;
+
+/// The largest frame a dashboard may send: its frames are a few dozen bytes.
+pub const MAX_FRAME: usize = 4 * 1024;
+/// Read and write buffers per connection.
+const BUFFER: usize = 8 * 1024;
+/// A write that takes longer means the client is gone or hopelessly slow.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// kefu pings this often; a client silent for `SILENT` (not even a pong) is dropped.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+const SILENT: Duration = Duration::from_secs(75);
+/// More frames than this from one client within `FLOOD_WINDOW` closes it: every presence
+/// change is an event for all dashboards, so one client must not be able to flood them.
+const FLOOD_FRAMES: u32 = 100;
+const FLOOD_WINDOW: Duration = Duration::from_secs(10);
+/// At most one look-up for WeChat's typing indicator per connection this often (the limiter
+/// allows one indicator per contact per 15 s anyway).
+const WECHAT_TYPING_EVERY: Duration = Duration::from_secs(3);
+
+/// How long a closing connection waits for the client's answering close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// Close codes (RFC 6455).
+const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_TOO_BIG: u16 = 1009;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws", get(upgrade))
+}
+
+#[derive(Debug, Deserialize)]
+struct Resume {
+    since: Option<String>,
+    boot: Option<String>,
+}
+
+/// What a connection needs from `AppState`. Not the whole state: an open WebSocket must not
+/// keep the ingest writer alive, or stopping the server would wait for every dashboard.
+#[derive(Clone)]
+struct Hub {
+    live: Live,
+    store: Store,
+    api: Option<Arc<crate::wechat::api::WechatApi>>,
+    typing: Arc<crate::delivery::TypingLimiter>,
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    user: ApiUser,
+    headers: HeaderMap,
+    query: Result<Query<Resume>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> AppResult<Response> {
+    refuse_cross_site(&headers, state.config.public_url.as_deref())?;
+    let ws = ws.map_err(|e| {
+        AppError::Invalid(format!(
+            "/ws expects a WebSocket upgrade: {}",
+            e.body_text()
+        ))
+    })?;
+    let Query(resume) = query.map_err(|e| AppError::Invalid(e.body_text()))?;
+    let hub = Hub {
+        live: state.live.clone(),
+        store: state.store.clone(),
+        api: state.api.clone(),
+        typing: state.typing.clone(),
+    };
+    let me = StaffRef {
+        id: user.id,
+        name: user.name.clone(),
+    };
+    Ok(ws
+        // tungstenite's defaults (128 KiB each) suit a busy socket, not hundreds of quiet ones
+        .read_buffer_size(BUFFER)
+        .write_buffer_size(BUFFER)
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| connection(socket, hub, me, resume)))
+}
+
+/// A dashboard's session cookie must not open the live feed for another site's page
+/// (cross-site WebSocket hijacking: the handshake is a GET, which `CsrfLayer` lets through).
+/// Browsers say where a request comes from in `Sec-Fetch-Site`; older ones only in `Origin`.
+/// Clients that are not browsers send neither.
+fn refuse_cross_site(headers: &HeaderMap, public_url: Option<&str>) -> AppResult<()> {
+    let refused = || AppError::Forbidden("a WebSocket from another site is refused".into());
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+        return match site {
+            "same-origin" | "none" => Ok(()),
+            _ => Err(refused()),
+        };
+    }
+    let Some(origin) = text(header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = origin.split_once("://").map_or(origin, |(_, h)| h);
+    let same_host = text(header::HOST).is_some_and(|h| h.eq_ignore_ascii_case(host));
+    let public = public_url.is_some_and(|p| p.eq_ignore_ascii_case(origin));
+    if same_host || public {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
+/// Where a connection starts, from `since` and `boot`: `Ok(None)` live only,
+/// `Ok(Some(seq))` after `seq`, `Err(reason)` when the client must reload.
+fn start(resume: &Resume, live: &Live) -> Result<Option<u64>, &'static str> {
+    let Some(since) = &resume.since else {
+        return Ok(None);
+    };
+    let since: u64 = since
+        .parse()
+        .map_err(|_| "since is not a sequence number")?;
+    if resume.boot.as_deref() != Some(live.boot()) {
+        return Err("kefu restarted since this page loaded");
+    }
+    Ok(Some(since))
+}
+
+/// Messages from a dashboard.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientFrame {
+    Viewing { conversation_id: Option<i64> },
+    Typing { conversation_id: Option<i64> },
+    Ping,
+}
+
+async fn connection(mut socket: WebSocket, hub: Hub, me: StaffRef, resume: Resume) {
+    let attached = start(&resume, &hub.live)
+        .and_then(|since| {
+            hub.live
+                .attach(since)
+                .map_err(|_| "this page missed more than kefu keeps")
+        })
+        .map_err(|reason| (reason, hub.live.seq()));
+    let Attached {
+        seq,
+        missed,
+        mut events,
+        presence: snapshot,
+    } = match attached {
+        Ok(a) => a,
+        Err((reason, seq)) => {
+            if send(&mut socket, hello(&hub.live, seq, &me)).await {
+                reload(&mut socket, reason).await;
+            }
+            return;
+        }
+    };
+    let presence = hub.live.connect(me.clone());
+    metrics::gauge!("kefu_live_connections").increment(1.0);
+    tracing::debug!(staff.id = me.id, since = ?resume.since, "dashboard connected");
+    let greeted = greet(&mut socket, &hub.live, &me, seq, missed, snapshot).await;
+    if greeted {
+        serve(&mut socket, &hub, &me, &presence, &mut events, seq).await;
+    }
+    metrics::gauge!("kefu_live_connections").decrement(1.0);
+    tracing::debug!(staff.id = me.id, "dashboard disconnected");
+    // `presence` drops here: the other dashboards learn that this one left
+}
+
+/// hello, the missed events, the presence snapshot; false when the client is gone.
+async fn greet(
+    socket: &mut WebSocket,
+    live: &Live,
+    me: &StaffRef,
+    seq: u64,
+    missed: Vec<Arc<Sequenced>>,
+    snapshot: PresenceSnapshot,
+) -> bool {
+    if !send(socket, hello(live, seq, me)).await {
+        return false;
+    }
+    for e in missed {
+        if !send(socket, Message::Text(e.frame())).await {
+            return false;
+        }
+    }
+    let frame = json!({
+        "type": "presence",
+        "seq": seq,
+        "online": snapshot.online,
+        "conversations": snapshot.conversations,
+    });
+    send(socket, text(&frame)).await
+}
+
+/// The connection's life after the greeting: client frames, events, timers.
+async fn serve(
+    socket: &mut WebSocket,
+    hub: &Hub,
+    me: &StaffRef,
+    presence: &Connection,
+    events: &mut broadcast::Receiver<Arc<Sequenced>>,
+    seq: u64,
+) {
+    let mut state = Conn {
+        last: seq,
+        typing_until: None,
+        wechat_typing_at: None,
+        heard_at: Instant::now(),
+        window_start: Instant::now(),
+        window_frames: 0,
+    };
+    let mut heartbeat = interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
+    heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            incoming = socket.recv() => {
+                let msg = match incoming {
+                    Some(Ok(msg)) => msg,
+                    Some(Err(e)) => {
+                        // most often a frame over MAX_FRAME; the socket cannot be read on
+                        tracing::debug!(staff.id = me.id, error = %e, "closing a dashboard's WebSocket");
+                        close(socket, CLOSE_TOO_BIG, "frame too big or malformed").await;
+                        break;
+                    }
+                    None => break,
+                };
+                state.heard_at = Instant::now();
+                if state.flooding() {
+                    close(socket, CLOSE_POLICY, "too many frames").await;
+                    break;
+                }
+                match msg {
+                    Message::Text(t) => {
+                        // unknown or malformed frames are ignored: a newer page may say more
+                        let Ok(frame) = serde_json::from_str::<ClientFrame>(t.as_str()) else {
+                            continue;
+                        };
+                        match frame {
+                            // leaving a conversation also ends typing there; the typing
+                            // timer then finds nothing to end
+                            ClientFrame::Viewing { conversation_id } => {
+                                presence.viewing(conversation_id);
+                            }
+                            ClientFrame::Typing { conversation_id } => {
+                                let until = presence.typing(conversation_id);
+                                state.typing_until = until.map(Instant::from_std);
+                                if let Some(c) = conversation_id {
+                                    state.wechat_typing(hub, c);
+                                }
+                            }
+                            ClientFrame::Ping => {
+                                if !send(socket, text(&json!({"type": "pong"}))).await {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    Message::Close(_) => break,
+                    // pings are answered by the WebSocket layer itself
+                    Message::Binary(_) | Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+            event = events.recv() => match event {
+                Ok(e) if e.seq <= state.last => {}
+                Ok(e) if e.seq == state.last + 1 => {
+                    state.last = e.seq;
+                    if !send(socket, Message::Text(e.frame())).await {
+                        break;
+                    }
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {
+                    metrics::counter!("kefu_live_lagged_total").increment(1);
+                    reload(socket, "this page fell too far behind").await;
+                    break;
+                }
+                Err(RecvError::Closed) => break,
+            },
+            _ = sleep_until(state.typing_until.unwrap_or_else(Instant::now)), if state.typing_until.is_some() => {
+                state.typing_until = presence.typing_expired().map(Instant::from_std);
+            }
+            _ = heartbeat.tick() => {
+                if state.heard_at.elapsed() > SILENT {
+                    break;
+                }
+                if !send(socket, Message::Ping(Bytes::new())).await {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// One connection's own bookkeeping.
+struct Conn {
+    /// the last sequence number sent
+    last: u64,
+    typing_until: Option<Instant>,
+    wechat_typing_at: Option<Instant>,
+    heard_at: Instant,
+    window_start: Instant,
+    window_frames: u32,
+}
+
+impl Conn {
+    fn flooding(&mut self) -> bool {
+        if self.window_start.elapsed() > FLOOD_WINDOW {
+            self.window_start = Instant::now();
+            self.window_frames = 0;
+        }
+        self.window_frames += 1;
+        self.window_frames > FLOOD_FRAMES
+    }
+
+    /// WeChat's typing indicator for the customer, off this task.
+    fn wechat_typing(&mut self, hub: &Hub, conversation_id: i64) {
+        let Some(api) = hub.api.clone() else {
+            return;
+        };
+        if self
+            .wechat_typing_at
+            .is_some_and(|at| at.elapsed() < WECHAT_TYPING_EVERY)
+        {
+            return;
+        }
+        self.wechat_typing_at = Some(Instant::now());
+        let store = hub.store.clone();
+        let limiter = hub.typing.clone();
+        tokio::spawn(async move {
+            let row = match conversations::get(store.pool(), conversation_id).await {
+                Ok(Some(row)) => row,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(conversation.id = conversation_id, error = %e, "cannot read the conversation for the typing indicator");
+                    return;
+                }
+            };
+            if let Err(e) = limiter
+                .typing(&api, row.contact_id, &row.openid, row.last_message_at)
+                .await
+            {
+                tracing::info!(conversation.id = conversation_id, error = %e, "WeChat refused the typing indicator");
+            }
+        });
+    }
+}
+
+fn hello(live: &Live, seq: u64, me: &StaffRef) -> Message {
+    text(&json!({ "type": "hello", "boot": live.boot(), "seq": seq, "me": me }))
+}
+
+fn text(value: &serde_json::Value) -> Message {
+    Message::Text(Utf8Bytes::from(value.to_string()))
+}
+
+/// Sends one frame; false when the client is gone or too slow to take it.
+async fn send(socket: &mut WebSocket, msg: Message) -> bool {
+    matches!(timeout(WRITE_TIMEOUT, socket.send(msg)).await, Ok(Ok(())))
+}
+
+async fn reload(socket: &mut WebSocket, reason: &str) {
+    metrics::counter!("kefu_live_reloads_total").increment(1);
+    if send(socket, text(&json!({ "type": "reload", "reason": reason }))).await {
+        close(socket, CLOSE_NORMAL, "reload").await;
+    }
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    // Best effort: the socket may be broken already. Then wait (briefly) for the client's
+    // answering close: dropping the connection at once can reset it, and a reset may make
+    // the client discard the frames just sent (the reload message among them).
+    let _ = timeout(CLOSE_WAIT, async {
+        if socket.send(Message::Close(Some(frame))).await.is_ok() {
+            while let Some(Ok(_)) = socket.recv().await {}
+        }
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn a_websocket_from_another_site_is_refused() {
+        let ok = |pairs: &[(&'static str, &str)], public: Option<&str>| {
+            refuse_cross_site(&headers(pairs), public).is_ok()
+        };
+        assert!(ok(&[], None), "not a browser");
+        assert!(ok(&[("sec-fetch-site", "same-origin")], None));
+        assert!(!ok(&[("sec-fetch-site", "cross-site")], None));
+        assert!(!ok(&[("sec-fetch-site", "same-site")], None));
+        assert!(ok(
+            &[
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080")
+            ],
+            None
+        ));
+        assert!(!ok(
+            &[
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:8080")
+            ],
+            None
+        ));
+        assert!(ok(
+            &[
+                ("origin", "https://kefu.example"),
+                ("host", "127.0.0.1:8080")
+            ],
+            Some("https://kefu.example")
+        ));
+    }
+}
