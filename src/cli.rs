@@ -276,30 +276,18 @@ async fn simulate(args: SimulateArgs, config: &Config) -> anyhow::Result<()> {
         }
         format!("http://{addr}{}", config.webhook_path)
     });
-    let now = crate::domain::now_millis() / 1000;
-    let format = config.wechat.format;
-    let body = simulate::push_body(&kind, &args.openid, simulate::random_msg_id(), now, format);
-    let push = simulate::sign_push(
-        &body,
-        token.expose(),
-        cipher.as_ref(),
-        format,
-        &args.openid,
-        now,
-        &simulate::random_nonce(),
-    );
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()?;
-    let response = client
-        .post(format!("{url}?{}", push.query))
-        .header(reqwest::header::CONTENT_TYPE, push.content_type)
-        .body(push.body)
-        .send()
+    let target = simulate::Target {
+        webhook_url: &url,
+        token: token.expose(),
+        cipher: cipher.as_ref(),
+        format: config.wechat.format,
+    };
+    let (status, answer) = simulate::post(&client, &target, &kind, &args.openid)
         .await
         .with_context(|| format!("cannot reach kefu at {url}"))?;
-    let status = response.status();
-    let answer = response.text().await.unwrap_or_default();
     if !status.is_success() {
         bail!("kefu answered {status}: {answer}");
     }

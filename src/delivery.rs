@@ -113,7 +113,7 @@ pub async fn queue_reply(
     if let Some(a) = attachment {
         media::insert_outgoing(&mut tx, id, &a.path, &a.content_type, now).await?;
     }
-    let row = messages::get_in(&mut tx, id)
+    let row = messages::get(&mut *tx, id)
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;
@@ -178,7 +178,7 @@ pub async fn requeue_reply(
         now,
     )
     .await?;
-    let row = messages::get_in(&mut tx, message_id)
+    let row = messages::get(&mut *tx, message_id)
         .await?
         .ok_or(sqlx::Error::RowNotFound)?;
     tx.commit().await?;

@@ -41,26 +41,13 @@ impl Demo {
             } => self.fake.add_media(media_id, "image/png", PHOTO.to_vec()),
             _ => {}
         }
-        let now = crate::domain::now_millis() / 1000;
-        let body = simulate::push_body(&kind, openid, simulate::random_msg_id(), now, Format::Json);
-        let push = simulate::sign_push(
-            &body,
-            TOKEN,
-            Some(&self.cipher),
-            Format::Json,
-            openid,
-            now,
-            &simulate::random_nonce(),
-        );
-        let answer = self
-            .http
-            .post(format!("{}?{}", self.webhook_url, push.query))
-            .header(reqwest::header::CONTENT_TYPE, push.content_type)
-            .body(push.body)
-            .send()
-            .await?;
-        let status = answer.status();
-        let text = answer.text().await.unwrap_or_default();
+        let target = simulate::Target {
+            webhook_url: &self.webhook_url,
+            token: TOKEN,
+            cipher: Some(&self.cipher),
+            format: Format::Json,
+        };
+        let (status, text) = simulate::post(&self.http, &target, &kind, openid).await?;
         anyhow::ensure!(status.is_success(), "kefu answered {status}: {text}");
         Ok(text)
     }

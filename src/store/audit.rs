@@ -47,22 +47,3 @@ pub async fn record(
     .await
     .map(|_| ())
 }
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AuditRow {
-    pub id: i64,
-    pub at: Millis,
-    pub actor: String,
-    pub action: String,
-    pub target: Option<String>,
-    pub detail: Option<String>,
-}
-
-pub async fn recent(pool: &sqlx::SqlitePool, limit: i64) -> sqlx::Result<Vec<AuditRow>> {
-    sqlx::query_as(
-        "select id, at, actor, action, target, detail from audit_log order by at desc, id desc limit $1",
-    )
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-}

@@ -145,9 +145,3 @@ pub async fn assign(
         .await?;
     Ok(done.rows_affected() == 1)
 }
-
-pub async fn count(pool: &SqlitePool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("select count(*) from conversations")
-        .fetch_one(pool)
-        .await
-}

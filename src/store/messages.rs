@@ -52,21 +52,14 @@ pub async fn list(
     .await
 }
 
-/// One message, read inside a transaction (as that transaction sees it).
-pub async fn get_in(
-    conn: &mut sqlx::SqliteConnection,
+/// One message, from the pool or inside a transaction (as that transaction sees it).
+pub async fn get<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
     id: i64,
 ) -> sqlx::Result<Option<MessageRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where m.id = $1")))
         .bind(id)
-        .fetch_optional(conn)
-        .await
-}
-
-pub async fn get(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<MessageRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where m.id = $1")))
-        .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await
 }
 

@@ -35,21 +35,6 @@ pub async fn spend_reply(
     .await
 }
 
-/// Counters of the contact of a conversation, without spending anything.
-pub async fn counters(
-    pool: &SqlitePool,
-    conversation_id: i64,
-) -> sqlx::Result<Option<ContactCounters>> {
-    sqlx::query_as(
-        r"select ct.last_message_at, ct.last_enter_at, ct.replies_since_message, ct.replies_since_enter
-            from conversations c join contacts ct on ct.id = c.contact_id
-           where c.id = $1",
-    )
-    .bind(conversation_id)
-    .fetch_optional(pool)
-    .await
-}
-
 /// A new outbound message (or private note) in a conversation.
 pub struct NewMessage<'a> {
     pub conversation_id: i64,

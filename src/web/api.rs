@@ -37,8 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/messages/{id}/media", get(message_media))
 }
 
-/// The staff member behind an API call: a bearer token or the dashboard's session.
-pub use crate::web::auth::Staff as ApiUser;
+use crate::web::auth::Staff;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
@@ -53,7 +52,7 @@ struct ListQuery {
 
 async fn list_conversations(
     State(state): State<AppState>,
-    user: ApiUser,
+    user: Staff,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> AppResult<Json<Value>> {
     let Query(q) = query.map_err(|e| AppError::Invalid(e.body_text()))?;
@@ -111,7 +110,7 @@ async fn list_conversations(
 
 async fn get_conversation(
     State(state): State<AppState>,
-    _user: ApiUser,
+    _user: Staff,
     Path(id): Path<String>,
 ) -> AppResult<Json<Value>> {
     let id = parse_id(&id)?;
@@ -136,7 +135,7 @@ struct PageQuery {
 
 async fn list_messages(
     State(state): State<AppState>,
-    _user: ApiUser,
+    _user: Staff,
     Path(id): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> AppResult<Json<Value>> {
@@ -168,7 +167,7 @@ struct StatusBody {
 
 async fn set_status(
     State(state): State<AppState>,
-    user: ApiUser,
+    user: Staff,
     Path(id): Path<String>,
     body: Result<Json<StatusBody>, JsonRejection>,
 ) -> AppResult<Json<Value>> {
@@ -204,7 +203,7 @@ struct AssignBody {
 
 async fn assign(
     State(state): State<AppState>,
-    user: ApiUser,
+    user: Staff,
     Path(id): Path<String>,
     body: Result<Json<AssignBody>, JsonRejection>,
 ) -> AppResult<Json<Value>> {
@@ -341,7 +340,7 @@ pub fn message_json(m: &MessageRow) -> Value {
 /// `POST /api/v1/conversations/{id}/messages`: queue a reply (202) or store a private note.
 async fn post_message(
     State(state): State<AppState>,
-    user: ApiUser,
+    user: Staff,
     Path(id): Path<String>,
     request: axum::extract::Request,
 ) -> AppResult<(axum::http::StatusCode, Json<Value>)> {
@@ -627,7 +626,7 @@ async fn reply_from_multipart(
 /// `POST /api/v1/conversations/{id}/typing`: WeChat's typing indicator, within its limits.
 async fn typing(
     State(state): State<AppState>,
-    _user: ApiUser,
+    _user: Staff,
     Path(id): Path<String>,
 ) -> AppResult<Json<Value>> {
     let id = parse_id(&id)?;
@@ -655,7 +654,7 @@ async fn typing(
 /// `POST /api/v1/messages/{id}/retry`: queue a failed reply again.
 async fn retry_message(
     State(state): State<AppState>,
-    user: ApiUser,
+    user: Staff,
     Path(id): Path<String>,
 ) -> AppResult<(axum::http::StatusCode, Json<Value>)> {
     let id: i64 = id
@@ -681,7 +680,7 @@ async fn retry_message(
 /// `GET /api/v1/messages/{id}/media`: kefu's own copy of an image, for staff only.
 async fn message_media(
     State(state): State<AppState>,
-    _user: ApiUser,
+    _user: Staff,
     Path(id): Path<String>,
 ) -> AppResult<axum::response::Response> {
     use axum::response::IntoResponse;

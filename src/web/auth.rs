@@ -61,14 +61,6 @@ impl Staff {
             name: self.name.clone(),
         }
     }
-
-    /// Admins only.
-    pub fn require_admin(&self) -> AppResult<()> {
-        match self.role {
-            Role::Admin => Ok(()),
-            Role::Agent => Err(AppError::Forbidden("only an admin may do this".into())),
-        }
-    }
 }
 
 impl From<staff::StaffRow> for Staff {

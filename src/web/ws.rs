@@ -41,7 +41,7 @@ use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::live::{Attached, Connection, Live, PresenceSnapshot, Sequenced, StaffRef};
 use crate::store::{Store, conversations};
-use crate::web::api::ApiUser;
+use crate::web::auth::Staff;
 
 /// The largest frame a dashboard may send: its frames are a few dozen bytes.
 pub const MAX_FRAME: usize = 4 * 1024;
@@ -89,7 +89,7 @@ struct Hub {
 
 async fn upgrade(
     State(state): State<AppState>,
-    user: ApiUser,
+    user: Staff,
     headers: HeaderMap,
     query: Result<Query<Resume>, QueryRejection>,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,

@@ -1,5 +1,5 @@
 //! Builds pushes exactly as WeChat's server sends them: the body in JSON or XML, encrypted
-//! (safe mode) when a cipher is given, and the signed query string. Used by `kefu simulate`,
+//! (safe mode) when a cipher is given, and the signed query string; `post` sends one. Used by `kefu simulate`,
 //! the tests and the benchmark, so all three speak the real wire format.
 
 use rand::Rng;
@@ -179,4 +179,41 @@ pub fn random_nonce() -> String {
     rand::rng()
         .random_range(100_000_000u64..9_999_999_999)
         .to_string()
+}
+
+/// Where and how a simulated push goes: kefu's webhook URL and the keys WeChat would use.
+pub struct Target<'a> {
+    pub webhook_url: &'a str,
+    pub token: &'a str,
+    pub cipher: Option<&'a Cipher>,
+    pub format: Format,
+}
+
+/// Builds a push from `openid` exactly as WeChat would, posts it, and returns kefu's answer:
+/// its status and body.
+pub async fn post(
+    client: &reqwest::Client,
+    target: &Target<'_>,
+    kind: &SimulatedKind,
+    openid: &str,
+) -> Result<(reqwest::StatusCode, String), reqwest::Error> {
+    let now = crate::domain::now_millis() / 1000;
+    let body = push_body(kind, openid, random_msg_id(), now, target.format);
+    let push = sign_push(
+        &body,
+        target.token,
+        target.cipher,
+        target.format,
+        openid,
+        now,
+        &random_nonce(),
+    );
+    let response = client
+        .post(format!("{}?{}", target.webhook_url, push.query))
+        .header(reqwest::header::CONTENT_TYPE, push.content_type)
+        .body(push.body)
+        .send()
+        .await?;
+    let status = response.status();
+    Ok((status, response.text().await.unwrap_or_default()))
 }
