@@ -56,9 +56,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(web::webhook::router(&state.config.webhook_path))
         .merge(web::api::router())
+        .merge(web::canned::router())
+        .merge(web::settings::router())
         .merge(web::ws::router())
         .merge(web::health::router())
         .merge(web::home::router())
+        .merge(web::inbox::router())
         .merge(web::assets::router())
         .merge(web::demo::router())
         .merge(web::auth::router())
@@ -246,7 +249,14 @@ pub async fn start_with(
         _ => None,
     };
     let live = Live::new();
-    let mut workers = vec![tokio::spawn(checkpoint_loop(store.clone()))];
+    let mut workers = vec![
+        tokio::spawn(checkpoint_loop(store.clone())),
+        tokio::spawn(web::live_render::run(
+            store.clone(),
+            live.clone(),
+            config.reply_rules,
+        )),
+    ];
     if let Some(api) = &api {
         workers.extend(delivery::start(Delivery {
             api: api.clone(),

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, mpsc};
 
 /// How many of the latest events are kept for reconnecting clients. At 500 events/s this
 /// is about 8 s; a client away longer reloads, which costs one page load.
@@ -64,6 +64,43 @@ pub enum Event {
         viewing: Vec<StaffRef>,
         typing: Vec<StaffRef>,
     },
+    /// The inbox tabs' counts changed (sent at most a few times a second).
+    InboxCounts {
+        counts: crate::store::conversations::InboxCounts,
+    },
+}
+
+impl Event {
+    /// The conversation the event is about, if it is about one.
+    pub fn conversation_id(&self) -> Option<i64> {
+        match self {
+            Event::MessageAdded {
+                conversation_id, ..
+            }
+            | Event::MessageStatus {
+                conversation_id, ..
+            }
+            | Event::MediaStored {
+                conversation_id, ..
+            }
+            | Event::ConversationChanged { conversation_id }
+            | Event::ConversationPresence {
+                conversation_id, ..
+            } => Some(*conversation_id),
+            Event::StaffPresence { .. } | Event::InboxCounts { .. } => None,
+        }
+    }
+
+    /// Whether dashboards show this event with HTML rendered from the database.
+    fn shows_html(&self) -> bool {
+        matches!(
+            self,
+            Event::MessageAdded { .. }
+                | Event::MessageStatus { .. }
+                | Event::MediaStored { .. }
+                | Event::ConversationChanged { .. }
+        )
+    }
 }
 
 /// A staff member as presence shows them.
@@ -73,24 +110,67 @@ pub struct StaffRef {
     pub name: String,
 }
 
+/// The HTML a dashboard puts on screen for an event, rendered once for everyone by
+/// `web::live_render` with the pages' own templates: `[zh, en]` for each part.
+#[derive(Debug, Default, Clone)]
+pub struct Fragments {
+    /// the conversation's inbox row
+    pub row: Option<[String; 2]>,
+    /// the conversation page's state line
+    pub state: Option<[String; 2]>,
+    /// the message, for dashboards viewing its conversation
+    pub message: Option<[String; 2]>,
+}
+
 /// An event with its sequence number, as the fan-out and the ring carry it (shared, not
 /// copied, between the watchers).
 #[derive(Debug)]
 pub struct Sequenced {
     pub seq: u64,
     pub event: Event,
-    frame: OnceLock<Utf8Bytes>,
+    pub html: Option<Fragments>,
+    /// serialized frames: per language, without and with the message fragment
+    frames: [OnceLock<Utf8Bytes>; 4],
 }
 
 impl Sequenced {
-    /// The WebSocket frame `{"type":"event","seq":N,"event":{...}}`, serialized once for all
-    /// connected dashboards (and only when one is connected).
-    pub fn frame(&self) -> Utf8Bytes {
-        self.frame
+    fn new(seq: u64, event: Event, html: Option<Fragments>) -> Sequenced {
+        Sequenced {
+            seq,
+            event,
+            html,
+            frames: Default::default(),
+        }
+    }
+
+    /// The WebSocket frame `{"type":"event","seq":N,"event":{...},"html":{...}}` for a
+    /// dashboard in `lang` viewing `viewing`, serialized once for all dashboards alike (and
+    /// only when one is connected). The message's HTML goes only to dashboards viewing its
+    /// conversation: the others have nowhere to show it.
+    pub fn frame(&self, lang: crate::i18n::Lang, viewing: Option<i64>) -> Utf8Bytes {
+        let l = usize::from(lang == crate::i18n::Lang::En);
+        let with_message = self.html.as_ref().is_some_and(|h| h.message.is_some())
+            && viewing.is_some()
+            && viewing == self.event.conversation_id();
+        self.frames[l * 2 + usize::from(with_message)]
             .get_or_init(|| {
-                serde_json::json!({ "type": "event", "seq": self.seq, "event": self.event })
-                    .to_string()
-                    .into()
+                let mut frame =
+                    serde_json::json!({ "type": "event", "seq": self.seq, "event": self.event });
+                if let Some(h) = &self.html {
+                    let mut html = serde_json::Map::new();
+                    let parts = [
+                        ("row", &h.row),
+                        ("state", &h.state),
+                        ("message", if with_message { &h.message } else { &None }),
+                    ];
+                    for (name, part) in parts {
+                        if let Some(part) = part {
+                            html.insert(name.into(), part[l].clone().into());
+                        }
+                    }
+                    frame["html"] = html.into();
+                }
+                frame.to_string().into()
             })
             .clone()
     }
@@ -150,6 +230,8 @@ struct Hub {
     fanout: broadcast::Sender<Arc<Sequenced>>,
     /// the plain events, for in-process watchers (`subscribe`)
     plain: broadcast::Sender<Event>,
+    /// where events wait to have their HTML rendered, once a renderer is attached
+    render: OnceLock<mpsc::UnboundedSender<Event>>,
     /// Locked before `ring` whenever both are (a presence change publishes while holding it,
     /// so presence events are in the order of the changes).
     presence: Mutex<Presence>,
@@ -199,6 +281,7 @@ impl Live {
                 }),
                 fanout: broadcast::channel(KEPT).0,
                 plain: broadcast::channel(KEPT).0,
+                render: OnceLock::new(),
                 presence: Mutex::new(Presence::default()),
             }),
             outbox: Arc::new(Notify::new()),
@@ -216,18 +299,39 @@ impl Live {
         lock(&self.hub.ring).last
     }
 
+    /// Announces a change. In-process watchers hear of it at once; dashboards once its HTML
+    /// is rendered (when a renderer is attached), in the order of publishing.
     pub fn publish(&self, event: Event) {
-        let mut ring = lock(&self.hub.ring);
-        ring.last += 1;
         if self.hub.plain.receiver_count() > 0 {
             // no receiver is fine: nobody is watching
             let _ = self.hub.plain.send(event.clone());
         }
-        let item = Arc::new(Sequenced {
-            seq: ring.last,
-            event,
-            frame: OnceLock::new(),
-        });
+        if event.shows_html()
+            && let Some(render) = self.hub.render.get()
+        {
+            if let Err(mpsc::error::SendError(event)) = render.send(event) {
+                // the renderer has stopped (shutting down): sequence it bare
+                self.sequence(event, None);
+            }
+            return;
+        }
+        self.sequence(event, None);
+    }
+
+    /// Hands the events that show HTML to the caller, which renders them and passes them on
+    /// with `sequence`. One renderer per process; later calls get None.
+    pub fn attach_renderer(&self) -> Option<mpsc::UnboundedReceiver<Event>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.hub.render.set(tx).ok()?;
+        Some(rx)
+    }
+
+    /// Numbers an event, keeps it for reconnecting dashboards and sends it to the connected
+    /// ones.
+    pub fn sequence(&self, event: Event, html: Option<Fragments>) {
+        let mut ring = lock(&self.hub.ring);
+        ring.last += 1;
+        let item = Arc::new(Sequenced::new(ring.last, event, html));
         if ring.kept.len() == KEPT {
             ring.kept.pop_front();
         }
@@ -564,10 +668,60 @@ mod tests {
         let next = attached.events.try_recv().expect("the next event");
         assert_eq!((next.seq, &next.event), (3, &added(3)));
         assert_eq!(
-            next.frame().as_str(),
+            next.frame(crate::i18n::Lang::Zh, None).as_str(),
             r#"{"event":{"conversation_id":1,"kind":"message_added","message_id":3,"new_conversation":false},"seq":3,"type":"event"}"#
         );
         assert!(live.attach(Some(7)).is_err());
+    }
+
+    #[test]
+    fn a_frame_carries_its_language_and_the_message_only_for_its_viewers() {
+        use crate::i18n::Lang;
+        let live = Live::new();
+        let mut rx = live.attach(None).expect("attached").events;
+        let html = Fragments {
+            row: Some(["<li>行</li>".into(), "<li>row</li>".into()]),
+            state: None,
+            message: Some(["<li>消息</li>".into(), "<li>message</li>".into()]),
+        };
+        live.sequence(added(1), Some(html));
+        let e = rx.try_recv().expect("sequenced");
+        let frame = |lang, viewing| -> serde_json::Value {
+            serde_json::from_str(e.frame(lang, viewing).as_str()).expect("json")
+        };
+        assert_eq!(
+            frame(Lang::En, None)["html"],
+            serde_json::json!({"row": "<li>row</li>"})
+        );
+        assert_eq!(
+            frame(Lang::Zh, Some(1))["html"],
+            serde_json::json!({"row": "<li>行</li>", "message": "<li>消息</li>"})
+        );
+        assert_eq!(
+            frame(Lang::En, Some(2))["html"]["message"],
+            serde_json::Value::Null
+        );
+        assert_eq!(frame(Lang::En, Some(1))["seq"], 1);
+    }
+
+    #[test]
+    fn with_a_renderer_attached_html_events_wait_for_it_and_others_do_not() {
+        let live = Live::new();
+        let mut queue = live.attach_renderer().expect("the first renderer");
+        assert!(live.attach_renderer().is_none());
+        let mut plain = live.subscribe();
+        live.publish(added(1));
+        live.publish(Event::StaffPresence {
+            staff: staff(1),
+            online: true,
+        });
+        // in-process watchers hear both at once; the dashboards' sequence has the presence only
+        assert_eq!(drain(&mut plain).len(), 2);
+        assert_eq!(live.seq(), 1);
+        let waiting = queue.try_recv().expect("queued for rendering");
+        assert_eq!(waiting, added(1));
+        live.sequence(waiting, None);
+        assert_eq!(live.seq(), 2);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //   document.addEventListener("kefu:event", (e) => e.detail)  // {seq, event: {kind, ...}}
 //   document.addEventListener("kefu:presence", (e) => e.detail)  // {seq, online, conversations}
 //   document.addEventListener("kefu:hello", (e) => e.detail)  // {boot, seq, me}
+//   document.addEventListener("kefu:counts", (e) => e.detail)  // {counts}, once per connection
+// <body data-live> says "connecting", "connected" or "offline".
 // and tell kefu what the agent does:
 //   document.dispatchEvent(new CustomEvent("kefu:viewing", {detail: {conversation_id}}))  // or null
 //   document.dispatchEvent(new CustomEvent("kefu:typing", {detail: {conversation_id}}))
@@ -25,6 +27,10 @@ let delay = MIN_DELAY;
 let viewing = null; // re-sent after every reconnect
 let lastTyping = { id: null, at: 0 };
 let firstConnect = true;
+
+function setState(state) {
+  document.body.dataset.live = state;
+}
 
 function meta(name) {
   return document.querySelector(`meta[name="${name}"]`)?.content || null;
@@ -63,6 +69,8 @@ function connect() {
     url.searchParams.set("since", seq);
     url.searchParams.set("boot", boot);
   }
+  // the missed events then carry the HTML of this conversation's messages
+  if (viewing != null) url.searchParams.set("viewing", viewing);
   const ws = new WebSocket(url);
   socket = ws;
   let pinger = null;
@@ -87,6 +95,7 @@ function connect() {
         // resuming, the missed events follow and move the position; starting afresh, the
         // position is now (frame.seq is the latest event, not the last one this page saw)
         if (!resuming) save(frame.seq, frame.boot);
+        setState("connected");
         emit("kefu:hello", frame);
         break;
       case "event":
@@ -95,6 +104,9 @@ function connect() {
         break;
       case "presence":
         emit("kefu:presence", frame);
+        break;
+      case "counts":
+        emit("kefu:counts", frame);
         break;
       case "reload":
         // forget the position, or the fresh page would ask for the same gap again
@@ -110,6 +122,7 @@ function connect() {
     clearInterval(pinger);
     if (socket !== ws) return; // already retrying, or reloading
     socket = null;
+    setState("offline");
     // exponential backoff with jitter, so a restarted server is not hit by every tab at once
     const wait = delay / 2 + Math.random() * delay;
     delay = Math.min(delay * 2, MAX_DELAY);
@@ -135,6 +148,9 @@ function sendTyping(id) {
 document.addEventListener("kefu:viewing", (e) => sendViewing(e.detail?.conversation_id));
 document.addEventListener("kefu:typing", (e) => sendTyping(e.detail?.conversation_id));
 
+// a conversation page views its conversation from the first connection on
+const shown = meta("kefu-conversation");
+if (shown) viewing = Number(shown);
 connect();
 
 export { sendViewing, sendTyping };

@@ -145,3 +145,115 @@ pub async fn assign(
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Several conversations by id, in no particular order (for rendering live updates).
+pub async fn by_ids(pool: &SqlitePool, ids: &[i64]) -> sqlx::Result<Vec<ConversationRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+    q.push(" where c.id in (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(")");
+    q.build_query_as().fetch_all(pool).await
+}
+
+/// Open conversations and their unread messages, per assignee (None: unassigned).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InboxCounts {
+    pub all: i64,
+    pub unassigned: i64,
+    pub unread_unassigned: i64,
+    /// (staff id, open conversations, unread messages in them)
+    pub by_assignee: Vec<(i64, i64, i64)>,
+}
+
+impl InboxCounts {
+    pub fn of(&self, staff: i64) -> (i64, i64) {
+        self.by_assignee
+            .iter()
+            .find(|(s, _, _)| *s == staff)
+            .map_or((0, 0), |(_, n, u)| (*n, *u))
+    }
+}
+
+/// The counts the inbox tabs show; one pass over the open conversations' index.
+pub async fn open_counts(pool: &SqlitePool) -> sqlx::Result<InboxCounts> {
+    let rows: Vec<(Option<i64>, i64, i64)> = sqlx::query_as(
+        r"select assignee_id, count(*), coalesce(sum(unread), 0)
+            from conversations
+           where status = 'open'
+           group by assignee_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut counts = InboxCounts::default();
+    for (assignee, n, unread) in rows {
+        counts.all += n;
+        match assignee {
+            None => {
+                counts.unassigned = n;
+                counts.unread_unassigned = unread;
+            }
+            Some(id) => counts.by_assignee.push((id, n, unread)),
+        }
+    }
+    Ok(counts)
+}
+
+/// An agent read the conversation: nothing in it is unread any more. Returns whether that
+/// changed anything.
+pub async fn mark_read(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query("update conversations set unread = 0 where id = $1 and unread <> 0")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Renames a contact and replaces the staff's note on them; returns false when there is no
+/// such contact.
+pub async fn set_contact(
+    conn: &mut SqliteConnection,
+    contact_id: i64,
+    name: Option<&str>,
+    note: &str,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("update contacts set display_name = $1, note = $2 where id = $3")
+        .bind(name)
+        .bind(note)
+        .bind(contact_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The contact's details the side panel shows beyond the list row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ContactDetails {
+    pub note: String,
+    pub first_seen_at: Millis,
+}
+
+pub async fn contact_details(
+    pool: &SqlitePool,
+    contact_id: i64,
+) -> sqlx::Result<Option<ContactDetails>> {
+    sqlx::query_as("select note, first_seen_at from contacts where id = $1")
+        .bind(contact_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The other conversations touching a contact (for the live update of a rename).
+pub async fn ids_of_contact(pool: &SqlitePool, contact_id: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "select id from conversations where contact_id = $1 order by id desc limit 20",
+    )
+    .bind(contact_id)
+    .fetch_all(pool)
+    .await
+}

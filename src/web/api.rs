@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::delivery::{self, Attachment, QueueError};
 use crate::domain::{
-    ConversationStatus, MessageType, Millis, ReplyRules, SenderKind, now_millis, rfc3339,
+    ConversationStatus, MessageType, Millis, ReplyRules, Role, SenderKind, now_millis, rfc3339,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::audit;
@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
             )),
         )
         .route("/api/v1/conversations/{id}/typing", post(typing))
+        .route("/api/v1/conversations/{id}/read", post(mark_read))
         .route("/api/v1/messages/{id}/retry", post(retry_message))
         .route("/api/v1/messages/{id}/media", get(message_media))
 }
@@ -217,6 +218,14 @@ async fn assign(
             )));
         }
     }
+    let current = find_conversation(&state, id).await?.assignee_id;
+    // agents claim unassigned conversations and hand on their own; only admins take a
+    // conversation from someone else
+    if user.role != Role::Admin && current.is_some_and(|a| a != user.id) {
+        return Err(AppError::Forbidden(
+            "this conversation is assigned to someone else; only an admin can reassign it".into(),
+        ));
+    }
     let now = now_millis();
     let mut tx = state.store.begin_write().await?;
     if !conversations::assign(&mut tx, id, body.assignee).await? {
@@ -238,6 +247,25 @@ async fn assign(
     state.live.publish(crate::live::Event::ConversationChanged {
         conversation_id: id,
     });
+    get_conversation(State(state), user, Path(id.to_string())).await
+}
+
+/// `POST /api/v1/conversations/{id}/read`: the agent has seen everything in it.
+async fn mark_read(
+    State(state): State<AppState>,
+    user: Staff,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    find_conversation(&state, id).await?;
+    let mut tx = state.store.begin_write().await?;
+    let changed = conversations::mark_read(&mut tx, id).await?;
+    tx.commit().await?;
+    if changed {
+        state.live.publish(crate::live::Event::ConversationChanged {
+            conversation_id: id,
+        });
+    }
     get_conversation(State(state), user, Path(id.to_string())).await
 }
 

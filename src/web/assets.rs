@@ -21,6 +21,21 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/live.js"),
     ),
     (
+        "dash.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/dash.js"),
+    ),
+    (
+        "inbox.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/inbox.js"),
+    ),
+    (
+        "conversation.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/conversation.js"),
+    ),
+    (
         "demo.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/demo.js"),

@@ -200,7 +200,7 @@ fn safe_next(next: Option<&str>) -> &str {
         {
             n
         }
-        _ => "/",
+        _ => "/inbox",
     }
 }
 
@@ -330,9 +330,9 @@ mod tests {
             "/\\evil",
             "",
         ] {
-            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+            assert_eq!(safe_next(Some(bad)), "/inbox", "{bad}");
         }
-        assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(None), "/inbox");
     }
 
     #[test]

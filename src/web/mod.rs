@@ -4,8 +4,14 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod canned;
 pub mod demo;
 pub mod health;
 pub mod home;
+pub mod inbox;
+pub mod live_render;
+pub mod pages;
+pub mod settings;
+pub mod views;
 pub mod webhook;
 pub mod ws;

@@ -1,4 +1,4 @@
-//! `GET /ws?since=SEQ&boot=BOOT`: live updates for a signed-in dashboard (or an API token).
+//! `GET /ws?since=SEQ&boot=BOOT&viewing=ID`: live updates for a signed-in dashboard (or an API token).
 //!
 //! Frames from kefu, all JSON text:
 //! - `{"type":"hello","boot","seq","me":{"id","name"}}` first;
@@ -6,6 +6,12 @@
 //!   `since` (same `boot`) first, then the live ones, with consecutive `seq`;
 //! - `{"type":"presence","seq","online":[..],"conversations":[{"conversation_id","viewing","typing"}]}`,
 //!   once, after the missed events: the presence as of `seq`; changes follow as events;
+//! - `{"type":"counts","counts":{...}}` once after that: the inbox tabs' counts (open
+//!   conversations and unread messages per assignee); changes follow as `inbox_counts` events;
+//! - events that change what a dashboard shows carry `"html": {"row", "state", "message"}`:
+//!   the inbox row, the conversation page's state line and the message, rendered by the
+//!   pages' own templates in the dashboard's language (`message` only for a dashboard that
+//!   views that conversation, named by `viewing` on connect and by its frames after);
 //! - `{"type":"reload","reason"}` and then a close, when kefu cannot vouch for the client's
 //!   view any more (another boot, a gap no longer kept, a client too slow to keep up);
 //! - `{"type":"pong"}` answering `{"type":"ping"}`.
@@ -39,6 +45,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
+use crate::i18n::Lang;
 use crate::live::{Attached, Connection, Live, PresenceSnapshot, Sequenced, StaffRef};
 use crate::store::{Store, conversations};
 use crate::web::auth::Staff;
@@ -75,6 +82,8 @@ pub fn router() -> Router<AppState> {
 struct Resume {
     since: Option<String>,
     boot: Option<String>,
+    /// the conversation the page shows, so the missed events carry its messages' HTML
+    viewing: Option<i64>,
 }
 
 /// What a connection needs from `AppState`. Not the whole state: an open WebSocket must not
@@ -112,13 +121,17 @@ async fn upgrade(
         id: user.id,
         name: user.name.clone(),
     };
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = Lang::choose(user.locale.as_deref(), accept);
     Ok(ws
         // tungstenite's defaults (128 KiB each) suit a busy socket, not hundreds of quiet ones
         .read_buffer_size(BUFFER)
         .write_buffer_size(BUFFER)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| connection(socket, hub, me, resume)))
+        .on_upgrade(move |socket| connection(socket, hub, me, lang, resume)))
 }
 
 /// A dashboard's session cookie must not open the live feed for another site's page
@@ -171,7 +184,7 @@ enum ClientFrame {
     Ping,
 }
 
-async fn connection(mut socket: WebSocket, hub: Hub, me: StaffRef, resume: Resume) {
+async fn connection(mut socket: WebSocket, hub: Hub, me: StaffRef, lang: Lang, resume: Resume) {
     let attached = start(&resume, &hub.live)
         .and_then(|since| {
             hub.live
@@ -194,11 +207,18 @@ async fn connection(mut socket: WebSocket, hub: Hub, me: StaffRef, resume: Resum
         }
     };
     let presence = hub.live.connect(me.clone());
+    if resume.viewing.is_some() {
+        presence.viewing(resume.viewing);
+    }
     metrics::gauge!("kefu_live_connections").increment(1.0);
     tracing::debug!(staff.id = me.id, since = ?resume.since, "dashboard connected");
-    let greeted = greet(&mut socket, &hub.live, &me, seq, missed, snapshot).await;
+    let view = View {
+        lang,
+        viewing: resume.viewing,
+    };
+    let greeted = greet(&mut socket, &hub, &me, &view, seq, missed, snapshot).await;
     if greeted {
-        serve(&mut socket, &hub, &me, &presence, &mut events, seq).await;
+        serve(&mut socket, &hub, &me, &presence, &mut events, seq, view).await;
     }
     metrics::gauge!("kefu_live_connections").decrement(1.0);
     tracing::debug!(staff.id = me.id, "dashboard disconnected");
@@ -208,17 +228,18 @@ async fn connection(mut socket: WebSocket, hub: Hub, me: StaffRef, resume: Resum
 /// hello, the missed events, the presence snapshot; false when the client is gone.
 async fn greet(
     socket: &mut WebSocket,
-    live: &Live,
+    hub: &Hub,
     me: &StaffRef,
+    view: &View,
     seq: u64,
     missed: Vec<Arc<Sequenced>>,
     snapshot: PresenceSnapshot,
 ) -> bool {
-    if !send(socket, hello(live, seq, me)).await {
+    if !send(socket, hello(&hub.live, seq, me)).await {
         return false;
     }
     for e in missed {
-        if !send(socket, Message::Text(e.frame())).await {
+        if !send(socket, Message::Text(e.frame(view.lang, view.viewing))).await {
             return false;
         }
     }
@@ -228,7 +249,17 @@ async fn greet(
         "online": snapshot.online,
         "conversations": snapshot.conversations,
     });
-    send(socket, text(&frame)).await
+    if !send(socket, text(&frame)).await {
+        return false;
+    }
+    // the inbox tabs' counts as of now; changes follow as `inbox_counts` events
+    match conversations::open_counts(hub.store.pool()).await {
+        Ok(counts) => send(socket, text(&json!({ "type": "counts", "counts": counts }))).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot count the inbox for a dashboard");
+            true
+        }
+    }
 }
 
 /// The connection's life after the greeting: client frames, events, timers.
@@ -239,6 +270,7 @@ async fn serve(
     presence: &Connection,
     events: &mut broadcast::Receiver<Arc<Sequenced>>,
     seq: u64,
+    mut view: View,
 ) {
     let mut state = Conn {
         last: seq,
@@ -279,6 +311,7 @@ async fn serve(
                             // leaving a conversation also ends typing there; the typing
                             // timer then finds nothing to end
                             ClientFrame::Viewing { conversation_id } => {
+                                view.viewing = conversation_id;
                                 presence.viewing(conversation_id);
                             }
                             ClientFrame::Typing { conversation_id } => {
@@ -304,7 +337,7 @@ async fn serve(
                 Ok(e) if e.seq <= state.last => {}
                 Ok(e) if e.seq == state.last + 1 => {
                     state.last = e.seq;
-                    if !send(socket, Message::Text(e.frame())).await {
+                    if !send(socket, Message::Text(e.frame(view.lang, view.viewing))).await {
                         break;
                     }
                 }
@@ -328,6 +361,12 @@ async fn serve(
             }
         }
     }
+}
+
+/// How this dashboard shows events: its language and the conversation it shows.
+struct View {
+    lang: Lang,
+    viewing: Option<i64>,
 }
 
 /// One connection's own bookkeeping.

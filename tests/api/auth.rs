@@ -83,7 +83,7 @@ async fn sign_in_never_redirects_to_another_site() {
     let app = TestApp::start().await;
     for next in ["//evil.example/x", "https://evil.example/"] {
         let resp = sign_in(&app, "admin", ADMIN_PASSWORD, next).await;
-        assert_eq!(resp.headers()[LOCATION], "/", "{next}");
+        assert_eq!(resp.headers()[LOCATION], "/inbox", "{next}");
     }
 }
 

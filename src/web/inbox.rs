@@ -1,0 +1,383 @@
+//! The agents' pages: the inbox (`/inbox`) and one conversation (`/conversations/{id}`),
+//! rendered on the server; `static/inbox.js` and `static/conversation.js` keep them live with
+//! the fragments `web::live_render` pushes, rendered by the same templates.
+//!
+//! Each page notes the live sequence number it was read at (before reading the database), so
+//! its script asks `/ws` for everything after it: an event racing the page load is applied
+//! twice at worst (fragments replace by id), never missed.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::domain::{ConversationStatus, now_millis};
+use crate::error::AppError;
+use crate::i18n::Text;
+use crate::live::Event;
+use crate::store::audit;
+use crate::store::conversations::{self, AssigneeFilter, ListFilter};
+use crate::store::{messages, staff};
+use crate::web::pages::{Chrome, Viewer, render, render_status};
+use crate::web::views::{MessageView, RowView, When, status_label};
+
+/// Rows per inbox page and messages per conversation page.
+const PAGE: i64 = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/inbox", get(inbox))
+        .route("/conversations/{id}", get(conversation))
+        .route("/conversations/{id}/contact", post(save_contact))
+}
+
+#[derive(Debug, Deserialize)]
+struct InboxQuery {
+    view: Option<String>,
+    status: Option<String>,
+    before: Option<String>,
+}
+
+struct Tab {
+    key: &'static str,
+    label: &'static str,
+    href: String,
+    current: bool,
+    count: i64,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/index.html")]
+struct InboxPage {
+    chrome: Chrome,
+    t: &'static Text,
+    view: &'static str,
+    status: &'static str,
+    views: Vec<Tab>,
+    statuses: Vec<Tab>,
+    rows: Vec<RowView>,
+    next: Option<String>,
+    live_seq: u64,
+    live_boot: String,
+}
+
+fn inbox_href(view: &str, status: &str, before: Option<&str>) -> String {
+    let mut query = vec![("view", view), ("status", status)];
+    if let Some(b) = before {
+        query.push(("before", b));
+    }
+    format!(
+        "/inbox?{}",
+        serde_urlencoded::to_string(query).unwrap_or_default()
+    )
+}
+
+async fn inbox(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<InboxQuery>,
+) -> Result<Response, Response> {
+    let t = viewer.lang.text();
+    let view = match q.view.as_deref() {
+        Some("mine") => "mine",
+        Some("unassigned") => "unassigned",
+        _ => "all",
+    };
+    let status = match q.status.as_deref().and_then(ConversationStatus::parse) {
+        Some(s) => s.as_str(),
+        None if q.status.as_deref() == Some("all") => "all",
+        None => "open",
+    };
+    let before = q
+        .before
+        .as_deref()
+        .and_then(|c| c.split_once('.'))
+        .and_then(|(at, id)| Some((at.parse().ok()?, id.parse().ok()?)));
+    let live_seq = state.live.seq();
+    let pool = state.store.pool();
+    let filter = ListFilter {
+        status: ConversationStatus::parse(status),
+        assignee: match view {
+            "mine" => AssigneeFilter::User(viewer.staff.id),
+            "unassigned" => AssigneeFilter::Nobody,
+            _ => AssigneeFilter::Any,
+        },
+        before,
+        limit: PAGE + 1,
+    };
+    let (mut rows, counts) = tokio::try_join!(
+        conversations::list(pool, &filter),
+        conversations::open_counts(pool)
+    )
+    .map_err(failed)?;
+    let next = (rows.len() as i64 > PAGE).then(|| {
+        rows.truncate(PAGE as usize);
+        let last = &rows[rows.len() - 1];
+        inbox_href(
+            view,
+            status,
+            Some(&format!("{}.{}", last.last_activity_at, last.id)),
+        )
+    });
+    let last_ids: Vec<i64> = rows.iter().filter_map(|r| r.last_message_id).collect();
+    let last = messages::by_ids(pool, &last_ids).await.map_err(failed)?;
+    let now = now_millis();
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let m = last.iter().find(|m| Some(m.id) == r.last_message_id);
+            RowView::of(r, m, &state.config.reply_rules, now, t)
+        })
+        .collect();
+    let (mine, _) = counts.of(viewer.staff.id);
+    let views = [
+        ("mine", t.mine, mine),
+        ("unassigned", t.unassigned, counts.unassigned),
+        ("all", t.all, counts.all),
+    ]
+    .into_iter()
+    .map(|(key, label, count)| Tab {
+        key,
+        label,
+        href: inbox_href(key, status, None),
+        current: key == view,
+        count,
+    })
+    .collect();
+    let statuses = ["open", "pending", "resolved", "all"]
+        .into_iter()
+        .map(|key| Tab {
+            key,
+            label: if key == "all" {
+                t.any_status
+            } else {
+                status_label(t, key)
+            },
+            href: inbox_href(view, key, None),
+            current: key == status,
+            count: 0,
+        })
+        .collect();
+    Ok(render(&InboxPage {
+        chrome: viewer.chrome("inbox"),
+        t,
+        view,
+        status,
+        views,
+        statuses,
+        rows,
+        next,
+        live_seq,
+        live_boot: state.live.boot().to_owned(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ConversationQuery {
+    before: Option<String>,
+    saved: Option<String>,
+}
+
+struct StaffOption {
+    id: i64,
+    name: String,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/conversation.html")]
+struct ConversationPage {
+    chrome: Chrome,
+    t: &'static Text,
+    c: RowView,
+    messages: Vec<MessageView>,
+    /// the cursor for the page of older messages, when there are some
+    older: Option<i64>,
+    staff: Vec<StaffOption>,
+    /// why a reply cannot be sent now ("" when it can)
+    blocked: &'static str,
+    appid: String,
+    first_seen: When,
+    contact_name: String,
+    contact_note: String,
+    saved: bool,
+    live_seq: u64,
+    live_boot: String,
+}
+
+#[derive(Template)]
+#[template(path = "inbox/missing.html")]
+struct MissingPage {
+    chrome: Chrome,
+    t: &'static Text,
+}
+
+async fn conversation(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(q): Query<ConversationQuery>,
+) -> Result<Response, Response> {
+    let t = viewer.lang.text();
+    let missing = || {
+        render_status(
+            StatusCode::NOT_FOUND,
+            &MissingPage {
+                chrome: viewer.chrome("inbox"),
+                t,
+            },
+        )
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(missing());
+    };
+    let before = q.before.as_deref().and_then(|b| b.parse::<i64>().ok());
+    let live_seq = state.live.seq();
+    let pool = state.store.pool();
+    let Some(mut row) = conversations::get(pool, id).await.map_err(failed)? else {
+        return Err(missing());
+    };
+    if before.is_none() && row.unread > 0 {
+        // opening the conversation reads it; every inbox sees the unread count drop
+        let mut tx = state.store.begin_write().await.map_err(failed)?;
+        let changed = conversations::mark_read(&mut tx, id)
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        if changed {
+            row.unread = 0;
+            state.live.publish(Event::ConversationChanged {
+                conversation_id: id,
+            });
+        }
+    }
+    let (mut list, staff_rows, details) = tokio::try_join!(
+        messages::list(pool, id, before, PAGE + 1),
+        staff::list(pool),
+        conversations::contact_details(pool, row.contact_id),
+    )
+    .map_err(failed)?;
+    let older = (list.len() as i64 > PAGE).then(|| {
+        list.truncate(PAGE as usize);
+        list[list.len() - 1].id
+    });
+    list.reverse();
+    let now = now_millis();
+    let last = list
+        .iter()
+        .rev()
+        .find(|m| Some(m.id) == row.last_message_id);
+    let c = RowView::of(&row, last, &state.config.reply_rules, now, t);
+    let blocked = if c.window.open {
+        ""
+    } else if c.window.ends_at > now {
+        t.quota_used
+    } else {
+        t.window_closed_reason
+    };
+    let staff = staff_rows
+        .into_iter()
+        .filter(|s| !s.disabled)
+        .map(|s| StaffOption {
+            selected: Some(s.id) == row.assignee_id,
+            id: s.id,
+            name: s.display_name,
+        })
+        .collect();
+    let details = details.unwrap_or(conversations::ContactDetails {
+        note: String::new(),
+        first_seen_at: row.created_at,
+    });
+    Ok(render(&ConversationPage {
+        chrome: viewer.chrome("inbox"),
+        t,
+        messages: list.iter().map(|m| MessageView::of(m, t)).collect(),
+        older,
+        staff,
+        blocked,
+        appid: state.config.wechat.appid.clone().unwrap_or_default(),
+        first_seen: When::at(details.first_seen_at),
+        contact_name: row.contact_name.clone().unwrap_or_default(),
+        contact_note: details.note,
+        saved: q.saved.is_some(),
+        live_seq,
+        live_boot: state.live.boot().to_owned(),
+        c,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+struct ContactForm {
+    name: String,
+    note: String,
+}
+
+/// Longest contact name and note staff may set, in characters.
+const MAX_NAME: usize = 64;
+const MAX_NOTE: usize = 2000;
+
+/// `POST /conversations/{id}/contact`: rename the contact and keep a note on them.
+async fn save_contact(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    form: Result<Form<ContactForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let result = async {
+        let id: i64 = id
+            .parse()
+            .map_err(|_| AppError::NotFound("there is no such conversation".into()))?;
+        let Form(form) = form.map_err(|e| AppError::Invalid(e.body_text()))?;
+        let name = form.name.trim();
+        let note = form.note.trim();
+        if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+            return Err(AppError::Invalid(format!(
+                "a name is at most {MAX_NAME} characters, without control characters"
+            )));
+        }
+        if note.chars().count() > MAX_NOTE {
+            return Err(AppError::Invalid(format!(
+                "a note is at most {MAX_NOTE} characters"
+            )));
+        }
+        let row = conversations::get(state.store.pool(), id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("there is no conversation {id}")))?;
+        let now = now_millis();
+        let mut tx = state.store.begin_write().await?;
+        let name = (!name.is_empty()).then_some(name);
+        conversations::set_contact(&mut tx, row.contact_id, name, note).await?;
+        audit::record(
+            &mut tx,
+            &viewer.staff.actor(),
+            "contact.update",
+            &format!("contact {}", row.openid),
+            name,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        // the name shows in every row of the contact's conversations
+        for conversation_id in
+            conversations::ids_of_contact(state.store.pool(), row.contact_id).await?
+        {
+            state
+                .live
+                .publish(Event::ConversationChanged { conversation_id });
+        }
+        Ok::<_, AppError>(id)
+    }
+    .await;
+    match result {
+        Ok(id) => Redirect::to(&format!("/conversations/{id}?saved=1")).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn failed(e: impl Into<anyhow::Error>) -> Response {
+    AppError::Internal(e.into()).into_response()
+}

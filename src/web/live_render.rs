@@ -1,0 +1,165 @@
+//! Renders the HTML of live events once, for every dashboard, with the same templates as the
+//! pages (`web::views`), then hands them to the live hub to number and send.
+//!
+//! Events arrive in publishing order and leave in the same order. A burst is taken as one
+//! batch: its conversations and messages are read in two queries, whatever its size. The
+//! inbox tabs' counts are recounted after changes, at most every `COUNTS_EVERY`, so a flood
+//! of new conversations costs a few counts a second, not one per push.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::domain::{ReplyRules, now_millis};
+use crate::i18n::Lang;
+use crate::live::{Event, Fragments, Live};
+use crate::store::Store;
+use crate::store::conversations::{self, ConversationRow};
+use crate::store::messages::{self, MessageRow};
+use crate::web::views::{
+    MessageFragment, MessageView, RowFragment, RowView, StateFragment, fragment, in_each_lang,
+};
+
+/// The longest a batch of events waits to be rendered together: none, it takes what is
+/// queued. This bounds one batch's size instead.
+const BATCH: usize = 256;
+/// Recount the inbox tabs at most this often.
+const COUNTS_EVERY: Duration = Duration::from_millis(250);
+
+/// Runs until the hub is gone.
+pub async fn run(store: Store, live: Live, rules: ReplyRules) {
+    let Some(mut queue) = live.attach_renderer() else {
+        tracing::error!("a second live renderer was started; it does nothing");
+        return;
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut counts_due: Option<Instant> = None;
+    let mut counted_at = Instant::now() - COUNTS_EVERY;
+    loop {
+        tokio::select! {
+            n = queue.recv_many(&mut batch, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                if batch.iter().any(changes_counts) && counts_due.is_none() {
+                    counts_due = Some((counted_at + COUNTS_EVERY).max(Instant::now()));
+                }
+                render_batch(&store, &live, &rules, std::mem::take(&mut batch)).await;
+            }
+            _ = tokio::time::sleep_until(counts_due.unwrap_or_else(Instant::now)), if counts_due.is_some() => {
+                counts_due = None;
+                counted_at = Instant::now();
+                match conversations::open_counts(store.pool()).await {
+                    Ok(counts) => live.sequence(Event::InboxCounts { counts }, None),
+                    Err(e) => tracing::warn!(error = %e, "cannot count the inbox"),
+                }
+            }
+        }
+    }
+}
+
+fn changes_counts(e: &Event) -> bool {
+    // a new message changes the unread totals; assignment and status changes the counts
+    matches!(
+        e,
+        Event::MessageAdded { .. } | Event::ConversationChanged { .. }
+    )
+}
+
+async fn render_batch(store: &Store, live: &Live, rules: &ReplyRules, batch: Vec<Event>) {
+    let conversation_ids: BTreeSet<i64> = batch
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::MessageAdded { .. } | Event::ConversationChanged { .. }
+            )
+        })
+        .filter_map(Event::conversation_id)
+        .collect();
+    let conversation_ids: Vec<i64> = conversation_ids.into_iter().collect();
+    let rows = match conversations::by_ids(store.pool(), &conversation_ids).await {
+        Ok(rows) => rows,
+        Err(e) => return unrendered(live, batch, e),
+    };
+    let mut message_ids: BTreeSet<i64> = batch
+        .iter()
+        .filter_map(|e| match e {
+            Event::MessageAdded { message_id, .. }
+            | Event::MessageStatus { message_id, .. }
+            | Event::MediaStored { message_id, .. } => Some(*message_id),
+            _ => None,
+        })
+        .collect();
+    message_ids.extend(rows.iter().filter_map(|r| r.last_message_id));
+    let message_ids: Vec<i64> = message_ids.into_iter().collect();
+    let msgs = match messages::by_ids(store.pool(), &message_ids).await {
+        Ok(m) => m,
+        Err(e) => return unrendered(live, batch, e),
+    };
+    let now = now_millis();
+    for event in batch {
+        let html = fragments(&event, &rows, &msgs, rules, now);
+        live.sequence(event, Some(html));
+    }
+}
+
+/// The HTML for one event (as of the batch's reading of the database: a later event of the
+/// same conversation shows the same or newer state, never older).
+fn fragments(
+    event: &Event,
+    rows: &[ConversationRow],
+    msgs: &[MessageRow],
+    rules: &ReplyRules,
+    now: i64,
+) -> Fragments {
+    let message_of = |id: i64| msgs.iter().find(|m| m.id == id);
+    let mut html = Fragments::default();
+    let message_id = match event {
+        Event::MessageAdded { message_id, .. }
+        | Event::MessageStatus { message_id, .. }
+        | Event::MediaStored { message_id, .. } => Some(*message_id),
+        _ => None,
+    };
+    if let Some(m) = message_id.and_then(message_of) {
+        html.message = Some(in_each_lang(|lang| {
+            let t = lang.text();
+            fragment(&MessageFragment {
+                m: &MessageView::of(m, t),
+                t,
+            })
+        }));
+    }
+    let row = event
+        .conversation_id()
+        .and_then(|id| rows.iter().find(|r| r.id == id));
+    if let Some(r) = row {
+        let view = |lang: Lang| {
+            let last = r.last_message_id.and_then(message_of);
+            RowView::of(r, last, rules, now, lang.text())
+        };
+        html.row = Some(in_each_lang(|lang| {
+            fragment(&RowFragment {
+                c: &view(lang),
+                t: lang.text(),
+            })
+        }));
+        html.state = Some(in_each_lang(|lang| {
+            fragment(&StateFragment {
+                c: &view(lang),
+                t: lang.text(),
+            })
+        }));
+    }
+    html
+}
+
+/// The database could not be read: the events still go out, without HTML, so dashboards
+/// know something changed (their script reloads what it cannot show).
+fn unrendered(live: &Live, batch: Vec<Event>, e: sqlx::Error) {
+    tracing::warn!(error = %e, "cannot render live updates; sending them without HTML");
+    for event in batch {
+        live.sequence(event, None);
+    }
+}

@@ -1,0 +1,476 @@
+//! What the dashboard shows of conversations and messages, shaped for the templates, and the
+//! fragments (one inbox row, one message, a conversation's state line) that both the full
+//! pages and the live updates render: the same template file, whichever path it takes.
+//!
+//! Customer text is only ever put into templates as text, which askama escapes; links are
+//! made by splitting text into segments, never by building HTML in Rust.
+
+use askama::Template;
+use serde_json::Value;
+
+use crate::domain::{Allowance, Millis, ReplyRules};
+use crate::i18n::{Lang, Text};
+use crate::store::conversations::ConversationRow;
+use crate::store::messages::MessageRow;
+
+/// Longest preview of a last message in an inbox row, in characters.
+const PREVIEW_CHARS: usize = 80;
+
+/// One conversation as an inbox row (and the state line of its page).
+#[derive(Debug, Clone)]
+pub struct RowView {
+    pub id: i64,
+    /// the contact's name, else their openid
+    pub name: String,
+    pub openid: String,
+    pub status: String,
+    pub status_label: &'static str,
+    pub handler: String,
+    pub handler_label: &'static str,
+    /// the assignee's id as text ("" when nobody), for `data-assignee`
+    pub assignee_id: String,
+    pub assignee_name: String,
+    pub preview: String,
+    /// the last message's id (0 when none) and direction, so a script can tell a new
+    /// customer message from a reply
+    pub last_message_id: i64,
+    pub last_direction: String,
+    pub activity: When,
+    pub unread: i64,
+    pub window: WindowView,
+    pub session_from: String,
+}
+
+/// A time, as `<time datetime>` wants it and as text for when scripts do not run.
+#[derive(Debug, Clone)]
+pub struct When {
+    pub ms: Millis,
+    pub iso: String,
+    pub text: String,
+}
+
+impl When {
+    pub fn at(ms: Millis) -> When {
+        let iso = crate::domain::rfc3339(ms);
+        // "2026-11-23T10:04:05Z" → "2026-11-23 10:04 UTC"; the page's script shows local time
+        let text = match (iso.get(..10), iso.get(11..16)) {
+            (Some(d), Some(t)) => format!("{d} {t} UTC"),
+            _ => iso.clone(),
+        };
+        When { ms, iso, text }
+    }
+}
+
+/// How long the customer can still be answered, and how often.
+#[derive(Debug, Clone)]
+pub struct WindowView {
+    /// when the reply window closes (ms), 0 when none is open
+    pub ends_at: Millis,
+    pub left: u32,
+    pub open: bool,
+    /// "47 h", "12 min", or the closed wording
+    pub label: String,
+}
+
+impl WindowView {
+    pub fn of(allowance: Allowance, now: Millis, t: &Text) -> WindowView {
+        let ends_at = allowance.ends_at.unwrap_or(0);
+        let open = ends_at > now && allowance.left > 0;
+        let label = if !open {
+            t.window_closed.to_owned()
+        } else {
+            let minutes = (ends_at - now) / 60_000;
+            if minutes >= 60 {
+                format!("{} {}", minutes / 60, t.hours_left)
+            } else {
+                format!("{} {}", minutes.max(1), t.minutes_left)
+            }
+        };
+        WindowView {
+            ends_at,
+            left: allowance.left,
+            open,
+            label,
+        }
+    }
+}
+
+pub fn status_label(t: &Text, status: &str) -> &'static str {
+    match status {
+        "pending" => t.pending,
+        "resolved" => t.resolved,
+        _ => t.open,
+    }
+}
+
+fn handler_label(t: &Text, handler: &str) -> &'static str {
+    match handler {
+        "human" => t.handler_human,
+        "wechat" => t.handler_wechat,
+        _ => t.handler_bot,
+    }
+}
+
+impl RowView {
+    pub fn of(
+        r: &ConversationRow,
+        last: Option<&MessageRow>,
+        rules: &ReplyRules,
+        now: Millis,
+        t: &Text,
+    ) -> RowView {
+        let allowance = rules.allowance(
+            r.last_message_at,
+            r.replies_since_message,
+            r.last_enter_at,
+            r.replies_since_enter,
+            now,
+        );
+        RowView {
+            id: r.id,
+            name: r
+                .contact_name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| r.openid.clone()),
+            openid: r.openid.clone(),
+            status: r.status.clone(),
+            status_label: status_label(t, &r.status),
+            handler: r.handler.clone(),
+            handler_label: handler_label(t, &r.handler),
+            assignee_id: r.assignee_id.map(|id| id.to_string()).unwrap_or_default(),
+            assignee_name: r
+                .assignee_name
+                .clone()
+                .unwrap_or_else(|| t.nobody.to_owned()),
+            preview: last.map(|m| preview(m, t)).unwrap_or_default(),
+            last_message_id: r.last_message_id.unwrap_or(0),
+            last_direction: last.map(|m| m.direction.clone()).unwrap_or_default(),
+            activity: When::at(r.last_activity_at),
+            unread: r.unread,
+            window: WindowView::of(allowance, now, t),
+            session_from: r.session_from.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A message in one line of plain text, for an inbox row or a notification.
+pub fn preview(m: &MessageRow, t: &Text) -> String {
+    let content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
+    let field = |name: &str| content.get(name).and_then(Value::as_str).unwrap_or("");
+    let text = match m.kind.as_str() {
+        "text" => field("text").to_owned(),
+        "note" => format!("{} {}", t.note, field("text")),
+        "image" => t.image.to_owned(),
+        "link" => format!("{} {}", t.link, field("title")),
+        "miniprogrampage" => format!("{} {}", t.card, field("title")),
+        "event" => format!("{} {}", t.event, field("event")),
+        _ => t.other.to_owned(),
+    };
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > PREVIEW_CHARS {
+        let mut cut: String = one_line.chars().take(PREVIEW_CHARS - 1).collect();
+        cut.push('…');
+        cut
+    } else {
+        one_line
+    }
+}
+
+/// A piece of message text: plain, or a web address to link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub text: String,
+    /// set only for http(s) addresses found in the text
+    pub href: Option<String>,
+}
+
+/// Splits text into plain parts and http(s) addresses. Anything else (javascript:, data:)
+/// stays plain text, so a customer cannot make a dangerous link.
+pub fn linkify(text: &str) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    loop {
+        let start = [rest.find("http://"), rest.find("https://")]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(start) = start else { break };
+        let tail = &rest[start..];
+        let mut end = tail
+            .find(|c: char| {
+                c.is_whitespace() || !c.is_ascii() || matches!(c, '<' | '>' | '"' | '\'' | '`')
+            })
+            .unwrap_or(tail.len());
+        // a sentence's closing punctuation is not part of the address
+        while end > 0 && tail[..end].ends_with(['.', ',', ';', ':', '!', '?', ')', ']', '}']) {
+            end -= 1;
+        }
+        let url = &tail[..end];
+        let scheme_len = if url.starts_with("https://") { 8 } else { 7 };
+        if url.len() <= scheme_len {
+            // "http://" alone: not an address; keep it as text and go on after it
+            out.push(Segment {
+                text: rest[..start + scheme_len].to_owned(),
+                href: None,
+            });
+            rest = &rest[start + scheme_len..];
+            continue;
+        }
+        if start > 0 {
+            out.push(Segment {
+                text: rest[..start].to_owned(),
+                href: None,
+            });
+        }
+        out.push(Segment {
+            text: url.to_owned(),
+            href: Some(url.to_owned()),
+        });
+        rest = &tail[end..];
+    }
+    if !rest.is_empty() {
+        out.push(Segment {
+            text: rest.to_owned(),
+            href: None,
+        });
+    }
+    // merge neighbouring plain parts (from skipped bare schemes)
+    let mut merged: Vec<Segment> = Vec::with_capacity(out.len());
+    for s in out {
+        match merged.last_mut() {
+            Some(last) if last.href.is_none() && s.href.is_none() => last.text.push_str(&s.text),
+            _ => merged.push(s),
+        }
+    }
+    merged
+}
+
+/// A web address from a message's content, only if it is http(s).
+fn web_url(s: &str) -> Option<String> {
+    let lower = s.trim().to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://")).then(|| s.trim().to_owned())
+}
+
+/// One message as the conversation page shows it.
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub direction: String,
+    /// text, image, link, miniprogrampage, event, note, unknown
+    pub kind: String,
+    pub status: String,
+    pub status_label: &'static str,
+    pub sender_kind: String,
+    pub sender_label: String,
+    pub at: When,
+    /// text and note
+    pub segments: Vec<Segment>,
+    /// image: kefu's stored copy, when it has one
+    pub image_url: Option<String>,
+    /// image: pending, stored, failed (incoming ones are fetched from WeChat)
+    pub media_state: String,
+    /// link and card
+    pub title: String,
+    pub description: String,
+    pub url: Option<String>,
+    pub thumb_url: Option<String>,
+    pub appid: String,
+    pub pagepath: String,
+    /// event
+    pub event_label: String,
+    /// unknown: the push as it came
+    pub raw: String,
+    pub error_code: String,
+    pub error_message: String,
+}
+
+impl MessageView {
+    pub fn of(m: &MessageRow, t: &Text) -> MessageView {
+        let content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
+        let field = |name: &str| {
+            content
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let stored = m.media_state.as_deref() == Some("stored");
+        let media_url = stored.then(|| format!("/api/v1/messages/{}/media", m.id));
+        let sender_label = match m.sender_kind.as_str() {
+            "customer" => m.sender_name.clone().unwrap_or_else(|| m.openid.clone()),
+            "agent" => m.sender_name.clone().unwrap_or_default(),
+            "bot" => t.bot.to_owned(),
+            _ => t.system.to_owned(),
+        };
+        let event_label = if m.kind == "event" {
+            let event = field("event");
+            let from = field("session_from");
+            let what = if event == "user_enter_tempsession" {
+                t.entered_chat.to_owned()
+            } else {
+                event
+            };
+            if from.is_empty() {
+                what
+            } else {
+                format!("{what} · {} {from}", t.from_source)
+            }
+        } else {
+            String::new()
+        };
+        MessageView {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            direction: m.direction.clone(),
+            kind: m.kind.clone(),
+            status: m.status.clone(),
+            status_label: match m.status.as_str() {
+                "queued" => t.status_queued,
+                "sent" => t.status_sent,
+                "failed" => t.status_failed,
+                _ => t.status_received,
+            },
+            sender_kind: m.sender_kind.clone(),
+            sender_label,
+            at: When::at(m.created_at),
+            segments: match m.kind.as_str() {
+                "text" | "note" => linkify(&field("text")),
+                _ => Vec::new(),
+            },
+            image_url: if m.kind == "image" {
+                media_url.clone()
+            } else {
+                None
+            },
+            media_state: m.media_state.clone().unwrap_or_default(),
+            title: field("title"),
+            description: field("description"),
+            url: web_url(&field("url")),
+            thumb_url: if m.kind == "miniprogrampage" {
+                media_url
+            } else {
+                web_url(&field("thumb_url"))
+            },
+            appid: field("appid"),
+            pagepath: field("pagepath"),
+            event_label,
+            raw: if m.kind == "unknown" {
+                field("raw")
+            } else {
+                String::new()
+            },
+            error_code: m.error_code.clone().unwrap_or_default(),
+            error_message: m.error_message.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// One inbox row: `<li class="conv">`.
+#[derive(Template)]
+#[template(path = "fragments/row.html")]
+pub struct RowFragment<'a> {
+    pub c: &'a RowView,
+    pub t: &'static Text,
+}
+
+/// One message: `<li class="msg">`.
+#[derive(Template)]
+#[template(path = "fragments/message.html")]
+pub struct MessageFragment<'a> {
+    pub m: &'a MessageView,
+    pub t: &'static Text,
+}
+
+/// A conversation's state line on its page: status, owner, handler, reply window.
+#[derive(Template)]
+#[template(path = "fragments/state.html")]
+pub struct StateFragment<'a> {
+    pub c: &'a RowView,
+    pub t: &'static Text,
+}
+
+/// Renders a fragment; a template error is a bug, so it is logged and the fragment left out
+/// (the page still works and the next full load shows it).
+pub fn fragment(template: &impl Template) -> String {
+    template.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a dashboard fragment failed to render");
+        String::new()
+    })
+}
+
+/// Both languages' renderings of something, for live updates (each dashboard gets its own).
+pub fn in_each_lang(mut render: impl FnMut(Lang) -> String) -> [String; 2] {
+    [render(Lang::Zh), render(Lang::En)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hrefs(text: &str) -> Vec<(String, Option<String>)> {
+        linkify(text)
+            .into_iter()
+            .map(|s| (s.text, s.href))
+            .collect()
+    }
+
+    #[test]
+    fn addresses_in_text_become_links_and_nothing_else_does() {
+        assert_eq!(
+            hrefs("看 https://example.com/a?b=1, 好吗"),
+            vec![
+                ("看 ".into(), None),
+                (
+                    "https://example.com/a?b=1".into(),
+                    Some("https://example.com/a?b=1".into())
+                ),
+                (", 好吗".into(), None),
+            ]
+        );
+        assert_eq!(
+            hrefs("javascript:alert(1) data:text/html,x"),
+            vec![("javascript:alert(1) data:text/html,x".into(), None)]
+        );
+        assert_eq!(
+            hrefs("<a href=\"http://x.cn\">"),
+            vec![
+                ("<a href=\"".into(), None),
+                ("http://x.cn".into(), Some("http://x.cn".into())),
+                ("\">".into(), None),
+            ]
+        );
+        assert_eq!(
+            hrefs("http:// and https://"),
+            vec![("http:// and https://".into(), None)]
+        );
+        assert_eq!(hrefs(""), Vec::<(String, Option<String>)>::new());
+    }
+
+    #[test]
+    fn previews_are_one_short_line() {
+        let t = Lang::En.text();
+        let long = "字".repeat(200);
+        let m = MessageRow {
+            id: 1,
+            conversation_id: 1,
+            direction: "in".into(),
+            sender_kind: "customer".into(),
+            sender_id: None,
+            sender_name: None,
+            openid: "o".into(),
+            kind: "text".into(),
+            content: serde_json::json!({ "text": format!("a\n\nb {long}") }).to_string(),
+            status: "received".into(),
+            error_code: None,
+            error_message: None,
+            created_at: 0,
+            media_state: None,
+        };
+        let p = preview(&m, t);
+        assert!(p.starts_with("a b 字"));
+        assert_eq!(p.chars().count(), PREVIEW_CHARS);
+        assert!(p.ends_with('…'));
+    }
+}
