@@ -74,3 +74,18 @@ pub async fn delete_expired(pool: &SqlitePool, now: Millis, idle_ms: Millis) -> 
         .await
         .map(|r| r.rows_affected())
 }
+
+/// Ends every session of `user_id` except the one with `keep_token_hash` (a password change
+/// signs out the other browsers, not the one that made it). Returns how many ended.
+pub async fn delete_others(
+    conn: &mut SqliteConnection,
+    user_id: i64,
+    keep_token_hash: Option<&str>,
+) -> sqlx::Result<u64> {
+    sqlx::query("delete from sessions where user_id = $1 and ($2 is null or token_hash <> $2)")
+        .bind(user_id)
+        .bind(keep_token_hash)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+}

@@ -162,3 +162,17 @@ pub async fn by_token_hash(
     }
     by_id(pool, user_id).await
 }
+
+/// The interface language a staff member chose: `zh`, `en`, or None to follow the browser.
+pub async fn set_locale(
+    conn: &mut SqliteConnection,
+    id: i64,
+    locale: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("update staff_users set locale = $1 where id = $2")
+        .bind(locale)
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

@@ -2,8 +2,10 @@
 
 mod api;
 mod auth;
+mod canned;
 mod cli;
 mod delivery;
 mod helpers;
 mod live;
+mod settings;
 mod webhook;

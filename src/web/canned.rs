@@ -1,0 +1,640 @@
+//! Canned replies: the JSON API under `/api/v1/canned-replies` and the `/canned` page with
+//! its plain HTML forms. Both go through the same three operations (`create`, `update`,
+//! `remove`), so the rules live in one place: anyone manages their own personal replies, only
+//! admins manage the shared ones, and nobody sees another's personal ones (404, as if they did
+//! not exist). Every change is audited in its own transaction. SQL is in `store::canned`.
+
+use askama::Template;
+use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post, put};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::domain::{Role, now_millis, rfc3339};
+use crate::error::{AppError, AppResult};
+use crate::i18n::{CannedText, Lang};
+use crate::store::audit;
+use crate::store::canned::{self, CannedError, CannedRow};
+use crate::web::auth::Staff;
+use crate::web::pages::{Chrome, Viewer, render, render_status};
+
+pub const MAX_SHORTCUT_CHARS: usize = 32;
+pub const MAX_BODY_CHARS: usize = 2000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/canned-replies", get(api_list).post(api_create))
+        .route(
+            "/api/v1/canned-replies/{id}",
+            put(api_update).delete(api_delete),
+        )
+        .route("/canned", get(page).post(page_create))
+        .route("/canned/{id}", post(page_update))
+        .route("/canned/{id}/delete", post(page_delete))
+}
+
+// ------------------------------------------------------------------------------------------
+// The rules
+
+/// A canned reply as submitted, not yet checked.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    pub shortcut: String,
+    pub body: String,
+    pub shared: bool,
+}
+
+/// What is wrong with a submitted canned reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invalid {
+    ShortcutRequired,
+    ShortcutTooLong,
+    ShortcutCharacters,
+    BodyRequired,
+    BodyTooLong,
+}
+
+impl Invalid {
+    fn message(self, c: &CannedText) -> &'static str {
+        match self {
+            Invalid::ShortcutRequired => c.shortcut_required,
+            Invalid::ShortcutTooLong => c.shortcut_too_long,
+            Invalid::ShortcutCharacters => c.shortcut_characters,
+            Invalid::BodyRequired => c.body_required,
+            Invalid::BodyTooLong => c.body_too_long,
+        }
+    }
+}
+
+/// The shortcut and body as they are stored: the shortcut without surrounding space or the
+/// `/` people type before it; the body without surrounding space and with the browser's CRLF
+/// line ends made LF, so a reply reads the same whichever way it was entered.
+pub fn check(shortcut: &str, body: &str) -> Result<(String, String), Invalid> {
+    let shortcut = shortcut.trim();
+    let shortcut = shortcut.strip_prefix('/').unwrap_or(shortcut);
+    if shortcut.is_empty() {
+        return Err(Invalid::ShortcutRequired);
+    }
+    if shortcut.chars().count() > MAX_SHORTCUT_CHARS {
+        return Err(Invalid::ShortcutTooLong);
+    }
+    // letters of any script (so 营业时间 as well as hours), ASCII digits, - and _: what can
+    // follow a `/` in the reply box without being mistaken for the end of the word
+    if !shortcut
+        .chars()
+        .all(|c| c.is_alphabetic() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(Invalid::ShortcutCharacters);
+    }
+    let body = body.replace("\r\n", "\n");
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(Invalid::BodyRequired);
+    }
+    if body.chars().count() > MAX_BODY_CHARS {
+        return Err(Invalid::BodyTooLong);
+    }
+    Ok((shortcut.to_owned(), body.to_owned()))
+}
+
+/// Why a change was refused. The API answers it as JSON in English, the page in the
+/// staff member's language.
+#[derive(Debug)]
+enum Refusal {
+    Invalid(Invalid),
+    Taken(String),
+    SharedAdminsOnly,
+    NotFound,
+    Internal(anyhow::Error),
+}
+
+impl From<sqlx::Error> for Refusal {
+    fn from(e: sqlx::Error) -> Self {
+        Refusal::Internal(e.into())
+    }
+}
+
+impl From<CannedError> for Refusal {
+    fn from(e: CannedError) -> Self {
+        match e {
+            CannedError::Duplicate(s) => Refusal::Taken(s),
+            CannedError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl Refusal {
+    /// The sentence for a person, or None for an internal failure (shown as an error page).
+    fn message(&self, c: &CannedText) -> Option<String> {
+        Some(match self {
+            Refusal::Invalid(i) => i.message(c).to_owned(),
+            Refusal::Taken(s) => c.shortcut_taken.replace("{shortcut}", s),
+            Refusal::SharedAdminsOnly => c.shared_admins_only.to_owned(),
+            Refusal::NotFound => c.not_found.to_owned(),
+            Refusal::Internal(_) => return None,
+        })
+    }
+}
+
+impl From<Refusal> for AppError {
+    fn from(r: Refusal) -> AppError {
+        let c = Lang::En.canned();
+        match r {
+            Refusal::Invalid(i) => AppError::Invalid(i.message(c).to_owned()),
+            Refusal::Taken(_) => AppError::Conflict(r.message(c).unwrap_or_default()),
+            Refusal::SharedAdminsOnly => AppError::Forbidden(c.shared_admins_only.to_owned()),
+            Refusal::NotFound => AppError::NotFound(c.not_found.to_owned()),
+            Refusal::Internal(e) => AppError::Internal(e),
+        }
+    }
+}
+
+/// Whether `user` may see `row` at all: shared ones and their own.
+fn visible(row: &CannedRow, user: &Staff) -> bool {
+    row.owner_id.is_none_or(|owner| owner == user.id)
+}
+
+/// Shared replies are the admins'; checked before the input, so an agent learns "not
+/// allowed" rather than how to make the request valid.
+fn may_share(user: &Staff) -> Result<(), Refusal> {
+    if user.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(Refusal::SharedAdminsOnly)
+    }
+}
+
+fn audit_detail(row: &CannedRow) -> String {
+    let kind = if row.is_shared() {
+        "shared"
+    } else {
+        "personal"
+    };
+    format!("/{} ({kind})", row.shortcut)
+}
+
+async fn create(state: &AppState, user: &Staff, input: Input) -> Result<CannedRow, Refusal> {
+    if input.shared {
+        may_share(user)?;
+    }
+    let (shortcut, body) = check(&input.shortcut, &input.body).map_err(Refusal::Invalid)?;
+    let owner = (!input.shared).then_some(user.id);
+    let now = now_millis();
+    let mut tx = state.store.begin_write().await?;
+    let id = canned::create(&mut tx, owner, &shortcut, &body, now).await?;
+    let row = canned::get(&mut *tx, id).await?.ok_or(Refusal::NotFound)?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        "canned.create",
+        &format!("canned reply {id}"),
+        Some(&audit_detail(&row)),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// The reply `id` as it stands in `tx`, if `user` may change it.
+async fn changeable(
+    tx: &mut sqlx::SqliteConnection,
+    user: &Staff,
+    id: i64,
+) -> Result<CannedRow, Refusal> {
+    let row = canned::get(&mut *tx, id)
+        .await?
+        .filter(|r| visible(r, user))
+        .ok_or(Refusal::NotFound)?;
+    if row.is_shared() {
+        may_share(user)?;
+    }
+    Ok(row)
+}
+
+/// Replaces the reply whole; `shared` moves it between the team and its editor (admins only).
+async fn update(
+    state: &AppState,
+    user: &Staff,
+    id: i64,
+    input: Input,
+) -> Result<CannedRow, Refusal> {
+    let now = now_millis();
+    // read and write in one write transaction, so the permission checked is the one written
+    let mut tx = state.store.begin_write().await?;
+    changeable(&mut tx, user, id).await?;
+    if input.shared {
+        may_share(user)?;
+    }
+    let (shortcut, body) = check(&input.shortcut, &input.body).map_err(Refusal::Invalid)?;
+    let owner = (!input.shared).then_some(user.id);
+    if !canned::update(&mut tx, id, owner, &shortcut, &body, now).await? {
+        return Err(Refusal::NotFound);
+    }
+    let row = canned::get(&mut *tx, id).await?.ok_or(Refusal::NotFound)?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        "canned.update",
+        &format!("canned reply {id}"),
+        Some(&audit_detail(&row)),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+async fn remove(state: &AppState, user: &Staff, id: i64) -> Result<(), Refusal> {
+    let now = now_millis();
+    let mut tx = state.store.begin_write().await?;
+    let row = changeable(&mut tx, user, id).await?;
+    if !canned::delete(&mut tx, id).await? {
+        return Err(Refusal::NotFound);
+    }
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        "canned.delete",
+        &format!("canned reply {id}"),
+        Some(&audit_detail(&row)),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// An id from the path; anything but a positive number names no reply.
+fn parse_id(id: &str) -> Result<i64, Refusal> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or(Refusal::NotFound)
+}
+
+// ------------------------------------------------------------------------------------------
+// JSON API
+
+/// A canned reply as the API shapes it.
+pub fn canned_json(r: &CannedRow) -> Value {
+    json!({
+        "id": r.id,
+        "shortcut": r.shortcut,
+        "body": r.body,
+        "shared": r.is_shared(),
+        "owner": r.owner_id.map(|id| json!({ "id": id, "name": r.owner_name })),
+        "created_at": rfc3339(r.created_at),
+        "updated_at": rfc3339(r.updated_at),
+    })
+}
+
+/// The API's body. Unknown fields are ignored, as elsewhere in the API; a missing shortcut
+/// or body reads as empty and is refused with the same sentence as an empty one.
+#[derive(Debug, Deserialize)]
+struct ApiBody {
+    #[serde(default)]
+    shortcut: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    shared: bool,
+}
+
+/// The request body as an `Input`: a JSON object (serde would also read a struct from an
+/// array, by position, which no client means).
+fn api_input(body: Result<Json<Value>, JsonRejection>) -> AppResult<Input> {
+    let Json(body) = body.map_err(|e| AppError::Invalid(e.body_text()))?;
+    if !body.is_object() {
+        return Err(AppError::Invalid(
+            "the body must be a JSON object with shortcut, body and shared".into(),
+        ));
+    }
+    let b: ApiBody = serde_json::from_value(body).map_err(|e| AppError::Invalid(format!("{e}")))?;
+    Ok(Input {
+        shortcut: b.shortcut,
+        body: b.body,
+        shared: b.shared,
+    })
+}
+
+async fn api_list(State(state): State<AppState>, user: Staff) -> AppResult<Json<Value>> {
+    let rows = canned::visible_to(state.store.pool(), user.id).await?;
+    let list: Vec<Value> = rows.iter().map(canned_json).collect();
+    Ok(Json(json!({ "canned_replies": list })))
+}
+
+async fn api_create(
+    State(state): State<AppState>,
+    user: Staff,
+    body: Result<Json<Value>, JsonRejection>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    let row = create(&state, &user, api_input(body)?).await?;
+    Ok((StatusCode::CREATED, Json(canned_json(&row))))
+}
+
+async fn api_update(
+    State(state): State<AppState>,
+    user: Staff,
+    Path(id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> AppResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let input = api_input(body)?;
+    let row = update(&state, &user, id, input).await?;
+    Ok(Json(canned_json(&row)))
+}
+
+async fn api_delete(
+    State(state): State<AppState>,
+    user: Staff,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    let id = parse_id(&id)?;
+    remove(&state, &user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ------------------------------------------------------------------------------------------
+// The page
+
+/// What a form shows in its fields.
+#[derive(Debug, Clone, Default)]
+struct Fields {
+    shortcut: String,
+    body: String,
+    shared: bool,
+}
+
+impl From<&Input> for Fields {
+    fn from(i: &Input) -> Fields {
+        Fields {
+            shortcut: i.shortcut.clone(),
+            body: i.body.clone(),
+            shared: i.shared,
+        }
+    }
+}
+
+/// One reply in the list.
+struct Item {
+    id: i64,
+    shortcut: String,
+    body: String,
+    shared: bool,
+    /// whether the viewer may edit or delete it
+    editable: bool,
+    /// the edit form's fields: the stored reply, or what was submitted when it was refused
+    fields: Fields,
+    /// the edit form starts open (it was just refused)
+    open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "canned/page.html")]
+struct CannedPage {
+    chrome: Chrome,
+    c: &'static CannedText,
+    items: Vec<Item>,
+    error: Option<String>,
+    /// the new-reply form's fields (kept when it was refused)
+    new: Fields,
+    max_shortcut: usize,
+    max_body: usize,
+}
+
+/// Which form a refused submission came from, to show what was typed in it again.
+enum Refused<'a> {
+    New(&'a Input),
+    Edit(i64, &'a Input),
+    /// the delete button, or no form at all
+    Other,
+}
+
+async fn render_page(
+    state: &AppState,
+    viewer: &Viewer,
+    refused: Option<(Refused<'_>, StatusCode, String)>,
+) -> Response {
+    let rows = match canned::visible_to(state.store.pool(), viewer.staff.id).await {
+        Ok(rows) => rows,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let admin = viewer.is_admin();
+    let (status, error, new, edited) = match refused {
+        None => (StatusCode::OK, None, Fields::default(), None),
+        Some((from, status, message)) => {
+            let (new, edited) = match from {
+                Refused::New(input) => (input.into(), None),
+                Refused::Edit(id, input) => (Fields::default(), Some((id, Fields::from(input)))),
+                Refused::Other => (Fields::default(), None),
+            };
+            (status, Some(message), new, edited)
+        }
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            let shared = r.is_shared();
+            let (open, fields) = match &edited {
+                Some((id, fields)) if *id == r.id => (true, fields.clone()),
+                _ => (
+                    false,
+                    Fields {
+                        shortcut: r.shortcut.clone(),
+                        body: r.body.clone(),
+                        shared,
+                    },
+                ),
+            };
+            Item {
+                id: r.id,
+                shortcut: r.shortcut,
+                body: r.body,
+                shared,
+                editable: admin || !shared,
+                fields,
+                open,
+            }
+        })
+        .collect();
+    let page = CannedPage {
+        chrome: viewer.chrome("canned"),
+        c: viewer.lang.canned(),
+        items,
+        error,
+        new,
+        max_shortcut: MAX_SHORTCUT_CHARS,
+        max_body: MAX_BODY_CHARS,
+    };
+    if status == StatusCode::OK {
+        render(&page)
+    } else {
+        render_status(status, &page)
+    }
+}
+
+/// The outcome of a form: back to the list (303), or the page again saying what was wrong.
+async fn answer(
+    state: &AppState,
+    viewer: &Viewer,
+    from: Refused<'_>,
+    outcome: Result<(), Refusal>,
+) -> Response {
+    let refusal = match outcome {
+        Ok(()) => return Redirect::to("/canned").into_response(),
+        Err(r) => r,
+    };
+    let Some(message) = refusal.message(viewer.lang.canned()) else {
+        return AppError::from(refusal).into_response();
+    };
+    let status = AppError::from(refusal).status();
+    render_page(state, viewer, Some((from, status, message))).await
+}
+
+async fn page(State(state): State<AppState>, viewer: Viewer) -> Response {
+    render_page(&state, &viewer, None).await
+}
+
+/// The page's form. A checkbox is sent only when ticked; missing text fields read as empty.
+#[derive(Debug, Deserialize)]
+struct PageForm {
+    #[serde(default)]
+    shortcut: String,
+    #[serde(default)]
+    body: String,
+    shared: Option<String>,
+}
+
+impl From<PageForm> for Input {
+    fn from(f: PageForm) -> Input {
+        Input {
+            shortcut: f.shortcut,
+            body: f.body,
+            shared: f.shared.is_some(),
+        }
+    }
+}
+
+async fn unreadable(state: &AppState, viewer: &Viewer) -> Response {
+    let message = viewer.lang.canned().unreadable_form.to_owned();
+    render_page(
+        state,
+        viewer,
+        Some((Refused::Other, StatusCode::BAD_REQUEST, message)),
+    )
+    .await
+}
+
+async fn page_create(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    form: Result<Form<PageForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return unreadable(&state, &viewer).await;
+    };
+    let input = Input::from(form);
+    let outcome = create(&state, &viewer.staff, input.clone())
+        .await
+        .map(|_| ());
+    answer(&state, &viewer, Refused::New(&input), outcome).await
+}
+
+async fn page_update(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    form: Result<Form<PageForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return unreadable(&state, &viewer).await;
+    };
+    let input = Input::from(form);
+    let (from, outcome) = match parse_id(&id) {
+        Ok(id) => (
+            Refused::Edit(id, &input),
+            update(&state, &viewer.staff, id, input.clone())
+                .await
+                .map(|_| ()),
+        ),
+        Err(r) => (Refused::Other, Err(r)),
+    };
+    answer(&state, &viewer, from, outcome).await
+}
+
+async fn page_delete(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    let outcome = match parse_id(&id) {
+        Ok(id) => remove(&state, &viewer.staff, id).await,
+        Err(r) => Err(r),
+    };
+    answer(&state, &viewer, Refused::Other, outcome).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shortcut_is_a_word_of_letters_digits_dashes_and_underscores_in_any_script() {
+        for ok in ["hours", "营业时间", "ship-2", "a_b", "/refund", "  退款  "] {
+            assert!(check(ok, "text").is_ok(), "{ok:?}");
+        }
+        assert_eq!(check("/refund", "x").unwrap().0, "refund");
+        assert_eq!(check("  退款 ", "x").unwrap().0, "退款");
+        for bad in ["a b", "hi!", "a/b", "，", "tab\tbed", "emoji😀", "x.y"] {
+            assert_eq!(
+                check(bad, "text"),
+                Err(Invalid::ShortcutCharacters),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(check("", "text"), Err(Invalid::ShortcutRequired));
+        assert_eq!(check(" / ", "text"), Err(Invalid::ShortcutRequired));
+        assert_eq!(check("//x", "text"), Err(Invalid::ShortcutCharacters));
+        assert_eq!(check("/", "text"), Err(Invalid::ShortcutRequired));
+        let longest = "字".repeat(MAX_SHORTCUT_CHARS);
+        assert!(check(&longest, "text").is_ok(), "counted in characters");
+        assert_eq!(
+            check(&format!("{longest}x"), "text"),
+            Err(Invalid::ShortcutTooLong)
+        );
+    }
+
+    #[test]
+    fn a_body_is_trimmed_kept_with_its_lines_and_limited_in_characters() {
+        assert_eq!(
+            check("a", "  line one\r\nline two\n ").unwrap().1,
+            "line one\nline two"
+        );
+        assert_eq!(check("a", " \r\n "), Err(Invalid::BodyRequired));
+        let longest = "好".repeat(MAX_BODY_CHARS);
+        assert!(check("a", &longest).is_ok());
+        assert_eq!(
+            check("a", &format!("{longest}!")),
+            Err(Invalid::BodyTooLong)
+        );
+    }
+
+    #[test]
+    fn the_limits_in_the_sentences_are_the_limits_enforced() {
+        for c in [Lang::Zh.canned(), Lang::En.canned()] {
+            assert!(
+                c.shortcut_too_long
+                    .contains(&MAX_SHORTCUT_CHARS.to_string())
+            );
+            assert!(c.shortcut_hint.contains(&MAX_SHORTCUT_CHARS.to_string()));
+            assert!(c.body_too_long.contains(&MAX_BODY_CHARS.to_string()));
+            assert!(c.shortcut_taken.contains("{shortcut}"));
+        }
+    }
+}
