@@ -1,5 +1,6 @@
 //! The `kefu` command line (CONTRACT.md): serve, migrate, staff accounts, API tokens, and
-//! `simulate`, which sends one push to a running kefu exactly as WeChat would.
+//! `simulate`, which sends one push to a running kefu exactly as WeChat would, and `seed`,
+//! which fills an empty database with synthetic conversations.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -9,10 +10,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::accounts;
 use crate::config::Config;
-use crate::domain::Role;
+use crate::domain::{Role, now_millis};
 use crate::store::Store;
 use crate::store::audit::Actor;
-use crate::store::staff;
+use crate::store::{seed, staff};
 use crate::wechat::crypto::Cipher;
 use crate::wechat::simulate::{self, SimulatedKind};
 
@@ -46,6 +47,18 @@ pub enum Command {
     Token(TokenCommand),
     /// Send one push to a running kefu exactly as WeChat would (signed, encrypted when an AES key is configured).
     Simulate(SimulateArgs),
+    /// Fill an empty database with synthetic conversations (for benchmarks and trying the inbox).
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// How many customers, one conversation each
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=seed::MAX_CONVERSATIONS))]
+    pub conversations: u64,
+    /// How many messages, spread over the conversations (at least one each)
+    #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(1..=seed::MAX_MESSAGES))]
+    pub messages: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -155,7 +168,39 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Simulate(args) => simulate(args, &config).await,
+        Command::Seed(args) => seed(args, &config).await,
     }
+}
+
+async fn seed(args: SeedArgs, config: &Config) -> anyhow::Result<()> {
+    if args.messages < args.conversations {
+        bail!("--messages must be at least --conversations: every conversation has a message");
+    }
+    let store = open_store(config).await?;
+    let existing = seed::conversation_count(&store).await?;
+    if existing > 0 {
+        bail!(
+            "the database {} already has {existing} conversations; kefu seed fills only an empty one",
+            config.database_url
+        );
+    }
+    let started = std::time::Instant::now();
+    let made = seed::synthetic_counted(&store, args.conversations, args.messages, now_millis())
+        .await
+        .context("cannot write the synthetic conversations")?;
+    let took = started.elapsed();
+    store.close().await;
+    let assigned = match made.staff {
+        0 => "none assigned: there is no staff account yet".to_owned(),
+        n => format!("some assigned to the {n} staff accounts"),
+    };
+    println!(
+        "made {} conversations with {} messages in {:.1} s ({assigned})",
+        made.conversations,
+        made.messages,
+        took.as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {

@@ -15,6 +15,7 @@ pub mod inbound;
 pub mod media;
 pub mod messages;
 pub mod outbox;
+pub mod seed;
 pub mod sessions;
 pub mod staff;
 pub mod tokens;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{AES_KEY, APPID, TOKEN, TestApp, openid};
+use crate::helpers::{AES_KEY, APPID, TOKEN, TestApp, id_of, openid};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -583,6 +583,208 @@ async fn simulate_reports_a_refusal_as_one_sentence() {
     .await;
     assert!(assert_one_sentence_failure(&bad_openid).contains("--openid"));
     app.assert_nothing_stored().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// seed
+
+fn time_of(value: &serde_json::Value) -> time::OffsetDateTime {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("a time, got {value}"));
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{text} is not RFC 3339: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_fills_an_empty_database_that_the_api_then_lists_consistently() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let alice = &[
+        "user",
+        "add",
+        "alice",
+        "--role",
+        "agent",
+        "--display-name",
+        "Alice",
+        "--password-stdin",
+    ];
+    assert_ok(&run_async(kefu(d, &[], alice), Some("alice-password-1\n")).await);
+
+    // fewer messages than conversations cannot be: each conversation has one
+    let too_few = run_async(
+        kefu(
+            d,
+            &[],
+            &["seed", "--conversations", "50", "--messages", "49"],
+        ),
+        None,
+    )
+    .await;
+    assert!(assert_one_sentence_failure(&too_few).contains("--messages"));
+
+    let seeded = run_async(
+        kefu(
+            d,
+            &[],
+            &["seed", "--conversations", "50", "--messages", "400"],
+        ),
+        None,
+    )
+    .await;
+    assert_ok(&seeded);
+    assert!(
+        seeded.stdout.contains("50 conversations") && seeded.stdout.contains("400 messages"),
+        "says what it made: {}",
+        seeded.stdout
+    );
+    // a database with conversations is left alone
+    let again = run_async(
+        kefu(d, &[], &["seed", "--conversations", "5", "--messages", "5"]),
+        None,
+    )
+    .await;
+    assert!(assert_one_sentence_failure(&again).contains("already"));
+
+    let mut app = TestApp::start_in(dir, &[]).await;
+    app.token = kefu::accounts::create_token(
+        &app.state().store,
+        &kefu::store::audit::Actor::cli(),
+        "alice",
+        "tests",
+    )
+    .await
+    .unwrap();
+    let alice_id = kefu::store::staff::by_username(app.state().store.pool(), "alice")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+
+    let conversations = app.conversations().await;
+    assert_eq!(conversations.len(), 50);
+    let activity: Vec<_> = conversations
+        .iter()
+        .map(|c| time_of(&c["last_activity_at"]))
+        .collect();
+    assert!(
+        activity.windows(2).all(|w| w[0] >= w[1]),
+        "newest activity first: {activity:?}"
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let month_ago = now - time::Duration::days(34);
+    assert!(
+        activity.iter().all(|t| *t <= now && *t > month_ago),
+        "within the last 30 days: {activity:?}"
+    );
+    let mut openids: Vec<&str> = conversations
+        .iter()
+        .map(|c| c["contact"]["openid"].as_str().unwrap())
+        .collect();
+    assert!(
+        openids.iter().all(|o| o.starts_with("oSeed")),
+        "{openids:?}"
+    );
+    openids.sort_unstable();
+    openids.dedup();
+    assert_eq!(openids.len(), 50, "one conversation per customer");
+    let named = conversations
+        .iter()
+        .filter(|c| c["contact"]["name"].is_string())
+        .count();
+    assert!(
+        (15..=35).contains(&named),
+        "about half have a name: {named}"
+    );
+
+    let count = |status: &str| {
+        conversations
+            .iter()
+            .filter(|c| c["status"] == status)
+            .count()
+    };
+    assert!(count("open") > 25, "mostly open");
+    assert!(count("pending") > 0 && count("resolved") > 0);
+    for status in ["open", "pending", "resolved"] {
+        assert_eq!(
+            app.conversations_where(&format!("status={status}"))
+                .await
+                .len(),
+            count(status),
+            "status={status}"
+        );
+    }
+    let assigned: Vec<&serde_json::Value> = conversations
+        .iter()
+        .filter(|c| !c["assignee"].is_null())
+        .collect();
+    assert!(!assigned.is_empty() && assigned.len() < 50);
+    for c in &assigned {
+        assert_eq!(c["assignee"]["id"], alice_id);
+        assert_eq!(c["assignee"]["name"], "Alice");
+    }
+    assert_eq!(
+        app.conversations_where("status=all&assignee=me")
+            .await
+            .len(),
+        assigned.len()
+    );
+
+    let mut total = 0;
+    let mut texts = Vec::new();
+    for c in &conversations {
+        let messages = app.messages(id_of(c)).await;
+        assert!(!messages.is_empty());
+        total += messages.len();
+        let ids: Vec<i64> = messages.iter().map(id_of).collect();
+        assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+        let times: Vec<_> = messages.iter().map(|m| time_of(&m["created_at"])).collect();
+        assert!(times.windows(2).all(|w| w[0] >= w[1]), "{times:?}");
+        // the list row's last message and activity are the newest message's
+        assert_eq!(c["last_message"]["id"], messages[0]["id"]);
+        assert_eq!(time_of(&c["last_activity_at"]), times[0]);
+        // the conversation opens with the customer
+        let first = messages.last().unwrap();
+        assert_eq!(first["direction"], "in");
+        assert_eq!(first["sender"]["kind"], "customer");
+        for m in &messages {
+            let text = m["content"]["text"].as_str().unwrap_or_default();
+            assert!(!text.is_empty(), "a text or a note: {m}");
+            texts.push(text.to_owned());
+            let expected = match (m["direction"].as_str(), m["type"].as_str()) {
+                (Some("in"), Some("text")) => "received",
+                (Some("out"), Some("text")) => "sent",
+                (Some("out"), Some("note")) => "received",
+                _ => panic!("unexpected message {m}"),
+            };
+            assert_eq!(m["status"], expected, "{m}");
+            if m["direction"] == "out" {
+                assert_eq!(m["sender"]["id"], alice_id, "{m}");
+            }
+        }
+        // unread: an open conversation's customer messages after the agent's last reply
+        let waiting = messages
+            .iter()
+            .take_while(|m| !(m["direction"] == "out" && m["type"] == "text"))
+            .filter(|m| m["direction"] == "in")
+            .count();
+        let unread = if c["status"] == "open" { waiting } else { 0 };
+        assert_eq!(c["unread"], unread, "{c}");
+        // the customer's latest message opened the reply window
+        let last_in = messages.iter().find(|m| m["direction"] == "in").unwrap();
+        assert_eq!(
+            time_of(&c["last_message_at"]),
+            time_of(&last_in["created_at"])
+        );
+    }
+    assert_eq!(total, 400, "the messages of all conversations add up");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.chars().any(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch)))
+    );
+    assert!(texts.iter().any(|t| t.is_ascii()), "English too");
 }
 
 // ---------------------------------------------------------------------------------------------
