@@ -182,6 +182,15 @@ impl TestApp {
         self.running = Some(running);
     }
 
+    /// Stops the server and starts a new one on the same data dir, configuration and
+    /// address, so that a browser's page (and its WebSocket) finds it at the same URL.
+    pub async fn restart_on_same_port(&mut self) {
+        self.stop().await;
+        let running = launch_at(&self.vars, self.addr).await;
+        assert_eq!(running.addr, self.addr, "the same address");
+        self.running = Some(running);
+    }
+
     // ------------------------------------------------------------------------------------
     // Pushes
 
@@ -427,6 +436,30 @@ async fn launch(vars: &BTreeMap<String, String>) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a free port");
+    kefu::app::start(config, listener)
+        .await
+        .expect("the server starts")
+}
+
+/// `launch`, bound to `addr` (a port the previous server just gave up). tokio sets
+/// SO_REUSEADDR, so connections of the old server in TIME_WAIT do not hold the port; a few
+/// retries cover the moment the old listener takes to close.
+async fn launch_at(vars: &BTreeMap<String, String>, addr: SocketAddr) -> Running {
+    let lookup = vars.clone();
+    let config = Config::from_sources(None, move |name| lookup.get(name).cloned())
+        .expect("the test configuration is valid");
+    let mut tries = 0;
+    let listener = loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => break listener,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                tracing::debug!(error = %e, %addr, "the old server's port is not free yet");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("cannot bind {addr} again: {e}"),
+        }
+    };
     kefu::app::start(config, listener)
         .await
         .expect("the server starts")

@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod browser;
 mod canned;
 mod cli;
 mod delivery;

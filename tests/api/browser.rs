@@ -1,0 +1,773 @@
+//! The dashboard in a real browser: headless Chromium driven through chromedriver (WebDriver),
+//! against a kefu started in-process like every other test. These tests check what only a
+//! browser can: that the pages' script signs in, keeps the inbox live over the WebSocket,
+//! sends replies, survives a restart, and renders customer text as text.
+//!
+//! Every wait is on the page's state (an element, an attribute, a text) and bounded by `WAIT`;
+//! none sleeps and then looks. Chromium is heavy for the 2-core machine, so at most two run
+//! at once (`CHROMES`); a test that needs two browsers takes both turns in one go, so two
+//! such tests cannot each hold one turn and wait for the other.
+//!
+//! chromedriver and chromium come from Debian (`chromium`, `chromium-driver`); scripts/test
+//! installs them. Without them these tests fail, saying so: they do not skip.
+
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::error::CmdError;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use kefu::domain::Role;
+use kefu::store::audit::Actor;
+use kefu::wechat::fake::{FakeConfig, FakeWechat};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::time::Instant;
+
+use crate::helpers::{ADMIN_PASSWORD, APPID, TestApp, id_of, openid};
+
+/// How long any one thing may take to show in the page.
+const WAIT: Duration = Duration::from_secs(10);
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(50);
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "chromedriver";
+const INSTALL_HINT: &str = "the browser tests need Debian's chromium and chromium-driver \
+     (/usr/bin/chromium, chromedriver): scripts/test installs them, or run \
+     `apt-get install chromium chromium-driver`";
+
+/// Turns to run a Chrome: two at once at most.
+static CHROMES: Semaphore = Semaphore::const_new(2);
+
+// ---------------------------------------------------------------------------------------------
+// The harness
+
+/// A chromedriver process of one browser, in a process group of its own so that dropping it
+/// also ends the Chromium processes it started, whatever state the test left them in.
+struct Driver {
+    child: Child,
+    port: u16,
+    /// Chromium's profile (`--user-data-dir`) and chromedriver's log
+    dir: TempDir,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        assert!(
+            Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} is missing: {INSTALL_HINT}"
+        );
+        let dir = tempfile::tempdir().expect("a temp dir for the browser");
+        let port = free_port();
+        let log = File::create(dir.path().join("chromedriver.log")).expect("a log file");
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("the log file"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER} ({e}): {INSTALL_HINT}"));
+        Driver { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("chromedriver.log")).unwrap_or_default()
+    }
+
+    /// Waits until chromedriver answers `/status` with `ready`.
+    async fn ready(&mut self) {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("chromedriver exited with {status}:\n{}", self.log());
+            }
+            let answer = http.get(format!("{}/status", self.url())).send().await;
+            if let Ok(resp) = answer
+                && let Ok(status) = resp.json::<Value>().await
+                && status["value"]["ready"] == true
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not answer /status within {WAIT:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // the whole group: chromedriver and every Chromium process it started
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One headless Chromium with its own profile: a staff member at their desk.
+pub struct Browser {
+    client: Client,
+    // dropped after the client: the session first, then the processes
+    driver: Driver,
+    _turn: Arc<SemaphorePermit<'static>>,
+}
+
+impl Browser {
+    /// A browser, once one of the two turns is free.
+    pub async fn start() -> Browser {
+        let turn = Arc::new(
+            CHROMES
+                .acquire()
+                .await
+                .expect("the semaphore is never closed"),
+        );
+        Browser::launch(turn).await
+    }
+
+    /// Two independent browsers (two agents), taking both turns at once.
+    pub async fn start_two() -> (Browser, Browser) {
+        let turn = Arc::new(
+            CHROMES
+                .acquire_many(2)
+                .await
+                .expect("the semaphore is never closed"),
+        );
+        let a = Browser::launch(turn.clone()).await;
+        let b = Browser::launch(turn).await;
+        (a, b)
+    }
+
+    async fn launch(turn: Arc<SemaphorePermit<'static>>) -> Browser {
+        let mut driver = Driver::start();
+        driver.ready().await;
+        let profile = driver.dir.path().join("profile");
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!("an object")
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "chromedriver cannot start Chromium ({e}):\n{}",
+                    driver.log()
+                )
+            });
+        Browser {
+            client,
+            driver,
+            _turn: turn,
+        }
+    }
+
+    pub async fn goto(&self, app: &TestApp, path: &str) {
+        self.client
+            .goto(&app.url(path))
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+    }
+
+    /// The path and query of the page shown.
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.expect("the current URL");
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// Waits until the page's path (without the query) is `path`.
+    pub async fn wait_for_path(&self, path: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let url = self.client.current_url().await.expect("the current URL");
+            if url.path() == path {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the page did not reach {path} within {WAIT:?}\n{}",
+                    self.diagnose().await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Signs in through the login form and waits for the inbox.
+    pub async fn login(&self, app: &TestApp, username: &str, password: &str) {
+        self.goto(app, "/login?next=/inbox").await;
+        self.submit_login(username, password).await;
+        self.wait_for_path("/inbox").await;
+    }
+
+    /// Fills and submits the login form of the page shown.
+    pub async fn submit_login(&self, username: &str, password: &str) {
+        self.wait_for("form#login").await;
+        self.type_into("form#login input[name=username]", username)
+            .await;
+        self.type_into("form#login input[name=password]", password)
+            .await;
+        let form = self
+            .client
+            .form(Locator::Css("form#login"))
+            .await
+            .expect("the login form");
+        form.submit().await.expect("the login form submits");
+    }
+
+    /// The first element matching `css`, once there is one.
+    pub async fn wait_for(&self, css: &str) -> Element {
+        match self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .every(POLL)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => element,
+            Err(e) => panic!("no {css} within {WAIT:?} ({e})\n{}", self.diagnose().await),
+        }
+    }
+
+    /// An element matching `css` whose text contains `needle`, once there is one.
+    pub async fn wait_for_text(&self, css: &str, needle: &str) -> Element {
+        let deadline = Instant::now() + WAIT;
+        let mut seen = Vec::new();
+        loop {
+            // the page may replace an element between finding it and reading it: a stale
+            // element is not an answer, so look again
+            if let Ok(found) = self.client.find_all(Locator::Css(css)).await {
+                seen.clear();
+                for element in found {
+                    if let Ok(text) = element.text().await {
+                        if text.contains(needle) {
+                            return element;
+                        }
+                        seen.push(text);
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "no {css} with the text {needle:?} within {WAIT:?}; their texts: {seen:?}\n{}",
+                    self.diagnose().await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until nothing matches `css`.
+    pub async fn wait_gone(&self, css: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.client.find_all(Locator::Css(css)).await {
+                Ok(found) if found.is_empty() => return,
+                _ if Instant::now() > deadline => panic!(
+                    "{css} still there after {WAIT:?}\n{}",
+                    self.diagnose().await
+                ),
+                _ => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    /// Waits until the page's live connection is up (`<body data-live="connected">`).
+    pub async fn wait_live(&self) {
+        self.wait_for(r#"body[data-live="connected"]"#).await;
+    }
+
+    pub async fn find_all(&self, css: &str) -> Vec<Element> {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("cannot look for {css}: {e}"))
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.wait_for(css)
+            .await
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("cannot read the text of {css}: {e}"))
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.wait_for(css)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
+    }
+
+    /// Runs `script` (a function body; `arguments` are `args`) in the page.
+    pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.client
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("the script failed ({e}): {script}"))
+    }
+
+    /// Marks the page shown, so that `same_page` can tell it was not reloaded since.
+    pub async fn mark_page(&self) {
+        self.js("window.__kefuTestMark = 'still-here';", vec![])
+            .await;
+    }
+
+    /// Whether the page is the one `mark_page` marked (no navigation or reload since).
+    pub async fn same_page(&self) -> bool {
+        self.js("return window.__kefuTestMark === 'still-here';", vec![])
+            .await
+            == Value::Bool(true)
+    }
+
+    /// The text of an open alert, prompt or confirm dialog; None when there is none.
+    pub async fn alert(&self) -> Option<String> {
+        match self.client.get_alert_text().await {
+            Ok(text) => Some(text),
+            Err(CmdError::Standard(e))
+                if e.error == fantoccini::error::ErrorStatus::NoSuchAlert =>
+            {
+                None
+            }
+            Err(e) => panic!("cannot ask for an alert: {e}"),
+        }
+    }
+
+    /// What a failed wait shows: where the page is, its live state and the start of its body.
+    pub async fn diagnose(&self) -> String {
+        let url = self
+            .client
+            .current_url()
+            .await
+            .map(|u| u.to_string())
+            .unwrap_or_else(|e| format!("(no URL: {e})"));
+        let body = self
+            .client
+            .execute(
+                "return document.body ? document.body.outerHTML.slice(0, 3000) : '(no body)';",
+                vec![],
+            )
+            .await
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .unwrap_or_else(|e| format!("(cannot read the page: {e})"));
+        format!("page: {url}\n{body}")
+    }
+
+    /// Ends the session and the browser's processes.
+    pub async fn close(self) {
+        let Browser { client, driver, .. } = self;
+        let _ = client.close().await;
+        drop(driver);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test set-up
+
+const SECRET: &str = "kefu-fake-app-secret-for-browser-tests";
+
+/// A kefu sending replies to a fake WeChat API, retrying quickly.
+async fn start_with_fake() -> (TestApp, FakeWechat) {
+    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
+        .await
+        .expect("the fake WeChat API starts");
+    let app = TestApp::start_with(&[
+        ("KEFU_WECHAT_API_BASE", &fake.base_url()),
+        ("KEFU_WECHAT_APPID", APPID),
+        ("KEFU_WECHAT_SECRET", SECRET),
+        ("KEFU_DELIVERY_BACKOFF_MS", "20"),
+    ])
+    .await;
+    (app, fake)
+}
+
+/// A staff account: its id.
+async fn add_staff(app: &TestApp, username: &str, display_name: &str, password: &str) -> i64 {
+    kefu::accounts::add_user(
+        &app.state().store,
+        &Actor::cli(),
+        username,
+        display_name,
+        Role::Agent,
+        password,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("cannot add {username}: {e}"))
+}
+
+/// A customer writes `text`; the id of their conversation.
+async fn customer_writes(app: &TestApp, who: &str, text: &str) -> i64 {
+    app.push_text(who, text).await;
+    id_of(&app.conversation_of(who).await)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing in
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_page_signs_in_and_shows_the_inbox() {
+    let app = TestApp::start().await;
+    let browser = Browser::start().await;
+    browser.goto(&app, "/login").await;
+    browser.submit_login("admin", ADMIN_PASSWORD).await;
+    browser.wait_for_path("/inbox").await;
+    browser.wait_for("ul#conversations").await;
+    browser.wait_for(r#"nav#views a[data-view="mine"]"#).await;
+    // the session holds: the inbox is still there after a reload
+    browser.goto(&app, "/inbox").await;
+    browser.wait_for("ul#conversations").await;
+    assert_eq!(browser.path().await, "/inbox");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_page_says_when_the_password_is_wrong() {
+    let app = TestApp::start().await;
+    let browser = Browser::start().await;
+    browser.goto(&app, "/login").await;
+    browser.submit_login("admin", "not-the-password").await;
+    let error = browser.wait_for("#login-error").await;
+    assert!(!error.text().await.unwrap().trim().is_empty());
+    assert_eq!(browser.path().await, "/login");
+    // not signed in: the inbox sends the browser back to the login page
+    browser.goto(&app, "/inbox").await;
+    browser.wait_for("form#login").await;
+    browser.wait_for_path("/login").await;
+    browser.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The live inbox
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushed_message_appears_in_the_open_inbox_without_a_reload() {
+    let app = TestApp::start().await;
+    let browser = Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    browser.goto(&app, "/inbox?view=all&status=open").await;
+    browser.wait_live().await;
+    browser.mark_page().await;
+
+    let who = openid("browser-live");
+    let id = customer_writes(&app, &who, "我的快递到哪了？ where is my parcel").await;
+    let row = format!("ul#conversations > li.conv#conv-{id}");
+    browser
+        .wait_for_text(&format!("{row} .conv-preview"), "where is my parcel")
+        .await;
+    let li = browser.wait_for(&row).await;
+    assert_eq!(
+        li.attr("data-status").await.unwrap().as_deref(),
+        Some("open")
+    );
+    assert_eq!(li.attr("data-unread").await.unwrap().as_deref(), Some("1"));
+    let link = browser.wait_for(&format!("{row} a.conv-link")).await;
+    assert_eq!(
+        link.attr("href").await.unwrap().as_deref(),
+        Some(format!("/conversations/{id}").as_str())
+    );
+    assert!(
+        browser.same_page().await,
+        "the row came live, not by reloading"
+    );
+
+    // a second message from the same customer updates the same row
+    app.push_text(&who, "second message").await;
+    browser
+        .wait_for_text(&format!("{row} .conv-preview"), "second message")
+        .await;
+    browser
+        .wait_for(&format!(r#"{row}[data-unread="2"]"#))
+        .await;
+    assert_eq!(
+        browser.find_all("ul#conversations > li.conv").await.len(),
+        1
+    );
+    assert!(browser.same_page().await);
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_opens_a_conversation_replies_and_sees_the_reply_become_sent() {
+    let (app, fake) = start_with_fake().await;
+    let browser = Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    browser.goto(&app, "/inbox?view=all&status=open").await;
+    browser.wait_live().await;
+
+    let who = openid("browser-reply");
+    let id = customer_writes(&app, &who, "Can I change my address?").await;
+    browser
+        .click(&format!("li.conv#conv-{id} a.conv-link"))
+        .await;
+    browser.wait_for_path(&format!("/conversations/{id}")).await;
+    browser
+        .wait_for_text(
+            r#"ol#messages > li.msg[data-direction="in"] .msg-text"#,
+            "Can I change my address?",
+        )
+        .await;
+    browser.wait_live().await;
+
+    let reply = "Yes: send me the new one 好的";
+    browser
+        .type_into("form#reply textarea#reply-text", reply)
+        .await;
+    browser.click("form#reply button#send").await;
+    let sent = browser
+        .wait_for_text(
+            r#"ol#messages > li.msg[data-direction="out"][data-status="sent"] .msg-text"#,
+            reply,
+        )
+        .await;
+    assert!(sent.text().await.unwrap().contains(reply));
+    browser
+        .wait_gone(r#"ol#messages > li.msg[data-status="queued"]"#)
+        .await;
+    let texts: Vec<String> = fake
+        .sent_to(&who)
+        .iter()
+        .map(|m| {
+            m.body["text"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(texts, vec![reply.to_owned()], "WeChat got the reply once");
+    // the form is ready for the next reply
+    let left = browser
+        .wait_for("textarea#reply-text")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(left.as_deref(), Some(""), "the reply box is emptied");
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_agents_assignment_shows_live_on_the_page_and_in_the_inbox() {
+    let app = TestApp::start().await;
+    let bob_id = add_staff(&app, "bob", "Bob Li", "bob-password-1").await;
+    let first = customer_writes(&app, &openid("browser-assign-1"), "first customer").await;
+    let second = customer_writes(&app, &openid("browser-assign-2"), "second customer").await;
+    let (a, b) = Browser::start_two().await;
+    a.login(&app, "admin", ADMIN_PASSWORD).await;
+    b.login(&app, "bob", "bob-password-1").await;
+
+    // A watches the first conversation while B takes it with the button
+    a.goto(&app, &format!("/conversations/{first}")).await;
+    a.wait_live().await;
+    a.mark_page().await;
+    b.goto(&app, &format!("/conversations/{first}")).await;
+    b.wait_live().await;
+    b.click("button#assign-me").await;
+    b.wait_for_text("#conv-assignee", "Bob Li").await;
+    a.wait_for_text("#conv-assignee", "Bob Li").await;
+    assert!(a.same_page().await, "A saw it live");
+
+    // A's inbox lists it as Bob's
+    a.goto(&app, "/inbox?view=all&status=open").await;
+    a.wait_live().await;
+    a.wait_for_text(&format!("li.conv#conv-{first} .conv-assignee"), "Bob Li")
+        .await;
+    a.wait_for(&format!(
+        r#"li.conv#conv-{first}[data-assignee="{bob_id}"]"#
+    ))
+    .await;
+    a.mark_page().await;
+
+    // B takes the second one through the API: A's open inbox shows it at once
+    let bob_token = kefu::accounts::create_token(&app.state().store, &Actor::cli(), "bob", "tests")
+        .await
+        .unwrap();
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/conversations/{second}/assign")))
+        .bearer_auth(&bob_token)
+        .json(&json!({ "assignee": bob_id }))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    a.wait_for_text(&format!("li.conv#conv-{second} .conv-assignee"), "Bob Li")
+        .await;
+    a.wait_for(&format!(
+        r#"li.conv#conv-{second}[data-assignee="{bob_id}"]"#
+    ))
+    .await;
+    assert!(a.same_page().await, "A's inbox changed live");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_page_shows_who_else_is_looking_at_it() {
+    let app = TestApp::start().await;
+    add_staff(&app, "bob", "Bob Li", "bob-password-1").await;
+    let id = customer_writes(&app, &openid("browser-collision"), "anyone there?").await;
+    let (a, b) = Browser::start_two().await;
+    a.login(&app, "admin", ADMIN_PASSWORD).await;
+    b.login(&app, "bob", "bob-password-1").await;
+    a.goto(&app, &format!("/conversations/{id}")).await;
+    a.wait_live().await;
+    b.goto(&app, &format!("/conversations/{id}")).await;
+    b.wait_live().await;
+    a.wait_for_text("#collision", "Bob Li").await;
+    // B leaves: A no longer sees them there
+    b.goto(&app, "/inbox").await;
+    b.wait_live().await;
+    let deadline = Instant::now() + WAIT;
+    while a.text("#collision").await.contains("Bob Li") {
+        assert!(
+            Instant::now() < deadline,
+            "Bob still shown as viewing\n{}",
+            a.diagnose().await
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    a.close().await;
+    b.close().await;
+}
+
+// Ignored until stopping a server closes its dashboards' WebSockets: in this process the
+// old server's WebSocket tasks outlive `stop()`, so the page stays connected to a server that
+// no longer publishes (a real restart ends the process, and the page reconnects). Stopping
+// should close them with 1001 "going away"; then this test runs as it is.
+#[ignore = "Running::stop leaves live WebSockets open in-process"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_catches_up_after_the_server_restarts() {
+    let mut app = TestApp::start().await;
+    let early = customer_writes(&app, &openid("browser-restart-1"), "before the restart").await;
+    let browser = Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    browser.goto(&app, "/inbox?view=all&status=open").await;
+    browser.wait_live().await;
+    browser.wait_for(&format!("li.conv#conv-{early}")).await;
+
+    app.restart_on_same_port().await;
+    // pushed as soon as the new server listens: the page may not have reconnected yet
+    let who = openid("browser-restart-2");
+    let late = customer_writes(&app, &who, "after the restart").await;
+    // the page reconnects (catching up, or reloading itself for the new server) on its own
+    browser
+        .wait_for_text(
+            &format!("li.conv#conv-{late} .conv-preview"),
+            "after the restart",
+        )
+        .await;
+    browser.wait_for(&format!("li.conv#conv-{early}")).await;
+    browser.wait_live().await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_message_that_looks_like_a_script_is_shown_as_text() {
+    let app = TestApp::start().await;
+    let browser = Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    browser.goto(&app, "/inbox?view=all&status=open").await;
+    browser.wait_live().await;
+
+    let attack = "<script>alert(1)</script>";
+    let who = openid("browser-xss");
+    let id = customer_writes(&app, &who, attack).await;
+    // live in the inbox
+    browser
+        .wait_for_text(&format!("li.conv#conv-{id} .conv-preview"), attack)
+        .await;
+    assert_eq!(browser.alert().await, None, "no dialog opened");
+    let scripts = browser
+        .js(
+            "return document.querySelectorAll('#conversations script').length;",
+            vec![],
+        )
+        .await;
+    assert_eq!(scripts, json!(0), "no script element in the list");
+
+    // rendered by the server on the conversation page
+    browser.goto(&app, &format!("/conversations/{id}")).await;
+    browser.wait_live().await;
+    browser
+        .wait_for_text("ol#messages > li.msg .msg-text", attack)
+        .await;
+    // and live: a second one pushed while the page is open
+    app.push_text(&who, "again <img src=x onerror=alert(2)>")
+        .await;
+    browser
+        .wait_for_text(
+            "ol#messages > li.msg .msg-text",
+            "<img src=x onerror=alert(2)>",
+        )
+        .await;
+    assert_eq!(browser.alert().await, None, "no dialog opened");
+    let injected = browser
+        .js(
+            "return document.querySelectorAll('#messages script, #messages img[src=\"x\"]').length;",
+            vec![],
+        )
+        .await;
+    assert_eq!(injected, json!(0), "nothing was injected into #messages");
+    browser.close().await;
+}
