@@ -65,17 +65,18 @@ impl Viewer {
         }
     }
 
-    /// Pages only admins may see answer others with 403 and a page saying so.
-    pub fn require_admin(&self) -> Result<(), Response> {
+    /// Pages only admins may see answer others with 403 and a page saying so: the answer to
+    /// send, or None for an admin.
+    pub fn refuse_unless_admin(&self) -> Option<Response> {
         if self.is_admin() {
-            return Ok(());
+            return None;
         }
         let t = self.lang.text();
         let page = Forbidden {
             chrome: self.chrome(""),
             message: t.admins_only,
         };
-        Err(render_status(StatusCode::FORBIDDEN, &page))
+        Some(render_status(StatusCode::FORBIDDEN, &page))
     }
 }
 

@@ -55,7 +55,7 @@ fn would_block(e: &tungstenite::Error) -> bool {
 }
 
 /// One dashboard's connection.
-struct Client {
+pub(crate) struct Client {
     ws: WebSocket<Io>,
     /// the code of the close frame the server sent, once it has
     closed_with: Option<u16>,
@@ -114,11 +114,11 @@ impl Client {
     }
 
     /// Connects with the admin's API token; panics when refused.
-    async fn connect(app: &TestApp, query: &str) -> Client {
+    pub(crate) async fn connect(app: &TestApp, query: &str) -> Client {
         Self::connect_as(app, query, &app.token).await
     }
 
-    async fn connect_as(app: &TestApp, query: &str, token: &str) -> Client {
+    pub(crate) async fn connect_as(app: &TestApp, query: &str, token: &str) -> Client {
         Self::try_connect(app, query, token)
             .await
             .unwrap_or_else(|r| panic!("/ws?{query} was refused: {r:?}"))
@@ -141,7 +141,7 @@ impl Client {
     }
 
     /// The next text frame as JSON; `None` once the connection has ended.
-    async fn next(&mut self) -> Option<Value> {
+    pub(crate) async fn next(&mut self) -> Option<Value> {
         let next = async {
             loop {
                 match self.read().await {
@@ -166,13 +166,13 @@ impl Client {
     }
 
     /// The next frame, which must exist.
-    async fn frame(&mut self) -> Value {
+    pub(crate) async fn frame(&mut self) -> Value {
         self.next().await.expect("a frame, not the end")
     }
 
     /// The next `{"type":"event"}` frame whose event is of `kind`, skipping other events
     /// (each with a sequence number above the previous one).
-    async fn event(&mut self, kind: &str) -> Value {
+    pub(crate) async fn event(&mut self, kind: &str) -> Value {
         let mut seq = 0;
         loop {
             let f = self.frame().await;
@@ -187,7 +187,7 @@ impl Client {
     }
 
     /// hello, the presence snapshot and the inbox counts; returns (hello, presence).
-    async fn greeting(&mut self) -> (Value, Value) {
+    pub(crate) async fn greeting(&mut self) -> (Value, Value) {
         let hello = self.frame().await;
         assert_eq!(hello["type"], "hello", "{hello}");
         let presence = self.frame().await;
