@@ -7,6 +7,7 @@ mod canned;
 mod cli;
 mod delivery;
 mod helpers;
+mod inbox;
 mod live;
 mod settings;
 mod webhook;
