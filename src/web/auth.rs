@@ -79,20 +79,27 @@ impl FromRequestParts<AppState> for Staff {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
+        Staff::signed_in(state.store.pool(), &parts.headers).await
+    }
+}
+
+impl Staff {
+    /// The staff member these request headers sign in (bearer token, else session cookie).
+    /// A long-lived connection calls it again to learn whether that still holds.
+    pub async fn signed_in(pool: &sqlx::SqlitePool, headers: &HeaderMap) -> AppResult<Staff> {
         let now = now_millis();
-        let bearer = parts
-            .headers
+        let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "));
         if let Some(token) = bearer {
-            return staff::by_token_hash(state.store.pool(), &token_hash(token.trim()), now)
+            return staff::by_token_hash(pool, &token_hash(token.trim()), now)
                 .await?
                 .map(Staff::from)
                 .ok_or_else(|| AppError::Unauthorized("the token is not valid".into()));
         }
-        match session_cookie(&parts.headers) {
-            Some(token) => sessions::staff_of(state.store.pool(), &token_hash(token), now, IDLE)
+        match session_cookie(headers) {
+            Some(token) => sessions::staff_of(pool, &token_hash(token), now, IDLE)
                 .await?
                 .map(Staff::from)
                 .ok_or_else(|| {

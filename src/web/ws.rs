@@ -125,6 +125,17 @@ async fn upgrade(
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let lang = Lang::choose(user.locale.as_deref(), accept);
+    // kept to check, while the connection lasts, that the sign-in still holds
+    let mut credentials = HeaderMap::new();
+    for name in [header::AUTHORIZATION, header::COOKIE] {
+        for value in headers.get_all(&name) {
+            credentials.append(name.clone(), value.clone());
+        }
+    }
+    let me = Me {
+        staff: me,
+        credentials,
+    };
     Ok(ws
         // tungstenite's defaults (128 KiB each) suit a busy socket, not hundreds of quiet ones
         .read_buffer_size(BUFFER)
@@ -184,7 +195,29 @@ enum ClientFrame {
     Ping,
 }
 
-async fn connection(mut socket: WebSocket, hub: Hub, me: StaffRef, lang: Lang, resume: Resume) {
+/// The staff member behind a connection, and how they signed in.
+struct Me {
+    staff: StaffRef,
+    credentials: HeaderMap,
+}
+
+impl Me {
+    /// Whether the sign-in that opened the connection still holds: signing out, disabling the
+    /// account or an idle session ends the connection too (checked at every frame that acts
+    /// and every heartbeat). A database error gives the benefit of the doubt.
+    async fn still_signed_in(&self, hub: &Hub) -> bool {
+        match Staff::signed_in(hub.store.pool(), &self.credentials).await {
+            Ok(staff) => staff.id == self.staff.id,
+            Err(AppError::Unauthorized(_)) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check a dashboard's sign-in");
+                true
+            }
+        }
+    }
+}
+
+async fn connection(mut socket: WebSocket, hub: Hub, me: Me, lang: Lang, resume: Resume) {
     let attached = start(&resume, &hub.live)
         .and_then(|since| {
             hub.live
@@ -200,28 +233,28 @@ async fn connection(mut socket: WebSocket, hub: Hub, me: StaffRef, lang: Lang, r
     } = match attached {
         Ok(a) => a,
         Err((reason, seq)) => {
-            if send(&mut socket, hello(&hub.live, seq, &me)).await {
+            if send(&mut socket, hello(&hub.live, seq, &me.staff)).await {
                 reload(&mut socket, reason).await;
             }
             return;
         }
     };
-    let presence = hub.live.connect(me.clone());
+    let presence = hub.live.connect(me.staff.clone());
     if resume.viewing.is_some() {
         presence.viewing(resume.viewing);
     }
     metrics::gauge!("kefu_live_connections").increment(1.0);
-    tracing::debug!(staff.id = me.id, since = ?resume.since, "dashboard connected");
+    tracing::debug!(staff.id = me.staff.id, since = ?resume.since, "dashboard connected");
     let view = View {
         lang,
         viewing: resume.viewing,
     };
-    let greeted = greet(&mut socket, &hub, &me, &view, seq, missed, snapshot).await;
+    let greeted = greet(&mut socket, &hub, &me.staff, &view, seq, missed, snapshot).await;
     if greeted {
         serve(&mut socket, &hub, &me, &presence, &mut events, seq, view).await;
     }
     metrics::gauge!("kefu_live_connections").decrement(1.0);
-    tracing::debug!(staff.id = me.id, "dashboard disconnected");
+    tracing::debug!(staff.id = me.staff.id, "dashboard disconnected");
     // `presence` drops here: the other dashboards learn that this one left
 }
 
@@ -266,7 +299,7 @@ async fn greet(
 async fn serve(
     socket: &mut WebSocket,
     hub: &Hub,
-    me: &StaffRef,
+    me: &Me,
     presence: &Connection,
     events: &mut broadcast::Receiver<Arc<Sequenced>>,
     seq: u64,
@@ -290,7 +323,7 @@ async fn serve(
                     Some(Ok(msg)) => msg,
                     Some(Err(e)) => {
                         // most often a frame over MAX_FRAME; the socket cannot be read on
-                        tracing::debug!(staff.id = me.id, error = %e, "closing a dashboard's WebSocket");
+                        tracing::debug!(staff.id = me.staff.id, error = %e, "closing a dashboard's WebSocket");
                         close(socket, CLOSE_TOO_BIG, "frame too big or malformed").await;
                         break;
                     }
@@ -307,6 +340,10 @@ async fn serve(
                         let Ok(frame) = serde_json::from_str::<ClientFrame>(t.as_str()) else {
                             continue;
                         };
+                        if !matches!(frame, ClientFrame::Ping) && !me.still_signed_in(hub).await {
+                            close(socket, CLOSE_POLICY, "signed out").await;
+                            break;
+                        }
                         match frame {
                             // leaving a conversation also ends typing there; the typing
                             // timer then finds nothing to end
@@ -353,6 +390,10 @@ async fn serve(
             }
             _ = heartbeat.tick() => {
                 if state.heard_at.elapsed() > SILENT {
+                    break;
+                }
+                if !me.still_signed_in(hub).await {
+                    close(socket, CLOSE_POLICY, "signed out").await;
                     break;
                 }
                 if !send(socket, Message::Ping(Bytes::new())).await {

@@ -724,3 +724,22 @@ async fn status_and_assignment_changes_reach_open_dashboards() {
     let f = a.event("conversation_changed").await;
     assert_eq!(f["event"]["conversation_id"], conversation);
 }
+
+#[tokio::test]
+async fn a_disabled_account_loses_its_open_dashboard_at_its_next_frame() {
+    let app = TestApp::start().await;
+    let (_, token) = add_staff(&app, "leaver", "Leaver").await;
+    let mut client = Client::connect_as(&app, "", &token).await;
+    client.greeting().await;
+    client
+        .send_json(json!({"type": "viewing", "conversation_id": 1}))
+        .await;
+    client.event("conversation_presence").await;
+    kefu::accounts::disable_user(&app.state().store, &Actor::cli(), "leaver")
+        .await
+        .expect("disabled");
+    client
+        .send_json(json!({"type": "viewing", "conversation_id": 2}))
+        .await;
+    assert_eq!(client.ended().await, Some(1008), "closed by policy");
+}
