@@ -166,6 +166,7 @@ impl Running {
             workers,
             ..
         } = self;
+        state.live.close_dashboards();
         let _ = shutdown.send(());
         // A worker stopped mid-send leaves its outbox row in place: it is sent after restart.
         for w in &workers {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
-use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 
 /// How many of the latest events are kept for reconnecting clients. At 500 events/s this
 /// is about 8 s; a client away longer reloads, which costs one page load.
@@ -225,6 +225,7 @@ pub struct Live {
 
 struct Hub {
     boot: String,
+    closing: watch::Sender<bool>,
     ring: Mutex<Ring>,
     /// sequenced events, for the WebSocket hub
     fanout: broadcast::Sender<Arc<Sequenced>>,
@@ -275,6 +276,7 @@ impl Live {
         Live {
             hub: Arc::new(Hub {
                 boot: format!("{:016x}", rand::random::<u64>()),
+                closing: watch::channel(false).0,
                 ring: Mutex::new(Ring {
                     last: 0,
                     kept: VecDeque::with_capacity(KEPT),
@@ -292,6 +294,16 @@ impl Live {
     /// This process's id: sequence numbers mean something only with it.
     pub fn boot(&self) -> &str {
         &self.hub.boot
+    }
+
+    /// Tells every open dashboard connection to close: the server is stopping.
+    pub fn close_dashboards(&self) {
+        self.hub.closing.send_replace(true);
+    }
+
+    /// Becomes true when the server is stopping.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.hub.closing.subscribe()
     }
 
     /// The sequence number of the last event published (0 before the first).

@@ -116,7 +116,7 @@ function updateReplyBox() {
   send.disabled = closed;
   document.getElementById("reply-image").disabled = note || closed;
   document.getElementById("mp-link-open").disabled = note || closed;
-  windowLabel.textContent = !reason && !note ? `⏱ ${remaining(ends - now)} · ${left}` : "";
+  windowLabel.textContent = !reason && !note ? `⏱ ${remaining(ends - now)}` : "";
   text.placeholder = note ? text.dataset.notePlaceholder : text.dataset.replyPlaceholder;
   send.textContent = note ? send.dataset.note : send.dataset.send;
   form.classList.toggle("as-note", note);

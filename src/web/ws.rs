@@ -71,6 +71,7 @@ const WECHAT_TYPING_EVERY: Duration = Duration::from_secs(3);
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 /// Close codes (RFC 6455).
 const CLOSE_NORMAL: u16 = 1000;
+const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 
@@ -313,6 +314,7 @@ async fn serve(
         window_start: Instant::now(),
         window_frames: 0,
     };
+    let mut closing = hub.live.closing();
     let mut heartbeat = interval_at(Instant::now() + HEARTBEAT, HEARTBEAT);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -369,6 +371,10 @@ async fn serve(
                     // pings are answered by the WebSocket layer itself
                     Message::Binary(_) | Message::Ping(_) | Message::Pong(_) => {}
                 }
+            }
+            _ = async { let _ = closing.wait_for(|c| *c).await; } => {
+                close(socket, CLOSE_GOING_AWAY, "kefu is stopping").await;
+                break;
             }
             event = events.recv() => match event {
                 Ok(e) if e.seq <= state.last => {}

@@ -695,7 +695,6 @@ async fn the_conversation_page_shows_who_else_is_looking_at_it() {
 // old server's WebSocket tasks outlive `stop()`, so the page stays connected to a server that
 // no longer publishes (a real restart ends the process, and the page reconnects). Stopping
 // should close them with 1001 "going away"; then this test runs as it is.
-#[ignore = "Running::stop leaves live WebSockets open in-process"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inbox_catches_up_after_the_server_restarts() {
     let mut app = TestApp::start().await;

@@ -297,16 +297,16 @@ async fn a_conversation_page_shows_every_kind_of_message_for_what_it_is() {
         "oldest first"
     );
     // the event is a quiet system line naming where the customer came from, escaped
-    assert!(one(&html, "li.msg-event .msg-event").contains("<b>ad</b>"));
+    assert!(one(&html, "li.kind-event .msg-event").contains("<b>ad</b>"));
     // text: the web address is a link, the rest is text, nothing is markup
-    let text = one(&html, "li.msg-text .msg-text");
+    let text = one(&html, "li.kind-text .msg-text");
     assert!(text.contains("<img src=x onerror=alert(1)>"), "{text}");
     assert_eq!(
-        all(&html, "li.msg-text .msg-text a"),
+        all(&html, "li.kind-text .msg-text a"),
         ["https://example.com/x?a=1&b=2"]
     );
     assert_eq!(
-        attr(&html, "li.msg-text .msg-text a", "href").as_deref(),
+        attr(&html, "li.kind-text .msg-text a", "href").as_deref(),
         Some("https://example.com/x?a=1&b=2")
     );
     assert_eq!(
@@ -314,12 +314,12 @@ async fn a_conversation_page_shows_every_kind_of_message_for_what_it_is() {
         0
     );
     // the image is waiting for kefu's copy (no WeChat API configured to fetch it)
-    assert_eq!(all(&html, "li.msg-image .msg-text").len(), 1);
-    assert_eq!(all(&html, "li.msg-miniprogrampage .card-title").len(), 1);
+    assert_eq!(all(&html, "li.kind-image .msg-text").len(), 1);
+    assert_eq!(all(&html, "li.kind-miniprogrampage .card-title").len(), 1);
     // the note is visibly a note, and never shows a delivery state
-    assert_eq!(all(&html, "li.msg-note .msg-note-tag").len(), 1);
-    assert_eq!(one(&html, "li.msg-note .msg-text"), "VIP <i>customer</i>");
-    assert_eq!(all(&html, "li.msg-note .msg-status").len(), 0);
+    assert_eq!(all(&html, "li.kind-note .msg-note-tag").len(), 1);
+    assert_eq!(one(&html, "li.kind-note .msg-text"), "VIP <i>customer</i>");
+    assert_eq!(all(&html, "li.kind-note .msg-status").len(), 0);
     // the side panel
     assert_eq!(one(&html, "#contact-openid"), customer);
     assert_eq!(one(&html, "#contact-source"), "<b>ad</b>");
