@@ -47,6 +47,8 @@ pub struct AppState {
     /// Present when both the EncodingAESKey and the AppID are configured.
     pub cipher: Option<Arc<Cipher>>,
     pub metrics: PrometheusHandle,
+    /// The bot: auto-replies, handoff, transfer to WeChat's tool, auto-assignment.
+    pub automation: crate::automation::Automation,
     /// Only in `kefu demo`: the fake WeChat API and the customer simulator.
     pub demo: Option<Arc<crate::demo::Demo>>,
 }
@@ -56,6 +58,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(web::webhook::router(&state.config.webhook_path))
         .merge(web::api::router())
+        .merge(web::rules::router())
+        .merge(web::admin::router())
         .merge(web::canned::router())
         .merge(web::settings::router())
         .merge(web::ws::router())
@@ -258,6 +262,15 @@ pub async fn start_with(
             config.reply_rules,
         )),
     ];
+    let (automation, bot) = crate::automation::Automation::start(
+        store.clone(),
+        live.clone(),
+        config.reply_rules,
+        api.is_some(),
+    )
+    .await
+    .context("cannot load the auto-reply rules and settings")?;
+    workers.push(bot);
     if let Some(api) = &api {
         workers.extend(delivery::start(Delivery {
             api: api.clone(),
@@ -278,6 +291,7 @@ pub async fn start_with(
         login_throttle: Arc::default(),
         cipher,
         metrics: metrics_handle(),
+        automation,
         demo,
     };
     let addr = listener.local_addr()?;

@@ -83,12 +83,13 @@ pub async fn queue_reply(
     kind: MessageType,
     content: &Value,
     attachment: Option<Attachment>,
+    reserve: u32,
 ) -> Result<MessageRow, QueueError> {
     let now = now_millis();
     let deliver = kind != MessageType::Note;
     let mut tx = store.begin_write().await?;
     if deliver {
-        spend_one_reply(&mut tx, rules, conversation_id, now).await?;
+        spend_one_reply(&mut tx, rules, conversation_id, now, reserve).await?;
     }
     let text = content.to_string();
     let message = NewMessage {
@@ -128,14 +129,16 @@ pub async fn queue_reply(
     Ok(row)
 }
 
-/// Spends one reply of the conversation's contact, or refuses if WeChat would. It spends first
-/// (an update, so the write lock is held from here) and checks after: two agents cannot both
+/// Spends one reply of the conversation's contact, or refuses if WeChat would, or if fewer than
+/// `reserve` would be left (the bot keeps the last one for a human). It spends first (an
+/// update, so the write lock is held from here) and checks after: two agents cannot both
 /// spend the last reply. On refusal the caller's transaction is left to roll back.
 async fn spend_one_reply(
     tx: &mut sqlx::SqliteConnection,
     rules: &ReplyRules,
     conversation_id: i64,
     now: Millis,
+    reserve: u32,
 ) -> Result<(), QueueError> {
     let c = outbox::spend_reply(tx, conversation_id)
         .await?
@@ -148,7 +151,7 @@ async fn spend_one_reply(
         now,
     );
     match a.ends_at {
-        _ if a.left > 0 => Ok(()),
+        _ if a.left > reserve => Ok(()),
         Some(ends) if now < ends => Err(QueueError::QuotaUsed),
         _ => Err(QueueError::WindowClosed),
     }
@@ -168,7 +171,7 @@ pub async fn requeue_reply(
     let Some(conversation_id) = outbox::requeue(&mut tx, message_id, now).await? else {
         return Ok(None);
     };
-    spend_one_reply(&mut tx, rules, conversation_id, now).await?;
+    spend_one_reply(&mut tx, rules, conversation_id, now, 0).await?;
     crate::store::audit::record(
         &mut tx,
         actor,

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod automation;
 pub mod cli;
 pub mod config;
 pub mod delivery;

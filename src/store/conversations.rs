@@ -131,16 +131,103 @@ pub async fn set_status(
     Ok(true)
 }
 
-/// Assigns a conversation to a staff user, or to nobody. Returns false when there is no such
-/// conversation.
+/// Assigns a conversation to a staff user, or to nobody. A conversation with an assignee is a
+/// human's (the bot stops answering it); unassigning leaves it a human's, waiting in the queue.
+/// Returns false when there is no such conversation.
 pub async fn assign(
     conn: &mut SqliteConnection,
     id: i64,
     assignee: Option<i64>,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query("update conversations set assignee_id = $1 where id = $2")
-        .bind(assignee)
+    let done = sqlx::query(
+        r"update conversations
+             set assignee_id = $1,
+                 handler = case when $1 is null then handler else 'human' end
+           where id = $2",
+    )
+    .bind(assignee)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Assigns a waiting conversation unless someone took it meanwhile; true when it did.
+pub async fn assign_if_unassigned(
+    conn: &mut SqliteConnection,
+    id: i64,
+    assignee: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        r"update conversations set assignee_id = $1, handler = 'human'
+           where id = $2 and assignee_id is null and status = 'open'",
+    )
+    .bind(assignee)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Who answers the conversation: the bot, a human, or WeChat's tool.
+pub async fn set_handler(
+    conn: &mut SqliteConnection,
+    id: i64,
+    handler: crate::domain::Handler,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("update conversations set handler = $1 where id = $2")
+        .bind(handler.as_str())
         .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Open conversations handed to humans that nobody has taken yet, the longest waiting first.
+pub async fn waiting_for_human(pool: &SqlitePool, limit: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        r"select id from conversations
+           where status = 'open' and handler = 'human' and assignee_id is null
+           order by last_activity_at, id
+           limit $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// The automatic messages the bot rate-limits per customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotNote {
+    Welcome,
+    Fallback,
+    Away,
+}
+
+/// Records that the bot sends `note` to the contact now, unless it did within `every_ms`:
+/// true when it may send. One statement, so two pushes cannot both claim it.
+pub async fn claim_bot_note(
+    conn: &mut SqliteConnection,
+    contact_id: i64,
+    note: BotNote,
+    now: Millis,
+    every_ms: Millis,
+) -> sqlx::Result<bool> {
+    let sql = match note {
+        BotNote::Welcome => {
+            "update contacts set welcomed_at = $1 where id = $2 and (welcomed_at is null or welcomed_at <= $3)"
+        }
+        BotNote::Fallback => {
+            "update contacts set fallback_at = $1 where id = $2 and (fallback_at is null or fallback_at <= $3)"
+        }
+        BotNote::Away => {
+            "update contacts set away_at = $1 where id = $2 and (away_at is null or away_at <= $3)"
+        }
+    };
+    let done = sqlx::query(sql)
+        .bind(now)
+        .bind(contact_id)
+        .bind(now - every_ms)
         .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() == 1)

@@ -15,8 +15,10 @@ pub mod inbound;
 pub mod media;
 pub mod messages;
 pub mod outbox;
+pub mod rules;
 pub mod seed;
 pub mod sessions;
+pub mod settings;
 pub mod staff;
 pub mod tokens;
 

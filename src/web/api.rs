@@ -436,6 +436,7 @@ pub async fn send_reply(
         reply.kind,
         &reply.content,
         attachment,
+        0,
     )
     .await
     .map_err(queue_error)

@@ -133,6 +133,19 @@ async fn receive(
                 push.kind = push.msg_type(),
                 "push stored"
             );
+            if state
+                .automation
+                .after_push(&push, conversation_id)
+                .await
+                .is_some()
+            {
+                let reply = crate::wechat::reply::transfer_customer_service(
+                    &push,
+                    format,
+                    crate::domain::now_millis() / 1000,
+                );
+                return Ok(passive(&state, token, nonce, encrypted, format, &reply));
+            }
         }
         Ok(Stored::Duplicate) => {
             metrics::counter!("kefu_pushes_total", "outcome" => "duplicate").increment(1);
@@ -147,6 +160,34 @@ async fn receive(
         Err(e @ WriteError::Failed(_)) => return Err(AppError::Internal(e.into())),
     }
     Ok(success())
+}
+
+/// A passive reply: encrypted when the push was (safe mode), as it came otherwise.
+fn passive(
+    state: &AppState,
+    token: &str,
+    nonce: &str,
+    encrypted: bool,
+    format: Format,
+    plaintext: &str,
+) -> Response {
+    let body = match (&state.cipher, encrypted) {
+        (Some(cipher), true) => crate::wechat::reply::encrypted(
+            cipher,
+            token,
+            plaintext,
+            nonce,
+            crate::domain::now_millis() / 1000,
+            format,
+        ),
+        _ => plaintext.to_owned(),
+    };
+    let content_type = match format {
+        Format::Json => "application/json",
+        Format::Xml => "application/xml; charset=utf-8",
+    };
+    metrics::counter!("kefu_pushes_total", "outcome" => "transferred").increment(1);
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 fn success() -> Response {

@@ -6,4 +6,5 @@ pub mod api;
 pub mod crypto;
 pub mod fake;
 pub mod push;
+pub mod reply;
 pub mod simulate;

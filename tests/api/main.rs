@@ -1,7 +1,9 @@
 //! kefu's integration tests: one binary, each test with its own server and data dir.
 
+mod admin;
 mod api;
 mod auth;
+mod automation;
 mod browser;
 mod canned;
 mod cli;

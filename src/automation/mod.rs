@@ -1,0 +1,655 @@
+//! Automation: the bot. It answers customers by the admins' rules, welcomes them when they
+//! enter the chat, falls back when nothing matches, says when the team is away, hands a
+//! conversation to a human (in kefu) or to WeChat's own customer-service tool, and hands
+//! waiting conversations to online agents.
+//!
+//! The webhook stays fast: choosing a rule is a lookup in a matcher compiled when the rules
+//! change (`rules`), and everything that reads or writes the database for an ordinary message
+//! happens on the bot's own task, after `success` was answered. Only a `transfer_wechat` rule
+//! is decided before answering, because WeChat reads the transfer from the answer itself.
+//!
+//! Who owns a conversation is its `handler`: `bot` (new conversations), `human` (after a
+//! handoff or once an agent takes it) or `wechat` (transferred; when WeChat routes the customer
+//! back, their next message reaches kefu and the bot owns the conversation again). The bot
+//! never answers a conversation a human owns or that has an assignee, and never spends the
+//! customer's last reply WeChat allows in the window: that one is kept for a human.
+//!
+//! Auto-replies are decided after the push is stored and acknowledged: a crash in between can
+//! lose an auto-reply (never the customer's message).
+
+pub mod rules;
+pub mod settings;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::delivery::{self, QueueError};
+use crate::domain::{Handler, MessageType, Millis, ReplyRules, SenderKind, now_millis};
+use crate::live::{Event, Live};
+use crate::store::audit::{self, Actor};
+use crate::store::conversations::{self, ConversationRow};
+use crate::store::{Store, rules as rule_store, settings as settings_store};
+use crate::wechat::push::{Push, PushKind};
+
+use self::rules::{MatchKind, Matcher, RuleError, RuleSpec};
+use self::settings::{AssignmentMode, AutomationSettings};
+
+/// How often waiting conversations are offered to agents even without a trigger.
+const ASSIGN_EVERY: Duration = Duration::from_secs(30);
+/// Triggers closer together than this make one assignment pass.
+const ASSIGN_DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// What a rule does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Reply,
+    Handoff,
+    TransferWechat,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Option<Action> {
+        match s {
+            "reply" => Some(Action::Reply),
+            "handoff" => Some(Action::Handoff),
+            "transfer_wechat" => Some(Action::TransferWechat),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Reply => "reply",
+            Action::Handoff => "handoff",
+            Action::TransferWechat => "transfer_wechat",
+        }
+    }
+}
+
+/// A message the bot sends: a type and its content, as stored on an outbound message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotReply {
+    pub kind: MessageType,
+    pub content: Value,
+}
+
+impl BotReply {
+    pub fn text(text: &str) -> BotReply {
+        BotReply {
+            kind: MessageType::Text,
+            content: json!({ "text": text }),
+        }
+    }
+
+    /// A rule's stored `{"type", "content"}` (validated when it was saved).
+    fn from_stored(json: &str) -> Option<BotReply> {
+        let v: Value = serde_json::from_str(json).ok()?;
+        Some(BotReply {
+            kind: MessageType::parse(v.get("type")?.as_str()?)?,
+            content: v.get("content")?.clone(),
+        })
+    }
+}
+
+/// One enabled rule, ready to act.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActiveRule {
+    pub id: i64,
+    pub name: String,
+    pub action: Action,
+    pub reply: Option<BotReply>,
+}
+
+/// The enabled rules, compiled.
+pub struct Compiled {
+    matcher: Matcher,
+    rules: HashMap<i64, ActiveRule>,
+}
+
+impl Compiled {
+    /// Compiles stored rules (the disabled ones are left out).
+    pub fn from_rows(rows: &[rule_store::RuleRow]) -> Result<Compiled, RuleError> {
+        let mut specs = Vec::new();
+        let mut rules = HashMap::new();
+        for r in rows.iter().filter(|r| r.enabled) {
+            let (Some(kind), Some(action)) =
+                (MatchKind::parse(&r.match_kind), Action::parse(&r.action))
+            else {
+                continue;
+            };
+            let keywords: Vec<String> = serde_json::from_str(&r.keywords).unwrap_or_default();
+            specs.push(RuleSpec {
+                id: r.id,
+                priority: r.priority,
+                kind,
+                keywords,
+            });
+            rules.insert(
+                r.id,
+                ActiveRule {
+                    id: r.id,
+                    name: r.name.clone(),
+                    action,
+                    reply: r.reply.as_deref().and_then(BotReply::from_stored),
+                },
+            );
+        }
+        Ok(Compiled {
+            matcher: Matcher::compile(&specs)?,
+            rules,
+        })
+    }
+
+    /// The rule that fires for a customer's text.
+    pub fn choose(&self, text: &str) -> Option<&ActiveRule> {
+        self.matcher.choose(text).and_then(|id| self.rules.get(&id))
+    }
+}
+
+/// What the bot would do with a customer's text, as the console's tester shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Rule(ActiveRule),
+    Away(BotReply),
+    Fallback(BotReply),
+    Nothing,
+}
+
+/// The webhook must answer with a transfer to WeChat's customer-service tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferToWechat;
+
+enum Job {
+    /// a customer message was stored (text carries what rules match against)
+    Message {
+        conversation_id: i64,
+        rule: Option<i64>,
+    },
+    /// the customer entered the chat
+    Enter {
+        conversation_id: i64,
+        session_from: Option<String>,
+    },
+    /// offer waiting conversations to online agents
+    Assign,
+}
+
+/// The bot: cheap to clone.
+#[derive(Clone)]
+pub struct Automation {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    live: Live,
+    reply_rules: ReplyRules,
+    /// false without WeChat API credentials: the bot then decides but cannot send
+    can_send: bool,
+    compiled: RwLock<Arc<Compiled>>,
+    settings: RwLock<Arc<AutomationSettings>>,
+    jobs: mpsc::UnboundedSender<Job>,
+    /// the agent who got the last auto-assigned conversation (round robin)
+    last_assigned: Mutex<i64>,
+    /// held while rules change, so the matcher in use is the latest committed
+    rules_lock: tokio::sync::Mutex<()>,
+}
+
+fn read<T: ?Sized>(lock: &RwLock<Arc<T>>) -> Arc<T> {
+    lock.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn write<T: ?Sized>(lock: &RwLock<Arc<T>>, value: Arc<T>) {
+    *lock.write().unwrap_or_else(|e| e.into_inner()) = value;
+}
+
+impl Automation {
+    /// Loads the rules and settings and starts the bot's task.
+    pub async fn start(
+        store: Store,
+        live: Live,
+        reply_rules: ReplyRules,
+        can_send: bool,
+    ) -> anyhow::Result<(Automation, JoinHandle<()>)> {
+        let rows = rule_store::list(store.pool()).await?;
+        let compiled = Compiled::from_rows(&rows).unwrap_or_else(|e| {
+            // a rule set that compiled when saved but not now (a newer limit): run without
+            // rules rather than not at all, and say so
+            tracing::error!(error = %e, "the auto-reply rules do not compile; the bot runs without them");
+            Compiled {
+                matcher: Matcher::empty(),
+                rules: HashMap::new(),
+            }
+        });
+        let settings = load_settings(&store).await?;
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let automation = Automation {
+            inner: Arc::new(Inner {
+                store,
+                live,
+                reply_rules,
+                can_send,
+                compiled: RwLock::new(Arc::new(compiled)),
+                settings: RwLock::new(Arc::new(settings)),
+                jobs,
+                last_assigned: Mutex::new(0),
+                rules_lock: tokio::sync::Mutex::new(()),
+            }),
+        };
+        let task = tokio::spawn(automation.clone().run(queue));
+        Ok((automation, task))
+    }
+
+    /// Held by whoever changes rules, from reading them to putting the new matcher to use.
+    pub async fn rules_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.rules_lock.lock().await
+    }
+
+    pub fn settings(&self) -> Arc<AutomationSettings> {
+        read(&self.inner.settings)
+    }
+
+    pub fn compiled(&self) -> Arc<Compiled> {
+        read(&self.inner.compiled)
+    }
+
+    /// Puts newly saved rules to work.
+    pub fn use_rules(&self, compiled: Compiled) {
+        write(&self.inner.compiled, Arc::new(compiled));
+    }
+
+    /// Puts newly saved settings to work (and hands out waiting conversations if assignment
+    /// became automatic).
+    pub fn use_settings(&self, settings: AutomationSettings) {
+        write(&self.inner.settings, Arc::new(settings));
+        let _ = self.inner.jobs.send(Job::Assign);
+    }
+
+    /// A conversation now waits for a human: offer it (and any other waiting) to agents.
+    pub fn offer_waiting(&self) {
+        let _ = self.inner.jobs.send(Job::Assign);
+    }
+
+    /// What the bot would do with `text` now (the console's tester).
+    pub fn test(&self, text: &str, now: Millis) -> Outcome {
+        if let Some(rule) = self.compiled().choose(text) {
+            return Outcome::Rule(rule.clone());
+        }
+        let s = self.settings();
+        match (&s.away, &s.fallback) {
+            (Some(away), _) if !s.hours.open_at(now) => Outcome::Away(BotReply::text(away)),
+            (_, Some(fallback)) => Outcome::Fallback(BotReply::text(fallback)),
+            _ => Outcome::Nothing,
+        }
+    }
+
+    /// Called by the webhook once a new push is stored. Returns `Some` when the answer must
+    /// transfer the customer to WeChat's tool; anything else is left to the bot's task.
+    pub async fn after_push(&self, push: &Push, conversation_id: i64) -> Option<TransferToWechat> {
+        match &push.kind {
+            PushKind::Text { content, .. } => {
+                let rule = self.compiled().choose(content).cloned();
+                if let Some(rule) = &rule
+                    && rule.action == Action::TransferWechat
+                {
+                    match self.transfer(conversation_id, rule.id).await {
+                        Ok(true) => return Some(TransferToWechat),
+                        Ok(false) => return None,
+                        Err(e) => {
+                            // answer `success`: the customer stays with kefu
+                            tracing::warn!(error = %e, conversation.id = conversation_id, "cannot transfer to WeChat's tool");
+                            return None;
+                        }
+                    }
+                }
+                let _ = self.inner.jobs.send(Job::Message {
+                    conversation_id,
+                    rule: rule.map(|r| r.id),
+                });
+            }
+            PushKind::Image { .. } | PushKind::MiniProgramPage { .. } => {
+                let _ = self.inner.jobs.send(Job::Message {
+                    conversation_id,
+                    rule: None,
+                });
+            }
+            PushKind::Event {
+                event,
+                session_from,
+            } if event == "user_enter_tempsession" => {
+                let _ = self.inner.jobs.send(Job::Enter {
+                    conversation_id,
+                    session_from: session_from.clone(),
+                });
+            }
+            PushKind::Event { .. } | PushKind::Unknown { .. } => {}
+        }
+        None
+    }
+
+    /// Marks the conversation as handled by WeChat's tool, unless a human owns it. Returns
+    /// whether it did.
+    async fn transfer(&self, conversation_id: i64, rule_id: i64) -> sqlx::Result<bool> {
+        let store = &self.inner.store;
+        let Some(row) = conversations::get(store.pool(), conversation_id).await? else {
+            return Ok(false);
+        };
+        if owned_by_human(&row) {
+            return Ok(false);
+        }
+        let now = now_millis();
+        let mut tx = store.begin_write().await?;
+        conversations::set_handler(&mut tx, conversation_id, Handler::Wechat).await?;
+        tx.commit().await?;
+        rule_store::hit(store.pool(), rule_id, now).await?;
+        self.inner
+            .live
+            .publish(Event::ConversationChanged { conversation_id });
+        Ok(true)
+    }
+
+    async fn run(self, mut queue: mpsc::UnboundedReceiver<Job>) {
+        let mut watch = self.inner.live.subscribe();
+        let mut assign_due: Option<tokio::time::Instant> = None;
+        let mut periodic = tokio::time::interval(ASSIGN_EVERY);
+        loop {
+            tokio::select! {
+                job = queue.recv() => match job {
+                    Some(Job::Assign) => {
+                        assign_due.get_or_insert_with(|| tokio::time::Instant::now() + ASSIGN_DEBOUNCE);
+                    }
+                    Some(job) => self.handle(job).await,
+                    None => break,
+                },
+                event = watch.recv() => match event {
+                    // someone came online, or a conversation changed hands or closed
+                    Ok(Event::StaffPresence { online: true, .. } | Event::ConversationChanged { .. }) => {
+                        if self.settings().assignment.mode == AssignmentMode::Auto {
+                            assign_due.get_or_insert_with(|| tokio::time::Instant::now() + ASSIGN_DEBOUNCE);
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                _ = tokio::time::sleep_until(assign_due.unwrap_or_else(tokio::time::Instant::now)), if assign_due.is_some() => {
+                    assign_due = None;
+                    if let Err(e) = self.assign_waiting().await {
+                        tracing::warn!(error = %e, "cannot hand out waiting conversations");
+                    }
+                }
+                _ = periodic.tick() => {
+                    if self.settings().assignment.mode == AssignmentMode::Auto {
+                        assign_due.get_or_insert_with(tokio::time::Instant::now);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, job: Job) {
+        let result = match job {
+            Job::Message {
+                conversation_id,
+                rule,
+            } => self.on_message(conversation_id, rule).await,
+            Job::Enter {
+                conversation_id,
+                session_from,
+            } => {
+                self.on_enter(conversation_id, session_from.as_deref())
+                    .await
+            }
+            Job::Assign => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "the bot could not act on a message");
+        }
+    }
+
+    async fn on_message(&self, conversation_id: i64, rule: Option<i64>) -> anyhow::Result<()> {
+        let store = &self.inner.store;
+        let Some(mut row) = conversations::get(store.pool(), conversation_id).await? else {
+            return Ok(());
+        };
+        if row.handler == Handler::Wechat.as_str() {
+            // WeChat routed the customer back to kefu: the bot owns the conversation again
+            let mut tx = store.begin_write().await?;
+            conversations::set_handler(&mut tx, conversation_id, Handler::Bot).await?;
+            tx.commit().await?;
+            row.handler = Handler::Bot.as_str().to_owned();
+            self.inner
+                .live
+                .publish(Event::ConversationChanged { conversation_id });
+        }
+        if owned_by_human(&row) {
+            return Ok(());
+        }
+        let now = now_millis();
+        let compiled = self.compiled();
+        if let Some(rule) = rule.and_then(|id| compiled.rules.get(&id)) {
+            rule_store::hit(store.pool(), rule.id, now).await?;
+            if let Some(reply) = &rule.reply {
+                self.send(&row, reply).await?;
+            }
+            if rule.action == Action::Handoff {
+                self.hand_off(conversation_id).await?;
+            }
+            return Ok(());
+        }
+        let settings = self.settings();
+        let (field, text, minutes) = match (&settings.away, &settings.fallback) {
+            (Some(away), _) if !settings.hours.open_at(now) => (
+                conversations::BotNote::Away,
+                away,
+                settings.away_every_minutes,
+            ),
+            (_, Some(fallback)) => (
+                conversations::BotNote::Fallback,
+                fallback,
+                settings.fallback_every_minutes,
+            ),
+            _ => return Ok(()),
+        };
+        if self.claim_note(&row, field, minutes, now).await? {
+            self.send(&row, &BotReply::text(text)).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_enter(
+        &self,
+        conversation_id: i64,
+        session_from: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let settings = self.settings();
+        let Some(text) = settings.welcome_for(session_from) else {
+            return Ok(());
+        };
+        let store = &self.inner.store;
+        let Some(row) = conversations::get(store.pool(), conversation_id).await? else {
+            return Ok(());
+        };
+        if owned_by_human(&row) {
+            return Ok(());
+        }
+        let now = now_millis();
+        if self
+            .claim_note(
+                &row,
+                conversations::BotNote::Welcome,
+                settings.welcome_every_minutes,
+                now,
+            )
+            .await?
+        {
+            self.send(&row, &BotReply::text(text)).await?;
+        }
+        Ok(())
+    }
+
+    /// Notes that the bot sends this kind of automatic message to the contact now, unless it
+    /// did within `minutes`: true when it may send.
+    async fn claim_note(
+        &self,
+        row: &ConversationRow,
+        note: conversations::BotNote,
+        minutes: u32,
+        now: Millis,
+    ) -> sqlx::Result<bool> {
+        let mut tx = self.inner.store.begin_write().await?;
+        let claimed = conversations::claim_bot_note(
+            &mut tx,
+            row.contact_id,
+            note,
+            now,
+            i64::from(minutes) * 60_000,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Queues a bot message, keeping the customer's last allowed reply for a human.
+    async fn send(&self, row: &ConversationRow, reply: &BotReply) -> anyhow::Result<()> {
+        if !self.inner.can_send {
+            tracing::info!(
+                conversation.id = row.id,
+                "the bot would answer, but kefu cannot send without KEFU_WECHAT_APPID and KEFU_WECHAT_SECRET"
+            );
+            return Ok(());
+        }
+        match delivery::queue_reply(
+            &self.inner.store,
+            &self.inner.live,
+            &self.inner.reply_rules,
+            row.id,
+            (SenderKind::Bot, None),
+            reply.kind,
+            &reply.content,
+            None,
+            1,
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(QueueError::WindowClosed | QueueError::QuotaUsed) => {
+                tracing::debug!(
+                    conversation.id = row.id,
+                    "the bot keeps the last reply for a human"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The conversation becomes a human's: it waits unassigned (or goes to an agent).
+    async fn hand_off(&self, conversation_id: i64) -> anyhow::Result<()> {
+        let mut tx = self.inner.store.begin_write().await?;
+        conversations::set_handler(&mut tx, conversation_id, Handler::Human).await?;
+        tx.commit().await?;
+        self.inner
+            .live
+            .publish(Event::ConversationChanged { conversation_id });
+        self.offer_waiting();
+        Ok(())
+    }
+
+    /// Round robin over online agents below the cap, oldest waiting conversation first.
+    async fn assign_waiting(&self) -> anyhow::Result<()> {
+        let settings = self.settings();
+        if settings.assignment.mode != AssignmentMode::Auto {
+            return Ok(());
+        }
+        let store = &self.inner.store;
+        let waiting = conversations::waiting_for_human(store.pool(), 200).await?;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let online: Vec<i64> = self
+            .inner
+            .live
+            .presence()
+            .online
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        let mut agents: Vec<i64> = crate::store::staff::list(store.pool())
+            .await?
+            .into_iter()
+            .filter(|s| {
+                !s.disabled && s.role() == crate::domain::Role::Agent && online.contains(&s.id)
+            })
+            .map(|s| s.id)
+            .collect();
+        agents.sort_unstable();
+        if agents.is_empty() {
+            return Ok(());
+        }
+        let counts = conversations::open_counts(store.pool()).await?;
+        let mut load: HashMap<i64, i64> = agents.iter().map(|a| (*a, counts.of(*a).0)).collect();
+        let cap = i64::from(settings.assignment.cap);
+        let mut last = *self
+            .inner
+            .last_assigned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for conversation_id in waiting {
+            // the next agent after the last one served, wrapping, with room left
+            let start = agents.iter().position(|a| *a > last).unwrap_or(0);
+            let Some(agent) = (0..agents.len())
+                .map(|i| agents[(start + i) % agents.len()])
+                .find(|a| load[a] < cap)
+            else {
+                break; // everyone is full: the rest wait
+            };
+            let now = now_millis();
+            let mut tx = store.begin_write().await?;
+            // only if still unassigned: an agent may have claimed it meanwhile
+            if !conversations::assign_if_unassigned(&mut tx, conversation_id, agent).await? {
+                continue;
+            }
+            audit::record(
+                &mut tx,
+                &Actor::system(),
+                "conversation.assign",
+                &format!("conversation {conversation_id}"),
+                Some(&format!("user {agent} (automatic)")),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            *load.entry(agent).or_default() += 1;
+            last = agent;
+            self.inner
+                .live
+                .publish(Event::ConversationChanged { conversation_id });
+        }
+        *self
+            .inner
+            .last_assigned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = last;
+        Ok(())
+    }
+}
+
+/// A human owns it: handed off, or taken by an agent.
+fn owned_by_human(row: &ConversationRow) -> bool {
+    row.handler == Handler::Human.as_str() || row.assignee_id.is_some()
+}
+
+async fn load_settings(store: &Store) -> anyhow::Result<AutomationSettings> {
+    Ok(match settings_store::get(store.pool(), settings::KEY).await? {
+        Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the stored automation settings cannot be read; using the defaults");
+            AutomationSettings::default()
+        }),
+        None => AutomationSettings::default(),
+    })
+}

@@ -1,0 +1,307 @@
+//! What admins set for the bot and for assignment: the welcome, fallback and away messages,
+//! business hours, and how conversations are handed to agents. Stored as one JSON document
+//! (`settings` key `automation`); out of the box every message is off and assignment manual.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Millis;
+
+/// The settings key in the store.
+pub const KEY: &str = "automation";
+/// Longest automatic message, in characters (WeChat's text limit is higher; this keeps the
+/// console honest).
+pub const MAX_TEXT: usize = 2000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutomationSettings {
+    /// sent when a customer enters the chat; None: no welcome
+    pub welcome: Option<String>,
+    /// a different welcome for customers coming from a given SessionFrom
+    pub welcome_by_source: Vec<SourceWelcome>,
+    /// at most one welcome per customer this often
+    pub welcome_every_minutes: u32,
+    /// sent when no rule matches; None: no fallback
+    pub fallback: Option<String>,
+    /// at most one fallback per customer this often
+    pub fallback_every_minutes: u32,
+    /// sent outside business hours instead of the fallback; None: no away message
+    pub away: Option<String>,
+    pub away_every_minutes: u32,
+    pub hours: BusinessHours,
+    pub assignment: Assignment,
+}
+
+impl Default for AutomationSettings {
+    fn default() -> Self {
+        AutomationSettings {
+            welcome: None,
+            welcome_by_source: Vec::new(),
+            welcome_every_minutes: 60,
+            fallback: None,
+            fallback_every_minutes: 60,
+            away: None,
+            away_every_minutes: 60,
+            hours: BusinessHours::default(),
+            assignment: Assignment::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceWelcome {
+    pub session_from: String,
+    pub text: String,
+}
+
+/// When humans answer. Off: always within hours (no away message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusinessHours {
+    pub enabled: bool,
+    /// ISO weekdays that are working days: 1 Monday … 7 Sunday
+    pub days: Vec<u8>,
+    /// "09:00", local time
+    pub start: String,
+    /// "18:00", local time; the end is not included
+    pub end: String,
+    /// the time zone as an offset from UTC, "+08:00" (China has no daylight saving time)
+    pub utc_offset: String,
+}
+
+impl Default for BusinessHours {
+    fn default() -> Self {
+        BusinessHours {
+            enabled: false,
+            days: vec![1, 2, 3, 4, 5],
+            start: "09:00".into(),
+            end: "18:00".into(),
+            utc_offset: "+08:00".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentMode {
+    /// agents claim conversations from the Unassigned queue
+    #[default]
+    Manual,
+    /// handed-off conversations go round-robin to online agents below the cap
+    Auto,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Assignment {
+    pub mode: AssignmentMode,
+    /// open conversations an agent holds before auto-assignment passes them by
+    pub cap: u32,
+}
+
+impl Default for Assignment {
+    fn default() -> Self {
+        Assignment {
+            mode: AssignmentMode::Manual,
+            cap: 10,
+        }
+    }
+}
+
+/// "HH:MM" → minutes since midnight.
+fn parse_clock(s: &str) -> Option<u32> {
+    let (h, m) = s.trim().split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 24 && m < 60 && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+}
+
+/// "+08:00" / "-05:30" / "Z" → minutes east of UTC.
+fn parse_offset(s: &str) -> Option<i32> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("z") || s == "UTC" {
+        return Some(0);
+    }
+    let sign = match s.chars().next()? {
+        '+' => 1,
+        '-' => -1,
+        _ => return None,
+    };
+    let minutes = parse_clock(&s[1..])? as i32;
+    (minutes <= 14 * 60).then_some(sign * minutes)
+}
+
+impl BusinessHours {
+    /// Whether `now` falls within business hours (always, when they are off).
+    pub fn open_at(&self, now: Millis) -> bool {
+        if !self.enabled {
+            return true;
+        }
+        let (Some(start), Some(end), Some(offset)) = (
+            parse_clock(&self.start),
+            parse_clock(&self.end),
+            parse_offset(&self.utc_offset),
+        ) else {
+            return true;
+        };
+        let local_minutes = now.div_euclid(60_000) + i64::from(offset);
+        let day = local_minutes.div_euclid(24 * 60);
+        let minute = local_minutes.rem_euclid(24 * 60) as u32;
+        // 1970-01-01 was a Thursday (ISO weekday 4)
+        let weekday = ((day + 3).rem_euclid(7) + 1) as u8;
+        self.days.contains(&weekday) && start <= minute && minute < end
+    }
+}
+
+impl AutomationSettings {
+    /// The welcome for a customer who came from `session_from`, if any is set.
+    pub fn welcome_for(&self, session_from: Option<&str>) -> Option<&str> {
+        session_from
+            .and_then(|from| {
+                self.welcome_by_source
+                    .iter()
+                    .find(|w| w.session_from == from)
+                    .map(|w| w.text.as_str())
+            })
+            .or(self.welcome.as_deref())
+    }
+
+    /// Checks what an admin saved; the sentence names the field.
+    pub fn validate(&mut self) -> Result<(), String> {
+        let text = |name: &str, v: &mut Option<String>| -> Result<(), String> {
+            if let Some(t) = v {
+                let trimmed = t.trim().to_owned();
+                if trimmed.chars().count() > MAX_TEXT {
+                    return Err(format!("{name} is longer than {MAX_TEXT} characters"));
+                }
+                *v = (!trimmed.is_empty()).then_some(trimmed);
+            }
+            Ok(())
+        };
+        text("the welcome message", &mut self.welcome)?;
+        text("the fallback message", &mut self.fallback)?;
+        text("the away message", &mut self.away)?;
+        for w in &mut self.welcome_by_source {
+            w.session_from = w.session_from.trim().to_owned();
+            w.text = w.text.trim().to_owned();
+            if w.session_from.is_empty() || w.session_from.chars().count() > 200 {
+                return Err(
+                    "a welcome by source needs a SessionFrom of 1 to 200 characters".into(),
+                );
+            }
+            if w.text.is_empty() || w.text.chars().count() > MAX_TEXT {
+                return Err(format!(
+                    "the welcome for {:?} must be 1 to {MAX_TEXT} characters",
+                    w.session_from
+                ));
+            }
+        }
+        if self.welcome_by_source.len() > 50 {
+            return Err("at most 50 welcomes by source".into());
+        }
+        for (name, minutes) in [
+            ("welcome_every_minutes", self.welcome_every_minutes),
+            ("fallback_every_minutes", self.fallback_every_minutes),
+            ("away_every_minutes", self.away_every_minutes),
+        ] {
+            if !(1..=7 * 24 * 60).contains(&minutes) {
+                return Err(format!("{name} must be between 1 and 10080 (a week)"));
+            }
+        }
+        let h = &mut self.hours;
+        h.days.sort_unstable();
+        h.days.dedup();
+        if h.days.iter().any(|d| !(1..=7).contains(d)) {
+            return Err("business days are numbered 1 (Monday) to 7 (Sunday)".into());
+        }
+        let (Some(start), Some(end)) = (parse_clock(&h.start), parse_clock(&h.end)) else {
+            return Err("business hours are written HH:MM, such as 09:00 and 18:00".into());
+        };
+        if start >= end {
+            return Err("business hours must start before they end".into());
+        }
+        if parse_offset(&h.utc_offset).is_none() {
+            return Err("the time zone is an offset from UTC such as +08:00".into());
+        }
+        if !(1..=1000).contains(&self.assignment.cap) {
+            return Err("the per-agent cap must be between 1 and 1000".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-11-23 is a Monday; `at(hh, mm)` is that day at hh:mm in UTC+8.
+    fn at(day_offset: i64, hh: i64, mm: i64) -> Millis {
+        let monday_utc = 1_795_392_000_000; // 2026-11-23T00:00:00Z
+        monday_utc + day_offset * 86_400_000 + ((hh - 8) * 60 + mm) * 60_000
+    }
+
+    #[test]
+    fn business_hours_follow_the_local_clock_and_days() {
+        let hours = BusinessHours {
+            enabled: true,
+            ..BusinessHours::default()
+        };
+        assert!(hours.open_at(at(0, 9, 0)), "Monday 09:00");
+        assert!(hours.open_at(at(0, 17, 59)));
+        assert!(!hours.open_at(at(0, 18, 0)), "the end is not included");
+        assert!(!hours.open_at(at(0, 8, 59)));
+        assert!(!hours.open_at(at(5, 10, 0)), "Saturday");
+        assert!(hours.open_at(at(4, 10, 0)), "Friday");
+        assert!(
+            BusinessHours::default().open_at(at(5, 3, 0)),
+            "off: always open"
+        );
+    }
+
+    #[test]
+    fn validation_names_what_is_wrong_and_tidies_texts() {
+        let mut s = AutomationSettings {
+            welcome: Some("  你好  ".into()),
+            fallback: Some("   ".into()),
+            ..AutomationSettings::default()
+        };
+        assert_eq!(s.validate(), Ok(()));
+        assert_eq!(s.welcome.as_deref(), Some("你好"));
+        assert_eq!(s.fallback, None, "blank is off");
+        let mut bad = AutomationSettings::default();
+        bad.hours.start = "25:00".into();
+        assert!(bad.validate().unwrap_err().contains("HH:MM"));
+        let mut bad = AutomationSettings::default();
+        bad.hours.utc_offset = "Asia/Shanghai".into();
+        assert!(bad.validate().unwrap_err().contains("+08:00"));
+        let mut bad = AutomationSettings::default();
+        bad.assignment.cap = 0;
+        assert!(bad.validate().is_err());
+        let mut bad = AutomationSettings::default();
+        bad.hours.days = vec![0];
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn the_welcome_can_depend_on_where_the_customer_came_from() {
+        let s = AutomationSettings {
+            welcome: Some("hello".into()),
+            welcome_by_source: vec![SourceWelcome {
+                session_from: "order".into(),
+                text: "about your order?".into(),
+            }],
+            ..AutomationSettings::default()
+        };
+        assert_eq!(s.welcome_for(Some("order")), Some("about your order?"));
+        assert_eq!(s.welcome_for(Some("ad")), Some("hello"));
+        assert_eq!(s.welcome_for(None), Some("hello"));
+        assert_eq!(AutomationSettings::default().welcome_for(None), None);
+    }
+
+    #[test]
+    fn saved_json_with_unknown_fields_is_refused() {
+        assert!(serde_json::from_str::<AutomationSettings>(r#"{"welcom": "x"}"#).is_err());
+        let s: AutomationSettings = serde_json::from_str("{}").unwrap();
+        assert_eq!(s, AutomationSettings::default());
+    }
+}
