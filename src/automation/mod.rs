@@ -39,6 +39,10 @@ use crate::wechat::push::{Push, PushKind};
 use self::rules::{MatchKind, Matcher, RuleError, RuleSpec};
 use self::settings::{AssignmentMode, AutomationSettings};
 
+/// Jobs waiting for the bot at most. Beyond this (a flood far above what the bot keeps up
+/// with) new jobs are dropped with a warning: the customer's message is stored and shown,
+/// only its auto-reply is skipped. Memory stays bounded.
+const QUEUE: usize = 10_000;
 /// How often waiting conversations are offered to agents even without a trigger.
 const ASSIGN_EVERY: Duration = Duration::from_secs(30);
 /// Triggers closer together than this make one assignment pass.
@@ -109,6 +113,8 @@ pub struct ActiveRule {
 pub struct Compiled {
     matcher: Matcher,
     rules: HashMap<i64, ActiveRule>,
+    /// some rule transfers to WeChat's tool (so conversations may come back from it)
+    transfers: bool,
 }
 
 impl Compiled {
@@ -141,6 +147,7 @@ impl Compiled {
         }
         Ok(Compiled {
             matcher: Matcher::compile(&specs)?,
+            transfers: rules.values().any(|r| r.action == Action::TransferWechat),
             rules,
         })
     }
@@ -193,7 +200,7 @@ struct Inner {
     can_send: bool,
     compiled: RwLock<Arc<Compiled>>,
     settings: RwLock<Arc<AutomationSettings>>,
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::Sender<Job>,
     /// the agent who got the last auto-assigned conversation (round robin)
     last_assigned: Mutex<i64>,
     /// held while rules change, so the matcher in use is the latest committed
@@ -224,10 +231,11 @@ impl Automation {
             Compiled {
                 matcher: Matcher::empty(),
                 rules: HashMap::new(),
+                transfers: false,
             }
         });
         let settings = load_settings(&store).await?;
-        let (jobs, queue) = mpsc::unbounded_channel();
+        let (jobs, queue) = mpsc::channel(QUEUE);
         let automation = Automation {
             inner: Arc::new(Inner {
                 store,
@@ -267,12 +275,26 @@ impl Automation {
     /// became automatic).
     pub fn use_settings(&self, settings: AutomationSettings) {
         write(&self.inner.settings, Arc::new(settings));
-        let _ = self.inner.jobs.send(Job::Assign);
+        self.offer_waiting();
     }
 
     /// A conversation now waits for a human: offer it (and any other waiting) to agents.
     pub fn offer_waiting(&self) {
-        let _ = self.inner.jobs.send(Job::Assign);
+        self.enqueue(Job::Assign);
+    }
+
+    fn enqueue(&self, job: Job) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.inner.jobs.try_send(job) {
+            metrics::counter!("kefu_bot_jobs_dropped_total").increment(1);
+            tracing::warn!("the bot is {QUEUE} jobs behind; skipping an automatic reply");
+        }
+    }
+
+    /// Whether a customer message the rules do not match gives the bot anything to do: a
+    /// fallback or away message to send, or a conversation WeChat's tool may hand back.
+    fn unmatched_matters(&self) -> bool {
+        let s = self.settings();
+        s.fallback.is_some() || s.away.is_some() || self.compiled().transfers
     }
 
     /// What the bot would do with `text` now (the console's tester).
@@ -307,25 +329,35 @@ impl Automation {
                         }
                     }
                 }
-                let _ = self.inner.jobs.send(Job::Message {
-                    conversation_id,
-                    rule: rule.map(|r| r.id),
-                });
+                if rule.is_some() || self.unmatched_matters() {
+                    self.enqueue(Job::Message {
+                        conversation_id,
+                        rule: rule.map(|r| r.id),
+                    });
+                }
             }
             PushKind::Image { .. } | PushKind::MiniProgramPage { .. } => {
-                let _ = self.inner.jobs.send(Job::Message {
-                    conversation_id,
-                    rule: None,
-                });
+                if self.unmatched_matters() {
+                    self.enqueue(Job::Message {
+                        conversation_id,
+                        rule: None,
+                    });
+                }
             }
             PushKind::Event {
                 event,
                 session_from,
             } if event == "user_enter_tempsession" => {
-                let _ = self.inner.jobs.send(Job::Enter {
-                    conversation_id,
-                    session_from: session_from.clone(),
-                });
+                if self
+                    .settings()
+                    .welcome_for(session_from.as_deref())
+                    .is_some()
+                {
+                    self.enqueue(Job::Enter {
+                        conversation_id,
+                        session_from: session_from.clone(),
+                    });
+                }
             }
             PushKind::Event { .. } | PushKind::Unknown { .. } => {}
         }
@@ -353,7 +385,7 @@ impl Automation {
         Ok(true)
     }
 
-    async fn run(self, mut queue: mpsc::UnboundedReceiver<Job>) {
+    async fn run(self, mut queue: mpsc::Receiver<Job>) {
         let mut watch = self.inner.live.subscribe();
         let mut assign_due: Option<tokio::time::Instant> = None;
         let mut periodic = tokio::time::interval(ASSIGN_EVERY);
