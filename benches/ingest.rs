@@ -10,6 +10,10 @@
 //! is measured without coordinated omission. The load generator is deliberately lean (one
 //! thread, pre-built requests, a minimal HTTP/1.1 client) so that most of the machine is
 //! left to kefu.
+//!
+//! `BENCH_RULES=1000` first stores that many enabled auto-reply rules (exact, contains and
+//! regex keywords, Chinese and English; a few match the pushed texts), so the cost of the bot's
+//! rule matching on the webhook's path shows against a run without rules.
 
 mod common;
 
@@ -22,14 +26,20 @@ fn main() {
     let rate = env_num("BENCH_RATE", 2_000);
     let rate_secs = env_num("BENCH_RATE_SECS", 10);
 
-    let data = tempfile::tempdir().expect("a temporary data dir");
-    let port = free_port();
-    let mut server = start_server(data.path(), port, &[]);
+    let rules = env_num("BENCH_RULES", 0) as usize;
 
+    let data = tempfile::tempdir().expect("a temporary data dir");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
+    if rules > 0 {
+        run_kefu(data.path(), &["migrate"], None);
+        runtime.block_on(store_rules(data.path(), rules));
+        println!("stored {rules} enabled auto-reply rules");
+    }
+    let port = free_port();
+    let mut server = start_server(data.path(), port, &[]);
     let addr = format!("127.0.0.1:{port}");
 
     let cipher = Cipher::new(AesKey::from_encoding_key(AES_KEY).expect("key"), APPID);
@@ -72,4 +82,43 @@ fn main() {
         std::process::exit(1);
     }
     println!("ok: every acknowledged push is stored");
+}
+
+/// `n` enabled rules: 40% exact, 40% contains, 20% regex; one in fifty matches some of the
+/// pushed texts ("hello from customer {i} 你好").
+async fn store_rules(data: &std::path::Path, n: usize) {
+    let url = format!("sqlite://{}/kefu.db", data.display());
+    let store = kefu::store::Store::open(&url)
+        .await
+        .expect("open the store");
+    let now = kefu::domain::now_millis();
+    let mut tx = store.begin_write().await.expect("a transaction");
+    for i in 0..n {
+        let (kind, keywords) = match i % 5 {
+            0 | 1 => ("exact", vec![format!("问题{i}"), format!("question {i}")]),
+            2 | 3 if i % 50 == 2 => ("contains", vec![format!("customer {i}7")]),
+            2 | 3 => (
+                "contains",
+                vec![format!("关键词{i}"), format!("keyword{i}")],
+            ),
+            _ => ("regex", vec![format!(r"^(order|订单)\s*#?{i}\d+$")]),
+        };
+        let keywords = serde_json::to_string(&keywords).expect("json");
+        let reply = serde_json::json!({"type": "text", "content": {"text": format!("answer {i}")}})
+            .to_string();
+        let fields = kefu::store::rules::RuleFields {
+            name: &format!("rule {i}"),
+            enabled: true,
+            priority: (i % 17) as i64,
+            match_kind: kind,
+            keywords: &keywords,
+            action: "reply",
+            reply: Some(&reply),
+        };
+        kefu::store::rules::create(&mut tx, &fields, now)
+            .await
+            .expect("store a rule");
+    }
+    tx.commit().await.expect("commit");
+    store.close().await;
 }
