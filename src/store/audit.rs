@@ -1,4 +1,5 @@
-//! The audit log: who changed what, when. Written in the same transaction as the change.
+//! The audit log: who changed what, when. Written in the same transaction as the change,
+//! read newest first by the admin console.
 
 use sqlx::SqliteConnection;
 
@@ -46,4 +47,36 @@ pub async fn record(
     .execute(conn)
     .await
     .map(|_| ())
+}
+
+/// One audit entry as the console lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: Millis,
+    pub actor_id: Option<i64>,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Up to `limit` entries older than the entry `before` (all when None), newest first. Keyset
+/// pagination on the id, which grows with every entry: a page stays the same however many
+/// entries are written meanwhile, and reading page 1,000 costs what page 1 does.
+pub async fn list<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    before: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<AuditRow>> {
+    sqlx::query_as(
+        r"select id, at, actor_id, actor, action, target, detail from audit_log
+           where $1 is null or id < $1
+           order by id desc
+           limit $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }

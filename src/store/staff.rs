@@ -176,3 +176,36 @@ pub async fn set_locale(
         .await
         .map(|_| ())
 }
+
+/// Makes a staff member an admin or an agent.
+pub async fn set_role(conn: &mut SqliteConnection, id: i64, role: Role) -> sqlx::Result<()> {
+    sqlx::query("update staff_users set role = $1 where id = $2")
+        .bind(role.as_str())
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// How many enabled admins there are besides `except`: read inside the write transaction
+/// that demotes or disables `except`, so two admins cannot each remove the other.
+pub async fn count_other_enabled_admins(
+    conn: &mut SqliteConnection,
+    except: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from staff_users where role = $1 and disabled = 0 and id <> $2",
+    )
+    .bind(Role::Admin.as_str())
+    .bind(except)
+    .fetch_one(conn)
+    .await
+}
+
+/// A staff account read inside a transaction (so what is checked is what is changed).
+pub async fn by_id_in(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Option<StaffRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where id = $1")))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}

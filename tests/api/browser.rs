@@ -770,3 +770,91 @@ async fn a_customer_message_that_looks_like_a_script_is_shown_as_text() {
     assert_eq!(injected, json!(0), "nothing was injected into #messages");
     browser.close().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The admin console
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_creates_a_rule_in_the_console_tries_it_and_sees_it_fire_on_a_push() {
+    let (app, fake) = start_with_fake().await;
+    let browser = Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+
+    // the top bar leads to the console, which lists no rule yet
+    browser
+        .click(r#"nav#sections a[href="/admin/rules"]"#)
+        .await;
+    browser.wait_for_path("/admin/rules").await;
+    browser.click("a#rule-new").await;
+    browser.wait_for_path("/admin/rules/new").await;
+
+    let reply = "我们的价格表：https://example.com/p";
+    browser
+        .type_into("form#rule-form input[name=name]", "问价格")
+        .await;
+    for (select, value) in [
+        ("match", "contains"),
+        ("action", "reply"),
+        ("reply_type", "text"),
+    ] {
+        browser
+            .wait_for(&format!("form#rule-form select[name={select}]"))
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("cannot choose {value} in {select}: {e}"));
+    }
+    browser
+        .type_into("form#rule-form textarea[name=keywords]", "价格")
+        .await;
+    browser
+        .type_into("form#rule-form textarea[name=reply_text]", reply)
+        .await;
+    browser.click("form#rule-form button#rule-save").await;
+    browser.wait_for_path("/admin/rules").await;
+    browser
+        .wait_for_text("table#rules tr.rule .rule-name", "问价格")
+        .await;
+
+    // the tester says it fires, and what it would send
+    browser
+        .type_into("form#rule-tester textarea[name=text]", "请问价格？")
+        .await;
+    browser.click("form#rule-tester button[type=submit]").await;
+    browser.wait_for_path("/admin/rules/test").await;
+    browser
+        .wait_for_text("#tester-result #tester-rule", "问价格")
+        .await;
+    browser
+        .wait_for_text("#tester-result .tester-reply-text", reply)
+        .await;
+
+    // a customer asks: WeChat gets the rule's reply, exactly once
+    let who = openid("browser-console-rule");
+    let id = customer_writes(&app, &who, "价格多少").await;
+    fake.wait_for_sent(1, WAIT).await;
+    let texts: Vec<String> = fake
+        .sent_to(&who)
+        .iter()
+        .map(|m| {
+            m.body["text"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(texts, vec![reply.to_owned()], "WeChat got the rule's reply");
+
+    // and the conversation page shows it as the bot's
+    browser.goto(&app, &format!("/conversations/{id}")).await;
+    browser
+        .wait_for_text(
+            r#"ol#messages > li.msg[data-direction="out"] .msg-text"#,
+            reply,
+        )
+        .await;
+    browser
+        .wait_for(r#"ol#messages > li.msg[data-direction="out"] .msg-sender.sender-bot"#)
+        .await;
+    browser.close().await;
+}
