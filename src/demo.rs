@@ -98,13 +98,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     .await?;
     println!(
         "\n  kefu demo is running on a throw-away data dir ({dir})\n\n  \
-         1. Write as a customer: open {base}/demo\n  \
-         2. See the conversation arrive:\n     \
-            curl -s -H 'Authorization: Bearer {token}' {base}/api/v1/conversations\n  \
-         3. Answer it (conversation 1); the reply appears on the customer page:\n     \
-            curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\\n       \
-            -d '{{\"type\":\"text\",\"content\":{{\"text\":\"您好！我们马上处理。\"}}}}' {base}/api/v1/conversations/1/messages\n\n  \
-         Staff account: admin / {admin_password}\n  \
+         1. Sign in as an agent: {base}/login  (admin / {admin_password})\n  \
+         2. In another window, write as a customer: {base}/demo\n  \
+         3. Watch the message arrive in the inbox, open it and answer; the reply appears on\n     \
+            the customer's page. Auto-replies and the welcome message: {base}/admin\n\n  \
+         The JSON API works too:\n     \
+            curl -s -H 'Authorization: Bearer {token}' {base}/api/v1/conversations\n\n  \
          Press ctrl-c to stop; the data dir is deleted.\n",
         dir = data_dir.display(),
     );
