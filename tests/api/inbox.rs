@@ -136,6 +136,8 @@ async fn the_inbox_lists_conversations_newest_first_with_escaped_previews() {
     assert_eq!(attr(&html, &row, "data-unread").as_deref(), Some("1"));
     assert_eq!(attr(&html, &row, "data-assignee").as_deref(), Some(""));
     assert_eq!(one(&html, &format!("{row} .conv-unread")), "1");
+    // who answers it: a new conversation is the bot's (the page is in Chinese by default)
+    assert_eq!(one(&html, &format!("{row} .conv-handler")), "机器人");
     assert_eq!(
         attr(&html, &format!("{row} a.conv-link"), "href"),
         Some(format!("/conversations/{c}"))
