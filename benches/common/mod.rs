@@ -223,14 +223,28 @@ pub async fn fixed_rate(
     requests: Vec<Vec<u8>>,
     rate: u64,
 ) -> (usize, Vec<Duration>, Duration) {
+    fixed_rate_from(addr, requests, rate, Instant::now()).await
+}
+
+/// When request `i` of a fixed-rate run that started at `started` is due.
+pub fn due_at(started: Instant, rate: u64, i: usize) -> Instant {
+    started + Duration::from_nanos(1_000_000_000 / rate.max(1)) * i as u32
+}
+
+/// `fixed_rate`, with request `i` due at `started + i / rate`: a caller that keeps `started`
+/// knows when each request was sent.
+pub async fn fixed_rate_from(
+    addr: &str,
+    requests: Vec<Vec<u8>>,
+    rate: u64,
+    started: Instant,
+) -> (usize, Vec<Duration>, Duration) {
     let (free_tx, mut free_rx) = tokio::sync::mpsc::unbounded_channel::<Conn>();
     let (done_tx, mut done_rx) =
         tokio::sync::mpsc::unbounded_channel::<Option<(Duration, Duration)>>();
-    let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
-    let started = Instant::now();
     let total = requests.len();
     for (i, req) in requests.into_iter().enumerate() {
-        let due = started + interval * i as u32;
+        let due = due_at(started, rate, i);
         tokio::time::sleep_until(due.into()).await;
         let conn = match free_rx.try_recv() {
             Ok(c) => c,
@@ -267,4 +281,175 @@ pub async fn fixed_rate(
         .collect();
     println!("slowest answer in each second (ms): {}", worst.join(" "));
     (acked, lat, started.elapsed())
+}
+
+/// Runs a `kefu` command (the release binary) on the data dir `data`, with the same
+/// environment as `start_server`, feeding it `stdin`; its standard output. Panics with its
+/// standard error when it fails.
+pub fn run_kefu(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu"))
+        .args(args)
+        .env_clear()
+        .env("KEFU_DATA_DIR", data)
+        .env("KEFU_WECHAT_TOKEN", TOKEN)
+        .env("KEFU_WECHAT_AES_KEY", AES_KEY)
+        .env("KEFU_WECHAT_APPID", APPID)
+        .env("KEFU_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kefu");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input
+            .write_all(text.as_bytes())
+            .expect("write kefu's stdin");
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("run kefu");
+    if !out.status.success() {
+        panic!(
+            "kefu {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One encrypted text push from `openid` as an HTTP/1.1 request (`msg_id` must be unique:
+/// kefu drops a push it has seen).
+pub fn push_request(
+    cipher: &Cipher,
+    port: u16,
+    openid: &str,
+    text: &str,
+    msg_id: u64,
+    nonce: &str,
+) -> Vec<u8> {
+    let now = kefu::domain::now_millis() / 1000;
+    let body = push_body(
+        &SimulatedKind::Text(text.to_owned()),
+        openid,
+        msg_id,
+        now,
+        Format::Json,
+    );
+    let push = sign_push(&body, TOKEN, Some(cipher), Format::Json, openid, now, nonce);
+    format!(
+        "POST /wechat?{} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{}",
+        push.query,
+        push.content_type,
+        push.body.len(),
+        push.body
+    )
+    .into_bytes()
+}
+
+/// A field of `/proc/{pid}/status` in kB (`VmRSS`, `VmHWM`).
+pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The `p` quantile (0..=1) of sorted values, nearest rank.
+pub fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
+    if sorted.is_empty() {
+        return T::default();
+    }
+    let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// An HTTP answer: status, head (lower-cased) and body.
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|v| v.strip_prefix(':'))
+                .map(str::trim)
+        })
+    }
+}
+
+impl Conn {
+    /// Sends any request and reads its answer (a `Content-Length` or chunked body); None when
+    /// the connection failed.
+    pub async fn request(&mut self, req: &[u8]) -> Option<Answer> {
+        self.stream.write_all(req).await.ok()?;
+        self.buf.clear();
+        let mut chunk = vec![0u8; 64 * 1024];
+        let head_end = loop {
+            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
+                break end;
+            }
+            let n = self.stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_ascii_lowercase();
+        let status = head.get(9..12)?.parse().ok()?;
+        let mut answer = Answer {
+            status,
+            head,
+            body: Vec::new(),
+        };
+        let mut rest = self.buf.split_off(head_end + 4);
+        if answer.header("transfer-encoding") == Some("chunked") {
+            loop {
+                // a chunk: its size in hex, CRLF, the bytes, CRLF; the last has size 0
+                let Some(line_end) = find(&rest, b"\r\n") else {
+                    let n = self.stream.read(&mut chunk).await.ok()?;
+                    if n == 0 {
+                        return None;
+                    }
+                    rest.extend_from_slice(&chunk[..n]);
+                    continue;
+                };
+                let size_text = String::from_utf8_lossy(&rest[..line_end]);
+                let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+                while rest.len() < line_end + 2 + size + 2 {
+                    let n = self.stream.read(&mut chunk).await.ok()?;
+                    if n == 0 {
+                        return None;
+                    }
+                    rest.extend_from_slice(&chunk[..n]);
+                }
+                answer
+                    .body
+                    .extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+                rest.drain(..line_end + 2 + size + 2);
+                if size == 0 {
+                    return Some(answer);
+                }
+            }
+        }
+        let len: usize = answer
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while rest.len() < len {
+            let n = self.stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            rest.extend_from_slice(&chunk[..n]);
+        }
+        rest.truncate(len);
+        answer.body = rest;
+        Some(answer)
+    }
 }
