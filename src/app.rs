@@ -298,6 +298,11 @@ pub async fn start_with(
     let app = router(state.clone());
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
+        // no Nagle delay: live updates are small frames that must leave at once (with it,
+        // a frame could wait for the client's delayed ACK, ~40 ms)
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

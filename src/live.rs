@@ -16,12 +16,15 @@
 //! change of it is itself an event. This module owns no socket: `web::ws` drives it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
+
+use crate::store::conversations::InboxCounts;
 
 /// How many of the latest events are kept for reconnecting clients. At 500 events/s this
 /// is about 8 s; a client away longer reloads, which costs one page load.
@@ -65,9 +68,7 @@ pub enum Event {
         typing: Vec<StaffRef>,
     },
     /// The inbox tabs' counts changed (sent at most a few times a second).
-    InboxCounts {
-        counts: crate::store::conversations::InboxCounts,
-    },
+    InboxCounts { counts: Arc<InboxCounts> },
 }
 
 impl Event {
@@ -233,6 +234,10 @@ struct Hub {
     plain: broadcast::Sender<Event>,
     /// where events wait to have their HTML rendered, once a renderer is attached
     render: OnceLock<mpsc::UnboundedSender<Event>>,
+    /// bumped by every event that can change the inbox counts
+    counts_generation: AtomicU64,
+    /// the latest counts, with the generation they were counted at
+    counts: Mutex<Option<(u64, Arc<InboxCounts>)>>,
     /// Locked before `ring` whenever both are (a presence change publishes while holding it,
     /// so presence events are in the order of the changes).
     presence: Mutex<Presence>,
@@ -284,6 +289,8 @@ impl Live {
                 fanout: broadcast::channel(KEPT).0,
                 plain: broadcast::channel(KEPT).0,
                 render: OnceLock::new(),
+                counts_generation: AtomicU64::new(0),
+                counts: Mutex::new(None),
                 presence: Mutex::new(Presence::default()),
             }),
             outbox: Arc::new(Notify::new()),
@@ -314,6 +321,13 @@ impl Live {
     /// Announces a change. In-process watchers hear of it at once; dashboards once its HTML
     /// is rendered (when a renderer is attached), in the order of publishing.
     pub fn publish(&self, event: Event) {
+        if matches!(
+            event,
+            Event::MessageAdded { .. } | Event::ConversationChanged { .. }
+        ) {
+            // before anyone can read the change: a cached count is stale from now on
+            self.hub.counts_generation.fetch_add(1, Ordering::SeqCst);
+        }
         if self.hub.plain.receiver_count() > 0 {
             // no receiver is fine: nobody is watching
             let _ = self.hub.plain.send(event.clone());
@@ -328,6 +342,29 @@ impl Live {
             return;
         }
         self.sequence(event, None);
+    }
+
+    /// The generation of the inbox counts now: read it before counting, then `cache_counts`.
+    pub fn counts_generation(&self) -> u64 {
+        self.hub.counts_generation.load(Ordering::SeqCst)
+    }
+
+    /// Keeps counts made at `generation` for pages and new dashboards.
+    pub fn cache_counts(&self, generation: u64, counts: Arc<InboxCounts>) {
+        let mut cached = lock(&self.hub.counts);
+        if cached.as_ref().is_none_or(|(g, _)| *g <= generation) {
+            *cached = Some((generation, counts));
+        }
+    }
+
+    /// The cached inbox counts, if nothing that could change them happened since they were
+    /// counted.
+    pub fn cached_counts(&self) -> Option<Arc<InboxCounts>> {
+        let now = self.counts_generation();
+        lock(&self.hub.counts)
+            .as_ref()
+            .filter(|(g, _)| *g == now)
+            .map(|(_, c)| c.clone())
     }
 
     /// Hands the events that show HTML to the caller, which renders them and passes them on
@@ -734,6 +771,25 @@ mod tests {
         assert_eq!(waiting, added(1));
         live.sequence(waiting, None);
         assert_eq!(live.seq(), 2);
+    }
+
+    #[test]
+    fn cached_counts_last_until_the_next_change_is_published() {
+        let live = Live::new();
+        assert!(live.cached_counts().is_none());
+        let g = live.counts_generation();
+        live.cache_counts(g, Arc::new(InboxCounts::default()));
+        assert!(live.cached_counts().is_some());
+        live.publish(Event::StaffPresence {
+            staff: staff(1),
+            online: true,
+        });
+        assert!(live.cached_counts().is_some(), "presence changes no count");
+        live.publish(added(1));
+        assert!(live.cached_counts().is_none(), "stale after a new message");
+        // counts made before the change must not pass for fresh ones
+        live.cache_counts(g, Arc::new(InboxCounts::default()));
+        assert!(live.cached_counts().is_none());
     }
 
     #[test]

@@ -111,7 +111,7 @@ async fn inbox(
     };
     let (mut rows, counts) = tokio::try_join!(
         conversations::list(pool, &filter),
-        conversations::open_counts(pool)
+        crate::web::live_render::inbox_counts(&state.store, &state.live)
     )
     .map_err(failed)?;
     let next = (rows.len() as i64 > PAGE).then(|| {

@@ -287,7 +287,7 @@ async fn greet(
         return false;
     }
     // the inbox tabs' counts as of now; changes follow as `inbox_counts` events
-    match conversations::open_counts(hub.store.pool()).await {
+    match crate::web::live_render::inbox_counts(&hub.store, &hub.live).await {
         Ok(counts) => send(socket, text(&json!({ "type": "counts", "counts": counts }))).await,
         Err(e) => {
             tracing::warn!(error = %e, "cannot count the inbox for a dashboard");
