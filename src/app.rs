@@ -172,6 +172,9 @@ impl Running {
         } = self;
         state.live.close_dashboards();
         let _ = shutdown.send(());
+        if let Err(e) = state.automation.flush_hits().await {
+            tracing::warn!(error = %e, "cannot record the rules' last hits");
+        }
         // A worker stopped mid-send leaves its outbox row in place: it is sent after restart.
         for w in &workers {
             w.abort();

@@ -93,7 +93,7 @@ impl Event {
     }
 
     /// Whether dashboards show this event with HTML rendered from the database.
-    fn shows_html(&self) -> bool {
+    pub fn shows_html(&self) -> bool {
         matches!(
             self,
             Event::MessageAdded { .. }
@@ -135,6 +135,12 @@ pub struct Sequenced {
 }
 
 impl Sequenced {
+    /// A dashboard cannot show this event: it needed HTML that was not rendered (nobody was
+    /// connected, or the database could not be read). It must reload instead.
+    pub fn unshowable(&self) -> bool {
+        self.html.is_none() && self.event.shows_html()
+    }
+
     fn new(seq: u64, event: Event, html: Option<Fragments>) -> Sequenced {
         Sequenced {
             seq,
@@ -342,6 +348,11 @@ impl Live {
             return;
         }
         self.sequence(event, None);
+    }
+
+    /// Whether any dashboard is connected (the renderer does no work for nobody).
+    pub fn watched(&self) -> bool {
+        self.hub.fanout.receiver_count() > 0
     }
 
     /// The generation of the inbox counts now: read it before counting, then `cache_counts`.

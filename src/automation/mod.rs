@@ -45,6 +45,8 @@ use self::settings::{AssignmentMode, AutomationSettings};
 const QUEUE: usize = 10_000;
 /// How often waiting conversations are offered to agents even without a trigger.
 const ASSIGN_EVERY: Duration = Duration::from_secs(30);
+/// Rule hits are written this often.
+const HITS_EVERY: Duration = Duration::from_secs(1);
 /// Triggers closer together than this make one assignment pass.
 const ASSIGN_DEBOUNCE: Duration = Duration::from_millis(100);
 
@@ -205,6 +207,8 @@ struct Inner {
     last_assigned: Mutex<i64>,
     /// held while rules change, so the matcher in use is the latest committed
     rules_lock: tokio::sync::Mutex<()>,
+    /// rule hits not yet written: rule id → (hits, last hit)
+    hits: Mutex<HashMap<i64, (i64, Millis)>>,
 }
 
 fn read<T: ?Sized>(lock: &RwLock<Arc<T>>) -> Arc<T> {
@@ -247,10 +251,49 @@ impl Automation {
                 jobs,
                 last_assigned: Mutex::new(0),
                 rules_lock: tokio::sync::Mutex::new(()),
+                hits: Mutex::new(HashMap::new()),
             }),
         };
         let task = tokio::spawn(automation.clone().run(queue));
         Ok((automation, task))
+    }
+
+    /// A rule fired. Hits are counted in memory and written once a second in one
+    /// transaction: a write per hit would contend with the webhook's writer under load (a
+    /// crash loses at most the last second's counts, never a message).
+    fn count_hit(&self, rule_id: i64, now: Millis) {
+        let mut hits = self.inner.hits.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = hits.entry(rule_id).or_insert((0, now));
+        entry.0 += 1;
+        entry.1 = entry.1.max(now);
+    }
+
+    /// Adds the hits counted but not yet written to rules read from the store, so what
+    /// admins see is current.
+    pub fn add_pending_hits(&self, rows: &mut [rule_store::RuleRow]) {
+        let hits = self.inner.hits.lock().unwrap_or_else(|e| e.into_inner());
+        for r in rows {
+            if let Some((n, at)) = hits.get(&r.id) {
+                r.hits += n;
+                r.last_hit_at = Some(r.last_hit_at.map_or(*at, |l| l.max(*at)));
+            }
+        }
+    }
+
+    /// Writes the hits counted since the last time.
+    pub async fn flush_hits(&self) -> sqlx::Result<()> {
+        let hits: Vec<(i64, (i64, Millis))> = {
+            let mut hits = self.inner.hits.lock().unwrap_or_else(|e| e.into_inner());
+            hits.drain().collect()
+        };
+        if hits.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.inner.store.begin_write().await?;
+        for (rule_id, (n, at)) in &hits {
+            rule_store::add_hits(&mut tx, *rule_id, *n, *at).await?;
+        }
+        tx.commit().await
     }
 
     /// Held by whoever changes rules, from reading them to putting the new matcher to use.
@@ -378,7 +421,7 @@ impl Automation {
         let mut tx = store.begin_write().await?;
         conversations::set_handler(&mut tx, conversation_id, Handler::Wechat).await?;
         tx.commit().await?;
-        rule_store::hit(store.pool(), rule_id, now).await?;
+        self.count_hit(rule_id, now);
         self.inner
             .live
             .publish(Event::ConversationChanged { conversation_id });
@@ -389,6 +432,7 @@ impl Automation {
         let mut watch = self.inner.live.subscribe();
         let mut assign_due: Option<tokio::time::Instant> = None;
         let mut periodic = tokio::time::interval(ASSIGN_EVERY);
+        let mut flush = tokio::time::interval(HITS_EVERY);
         loop {
             tokio::select! {
                 job = queue.recv() => match job {
@@ -412,6 +456,11 @@ impl Automation {
                     assign_due = None;
                     if let Err(e) = self.assign_waiting().await {
                         tracing::warn!(error = %e, "cannot hand out waiting conversations");
+                    }
+                }
+                _ = flush.tick() => {
+                    if let Err(e) = self.flush_hits().await {
+                        tracing::warn!(error = %e, "cannot record the rules' hits");
                     }
                 }
                 _ = periodic.tick() => {
@@ -464,7 +513,7 @@ impl Automation {
         let now = now_millis();
         let compiled = self.compiled();
         if let Some(rule) = rule.and_then(|id| compiled.rules.get(&id)) {
-            rule_store::hit(store.pool(), rule.id, now).await?;
+            self.count_hit(rule.id, now);
             if let Some(reply) = &rule.reply {
                 self.send(&row, reply).await?;
             }

@@ -1,7 +1,7 @@
 //! Auto-reply rules as admins keep them. The matcher (`automation::rules`) is compiled from
 //! the enabled ones whenever they change.
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 
 use crate::domain::Millis;
 
@@ -140,12 +140,22 @@ pub async fn delete(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<bool> 
     Ok(done.rows_affected() == 1)
 }
 
-/// A rule fired: one more hit.
-pub async fn hit(pool: &SqlitePool, id: i64, now: Millis) -> sqlx::Result<()> {
-    sqlx::query("update rules set hits = hits + 1, last_hit_at = $1 where id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|_| ())
+/// A rule fired `n` more times, the last at `at` (a deleted rule is simply not found).
+pub async fn add_hits(
+    conn: &mut SqliteConnection,
+    id: i64,
+    n: i64,
+    at: Millis,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        r"update rules set hits = hits + $1,
+                 last_hit_at = case when last_hit_at is null or last_hit_at < $2 then $2 else last_hit_at end
+           where id = $3",
+    )
+    .bind(n)
+    .bind(at)
+    .bind(id)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }

@@ -311,10 +311,11 @@ async fn render_rules(
     tested: Option<String>,
 ) -> Response {
     let a = admin.a();
-    let rows = match rule_store::list(state.store.pool()).await {
+    let mut rows = match rule_store::list(state.store.pool()).await {
         Ok(rows) => rows,
         Err(e) => return AppError::from(e).into_response(),
     };
+    state.automation.add_pending_hits(&mut rows);
     let count = rows.len();
     let rules = rows
         .iter()

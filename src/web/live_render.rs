@@ -85,6 +85,14 @@ fn changes_counts(e: &Event) -> bool {
 }
 
 async fn render_batch(store: &Store, live: &Live, rules: &ReplyRules, batch: Vec<Event>) {
+    if !live.watched() {
+        // nobody to show it to: numbered bare, and a dashboard that later asks for these
+        // events is told to reload (a fresh page shows them) instead of rendering for no one
+        for event in batch {
+            live.sequence(event, None);
+        }
+        return;
+    }
     let conversation_ids: BTreeSet<i64> = batch
         .iter()
         .filter(|e| {

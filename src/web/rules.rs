@@ -381,7 +381,8 @@ fn json_body(body: Result<Json<Value>, JsonRejection>) -> AppResult<Value> {
 }
 
 async fn list(State(state): State<AppState>, _staff: Staff) -> AppResult<Json<Value>> {
-    let rows = rule_store::list(state.store.pool()).await?;
+    let mut rows = rule_store::list(state.store.pool()).await?;
+    state.automation.add_pending_hits(&mut rows);
     Ok(Json(
         json!({ "rules": rows.iter().map(rule_json).collect::<Vec<_>>() }),
     ))
@@ -393,9 +394,12 @@ async fn one(
     Path(id): Path<String>,
 ) -> AppResult<Json<Value>> {
     let id = parse_id(&id)?;
-    let row = rule_store::get(state.store.pool(), id)
+    let mut row = rule_store::get(state.store.pool(), id)
         .await?
         .ok_or_else(|| AppError::NotFound(format!("there is no rule {id}")))?;
+    state
+        .automation
+        .add_pending_hits(std::slice::from_mut(&mut row));
     Ok(Json(rule_json(&row)))
 }
 

@@ -272,6 +272,14 @@ async fn greet(
     if !send(socket, hello(&hub.live, seq, me)).await {
         return false;
     }
+    if missed.iter().any(|e| e.unshowable()) {
+        reload(
+            socket,
+            "this page missed updates kefu cannot show; a fresh page has them",
+        )
+        .await;
+        return false;
+    }
     for e in missed {
         if !send(socket, Message::Text(e.frame(view.lang, view.viewing))).await {
             return false;
@@ -378,6 +386,10 @@ async fn serve(
             }
             event = events.recv() => match event {
                 Ok(e) if e.seq <= state.last => {}
+                Ok(e) if e.seq == state.last + 1 && e.unshowable() => {
+                    reload(socket, "an update could not be shown; a fresh page has it").await;
+                    break;
+                }
                 Ok(e) if e.seq == state.last + 1 => {
                     state.last = e.seq;
                     if !send(socket, Message::Text(e.frame(view.lang, view.viewing))).await {

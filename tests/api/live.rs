@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::time::Duration;
 
 use kefu::domain::Role;
-use kefu::live::{Event, KEPT};
+use kefu::live::{Event, Fragments, KEPT};
 use kefu::store::audit::Actor;
 use kefu::wechat::fake::{FakeConfig, FakeWechat};
 use serde_json::{Value, json};
@@ -489,7 +489,10 @@ async fn a_dashboard_that_missed_more_than_kefu_keeps_is_told_to_reload() {
     let live = app.state().live.clone();
     // numbered straight away (publishing would queue them for the HTML renderer first)
     for i in 0..(KEPT as i64 + 10) {
-        live.sequence(Event::ConversationChanged { conversation_id: i }, None);
+        live.sequence(
+            Event::ConversationChanged { conversation_id: i },
+            Some(Fragments::default()),
+        );
     }
     let boot = live.boot().to_owned();
     let mut client = Client::connect(&app, &format!("since=5&boot={boot}")).await;
@@ -520,7 +523,10 @@ async fn a_dashboard_that_falls_behind_is_told_to_reload_rather_than_skip_events
     // finds the events it had not sent yet overwritten
     let live = app.state().live.clone();
     for i in 0..(KEPT as i64 + 1) {
-        live.sequence(Event::ConversationChanged { conversation_id: i }, None);
+        live.sequence(
+            Event::ConversationChanged { conversation_id: i },
+            Some(Fragments::default()),
+        );
     }
     let f = client.frame().await;
     assert_eq!(f["type"], "reload", "{f}");
@@ -742,4 +748,35 @@ async fn a_disabled_account_loses_its_open_dashboard_at_its_next_frame() {
         .send_json(json!({"type": "viewing", "conversation_id": 2}))
         .await;
     assert_eq!(client.ended().await, Some(1008), "closed by policy");
+}
+
+#[tokio::test]
+async fn with_nobody_watching_updates_are_not_rendered_and_a_returning_page_reloads() {
+    let app = TestApp::start().await;
+    let mut first = Client::connect(&app, "").await;
+    let (hello, _) = first.greeting().await;
+    let (since, boot) = (seq(&hello), hello["boot"].as_str().unwrap().to_owned());
+    first.close().await;
+    // nobody is connected while the customer writes
+    let mut events = app.state().live.subscribe();
+    app.push_text(&openid("unwatched"), "hello").await;
+    let message_added =
+        async { while !matches!(events.recv().await, Ok(Event::MessageAdded { .. })) {} };
+    timeout(WAIT, message_added).await.expect("published");
+    // the page that was open before asks for what it missed: it is told to reload, never
+    // handed an update it could not show
+    // (if the renderer had not got to it yet, this dashboard's arrival makes it render: the
+    // event then comes with its HTML)
+    let mut again = Client::connect(&app, &format!("since={since}&boot={boot}")).await;
+    assert_eq!(again.frame().await["type"], "hello");
+    loop {
+        let f = again.frame().await;
+        if f["type"] == "reload" {
+            break;
+        }
+        if f["type"] == "event" && f["event"]["kind"] == "message_added" {
+            assert!(f["html"]["row"].is_string(), "{f}");
+            break;
+        }
+    }
 }
