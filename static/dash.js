@@ -56,6 +56,7 @@ const baseTitle = document.title;
 let unread = 0;
 function showUnread() {
   document.title = unread > 0 ? `(${unread}) ${baseTitle}` : baseTitle;
+  document.body.dataset.unread = unread;
 }
 function countUnread(counts) {
   const mine = counts.by_assignee.find(([id]) => id === me);

@@ -858,3 +858,67 @@ async fn admin_creates_a_rule_in_the_console_tries_it_and_sees_it_fire_on_a_push
         .await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tab_title_counts_unread_keys_move_between_rows_and_slash_picks_a_canned_reply() {
+    let app = TestApp::start().await;
+    let resp = app
+        .post_json(
+            "/api/v1/canned-replies",
+            serde_json::json!({"shortcut": "hours", "body": "我们的营业时间是 9:00–18:00", "shared": true}),
+        )
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    let first = openid("keys-1");
+    let second = openid("keys-2");
+    let first_id = customer_writes(&app, &first, "first").await;
+    let second_id = customer_writes(&app, &second, "second").await;
+
+    let browser = Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    browser.goto(&app, "/inbox?view=all&status=open").await;
+    browser.wait_live().await;
+    // two unread messages in unassigned conversations: the tab title says so
+    browser.wait_for(r#"body[data-unread="2"]"#).await;
+    let title = browser.js("return document.title", vec![]).await;
+    assert!(
+        title.as_str().unwrap_or_default().starts_with("(2) "),
+        "{title}"
+    );
+    app.push_text(&first, "again").await;
+    browser.wait_for(r#"body[data-unread="3"]"#).await;
+
+    // j goes to the first row (the newest: `first` wrote again), j again to the next, k back
+    // (keys go to whatever has the focus, as a person's would)
+    browser.type_into("body", "j").await;
+    let focused = |id: i64| format!("li.conv#conv-{id} a.conv-link:focus");
+    browser.wait_for(&focused(first_id)).await;
+    browser.type_into(&focused(first_id), "j").await;
+    browser.wait_for(&focused(second_id)).await;
+    browser.type_into(&focused(second_id), "k").await;
+    browser.wait_for(&focused(first_id)).await;
+    // Enter opens it
+    browser.type_into(&focused(first_id), "\u{E007}").await;
+    browser
+        .wait_for_path(&format!("/conversations/{first_id}"))
+        .await;
+    browser.wait_live().await;
+
+    // typing / offers the canned replies; Enter puts the chosen one in the reply box
+    browser.type_into("textarea#reply-text", "/ho").await;
+    browser
+        .wait_for_text("ul#canned-picker li[aria-selected=true]", "/hours")
+        .await;
+    browser.type_into("textarea#reply-text", "\u{E007}").await;
+    browser.wait_gone("ul#canned-picker:not([hidden])").await;
+    let value = browser
+        .wait_for("textarea#reply-text")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(value.as_deref(), Some("我们的营业时间是 9:00–18:00"));
+    // reading the conversation clears its unread messages from the count
+    browser.wait_for(r#"body[data-unread="1"]"#).await;
+    browser.close().await;
+}
