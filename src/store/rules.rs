@@ -102,33 +102,26 @@ pub async fn update(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn set_enabled(
+/// Switches a rule on or off and/or moves it (what is None stays); false when there is no
+/// such rule.
+pub async fn adjust(
     conn: &mut SqliteConnection,
     id: i64,
-    enabled: bool,
+    enabled: Option<bool>,
+    priority: Option<i64>,
     now: Millis,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query("update rules set enabled = $1, updated_at = $2 where id = $3")
-        .bind(enabled)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-pub async fn set_priority(
-    conn: &mut SqliteConnection,
-    id: i64,
-    priority: i64,
-    now: Millis,
-) -> sqlx::Result<bool> {
-    let done = sqlx::query("update rules set priority = $1, updated_at = $2 where id = $3")
-        .bind(priority)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
+    let done = sqlx::query(
+        r"update rules set enabled = coalesce($1, enabled), priority = coalesce($2, priority),
+                 updated_at = $3
+           where id = $4",
+    )
+    .bind(enabled)
+    .bind(priority)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -234,18 +234,15 @@ async fn apply_change(
             enabled,
             priority,
         } => {
+            if !rule_store::adjust(&mut tx, *id, *enabled, *priority, now).await? {
+                return Err(missing(*id));
+            }
             let mut detail = Vec::new();
-            let mut found = true;
             if let Some(e) = enabled {
-                found &= rule_store::set_enabled(&mut tx, *id, *e, now).await?;
                 detail.push(if *e { "enabled" } else { "disabled" }.to_owned());
             }
             if let Some(p) = priority {
-                found &= rule_store::set_priority(&mut tx, *id, *p, now).await?;
                 detail.push(format!("priority {p}"));
-            }
-            if !found {
-                return Err(missing(*id));
             }
             (*id, "rule.adjust", detail.join(", "))
         }
