@@ -153,6 +153,7 @@ pub struct Text {
     pub image_failed: &'static str,
     pub conversation: &'static str,
     pub more: &'static str,
+    pub hand_to_bot: &'static str,
 }
 
 pub static ZH: Text = Text {
@@ -247,6 +248,7 @@ pub static ZH: Text = Text {
     image_failed: "无法获取图片",
     conversation: "会话",
     more: "更多",
+    hand_to_bot: "交还机器人",
 };
 
 pub static EN: Text = Text {
@@ -341,6 +343,7 @@ pub static EN: Text = Text {
     image_failed: "The image could not be fetched",
     conversation: "Conversation",
     more: "More",
+    hand_to_bot: "Hand back to the bot",
 };
 
 /// The canned-replies page's words (and the sentences its API answers with, in English).

@@ -51,6 +51,7 @@ function applyState(html) {
   if (!next) return;
   document.getElementById("conv-state").replaceWith(next);
   assignTo.value = next.dataset.assignee;
+  document.getElementById("hand-to-bot").disabled = next.dataset.handler === "bot";
   updateReplyBox();
 }
 
@@ -281,6 +282,7 @@ async function act(path, body) {
 }
 document.getElementById("assign-me").addEventListener("click", () => act("assign", { assignee: me }));
 document.getElementById("unassign").addEventListener("click", () => act("assign", { assignee: null }));
+document.getElementById("hand-to-bot").addEventListener("click", () => act("handler", { handler: "bot" }));
 assignTo.addEventListener("change", () =>
   act("assign", { assignee: assignTo.value === "" ? null : Number(assignTo.value) }),
 );

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::delivery::{self, Attachment, QueueError};
 use crate::domain::{
-    ConversationStatus, MessageType, Millis, ReplyRules, Role, SenderKind, now_millis, rfc3339,
+    ConversationStatus, Handler, MessageType, Millis, ReplyRules, Role, SenderKind, now_millis,
+    rfc3339,
 };
 use crate::error::{AppError, AppResult};
 use crate::store::audit;
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/conversations/{id}/typing", post(typing))
         .route("/api/v1/conversations/{id}/read", post(mark_read))
+        .route("/api/v1/conversations/{id}/handler", post(set_handler))
         .route("/api/v1/messages/{id}/retry", post(retry_message))
         .route("/api/v1/messages/{id}/media", get(message_media))
 }
@@ -219,13 +221,7 @@ async fn assign(
         }
     }
     let current = find_conversation(&state, id).await?.assignee_id;
-    // agents claim unassigned conversations and hand on their own; only admins take a
-    // conversation from someone else
-    if user.role != Role::Admin && current.is_some_and(|a| a != user.id) {
-        return Err(AppError::Forbidden(
-            "this conversation is assigned to someone else; only an admin can reassign it".into(),
-        ));
-    }
+    refuse_others_conversation(&user, current)?;
     let now = now_millis();
     let mut tx = state.store.begin_write().await?;
     if !conversations::assign(&mut tx, id, body.assignee).await? {
@@ -247,6 +243,69 @@ async fn assign(
     state.live.publish(crate::live::Event::ConversationChanged {
         conversation_id: id,
     });
+    get_conversation(State(state), user, Path(id.to_string())).await
+}
+
+/// Agents claim unassigned conversations and hand on their own; only admins take a
+/// conversation from someone else.
+fn refuse_others_conversation(user: &Staff, assignee: Option<i64>) -> AppResult<()> {
+    if user.role != Role::Admin && assignee.is_some_and(|a| a != user.id) {
+        return Err(AppError::Forbidden(
+            "this conversation is assigned to someone else; only an admin can reassign it".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+struct HandlerBody {
+    handler: String,
+}
+
+/// `POST /api/v1/conversations/{id}/handler` `{"handler": "bot"|"human"}`: hand a
+/// conversation back to the bot (it is unassigned and the bot answers again) or take it from
+/// the bot for a human (it waits in the queue, or goes to an agent automatically).
+async fn set_handler(
+    State(state): State<AppState>,
+    user: Staff,
+    Path(id): Path<String>,
+    body: Result<Json<HandlerBody>, JsonRejection>,
+) -> AppResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let Json(body) = body.map_err(|e| AppError::Invalid(e.body_text()))?;
+    let handler = match body.handler.as_str() {
+        "bot" => Handler::Bot,
+        "human" => Handler::Human,
+        _ => {
+            return Err(AppError::Invalid(
+                "handler must be bot or human (WeChat's tool takes a conversation only by a transfer rule)".into(),
+            ));
+        }
+    };
+    let current = find_conversation(&state, id).await?.assignee_id;
+    refuse_others_conversation(&user, current)?;
+    let now = now_millis();
+    let mut tx = state.store.begin_write().await?;
+    if handler == Handler::Bot {
+        conversations::assign(&mut tx, id, None).await?;
+    }
+    conversations::set_handler(&mut tx, id, handler).await?;
+    audit::record(
+        &mut tx,
+        &user.actor(),
+        "conversation.handler",
+        &format!("conversation {id}"),
+        Some(handler.as_str()),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    state.live.publish(crate::live::Event::ConversationChanged {
+        conversation_id: id,
+    });
+    if handler == Handler::Human {
+        state.automation.offer_waiting();
+    }
     get_conversation(State(state), user, Path(id.to_string())).await
 }
 

@@ -609,3 +609,45 @@ async fn handed_off_conversations_go_round_robin_to_online_agents_within_their_c
     until(&[Some(a_id), Some(a_id), Some(b_id)]).await;
     drop((a, b));
 }
+
+#[tokio::test]
+async fn staff_hand_a_conversation_back_to_the_bot_and_it_answers_again() {
+    let (app, fake) = start(&[]).await;
+    add_rule(
+        &app,
+        json!({"name": "human", "match": "exact", "keywords": ["转人工"], "action": "handoff"}),
+    )
+    .await;
+    add_rule(&app, json!({"name": "hi", "match": "contains", "keywords": ["hello"], "action": "reply", "reply": text_reply("bot says hi")})).await;
+    let customer = openid("hand-back");
+    app.push_text(&customer, "转人工").await;
+    let c = id_of(&app.conversation_of(&customer).await);
+    // claimed by the admin (a human's now), then handed back
+    let resp = app
+        .post_json(
+            &format!("/api/v1/conversations/{c}/assign"),
+            json!({"assignee": 1}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = app
+        .post_json(
+            &format!("/api/v1/conversations/{c}/handler"),
+            json!({"handler": "bot"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let conversation: Value = resp.json().await.unwrap();
+    assert_eq!(conversation["handler"], "bot");
+    assert_eq!(conversation["assignee"], Value::Null);
+    app.push_text(&customer, "hello again").await;
+    assert_eq!(wait_for_text_to(&fake, &customer).await, ["bot says hi"]);
+    // only bot or human can be chosen
+    let resp = app
+        .post_json(
+            &format!("/api/v1/conversations/{c}/handler"),
+            json!({"handler": "wechat"}),
+        )
+        .await;
+    assert_error(resp, StatusCode::BAD_REQUEST).await;
+}
