@@ -44,6 +44,14 @@ impl Lang {
         }
     }
 
+    /// The language's place in `[zh, en]` pairs (live updates carry both renderings).
+    pub fn index(self) -> usize {
+        match self {
+            Lang::Zh => 0,
+            Lang::En => 1,
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Lang::Zh => "zh-CN",

@@ -155,7 +155,7 @@ impl Sequenced {
     /// only when one is connected). The message's HTML goes only to dashboards viewing its
     /// conversation: the others have nowhere to show it.
     pub fn frame(&self, lang: crate::i18n::Lang, viewing: Option<i64>) -> Utf8Bytes {
-        let l = usize::from(lang == crate::i18n::Lang::En);
+        let l = lang.index();
         let with_message = self.html.as_ref().is_some_and(|h| h.message.is_some())
             && viewing.is_some()
             && viewing == self.event.conversation_id();

@@ -318,11 +318,6 @@ impl Automation {
     /// became automatic).
     pub fn use_settings(&self, settings: AutomationSettings) {
         write(&self.inner.settings, Arc::new(settings));
-        self.offer_waiting();
-    }
-
-    /// A conversation now waits for a human: offer it (and any other waiting) to agents.
-    pub fn offer_waiting(&self) {
         self.enqueue(Job::Assign);
     }
 
@@ -634,10 +629,10 @@ impl Automation {
         let mut tx = self.inner.store.begin_write().await?;
         conversations::set_handler(&mut tx, conversation_id, Handler::Human).await?;
         tx.commit().await?;
+        // the event also makes the bot offer waiting conversations to agents (`run`)
         self.inner
             .live
             .publish(Event::ConversationChanged { conversation_id });
-        self.offer_waiting();
         Ok(())
     }
 

@@ -121,10 +121,6 @@ impl Refusal {
 }
 
 /// An id from the path; anything but a positive number names nothing.
-fn parse_id(id: &str) -> Option<i64> {
-    id.parse::<i64>().ok().filter(|i| *i > 0)
-}
-
 fn cut(s: &str, chars: usize) -> (String, bool) {
     if s.chars().count() <= chars {
         (s.to_owned(), false)
@@ -632,7 +628,7 @@ async fn edit_rule(
     admin: Admin,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else {
+    let Some(id) = super::path_id(&id) else {
         return rule_not_found(&state, &admin).await;
     };
     match rule_store::get(state.store.pool(), id).await {
@@ -685,7 +681,7 @@ async fn update_rule(
     Path(id): Path<String>,
     form: Result<Form<RuleForm>, FormRejection>,
 ) -> Response {
-    let Some(id) = parse_id(&id) else {
+    let Some(id) = super::path_id(&id) else {
         return rule_not_found(&state, &admin).await;
     };
     submit_rule(&state, &admin, Some(id), form).await
@@ -714,7 +710,7 @@ async fn toggle_rule(
 ) -> Response {
     let a = admin.a();
     let outcome = async {
-        let id = parse_id(&id)
+        let id = super::path_id(&id)
             .ok_or_else(|| Refusal::Page(StatusCode::NOT_FOUND, a.rule_not_found.into()))?;
         let row = rule_store::get(state.store.pool(), id)
             .await?
@@ -746,7 +742,7 @@ async fn move_rule(
 ) -> Response {
     let a = admin.a();
     let outcome = async {
-        let id = parse_id(&id)
+        let id = super::path_id(&id)
             .ok_or_else(|| Refusal::Page(StatusCode::NOT_FOUND, a.rule_not_found.into()))?;
         let up = match form.as_ref().map(|Form(f)| f.direction.as_str()) {
             Ok("up") => true,
@@ -782,7 +778,7 @@ async fn delete_rule(
     Path(id): Path<String>,
 ) -> Response {
     let a = admin.a();
-    let outcome = match parse_id(&id) {
+    let outcome = match super::path_id(&id) {
         Some(id) => rules_api::delete_rule(&state, &admin.0.staff, id)
             .await
             .map_err(|e| Refusal::from_rules(e, a, a.change_refused)),
@@ -1032,7 +1028,7 @@ async fn account(
     id: &str,
 ) -> Result<staff::StaffRow, Refusal> {
     let missing = || Refusal::Page(StatusCode::NOT_FOUND, a.user_not_found.to_owned());
-    let id = parse_id(id).ok_or_else(missing)?;
+    let id = super::path_id(id).ok_or_else(missing)?;
     staff::by_id_in(tx, id).await?.ok_or_else(missing)
 }
 
@@ -1473,7 +1469,7 @@ async fn audit_page(
     let before = query
         .ok()
         .and_then(|Query(q)| q.before)
-        .and_then(|b| parse_id(&b));
+        .and_then(|b| super::path_id(&b));
     let mut rows = match audit::list(state.store.pool(), before, AUDIT_PAGE + 1).await {
         Ok(rows) => rows,
         Err(e) => return AppError::from(e).into_response(),

@@ -183,12 +183,26 @@ async fn set_status(
     if !conversations::set_status(&mut tx, id, status, now).await? {
         return Err(AppError::NotFound(format!("there is no conversation {id}")));
     }
+    let change = ("conversation.status", status.as_str());
+    finish_change(state, user, tx, id, change, now).await
+}
+
+/// The end of every staff change to a conversation: audit it in the change's transaction,
+/// commit, tell the dashboards, and answer with the conversation as it is now.
+async fn finish_change(
+    state: AppState,
+    user: Staff,
+    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    id: i64,
+    (action, detail): (&str, &str),
+    now: Millis,
+) -> AppResult<Json<Value>> {
     audit::record(
         &mut tx,
         &user.actor(),
-        "conversation.status",
+        action,
         &format!("conversation {id}"),
-        Some(status.as_str()),
+        Some(detail),
         now,
     )
     .await?;
@@ -230,20 +244,7 @@ async fn assign(
     let detail = body
         .assignee
         .map_or("nobody".to_owned(), |a| format!("user {a}"));
-    audit::record(
-        &mut tx,
-        &user.actor(),
-        "conversation.assign",
-        &format!("conversation {id}"),
-        Some(&detail),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.live.publish(crate::live::Event::ConversationChanged {
-        conversation_id: id,
-    });
-    get_conversation(State(state), user, Path(id.to_string())).await
+    finish_change(state, user, tx, id, ("conversation.assign", &detail), now).await
 }
 
 /// Agents claim unassigned conversations and hand on their own; only admins take a
@@ -290,23 +291,9 @@ async fn set_handler(
         conversations::assign(&mut tx, id, None).await?;
     }
     conversations::set_handler(&mut tx, id, handler).await?;
-    audit::record(
-        &mut tx,
-        &user.actor(),
-        "conversation.handler",
-        &format!("conversation {id}"),
-        Some(handler.as_str()),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.live.publish(crate::live::Event::ConversationChanged {
-        conversation_id: id,
-    });
-    if handler == Handler::Human {
-        state.automation.offer_waiting();
-    }
-    get_conversation(State(state), user, Path(id.to_string())).await
+    // the change's event also has the bot offer waiting conversations to agents
+    let change = ("conversation.handler", handler.as_str());
+    finish_change(state, user, tx, id, change, now).await
 }
 
 /// `POST /api/v1/conversations/{id}/read`: the agent has seen everything in it.
@@ -335,10 +322,7 @@ async fn find_conversation(state: &AppState, id: i64) -> AppResult<ConversationR
 }
 
 fn parse_id(id: &str) -> AppResult<i64> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|i| *i > 0)
-        .ok_or_else(|| AppError::NotFound(format!("there is no conversation {id:?}")))
+    super::path_id(id).ok_or_else(|| AppError::NotFound(format!("there is no conversation {id:?}")))
 }
 
 fn parse_limit(limit: Option<&str>) -> AppResult<i64> {

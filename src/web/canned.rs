@@ -272,10 +272,7 @@ async fn remove(state: &AppState, user: &Staff, id: i64) -> Result<(), Refusal> 
 
 /// An id from the path; anything but a positive number names no reply.
 fn parse_id(id: &str) -> Result<i64, Refusal> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|i| *i > 0)
-        .ok_or(Refusal::NotFound)
+    super::path_id(id).ok_or(Refusal::NotFound)
 }
 
 // ------------------------------------------------------------------------------------------

@@ -232,7 +232,7 @@ async fn conversation(
             },
         )
     };
-    let Ok(id) = id.parse::<i64>() else {
+    let Some(id) = super::path_id(&id) else {
         return Err(missing());
     };
     let before = q.before.as_deref().and_then(|b| b.parse::<i64>().ok());
@@ -328,9 +328,8 @@ async fn save_contact(
     form: Result<Form<ContactForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let result = async {
-        let id: i64 = id
-            .parse()
-            .map_err(|_| AppError::NotFound("there is no such conversation".into()))?;
+        let id = super::path_id(&id)
+            .ok_or_else(|| AppError::NotFound("there is no such conversation".into()))?;
         let Form(form) = form.map_err(|e| AppError::Invalid(e.body_text()))?;
         let name = form.name.trim();
         let note = form.note.trim();

@@ -13,7 +13,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::domain::{ReplyRules, now_millis};
-use crate::i18n::Lang;
 use crate::live::{Event, Fragments, Live};
 use crate::store::Store;
 use crate::store::conversations::{self, ConversationRow, InboxCounts};
@@ -160,19 +159,17 @@ fn fragments(
         .conversation_id()
         .and_then(|id| rows.iter().find(|r| r.id == id));
     if let Some(r) = row {
-        let view = |lang: Lang| {
-            let last = r.last_message_id.and_then(message_of);
-            RowView::of(r, last, rules, now, lang.text())
-        };
+        let last = r.last_message_id.and_then(message_of);
+        let views = in_each_lang(|lang| RowView::of(r, last, rules, now, lang.text()));
         html.row = Some(in_each_lang(|lang| {
             fragment(&RowFragment {
-                c: &view(lang),
+                c: &views[lang.index()],
                 t: lang.text(),
             })
         }));
         html.state = Some(in_each_lang(|lang| {
             fragment(&StateFragment {
-                c: &view(lang),
+                c: &views[lang.index()],
                 t: lang.text(),
             })
         }));

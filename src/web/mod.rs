@@ -17,3 +17,9 @@ pub mod settings;
 pub mod views;
 pub mod webhook;
 pub mod ws;
+
+/// An id from a URL path: a positive whole number, else None (which each caller answers as
+/// "there is no such thing").
+pub fn path_id(id: &str) -> Option<i64> {
+    id.parse::<i64>().ok().filter(|i| *i > 0)
+}

@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use crate::app::AppState;
@@ -25,14 +25,9 @@ impl FromRequestParts<AppState> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let accept = parts
-            .headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
         match Staff::from_request_parts(parts, state).await {
             Ok(staff) => {
-                let lang = Lang::choose(staff.locale.as_deref(), accept.as_deref());
+                let lang = lang_for(&staff, &parts.headers);
                 Ok(Viewer { staff, lang })
             }
             Err(AppError::Unauthorized(_)) => {
@@ -46,6 +41,14 @@ impl FromRequestParts<AppState> for Viewer {
             Err(e) => Err(e.into_response()),
         }
     }
+}
+
+/// The language to show `staff`: their own setting, else what the browser asks for.
+pub fn lang_for(staff: &Staff, headers: &HeaderMap) -> Lang {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    Lang::choose(staff.locale.as_deref(), accept)
 }
 
 impl Viewer {

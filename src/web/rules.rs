@@ -198,6 +198,7 @@ pub async fn save_rule(
 enum RuleChange<'a> {
     Create(RuleFields<'a>),
     Update(i64, RuleFields<'a>),
+    Delete(i64),
     Adjust {
         id: i64,
         enabled: Option<bool>,
@@ -206,7 +207,7 @@ enum RuleChange<'a> {
 }
 
 /// Applies a change in one transaction with its audit entry and a recompile that must
-/// succeed before anything is committed; returns the changed rule.
+/// succeed before anything is committed; returns the changed rule (a deleted one as it was).
 async fn apply_change(
     state: &AppState,
     staff: &Staff,
@@ -217,17 +218,31 @@ async fn apply_change(
     let now = now_millis();
     let missing = |id: i64| AppError::NotFound(format!("there is no rule {id}"));
     let mut tx = state.store.begin_write().await?;
-    let (id, action, detail) = match &change {
+    // (the rule, what happened, the audit detail, the rule as it was if it is gone)
+    let (id, action, detail, deleted) = match &change {
         RuleChange::Create(f) => (
             rule_store::create(&mut tx, f, now).await?,
             "rule.create",
             format!("{} ({})", f.name, f.action),
+            None,
         ),
         RuleChange::Update(id, f) => {
             if !rule_store::update(&mut tx, *id, f, now).await? {
                 return Err(missing(*id));
             }
-            (*id, "rule.update", format!("{} ({})", f.name, f.action))
+            (
+                *id,
+                "rule.update",
+                format!("{} ({})", f.name, f.action),
+                None,
+            )
+        }
+        RuleChange::Delete(id) => {
+            let old = rule_store::get(&mut *tx, *id)
+                .await?
+                .ok_or_else(|| missing(*id))?;
+            rule_store::delete(&mut tx, *id).await?;
+            (*id, "rule.delete", old.name.clone(), Some(old))
         }
         RuleChange::Adjust {
             id,
@@ -244,15 +259,18 @@ async fn apply_change(
             if let Some(p) = priority {
                 detail.push(format!("priority {p}"));
             }
-            (*id, "rule.adjust", detail.join(", "))
+            (*id, "rule.adjust", detail.join(", "), None)
         }
     };
     let rows = rule_store::list(&mut *tx).await?;
     let compiled = Compiled::from_rows(&rows)
         .map_err(|e| AppError::Invalid(format!("the rules as a whole are refused: {e}")))?;
-    let row = rule_store::get(&mut *tx, id)
-        .await?
-        .ok_or_else(|| missing(id))?;
+    let row = match deleted {
+        Some(old) => old,
+        None => rule_store::get(&mut *tx, id)
+            .await?
+            .ok_or_else(|| missing(id))?,
+    };
     audit::record(
         &mut tx,
         &staff.actor(),
@@ -270,28 +288,9 @@ async fn apply_change(
 /// Deletes a rule (audited, recompiled).
 pub async fn delete_rule(state: &AppState, staff: &Staff, id: i64) -> AppResult<()> {
     require_admin(staff)?;
-    let _guard = state.automation.rules_lock().await;
-    let now = now_millis();
-    let mut tx = state.store.begin_write().await?;
-    let Some(old) = rule_store::get(&mut *tx, id).await? else {
-        return Err(AppError::NotFound(format!("there is no rule {id}")));
-    };
-    rule_store::delete(&mut tx, id).await?;
-    let rows = rule_store::list(&mut *tx).await?;
-    let compiled = Compiled::from_rows(&rows)
-        .map_err(|e| AppError::Invalid(format!("the rules as a whole are refused: {e}")))?;
-    audit::record(
-        &mut tx,
-        &staff.actor(),
-        "rule.delete",
-        &format!("rule {id}"),
-        Some(&old.name),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.automation.use_rules(compiled);
-    Ok(())
+    apply_change(state, staff, RuleChange::Delete(id))
+        .await
+        .map(|_| ())
 }
 
 /// Turns a rule on or off, or moves it (the console's switches); audited, recompiled.
@@ -368,8 +367,7 @@ pub async fn save_settings(
 }
 
 fn parse_id(id: &str) -> AppResult<i64> {
-    id.parse()
-        .map_err(|_| AppError::NotFound(format!("there is no rule {id}")))
+    super::path_id(id).ok_or_else(|| AppError::NotFound(format!("there is no rule {id}")))
 }
 
 fn json_body(body: Result<Json<Value>, JsonRejection>) -> AppResult<Value> {

@@ -401,7 +401,7 @@ pub fn fragment(template: &impl Template) -> String {
 }
 
 /// Both languages' renderings of something, for live updates (each dashboard gets its own).
-pub fn in_each_lang(mut render: impl FnMut(Lang) -> String) -> [String; 2] {
+pub fn in_each_lang<T>(mut render: impl FnMut(Lang) -> T) -> [T; 2] {
     [render(Lang::Zh), render(Lang::En)]
 }
 

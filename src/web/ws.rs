@@ -122,10 +122,7 @@ async fn upgrade(
         id: user.id,
         name: user.name.clone(),
     };
-    let accept = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    let lang = Lang::choose(user.locale.as_deref(), accept);
+    let lang = crate::web::pages::lang_for(&user, &headers);
     // kept to check, while the connection lasts, that the sign-in still holds
     let mut credentials = HeaderMap::new();
     for name in [header::AUTHORIZATION, header::COOKIE] {
