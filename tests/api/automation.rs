@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use kefu::domain::Role;
 use kefu::live::Event;
-use kefu::store::audit::Actor;
 use kefu::wechat::crypto::msg_signature;
 use kefu::wechat::fake::{FakeConfig, FakeWechat};
 use kefu::wechat::push::{Format, encrypted_field};
@@ -21,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::time::timeout;
 
 use crate::helpers::{
-    APPID, Mode, TOKEN, TestApp, assert_error, assert_success, id_of, now, openid,
+    APPID, Mode, TOKEN, TestApp, add_staff, assert_error, assert_success, id_of, now, openid,
 };
 use crate::live::Client;
 
@@ -240,19 +239,7 @@ async fn bad_rules_are_refused_with_the_reason_and_nothing_is_saved() {
 #[tokio::test]
 async fn agents_read_rules_but_only_admins_change_them() {
     let app = TestApp::start().await;
-    kefu::accounts::add_user(
-        &app.state().store,
-        &Actor::cli(),
-        "agent",
-        "Agent",
-        Role::Agent,
-        "a-long-enough-password",
-    )
-    .await
-    .unwrap();
-    let token = kefu::accounts::create_token(&app.state().store, &Actor::cli(), "agent", "t")
-        .await
-        .unwrap();
+    let (_, token) = add_staff(&app, "agent", "Agent", Role::Agent).await;
     let rule = add_rule(
         &app,
         json!({"name": "n", "match": "exact", "keywords": ["k"], "action": "handoff"}),
@@ -530,23 +517,9 @@ async fn the_bot_never_spends_the_last_reply_wechat_allows() {
 #[tokio::test]
 async fn handed_off_conversations_go_round_robin_to_online_agents_within_their_cap() {
     let (app, _fake) = start(&[]).await;
-    let store = &app.state().store;
     let mut agents = Vec::new();
     for name in ["agent_a", "agent_b"] {
-        let id = kefu::accounts::add_user(
-            store,
-            &Actor::cli(),
-            name,
-            name,
-            Role::Agent,
-            "a-long-enough-password",
-        )
-        .await
-        .unwrap();
-        let token = kefu::accounts::create_token(store, &Actor::cli(), name, "t")
-            .await
-            .unwrap();
-        agents.push((id, token));
+        agents.push(add_staff(&app, name, name, Role::Agent).await);
     }
     put_settings(&app, json!({"assignment": {"mode": "auto", "cap": 1}})).await;
     add_rule(

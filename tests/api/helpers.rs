@@ -569,3 +569,24 @@ pub async fn assert_error(resp: reqwest::Response, status: StatusCode) -> Value 
 pub fn openid(case: &str) -> String {
     format!("o-{case}-{}", simulate::random_msg_id())
 }
+
+/// The password of the staff accounts tests add.
+pub const STAFF_PASSWORD: &str = "a-long-enough-password";
+
+/// Adds a staff account with `STAFF_PASSWORD`; returns its id and an API token for it.
+pub async fn add_staff(
+    app: &TestApp,
+    username: &str,
+    name: &str,
+    role: kefu::domain::Role,
+) -> (i64, String) {
+    let store = &app.state().store;
+    let actor = kefu::store::audit::Actor::cli();
+    let id = kefu::accounts::add_user(store, &actor, username, name, role, STAFF_PASSWORD)
+        .await
+        .expect("add a staff member");
+    let token = kefu::accounts::create_token(store, &actor, username, "tests")
+        .await
+        .expect("a token");
+    (id, token)
+}

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use kefu::domain::Role;
 use kefu::live::Event;
-use kefu::store::audit::Actor;
 use kefu::wechat::fake::{FakeConfig, FakeWechat};
 use kefu::wechat::push::Format;
 use kefu::wechat::simulate::{self, SimulatedKind};
@@ -15,7 +14,9 @@ use scraper::{Html, Selector};
 use serde_json::{Value, json};
 use tokio::time::timeout;
 
-use crate::helpers::{APPID, Mode, TestApp, assert_error, assert_success, id_of, now, openid};
+use crate::helpers::{
+    APPID, Mode, TestApp, add_staff, assert_error, assert_success, id_of, now, openid,
+};
 use crate::live::Client;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -65,21 +66,7 @@ fn attr(html: &Html, css: &str, name: &str) -> Option<String> {
 }
 
 async fn add_agent(app: &TestApp, username: &str, name: &str) -> (i64, String) {
-    let store = &app.state().store;
-    let id = kefu::accounts::add_user(
-        store,
-        &Actor::cli(),
-        username,
-        name,
-        Role::Agent,
-        "a-long-enough-password",
-    )
-    .await
-    .expect("add an agent");
-    let token = kefu::accounts::create_token(store, &Actor::cli(), username, "tests")
-        .await
-        .expect("a token");
-    (id, token)
+    add_staff(app, username, name, Role::Agent).await
 }
 
 async fn push_kind(app: &TestApp, customer: &str, kind: SimulatedKind) {

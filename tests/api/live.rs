@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::handshake::HandshakeError;
 use tokio_tungstenite::tungstenite::protocol::WebSocket;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::helpers::{APPID, TestApp, id_of, openid};
+use crate::helpers::{self, APPID, TestApp, id_of, openid};
 
 /// How long a test waits for a frame before it fails.
 const WAIT: Duration = Duration::from_secs(10);
@@ -243,20 +243,7 @@ impl Client {
 }
 
 async fn add_staff(app: &TestApp, username: &str, name: &str) -> (i64, String) {
-    let id = kefu::accounts::add_user(
-        &app.state().store,
-        &Actor::cli(),
-        username,
-        name,
-        Role::Agent,
-        "a-long-enough-password",
-    )
-    .await
-    .expect("add a staff member");
-    let token = kefu::accounts::create_token(&app.state().store, &Actor::cli(), username, "tests")
-        .await
-        .expect("a token");
-    (id, token)
+    helpers::add_staff(app, username, name, Role::Agent).await
 }
 
 fn admin(hello: &Value) -> Value {
