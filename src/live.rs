@@ -404,8 +404,10 @@ impl Live {
         self.hub.plain.subscribe()
     }
 
-    /// Exactly the events after `since`, in order, or `TooOld` when some are no longer kept.
-    pub fn since(&self, since: u64) -> Result<Vec<(u64, Event)>, TooOld> {
+    /// Exactly the events after `since`, in order, or `TooOld` when some are no longer kept
+    /// (the ring as `attach` reads it; kept for the ring's own tests).
+    #[cfg(test)]
+    fn since(&self, since: u64) -> Result<Vec<(u64, Event)>, TooOld> {
         let ring = lock(&self.hub.ring);
         Ok(ring
             .after(since)?

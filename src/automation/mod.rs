@@ -32,7 +32,7 @@ use crate::delivery::{self, QueueError};
 use crate::domain::{Handler, MessageType, Millis, ReplyRules, SenderKind, now_millis};
 use crate::live::{Event, Live};
 use crate::store::audit::{self, Actor};
-use crate::store::conversations::{self, ConversationRow};
+use crate::store::conversations::{self, BotNote, ConversationRow};
 use crate::store::{Store, rules as rule_store, settings as settings_store};
 use crate::wechat::push::{Push, PushKind};
 
@@ -120,6 +120,14 @@ pub struct Compiled {
 }
 
 impl Compiled {
+    fn empty() -> Compiled {
+        Compiled {
+            matcher: Matcher::empty(),
+            rules: HashMap::new(),
+            transfers: false,
+        }
+    }
+
     /// Compiles stored rules (the disabled ones are left out).
     pub fn from_rows(rows: &[rule_store::RuleRow]) -> Result<Compiled, RuleError> {
         let mut specs = Vec::new();
@@ -232,11 +240,7 @@ impl Automation {
             // a rule set that compiled when saved but not now (a newer limit): run without
             // rules rather than not at all, and say so
             tracing::error!(error = %e, "the auto-reply rules do not compile; the bot runs without them");
-            Compiled {
-                matcher: Matcher::empty(),
-                rules: HashMap::new(),
-                transfers: false,
-            }
+            Compiled::empty()
         });
         let settings = load_settings(&store).await?;
         let (jobs, queue) = mpsc::channel(QUEUE);
@@ -340,11 +344,10 @@ impl Automation {
         if let Some(rule) = self.compiled().choose(text) {
             return Outcome::Rule(rule.clone());
         }
-        let s = self.settings();
-        match (&s.away, &s.fallback) {
-            (Some(away), _) if !s.hours.open_at(now) => Outcome::Away(BotReply::text(away)),
-            (_, Some(fallback)) => Outcome::Fallback(BotReply::text(fallback)),
-            _ => Outcome::Nothing,
+        match unmatched_reply(&self.settings(), now) {
+            Some((BotNote::Away, text, _)) => Outcome::Away(BotReply::text(text)),
+            Some((_, text, _)) => Outcome::Fallback(BotReply::text(text)),
+            None => Outcome::Nothing,
         }
     }
 
@@ -480,6 +483,7 @@ impl Automation {
                 self.on_enter(conversation_id, session_from.as_deref())
                     .await
             }
+            // `run` schedules assignment passes itself
             Job::Assign => Ok(()),
         };
         if let Err(e) = result {
@@ -518,20 +522,10 @@ impl Automation {
             return Ok(());
         }
         let settings = self.settings();
-        let (field, text, minutes) = match (&settings.away, &settings.fallback) {
-            (Some(away), _) if !settings.hours.open_at(now) => (
-                conversations::BotNote::Away,
-                away,
-                settings.away_every_minutes,
-            ),
-            (_, Some(fallback)) => (
-                conversations::BotNote::Fallback,
-                fallback,
-                settings.fallback_every_minutes,
-            ),
-            _ => return Ok(()),
+        let Some((note, text, minutes)) = unmatched_reply(&settings, now) else {
+            return Ok(());
         };
-        if self.claim_note(&row, field, minutes, now).await? {
+        if self.claim_note(&row, note, minutes, now).await? {
             self.send(&row, &BotReply::text(text)).await?;
         }
         Ok(())
@@ -555,12 +549,7 @@ impl Automation {
         }
         let now = now_millis();
         if self
-            .claim_note(
-                &row,
-                conversations::BotNote::Welcome,
-                settings.welcome_every_minutes,
-                now,
-            )
+            .claim_note(&row, BotNote::Welcome, settings.welcome_every_minutes, now)
             .await?
         {
             self.send(&row, &BotReply::text(text)).await?;
@@ -573,7 +562,7 @@ impl Automation {
     async fn claim_note(
         &self,
         row: &ConversationRow,
-        note: conversations::BotNote,
+        note: BotNote,
         minutes: u32,
         now: Millis,
     ) -> sqlx::Result<bool> {
@@ -712,6 +701,18 @@ impl Automation {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = last;
         Ok(())
+    }
+}
+
+/// What answers a customer message no rule matches: the away message outside business
+/// hours, else the fallback (each with its once-per-customer period), else nothing.
+fn unmatched_reply(s: &AutomationSettings, now: Millis) -> Option<(BotNote, &str, u32)> {
+    match (&s.away, &s.fallback) {
+        (Some(away), _) if !s.hours.open_at(now) => {
+            Some((BotNote::Away, away, s.away_every_minutes))
+        }
+        (_, Some(fallback)) => Some((BotNote::Fallback, fallback, s.fallback_every_minutes)),
+        _ => None,
     }
 }
 
