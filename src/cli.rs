@@ -1,4 +1,4 @@
-//! The `kefu` command line (CONTRACT.md): serve, migrate, staff accounts, API tokens, and
+//! The `kefu` command line (docs/CONTRACT.md): serve, migrate, staff accounts, API tokens, and
 //! `simulate`, which sends one push to a running kefu exactly as WeChat would, and `seed`,
 //! which fills an empty database with synthetic conversations.
 

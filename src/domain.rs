@@ -1,6 +1,6 @@
 //! Types every part of kefu shares: the states a conversation and a message can be in, the
 //! staff roles, and time helpers. No I/O here. Each enum is stored as its lowercase name,
-//! which is also its JSON spelling (CONTRACT.md).
+//! which is also its JSON spelling (docs/CONTRACT.md).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -79,7 +79,7 @@ pub fn rfc3339(ms: Millis) -> String {
 }
 
 /// WeChat's rules for replying, kept configurable because WeChat has changed them before
-/// (wechat-protocol.md §5: once 3 per 48 h and 1 per minute, now 5 and 2).
+/// (docs/WECHAT.md §5: once 3 per 48 h and 1 per minute, now 5 and 2).
 #[derive(Debug, Clone, Copy)]
 pub struct ReplyRules {
     /// After a customer message: this many replies …

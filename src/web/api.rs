@@ -1,4 +1,4 @@
-//! The JSON API under `/api/v1` (CONTRACT.md): conversations and their messages, assignment
+//! The JSON API under `/api/v1` (docs/CONTRACT.md): conversations and their messages, assignment
 //! and status. Callers authenticate with a bearer token from `kefu token create`.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -344,7 +344,7 @@ fn parse_cursor(c: &str) -> AppResult<(Millis, i64)> {
         .ok_or_else(|| AppError::Invalid("before is not a cursor kefu gave out".into()))
 }
 
-/// A conversation as CONTRACT.md shapes it.
+/// A conversation as docs/CONTRACT.md shapes it.
 pub fn conversation_json(
     r: &ConversationRow,
     last: Option<&MessageRow>,
@@ -374,7 +374,7 @@ pub fn conversation_json(
     })
 }
 
-/// A message as CONTRACT.md shapes it.
+/// A message as docs/CONTRACT.md shapes it.
 pub fn message_json(m: &MessageRow) -> Value {
     let mut content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
     if let Some(obj) = content.as_object_mut() {
@@ -527,7 +527,7 @@ fn http_url_field<'a>(content: &'a Value, name: &str) -> AppResult<&'a str> {
     Ok(v)
 }
 
-/// Checks a JSON reply body: `{"type", "content"}` shaped as CONTRACT.md says.
+/// Checks a JSON reply body: `{"type", "content"}` shaped as docs/CONTRACT.md says.
 pub fn reply_from_json(state: &AppState, body: &Value) -> AppResult<Reply> {
     let kind = body
         .get("type")

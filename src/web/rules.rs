@@ -1,4 +1,4 @@
-//! Auto-reply rules and the bot's settings over the JSON API (CONTRACT.md "A rule"), with the
+//! Auto-reply rules and the bot's settings over the JSON API (docs/CONTRACT.md "A rule"), with the
 //! saving logic the admin console uses too: one validation, one audit, one recompile.
 //!
 //! Everyone signed in may read rules and try the tester; only admins change anything.
@@ -48,7 +48,7 @@ pub fn require_admin(staff: &Staff) -> AppResult<()> {
     }
 }
 
-/// A rule as CONTRACT.md shapes it.
+/// A rule as docs/CONTRACT.md shapes it.
 pub fn rule_json(r: &RuleRow) -> Value {
     let keywords: Value = serde_json::from_str(&r.keywords).unwrap_or_else(|_| json!([]));
     let reply: Value = r

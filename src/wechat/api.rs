@@ -5,7 +5,7 @@
 //! The token is single-flight: however many sends find it expired, one request refreshes it
 //! and the rest wait for that answer. On a token error (40001/40014/42001) it is invalidated
 //! only if it is still the current one (another task may have refreshed it already), then the
-//! call is retried once with a fresh token (WxJava's pattern, wechat-protocol.md §7).
+//! call is retried once with a fresh token (WxJava's pattern, docs/WECHAT.md §7).
 
 use std::future::Future;
 use std::pin::Pin;

@@ -4,7 +4,7 @@
 //! replies). Everything here is pure: no I/O, no logging, no clock, and no input can make it
 //! panic. It does not parse push bodies or pick which signature applies; `push` and the webhook do.
 //!
-//! Decryption is deliberately stricter than the SDKs (see `wechat-protocol.md` §2.6): every pad
+//! Decryption is deliberately stricter than the SDKs (see `docs/WECHAT.md` §2.6): every pad
 //! byte is checked, the length field must fit, and the trailing appid must match exactly.
 
 use std::fmt;
@@ -18,7 +18,7 @@ use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
-/// WeChat's PKCS#7 block size: 32 bytes, twice the AES block (wechat-protocol.md §2.5).
+/// WeChat's PKCS#7 block size: 32 bytes, twice the AES block (docs/WECHAT.md §2.5).
 const PAD_BLOCK: usize = 32;
 /// `random16 ‖ u32_be(len)`: the fixed header in front of the message.
 const HEADER_LEN: usize = 20;
@@ -242,11 +242,11 @@ mod tests {
     use serde_json::Value;
 
     const OFFICIAL: &str =
-        include_str!("../../../shared/vectors/official_miniprogram_message_push_json.json");
-    const WXJAVA: &str = include_str!("../../../shared/vectors/wxjava_WxCryptUtilTest.json");
-    const WECHATPY: &str = include_str!("../../../shared/vectors/wechatpy_tests_test_crypto.json");
+        include_str!("../../tests/vectors/official_miniprogram_message_push_json.json");
+    const WXJAVA: &str = include_str!("../../tests/vectors/wxjava_WxCryptUtilTest.json");
+    const WECHATPY: &str = include_str!("../../tests/vectors/wechatpy_tests_test_crypto.json");
     const NODE_WEBOT: &str =
-        include_str!("../../../shared/vectors/node_webot_wechat_crypto_signature.json");
+        include_str!("../../tests/vectors/node_webot_wechat_crypto_signature.json");
 
     fn vector(text: &str) -> Value {
         serde_json::from_str(text).expect("vector file is JSON")

@@ -1,6 +1,6 @@
 //! Passive replies: what kefu answers in the webhook's HTTP response instead of `success`.
 //! Today that is only the transfer to WeChat's own customer-service tool
-//! (wechat-protocol.md §3): the four documented fields, in the push's data format, and in
+//! (docs/WECHAT.md §3): the four documented fields, in the push's data format, and in
 //! safe mode encrypted into the `Encrypt`/`MsgSignature`/`TimeStamp`/`Nonce` envelope.
 
 use serde_json::json;

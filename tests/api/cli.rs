@@ -98,7 +98,7 @@ fn assert_ok(run: &Run) {
     );
 }
 
-/// A failure as CONTRACT.md wants it: non-zero, one clear sentence on stderr, no panic.
+/// A failure as docs/CONTRACT.md wants it: non-zero, one clear sentence on stderr, no panic.
 fn assert_one_sentence_failure(run: &Run) -> String {
     assert!(
         !run.status.success(),

@@ -617,10 +617,10 @@ async fn an_event_with_the_same_sender_create_time_and_event_stores_once() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The official test vector (wechat-protocol.md §2, vectors/official_…_json.json)
+// The official test vector (docs/WECHAT.md §2, vectors/official_…_json.json)
 
 fn vector(name: &str) -> Value {
-    let path = format!("{}/../shared/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
     serde_json::from_str(&text).expect("a JSON vector")
 }
