@@ -1,0 +1,159 @@
+//! The admin console under `/admin`: auto-reply rules (with a tester), staff accounts, the
+//! bot's settings, and the audit log. Plain HTML forms answered with a 303 back to the page,
+//! or the page again with the reason (400) and what was typed; no script.
+//!
+//! Only admins get in: the `Admin` extractor answers everyone else with the 403 page, before
+//! any handler runs, for every GET and POST. Rules and settings are saved through
+//! `web::rules` (the same validation, audit and recompile as the JSON API); accounts through
+//! `accounts` and `store::staff`, audited here in the same transaction as the change.
+//!
+//! This file holds the routes, the `Admin` extractor and what the consoles share; each
+//! console has its own file: `rules` (with the tester), `users`, `settings`, `audit`.
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::i18n::AdminText;
+use crate::web::pages::{Chrome, Viewer};
+
+mod audit;
+mod rules;
+mod settings;
+mod users;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(index))
+        .merge(rules::router())
+        .merge(users::router())
+        .merge(settings::router())
+        .merge(audit::router())
+}
+
+// ------------------------------------------------------------------------------------------
+// Who may enter
+
+/// A signed-in admin. Anyone else signed in gets the 403 page; a signed-out browser is sent
+/// to sign in (as `Viewer` does). Being an extractor, it runs before the handler reads a
+/// form, so no handler under `/admin` can forget the check.
+pub struct Admin(pub Viewer);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let viewer = Viewer::from_request_parts(parts, state).await?;
+        match viewer.refuse_unless_admin() {
+            Some(refusal) => Err(refusal),
+            None => Ok(Admin(viewer)),
+        }
+    }
+}
+
+impl Admin {
+    pub(super) fn a(&self) -> &'static AdminText {
+        self.0.lang.admin()
+    }
+
+    pub(super) fn chrome(&self) -> Chrome {
+        self.0.chrome("admin")
+    }
+}
+
+/// Why a form was not carried out: a sentence for the page with its status, or a failure
+/// of kefu's own (answered as an error, and logged).
+pub(super) enum Refusal {
+    Page(StatusCode, String),
+    Error(AppError),
+}
+
+impl From<sqlx::Error> for Refusal {
+    fn from(e: sqlx::Error) -> Self {
+        Refusal::Error(e.into())
+    }
+}
+
+impl Refusal {
+    pub(super) fn bad(message: impl Into<String>) -> Refusal {
+        Refusal::Page(StatusCode::BAD_REQUEST, message.into())
+    }
+
+    /// A refusal of `web::rules`: its sentence (English, as the API's) after ours.
+    pub(super) fn from_rules(e: AppError, a: &AdminText, lead: &str) -> Refusal {
+        match e {
+            AppError::Invalid(m) => Refusal::bad(lead.replace("{reason}", &m)),
+            AppError::NotFound(_) => {
+                Refusal::Page(StatusCode::NOT_FOUND, a.rule_not_found.to_owned())
+            }
+            other => Refusal::Error(other),
+        }
+    }
+}
+
+/// `s` cut to `chars` characters (with an ellipsis), and whether it was cut.
+pub(super) fn cut(s: &str, chars: usize) -> (String, bool) {
+    if s.chars().count() <= chars {
+        (s.to_owned(), false)
+    } else {
+        let mut short: String = s.chars().take(chars).collect();
+        short.push('…');
+        (short, true)
+    }
+}
+
+/// One option of a `<select>`.
+pub(super) struct Choice {
+    pub(super) value: &'static str,
+    pub(super) label: &'static str,
+    pub(super) selected: bool,
+}
+
+pub(super) fn choices(options: &[(&'static str, &'static str)], current: &str) -> Vec<Choice> {
+    options
+        .iter()
+        .map(|(value, label)| Choice {
+            value,
+            label,
+            selected: *value == current,
+        })
+        .collect()
+}
+
+/// `?done=…`: what the form before the redirect did, for the notice.
+#[derive(Debug, Deserialize)]
+pub(super) struct DoneQuery {
+    pub(super) done: Option<String>,
+}
+
+async fn index(_admin: Admin) -> Response {
+    Redirect::to("/admin/rules").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::accounts;
+    use crate::i18n::Lang;
+
+    #[test]
+    fn both_languages_fill_their_placeholders() {
+        for a in [Lang::Zh.admin(), Lang::En.admin()] {
+            assert!(a.rule_refused.contains("{reason}"));
+            assert!(a.change_refused.contains("{reason}"));
+            assert!(a.settings_refused.contains("{reason}"));
+            assert!(a.not_a_number.contains("{field}"));
+            assert!(a.source_line.contains("{line}"));
+            assert!(a.username_taken.contains("{username}"));
+            assert!(
+                a.password_too_short
+                    .contains(&accounts::MIN_PASSWORD_CHARS.to_string())
+            );
+        }
+    }
+}
