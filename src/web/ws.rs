@@ -479,6 +479,46 @@ impl Conn {
     }
 }
 
+// ------------------------------------------------------------------------------------------
+// The event frame
+
+/// An event's frame is serialized here, once per language and per "with the message or not",
+/// and kept on the event itself (`Sequenced::frames`), so a thousand dashboards cost one
+/// serialization.
+impl Sequenced {
+    /// The WebSocket frame `{"type":"event","seq":N,"event":{...},"html":{...}}` for a
+    /// dashboard in `lang` viewing `viewing`, serialized once for all dashboards alike (and
+    /// only when one is connected). The message's HTML goes only to dashboards viewing its
+    /// conversation: the others have nowhere to show it.
+    pub fn frame(&self, lang: Lang, viewing: Option<i64>) -> Utf8Bytes {
+        let l = lang.index();
+        let with_message = self.html.as_ref().is_some_and(|h| h.message.is_some())
+            && viewing.is_some()
+            && viewing == self.event.conversation_id();
+        self.frames[l * 2 + usize::from(with_message)]
+            .get_or_init(|| {
+                let mut frame =
+                    serde_json::json!({ "type": "event", "seq": self.seq, "event": self.event });
+                if let Some(h) = &self.html {
+                    let mut html = serde_json::Map::new();
+                    let parts = [
+                        ("row", &h.row),
+                        ("state", &h.state),
+                        ("message", if with_message { &h.message } else { &None }),
+                    ];
+                    for (name, part) in parts {
+                        if let Some(part) = part {
+                            html.insert(name.into(), part[l].clone().into());
+                        }
+                    }
+                    frame["html"] = html.into();
+                }
+                frame.to_string().into()
+            })
+            .clone()
+    }
+}
+
 fn hello(live: &Live, seq: u64, me: &StaffRef) -> Message {
     text(&json!({ "type": "hello", "boot": live.boot(), "seq": seq, "me": me }))
 }
@@ -557,5 +597,39 @@ mod tests {
             ],
             Some("https://kefu.example")
         ));
+    }
+
+    #[test]
+    fn a_frame_carries_its_language_and_the_message_only_for_its_viewers() {
+        let live = Live::new();
+        let added = |message_id| crate::live::Event::MessageAdded {
+            conversation_id: 1,
+            message_id,
+            new_conversation: false,
+        };
+        let mut rx = live.attach(None).expect("attached").events;
+        let html = crate::live::Fragments {
+            row: Some(["<li>行</li>".into(), "<li>row</li>".into()]),
+            state: None,
+            message: Some(["<li>消息</li>".into(), "<li>message</li>".into()]),
+        };
+        live.sequence(added(1), Some(html));
+        let e = rx.try_recv().expect("sequenced");
+        let frame = |lang, viewing| -> serde_json::Value {
+            serde_json::from_str(e.frame(lang, viewing).as_str()).expect("json")
+        };
+        assert_eq!(
+            frame(Lang::En, None)["html"],
+            serde_json::json!({"row": "<li>row</li>"})
+        );
+        assert_eq!(
+            frame(Lang::Zh, Some(1))["html"],
+            serde_json::json!({"row": "<li>行</li>", "message": "<li>消息</li>"})
+        );
+        assert_eq!(
+            frame(Lang::En, Some(2))["html"]["message"],
+            serde_json::Value::Null
+        );
+        assert_eq!(frame(Lang::En, Some(1))["seq"], 1);
     }
 }

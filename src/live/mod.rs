@@ -14,11 +14,14 @@
 //! Presence (who is online, who views or types in which conversation) is kept per WebSocket
 //! connection, so two tabs of one person count once and closing one keeps them online. Every
 //! change of it is itself an event. This module owns no socket: `web::ws` drives it.
+//!
+//! This file holds the bus: events, their numbering, the ring and the fan-out. Presence is in
+//! `presence`, the inbox counts cache in `counts`, the workers' wake-ups in `wakeups`; the
+//! frame a dashboard receives for an event is built by `web::ws`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
@@ -26,12 +29,16 @@ use tokio::sync::{Notify, broadcast, mpsc, watch};
 
 use crate::store::conversations::InboxCounts;
 
+mod counts;
+mod presence;
+mod wakeups;
+
+use presence::Presence;
+pub use presence::{Connection, PresenceSnapshot, TYPING_FOR, Watchers};
+
 /// How many of the latest events are kept for reconnecting clients. At 500 events/s this
 /// is about 8 s; a client away longer reloads, which costs one page load.
 pub const KEPT: usize = 4096;
-
-/// Typing shows this long after the last typing signal.
-pub const TYPING_FOR: Duration = Duration::from_secs(6);
 
 /// Something that changed, named by the ids a watcher needs to fetch it. Serialized for
 /// the WebSocket as `{"kind": "message_added", ...fields}`.
@@ -131,7 +138,7 @@ pub struct Sequenced {
     pub event: Event,
     pub html: Option<Fragments>,
     /// serialized frames: per language, without and with the message fragment
-    frames: [OnceLock<Utf8Bytes>; 4],
+    pub(crate) frames: [OnceLock<Utf8Bytes>; 4],
 }
 
 impl Sequenced {
@@ -148,38 +155,6 @@ impl Sequenced {
             html,
             frames: Default::default(),
         }
-    }
-
-    /// The WebSocket frame `{"type":"event","seq":N,"event":{...},"html":{...}}` for a
-    /// dashboard in `lang` viewing `viewing`, serialized once for all dashboards alike (and
-    /// only when one is connected). The message's HTML goes only to dashboards viewing its
-    /// conversation: the others have nowhere to show it.
-    pub fn frame(&self, lang: crate::i18n::Lang, viewing: Option<i64>) -> Utf8Bytes {
-        let l = lang.index();
-        let with_message = self.html.as_ref().is_some_and(|h| h.message.is_some())
-            && viewing.is_some()
-            && viewing == self.event.conversation_id();
-        self.frames[l * 2 + usize::from(with_message)]
-            .get_or_init(|| {
-                let mut frame =
-                    serde_json::json!({ "type": "event", "seq": self.seq, "event": self.event });
-                if let Some(h) = &self.html {
-                    let mut html = serde_json::Map::new();
-                    let parts = [
-                        ("row", &h.row),
-                        ("state", &h.state),
-                        ("message", if with_message { &h.message } else { &None }),
-                    ];
-                    for (name, part) in parts {
-                        if let Some(part) = part {
-                            html.insert(name.into(), part[l].clone().into());
-                        }
-                    }
-                    frame["html"] = html.into();
-                }
-                frame.to_string().into()
-            })
-            .clone()
     }
 }
 
@@ -204,22 +179,6 @@ pub struct Attached {
     /// the events after `seq`
     pub events: broadcast::Receiver<Arc<Sequenced>>,
     pub presence: PresenceSnapshot,
-}
-
-/// Who is online and who is where, for a dashboard that just connected.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PresenceSnapshot {
-    pub online: Vec<StaffRef>,
-    /// only conversations someone views or types in
-    pub conversations: Vec<Watchers>,
-}
-
-/// Who views and who types in one conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Watchers {
-    pub conversation_id: i64,
-    pub viewing: Vec<StaffRef>,
-    pub typing: Vec<StaffRef>,
 }
 
 /// The bus, plus wake-ups for the background workers; cheap to clone.
@@ -355,29 +314,6 @@ impl Live {
         self.hub.fanout.receiver_count() > 0
     }
 
-    /// The generation of the inbox counts now: read it before counting, then `cache_counts`.
-    pub fn counts_generation(&self) -> u64 {
-        self.hub.counts_generation.load(Ordering::SeqCst)
-    }
-
-    /// Keeps counts made at `generation` for pages and new dashboards.
-    pub fn cache_counts(&self, generation: u64, counts: Arc<InboxCounts>) {
-        let mut cached = lock(&self.hub.counts);
-        if cached.as_ref().is_none_or(|(g, _)| *g <= generation) {
-            *cached = Some((generation, counts));
-        }
-    }
-
-    /// The cached inbox counts, if nothing that could change them happened since they were
-    /// counted.
-    pub fn cached_counts(&self) -> Option<Arc<InboxCounts>> {
-        let now = self.counts_generation();
-        lock(&self.hub.counts)
-            .as_ref()
-            .filter(|(g, _)| *g == now)
-            .map(|(_, c)| c.clone())
-    }
-
     /// Hands the events that show HTML to the caller, which renders them and passes them on
     /// with `sequence`. One renderer per process; later calls get None.
     pub fn attach_renderer(&self) -> Option<mpsc::UnboundedReceiver<Event>> {
@@ -431,227 +367,13 @@ impl Live {
             presence: presence.snapshot(),
         })
     }
-
-    /// Registers one open dashboard of `staff`; the presence lasts as long as the returned
-    /// guard.
-    pub fn connect(&self, staff: StaffRef) -> Connection {
-        let mut presence = lock(&self.hub.presence);
-        let was_online = presence.is_online(staff.id);
-        presence.next_id += 1;
-        let id = presence.next_id;
-        presence.conns.insert(
-            id,
-            Conn {
-                staff: staff.clone(),
-                viewing: None,
-                typing: None,
-            },
-        );
-        if !was_online {
-            self.publish(Event::StaffPresence {
-                staff,
-                online: true,
-            });
-        }
-        Connection {
-            live: self.clone(),
-            id,
-        }
-    }
-
-    /// Replaces the presence of connection `id` by what `next` makes of it (`None`: it
-    /// left), then publishes what that changed for the other dashboards.
-    fn change(&self, id: u64, next: impl FnOnce(&Conn) -> Option<Conn>) {
-        let mut presence = lock(&self.hub.presence);
-        let Some(conn) = presence.conns.get(&id) else {
-            return;
-        };
-        let staff = conn.staff.clone();
-        let next = next(conn);
-        let mut touched = conn.touched();
-        touched.extend(next.iter().flat_map(Conn::touched));
-        touched.sort_unstable();
-        touched.dedup();
-        let before: Vec<Watchers> = touched.iter().map(|c| presence.watchers(*c)).collect();
-        match next {
-            Some(next) => presence.conns.insert(id, next),
-            None => presence.conns.remove(&id),
-        };
-        for (c, before) in touched.into_iter().zip(before) {
-            let after = presence.watchers(c);
-            if after != before {
-                self.publish(Event::ConversationPresence {
-                    conversation_id: c,
-                    viewing: after.viewing,
-                    typing: after.typing,
-                });
-            }
-        }
-        if !presence.is_online(staff.id) {
-            self.publish(Event::StaffPresence {
-                staff,
-                online: false,
-            });
-        }
-    }
-
-    /// Who is online and who is where, now.
-    pub fn presence(&self) -> PresenceSnapshot {
-        lock(&self.hub.presence).snapshot()
-    }
-
-    /// A message was queued for delivery.
-    pub fn outbox_waiting(&self) {
-        self.outbox.notify_one();
-    }
-
-    pub async fn outbox_wakeup(&self) {
-        self.outbox.notified().await;
-    }
-
-    /// An incoming image waits to be fetched.
-    pub fn media_waiting(&self) {
-        self.media.notify_one();
-    }
-
-    pub async fn media_wakeup(&self) {
-        self.media.notified().await;
-    }
-}
-
-/// One open dashboard's presence; dropping it is leaving.
-pub struct Connection {
-    live: Live,
-    id: u64,
-}
-
-impl Connection {
-    /// The dashboard now shows this conversation (or none). Typing elsewhere stops.
-    pub fn viewing(&self, conversation: Option<i64>) {
-        self.update(|c| {
-            c.viewing = conversation;
-            if c.typing.is_some_and(|(t, _)| Some(t) != conversation) {
-                c.typing = None;
-            }
-        });
-    }
-
-    /// The staff member types in `conversation` (`None`: stopped). Returns when typing
-    /// shows no more unless signalled again.
-    pub fn typing(&self, conversation: Option<i64>) -> Option<Instant> {
-        self.typing_at(conversation, Instant::now())
-    }
-
-    fn typing_at(&self, conversation: Option<i64>, now: Instant) -> Option<Instant> {
-        let until = conversation.map(|c| (c, now + TYPING_FOR));
-        self.update(|c| c.typing = until);
-        until.map(|(_, at)| at)
-    }
-
-    /// Ends typing if no signal came since it was due to end; returns when it is due to end
-    /// if it goes on.
-    pub fn typing_expired(&self) -> Option<Instant> {
-        self.typing_expired_at(Instant::now())
-    }
-
-    fn typing_expired_at(&self, now: Instant) -> Option<Instant> {
-        self.update(|c| {
-            if c.typing.is_some_and(|(_, until)| until <= now) {
-                c.typing = None;
-            }
-        });
-        lock(&self.live.hub.presence)
-            .conns
-            .get(&self.id)
-            .and_then(|c| c.typing.map(|(_, until)| until))
-    }
-
-    fn update(&self, f: impl FnOnce(&mut Conn)) {
-        self.live.change(self.id, |c| {
-            let mut next = c.clone();
-            f(&mut next);
-            Some(next)
-        });
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.live.change(self.id, |_| None);
-    }
-}
-
-#[derive(Default)]
-struct Presence {
-    next_id: u64,
-    conns: HashMap<u64, Conn>,
-}
-
-#[derive(Clone)]
-struct Conn {
-    staff: StaffRef,
-    viewing: Option<i64>,
-    /// the conversation, and until when typing shows
-    typing: Option<(i64, Instant)>,
-}
-
-impl Conn {
-    fn touched(&self) -> Vec<i64> {
-        self.viewing
-            .into_iter()
-            .chain(self.typing.map(|(c, _)| c))
-            .collect()
-    }
-}
-
-impl Presence {
-    fn is_online(&self, staff_id: i64) -> bool {
-        self.conns.values().any(|c| c.staff.id == staff_id)
-    }
-
-    fn watchers(&self, conversation_id: i64) -> Watchers {
-        // keyed by id: two tabs of one person show once
-        let mut viewing = BTreeMap::new();
-        let mut typing = BTreeMap::new();
-        for c in self.conns.values() {
-            if c.viewing == Some(conversation_id) {
-                viewing.insert(c.staff.id, c.staff.clone());
-            }
-            if c.typing.is_some_and(|(t, _)| t == conversation_id) {
-                typing.insert(c.staff.id, c.staff.clone());
-            }
-        }
-        Watchers {
-            conversation_id,
-            viewing: viewing.into_values().collect(),
-            typing: typing.into_values().collect(),
-        }
-    }
-
-    fn snapshot(&self) -> PresenceSnapshot {
-        let mut online = BTreeMap::new();
-        let mut conversations = Vec::new();
-        for c in self.conns.values() {
-            online.insert(c.staff.id, c.staff.clone());
-            conversations.extend(c.touched());
-        }
-        conversations.sort_unstable();
-        conversations.dedup();
-        PresenceSnapshot {
-            online: online.into_values().collect(),
-            conversations: conversations
-                .into_iter()
-                .map(|c| self.watchers(c))
-                .collect(),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn added(message_id: i64) -> Event {
+    pub(super) fn added(message_id: i64) -> Event {
         Event::MessageAdded {
             conversation_id: 1,
             message_id,
@@ -659,7 +381,7 @@ mod tests {
         }
     }
 
-    fn staff(id: i64) -> StaffRef {
+    pub(super) fn staff(id: i64) -> StaffRef {
         StaffRef {
             id,
             name: format!("staff {id}"),
@@ -667,7 +389,7 @@ mod tests {
     }
 
     /// Everything published since the receiver was made, in order.
-    fn drain(rx: &mut broadcast::Receiver<Event>) -> Vec<Event> {
+    pub(super) fn drain(rx: &mut broadcast::Receiver<Event>) -> Vec<Event> {
         std::iter::from_fn(|| rx.try_recv().ok()).collect()
     }
 
@@ -737,36 +459,6 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_carries_its_language_and_the_message_only_for_its_viewers() {
-        use crate::i18n::Lang;
-        let live = Live::new();
-        let mut rx = live.attach(None).expect("attached").events;
-        let html = Fragments {
-            row: Some(["<li>行</li>".into(), "<li>row</li>".into()]),
-            state: None,
-            message: Some(["<li>消息</li>".into(), "<li>message</li>".into()]),
-        };
-        live.sequence(added(1), Some(html));
-        let e = rx.try_recv().expect("sequenced");
-        let frame = |lang, viewing| -> serde_json::Value {
-            serde_json::from_str(e.frame(lang, viewing).as_str()).expect("json")
-        };
-        assert_eq!(
-            frame(Lang::En, None)["html"],
-            serde_json::json!({"row": "<li>row</li>"})
-        );
-        assert_eq!(
-            frame(Lang::Zh, Some(1))["html"],
-            serde_json::json!({"row": "<li>行</li>", "message": "<li>消息</li>"})
-        );
-        assert_eq!(
-            frame(Lang::En, Some(2))["html"]["message"],
-            serde_json::Value::Null
-        );
-        assert_eq!(frame(Lang::En, Some(1))["seq"], 1);
-    }
-
-    #[test]
     fn with_a_renderer_attached_html_events_wait_for_it_and_others_do_not() {
         let live = Live::new();
         let mut queue = live.attach_renderer().expect("the first renderer");
@@ -787,152 +479,9 @@ mod tests {
     }
 
     #[test]
-    fn cached_counts_last_until_the_next_change_is_published() {
-        let live = Live::new();
-        assert!(live.cached_counts().is_none());
-        let g = live.counts_generation();
-        live.cache_counts(g, Arc::new(InboxCounts::default()));
-        assert!(live.cached_counts().is_some());
-        live.publish(Event::StaffPresence {
-            staff: staff(1),
-            online: true,
-        });
-        assert!(live.cached_counts().is_some(), "presence changes no count");
-        live.publish(added(1));
-        assert!(live.cached_counts().is_none(), "stale after a new message");
-        // counts made before the change must not pass for fresh ones
-        live.cache_counts(g, Arc::new(InboxCounts::default()));
-        assert!(live.cached_counts().is_none());
-    }
-
-    #[test]
     fn boot_ids_differ_between_processes() {
         assert_ne!(Live::new().boot(), Live::new().boot());
         assert_eq!(Live::new().boot().len(), 16);
-    }
-
-    #[test]
-    fn two_connections_of_one_person_count_once() {
-        let live = Live::new();
-        let mut rx = live.subscribe();
-        let first = live.connect(staff(7));
-        let second = live.connect(staff(7));
-        assert_eq!(
-            drain(&mut rx),
-            [Event::StaffPresence {
-                staff: staff(7),
-                online: true
-            }]
-        );
-        assert_eq!(live.presence().online, [staff(7)]);
-        drop(first);
-        assert_eq!(drain(&mut rx), [], "one tab closed, still online");
-        assert_eq!(live.presence().online, [staff(7)]);
-        drop(second);
-        assert_eq!(
-            drain(&mut rx),
-            [Event::StaffPresence {
-                staff: staff(7),
-                online: false
-            }]
-        );
-        assert!(live.presence().online.is_empty());
-    }
-
-    #[test]
-    fn viewing_is_published_per_conversation_and_shows_each_person_once() {
-        let live = Live::new();
-        let a1 = live.connect(staff(1));
-        let a2 = live.connect(staff(1));
-        let b = live.connect(staff(2));
-        let mut rx = live.subscribe();
-        a1.viewing(Some(10));
-        a2.viewing(Some(10));
-        b.viewing(Some(10));
-        let viewing = |ids: &[i64]| Event::ConversationPresence {
-            conversation_id: 10,
-            viewing: ids.iter().map(|i| staff(*i)).collect(),
-            typing: vec![],
-        };
-        // a2 viewing too changes nothing anyone sees
-        assert_eq!(drain(&mut rx), [viewing(&[1]), viewing(&[1, 2])]);
-        a1.viewing(Some(11));
-        assert_eq!(
-            drain(&mut rx),
-            [Event::ConversationPresence {
-                conversation_id: 11,
-                viewing: vec![staff(1)],
-                typing: vec![],
-            }],
-            "staff 1 still views 10 in their other tab"
-        );
-        drop(b);
-        assert_eq!(
-            drain(&mut rx),
-            [
-                viewing(&[1]),
-                Event::StaffPresence {
-                    staff: staff(2),
-                    online: false
-                }
-            ]
-        );
-        let snapshot = live.presence();
-        assert_eq!(snapshot.online, [staff(1)]);
-        assert_eq!(
-            snapshot.conversations,
-            [
-                Watchers {
-                    conversation_id: 10,
-                    viewing: vec![staff(1)],
-                    typing: vec![]
-                },
-                Watchers {
-                    conversation_id: 11,
-                    viewing: vec![staff(1)],
-                    typing: vec![]
-                }
-            ]
-        );
-    }
-
-    #[test]
-    fn typing_shows_until_it_expires_and_a_new_signal_extends_it() {
-        let live = Live::new();
-        let a = live.connect(staff(1));
-        let mut rx = live.subscribe();
-        let start = Instant::now();
-        let typing = |ids: &[i64]| Event::ConversationPresence {
-            conversation_id: 5,
-            viewing: vec![],
-            typing: ids.iter().map(|i| staff(*i)).collect(),
-        };
-        let until = a.typing_at(Some(5), start).expect("a deadline");
-        assert_eq!(until, start + TYPING_FOR);
-        assert_eq!(drain(&mut rx), [typing(&[1])]);
-        // typing again: no new event, a later deadline
-        let later = a
-            .typing_at(Some(5), start + Duration::from_secs(3))
-            .unwrap();
-        assert!(later > until);
-        assert_eq!(drain(&mut rx), []);
-        assert_eq!(a.typing_expired_at(until), Some(later));
-        assert_eq!(drain(&mut rx), [], "the first deadline was extended");
-        assert_eq!(a.typing_expired_at(later), None);
-        assert_eq!(drain(&mut rx), [typing(&[])]);
-        // leaving the conversation ends typing there at once
-        a.viewing(Some(5));
-        a.typing_at(Some(5), start);
-        a.viewing(None);
-        let events = drain(&mut rx);
-        assert_eq!(
-            events.last(),
-            Some(&Event::ConversationPresence {
-                conversation_id: 5,
-                viewing: vec![],
-                typing: vec![],
-            })
-        );
     }
 
     #[test]
