@@ -1,0 +1,300 @@
+//! The outbox worker: sends queued messages in order per conversation, several conversations
+//! at once, retries transient failures with jittered backoff for a bounded time, and records
+//! every outcome (`sent` or `failed` with WeChat's reason) through the writer.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, Semaphore};
+
+use super::{Delivery, backoff};
+use crate::domain::{MessageStatus, Millis, now_millis};
+use crate::live::Event;
+use crate::store::outbox::{self, Outcome, Pending};
+use crate::wechat::api::ApiError;
+use crate::writer::Update;
+
+/// The body of `custom/send` for a stored message.
+pub fn send_body(
+    openid: &str,
+    kind: &str,
+    content: &Value,
+    media_id: Option<&str>,
+) -> Result<Value, String> {
+    let field = |name: &str| {
+        content
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    match kind {
+        "text" => {
+            Ok(json!({ "touser": openid, "msgtype": "text", "text": { "content": field("text") } }))
+        }
+        "image" => {
+            let media_id = media_id.ok_or("the image was not uploaded")?;
+            Ok(json!({ "touser": openid, "msgtype": "image", "image": { "media_id": media_id } }))
+        }
+        "link" => Ok(json!({ "touser": openid, "msgtype": "link", "link": {
+            "title": field("title"), "description": field("description"),
+            "url": field("url"), "thumb_url": field("thumb_url"),
+        }})),
+        "miniprogrampage" => {
+            let thumb = media_id
+                .or_else(|| {
+                    content
+                        .get("thumb_media_id")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                })
+                .ok_or("the card has no cover image")?;
+            Ok(
+                json!({ "touser": openid, "msgtype": "miniprogrampage", "miniprogrampage": {
+                    "title": field("title"), "pagepath": field("pagepath"), "thumb_media_id": thumb,
+                }}),
+            )
+        }
+        other => Err(format!("a {other} message cannot be sent")),
+    }
+}
+
+fn lock(m: &Mutex<Dispatch>) -> std::sync::MutexGuard<'_, Dispatch> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the outbox loop knows about sends in flight.
+#[derive(Default)]
+struct Dispatch {
+    /// conversations with a send in flight: their next message waits
+    in_flight: HashSet<i64>,
+    /// outbox rows finished since the last query started: that query may have read them
+    /// before their outcome was committed, and must not send them again
+    finished: HashSet<i64>,
+}
+
+pub(super) async fn outbox_loop(d: Delivery) {
+    let permits = Arc::new(Semaphore::new(d.config.concurrency));
+    let dispatch: Arc<Mutex<Dispatch>> = Arc::default();
+    let finished = Arc::new(Notify::new());
+    // Sends belong to this loop: when it is stopped, dropping the set aborts them, and their
+    // messages (still in the outbox) go out after the restart.
+    let mut sends = tokio::task::JoinSet::new();
+    loop {
+        while sends.try_join_next().is_some() {}
+        let free = permits.available_permits();
+        if free > 0 {
+            let busy = {
+                let mut s = lock(&dispatch);
+                s.finished.clear();
+                s.in_flight.len()
+            };
+            match outbox::due(d.store.pool(), now_millis(), (free + busy) as i64).await {
+                Ok(rows) => {
+                    for row in rows {
+                        let Ok(permit) = permits.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        {
+                            let mut s = lock(&dispatch);
+                            if s.finished.contains(&row.outbox_id)
+                                || !s.in_flight.insert(row.conversation_id)
+                            {
+                                continue;
+                            }
+                        }
+                        let (d, dispatch, finished) =
+                            (d.clone(), dispatch.clone(), finished.clone());
+                        sends.spawn(async move {
+                            let (conversation, outbox_id) = (row.conversation_id, row.outbox_id);
+                            deliver_one(&d, row).await;
+                            {
+                                let mut s = lock(&dispatch);
+                                s.in_flight.remove(&conversation);
+                                s.finished.insert(outbox_id);
+                            }
+                            drop(permit);
+                            finished.notify_one();
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the outbox; will retry"),
+            }
+        }
+        // Sleep until new work, a finished send, or the next retry falls due.
+        let now = now_millis();
+        let next = outbox::next_due_at(d.store.pool()).await.ok().flatten();
+        let wait = match next {
+            Some(at) if at > now => Duration::from_millis((at - now) as u64),
+            _ => Duration::from_secs(1),
+        };
+        tokio::select! {
+            _ = d.live.outbox_wakeup() => {}
+            _ = finished.notified() => {
+                // Let a few more sends finish before asking the database again: under load
+                // this turns one outbox query per send into one per handful, for 5 ms of delay.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One attempt at one message, recorded through the writer.
+async fn deliver_one(d: &Delivery, p: Pending) {
+    let outcome = attempt(d, &p).await;
+    let status = match &outcome {
+        Outcome::Sent { .. } => Some(MessageStatus::Sent),
+        Outcome::Failed { message, code, .. } => {
+            tracing::warn!(message.id = p.message_id, wechat.errcode = %code, reason = %message, "a reply failed");
+            Some(MessageStatus::Failed)
+        }
+        Outcome::Retry { error, .. } => {
+            tracing::info!(message.id = p.message_id, reason = %error, "a reply will be retried");
+            None
+        }
+        Outcome::Uploaded { .. } => None,
+    };
+    if let Err(e) = d.writer.apply(Update::Delivery(outcome)).await {
+        // Not recorded: the row stays due and is attempted again.
+        tracing::error!(message.id = p.message_id, error = %e, "cannot record a delivery outcome");
+        return;
+    }
+    match status {
+        Some(status) => {
+            metrics::counter!("kefu_replies_total", "status" => status.as_str()).increment(1);
+            d.live.publish(Event::MessageStatus {
+                conversation_id: p.conversation_id,
+                message_id: p.message_id,
+                status,
+            });
+        }
+        None => metrics::counter!("kefu_replies_total", "status" => "retry").increment(1),
+    }
+}
+
+async fn attempt(d: &Delivery, p: &Pending) -> Outcome {
+    let now = now_millis();
+    let failed = |code: &str, message: String| Outcome::Failed {
+        outbox_id: p.outbox_id,
+        message_id: p.message_id,
+        contact_id: p.contact_id,
+        code: code.to_owned(),
+        message,
+    };
+    let mut content: Value = serde_json::from_str(&p.content).unwrap_or(Value::Null);
+    // Upload the attachment once; its media_id is kept for retries.
+    let mut media_id = p.media_id.clone();
+    if media_id.is_none()
+        && let (Some(path), Some(file_type)) = (&p.file_path, &p.file_type)
+    {
+        let bytes = match tokio::fs::read(d.media_dir.join(path)).await {
+            Ok(b) => b,
+            Err(e) => {
+                return failed(
+                    "attachment_missing",
+                    format!("kefu's copy of the attachment cannot be read: {e}"),
+                );
+            }
+        };
+        match d.api.upload_image(&file_name(path), file_type, bytes).await {
+            Ok(id) => {
+                let _ = d
+                    .writer
+                    .apply(Update::Delivery(Outcome::Uploaded {
+                        outbox_id: p.outbox_id,
+                        media_id: id.clone(),
+                    }))
+                    .await;
+                media_id = Some(id);
+            }
+            Err(e) => return retry_or_fail(d, p, e, now),
+        }
+    }
+    let body = match send_body(&p.openid, &p.kind, &content, media_id.as_deref()) {
+        Ok(b) => b,
+        Err(reason) => return failed("invalid_message", reason),
+    };
+    match d.api.send(&body).await {
+        Ok(()) => {
+            if let (Some(id), Some(obj)) = (&media_id, content.as_object_mut()) {
+                let key = if p.kind == "image" {
+                    "media_id"
+                } else {
+                    "thumb_media_id"
+                };
+                obj.insert(key.into(), Value::String(id.clone()));
+            }
+            Outcome::Sent {
+                outbox_id: p.outbox_id,
+                message_id: p.message_id,
+                content: media_id.is_some().then(|| content.to_string()),
+            }
+        }
+        Err(e) => retry_or_fail(d, p, e, now),
+    }
+}
+
+fn retry_or_fail(d: &Delivery, p: &Pending, e: ApiError, now: Millis) -> Outcome {
+    let first = p.first_attempt_at.unwrap_or(now);
+    let attempts = p.attempts + 1;
+    if e.is_transient() && now - first < d.config.retry_for_ms {
+        return Outcome::Retry {
+            outbox_id: p.outbox_id,
+            attempts,
+            first_attempt_at: first,
+            next_attempt_at: now + backoff(d.config.backoff_ms, p.attempts),
+            error: e.to_string(),
+        };
+    }
+    let message = if e.is_transient() {
+        format!(
+            "{} (gave up after {attempts} attempts)",
+            e.to_string().trim_end_matches("; kefu will retry")
+        )
+    } else {
+        e.to_string()
+    };
+    Outcome::Failed {
+        outbox_id: p.outbox_id,
+        message_id: p.message_id,
+        contact_id: p.contact_id,
+        code: e.code().to_owned(),
+        message,
+    }
+}
+
+fn file_name(path: &str) -> String {
+    Path::new(path).file_name().map_or_else(
+        || "image.jpg".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_bodies_follow_wechats_shapes() {
+        let text = send_body("o1", "text", &json!({"text": "你好"}), None).unwrap();
+        assert_eq!(
+            text,
+            json!({"touser":"o1","msgtype":"text","text":{"content":"你好"}})
+        );
+        let image = send_body("o1", "image", &json!({}), Some("m1")).unwrap();
+        assert_eq!(image["image"]["media_id"], "m1");
+        assert!(send_body("o1", "image", &json!({}), None).is_err());
+        let card = send_body(
+            "o1",
+            "miniprogrampage",
+            &json!({"title":"t","pagepath":"p","thumb_media_id":"m2"}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(card["miniprogrampage"]["thumb_media_id"], "m2");
+        assert!(send_body("o1", "note", &json!({"text":"x"}), None).is_err());
+    }
+}
