@@ -6,7 +6,7 @@
 //! session (and ends the one the browser brought), so a planted cookie cannot be carried into
 //! a signed-in session. Sessions end after `IDLE` without use, after `LIFETIME` whatever the
 //! use, on sign-out, and when the account is disabled. Cross-site state changes are refused
-//! by tower-http's `CsrfLayer` in `app.rs`.
+//! by tower-http's `CsrfLayer` in `web/router.rs`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -1,4 +1,4 @@
-//! The HTTP surface, one file per area; each exports its own `router()` and `app.rs` merges
+//! The HTTP surface, one file per area; each exports its own `router()` and `router.rs` merges
 //! them.
 
 pub mod admin;
@@ -12,6 +12,7 @@ pub mod home;
 pub mod inbox;
 pub mod live_render;
 pub mod pages;
+pub mod router;
 pub mod rules;
 pub mod settings;
 pub mod views;

@@ -1,37 +1,33 @@
-//! `AppState`, the router, middleware, and starting and stopping the server. `start` takes an
-//! already bound listener, so tests bind port 0 and talk to the server at once.
+//! `AppState`, and starting and stopping the server. `start` takes an already bound listener,
+//! so tests bind port 0 and talk to the server at once.
+//!
+//! The routes and middleware are in `web::router`; here, in files of their own: the metrics
+//! recorder (`metrics`), the periodic jobs (`jobs`) and the stored access token (`tokens`).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
-use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
-use axum::response::IntoResponse;
-use axum::response::Response;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tower_http::csrf::CsrfLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
-
-use crate::error::AppError;
 
 use crate::accounts::{self, FirstAdmin};
 use crate::config::Config;
 use crate::delivery::{self, Delivery, TypingLimiter};
 use crate::live::Live;
 use crate::store::Store;
-use crate::store::tokens;
 use crate::web;
-use crate::wechat::api::{BoxFuture, TokenStore, WechatApi};
+use crate::wechat::api::WechatApi;
 use crate::wechat::crypto::Cipher;
 use crate::writer::Writer;
+
+mod jobs;
+mod metrics;
+mod tokens;
+
+use tokens::DbTokens;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
@@ -51,101 +47,6 @@ pub struct AppState {
     pub automation: crate::automation::Automation,
     /// Only in `kefu demo`: the fake WeChat API and the customer simulator.
     pub demo: Option<Arc<crate::demo::Demo>>,
-}
-
-pub fn router(state: AppState) -> Router {
-    let csrf = csrf_layer(&state.config);
-    Router::new()
-        .merge(web::webhook::router(&state.config.webhook_path))
-        .merge(web::api::router())
-        .merge(web::rules::router())
-        .merge(web::admin::router())
-        .merge(web::canned::router())
-        .merge(web::settings::router())
-        .merge(web::ws::router())
-        .merge(web::health::router())
-        .merge(web::home::router())
-        .merge(web::inbox::router())
-        .merge(web::assets::router())
-        .merge(web::demo::router())
-        .merge(web::auth::router())
-        .layer(middleware::from_fn(record_request))
-        .layer(csrf)
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                 connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-            ),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
-        ))
-        .with_state(state)
-}
-
-/// Refuses cross-site state changes (Sec-Fetch-Site / Origin, tower-http's CsrfLayer): the
-/// dashboard's cookie must not let another site post in a staff member's name. WeChat's pushes
-/// come from a server, not a browser, and carry neither header, so they pass.
-fn csrf_layer(
-    config: &Config,
-) -> CsrfLayer<impl Fn(tower_http::csrf::ProtectionError) -> Response + Clone + use<>> {
-    let mut layer = CsrfLayer::new();
-    if let Some(origin) = &config.public_url {
-        layer = match layer.clone().add_trusted_origin(origin) {
-            Ok(l) => l,
-            Err(_) => layer,
-        };
-    }
-    layer.with_rejection_response(|_| {
-        AppError::Forbidden("cross-site requests that change data are refused".into())
-            .into_response()
-    })
-}
-
-/// Counts requests and their latency, labelled by route (not by raw path, which would let a
-/// caller create unbounded label values).
-async fn record_request(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
-    metrics::histogram!("kefu_http_request_seconds", "route" => route.clone())
-        .record(started.elapsed().as_secs_f64());
-    metrics::counter!("kefu_http_requests_total", "route" => route, "status" => status)
-        .increment(1);
-    response
-}
-
-/// The process-wide Prometheus recorder (metrics macros use a global recorder; several
-/// servers in one test process share it).
-fn metrics_handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
-            let handle = recorder.handle();
-            // Another recorder may already be installed (a test harness); ours still renders.
-            let _ = metrics::set_global_recorder(recorder);
-            handle
-        })
-        .clone()
 }
 
 /// A running server.
@@ -258,7 +159,7 @@ pub async fn start_with(
     };
     let live = Live::new();
     let mut workers = vec![
-        tokio::spawn(checkpoint_loop(store.clone())),
+        tokio::spawn(jobs::checkpoint_loop(store.clone())),
         tokio::spawn(web::live_render::run(
             store.clone(),
             live.clone(),
@@ -293,12 +194,12 @@ pub async fn start_with(
         typing: Arc::new(TypingLimiter::default()),
         login_throttle: Arc::default(),
         cipher,
-        metrics: metrics_handle(),
+        metrics: metrics::metrics_handle(),
         automation,
         demo,
     };
     let addr = listener.local_addr()?;
-    let app = router(state.clone());
+    let app = web::router::router(state.clone());
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         // no Nagle delay: live updates are small frames that must leave at once (with it,
@@ -324,64 +225,6 @@ pub async fn start_with(
         writer: writer_task,
         workers,
     })
-}
-
-/// The access token lives in the database, shared by every process on it.
-struct DbTokens {
-    store: Store,
-    appid: String,
-}
-
-impl TokenStore for DbTokens {
-    fn load(&self) -> BoxFuture<'_, Option<(String, i64)>> {
-        Box::pin(async move {
-            tokens::load(self.store.pool(), &self.appid)
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "cannot read the stored access token");
-                    None
-                })
-        })
-    }
-    fn save<'a>(&'a self, token: &'a str, expires_at: i64) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let now = crate::domain::now_millis();
-            if let Err(e) =
-                tokens::save(self.store.pool(), &self.appid, token, expires_at, now).await
-            {
-                tracing::warn!(error = %e, "cannot store the access token");
-            }
-        })
-    }
-    fn invalidate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            if let Err(e) = tokens::invalidate(self.store.pool(), &self.appid, token).await {
-                tracing::warn!(error = %e, "cannot forget the failed access token");
-            }
-        })
-    }
-}
-
-/// Keeps the WAL short, off the ingest writer's path (see `Store::checkpoint`), and forgets
-/// ended sessions once an hour.
-async fn checkpoint_loop(store: Store) {
-    let mut every = tokio::time::interval(Duration::from_secs(1));
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    for tick in 0u64.. {
-        every.tick().await;
-        if let Err(e) = store.checkpoint().await {
-            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
-        }
-        if tick % 3600 == 0 {
-            let now = crate::domain::now_millis();
-            if let Err(e) =
-                crate::store::sessions::delete_expired(store.pool(), now, crate::web::auth::IDLE)
-                    .await
-            {
-                tracing::warn!(error = %e, "cannot delete ended sessions; will retry");
-            }
-        }
-    }
 }
 
 async fn shutdown_signal() {
