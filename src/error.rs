@@ -1,6 +1,11 @@
-//! `AppError`: every way a request can fail, named by outcome. One `match` gives the status
-//! and the JSON body `{"error": {"code", "message"}}`; internal detail is logged once here
-//! and never sent to the client.
+//! `AppError`: every way a request can fail, named by outcome. One `match` gives the status;
+//! the route decides the form. The JSON API and the webhook answer it as the contract's body
+//! `{"error": {"code", "message"}}` (`IntoResponse` here); a dashboard page answers it as the
+//! error page in the viewer's language (`web::pages::PageError`, which wraps it). Internal
+//! detail is logged once, when the answer is made, and never sent to the client.
+//!
+//! The sentence of a refusal is made where the refusal is, in the language of whoever asked
+//! (`i18n::RequestText` for the checks of a request's input).
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -79,11 +84,19 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        if let AppError::Internal(e) = &self {
+impl AppError {
+    /// Logs a failure of kefu's own (the rest are the client's business); once, by whoever
+    /// turns the error into an answer.
+    pub fn log(&self) {
+        if let AppError::Internal(e) = self {
             tracing::error!(error = format!("{e:#}"), "request failed");
         }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
         let body = json!({ "error": { "code": self.code(), "message": self.public_message() } });
         (self.status(), Json(body)).into_response()
     }

@@ -2,6 +2,37 @@
 //! picks its catalogue from the staff member's setting, else the browser's Accept-Language.
 //! The catalogue is a struct, so a missing translation is a compile error, not a blank.
 
+/// `template` with each `{name}` replaced by its value.
+/// In one pass, so a value that itself contains braces (a keyword such as `{max}`) stays as
+/// it is.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v, close))
+        });
+        match value {
+            Some((v, close)) => {
+                out.push_str(v);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The languages kefu speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -13,12 +44,17 @@ impl Lang {
     /// The staff member's own choice wins; else the first language of the browser that kefu
     /// speaks; else Chinese (most operators are in China).
     pub fn choose(setting: Option<&str>, accept_language: Option<&str>) -> Lang {
+        Lang::preferred(setting, accept_language).unwrap_or(Lang::Zh)
+    }
+
+    /// The staff member's own choice, else the first language of the browser that kefu
+    /// speaks; None when neither names one (the caller picks the default: Chinese for pages,
+    /// English for the JSON API's sentences).
+    pub fn preferred(setting: Option<&str>, accept_language: Option<&str>) -> Option<Lang> {
         if let Some(lang) = setting.and_then(Lang::parse) {
-            return lang;
+            return Some(lang);
         }
-        let Some(header) = accept_language else {
-            return Lang::Zh;
-        };
+        let header = accept_language?;
         let mut ranked: Vec<(f32, Lang)> = header
             .split(',')
             .filter_map(|part| {
@@ -32,7 +68,7 @@ impl Lang {
             })
             .collect();
         ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-        ranked.first().map_or(Lang::Zh, |(_, l)| *l)
+        ranked.first().map(|(_, l)| *l)
     }
 
     fn parse(tag: &str) -> Option<Lang> {
@@ -354,7 +390,8 @@ pub static EN: Text = Text {
     hand_to_bot: "Hand back to the bot",
 };
 
-/// The canned-replies page's words (and the sentences its API answers with, in English).
+/// The canned-replies page's words, and the sentences that refuse a change (the page and the
+/// API say them in the staff member's language).
 #[derive(Debug)]
 pub struct CannedText {
     pub title: &'static str,
@@ -552,8 +589,8 @@ impl Lang {
     }
 }
 
-/// The admin console's words (`/admin/…`). Sentences that come from the rules and settings
-/// checks of `web::rules` stay in English (the API's words) inside a sentence of ours.
+/// The admin console's words (`/admin/…`). The rules and settings checks of `web::rules` say
+/// what is wrong in `RequestText`, the same words as the API's, inside a sentence of ours.
 #[derive(Debug)]
 pub struct AdminText {
     pub console: &'static str,
@@ -620,6 +657,7 @@ pub struct AdminText {
     /// `{reason}` stands for the reason
     pub change_refused: &'static str,
     pub choose_direction: &'static str,
+    pub choose_reply_type: &'static str,
     pub tester: &'static str,
     pub tester_hint: &'static str,
     pub sample_message: &'static str,
@@ -785,6 +823,7 @@ pub static ADMIN_ZH: AdminText = AdminText {
     rule_refused: "规则未保存：{reason}",
     change_refused: "未能修改规则：{reason}",
     choose_direction: "请选择上移或下移。",
+    choose_reply_type: "请选择列出的一种回复类型。",
     tester: "试一试",
     tester_hint: "输入一条客户可能发的消息，看看会触发哪条规则、会回复什么。不会发送任何消息。",
     sample_message: "客户消息",
@@ -945,6 +984,7 @@ pub static ADMIN_EN: AdminText = AdminText {
     rule_refused: "The rule was not saved: {reason}",
     change_refused: "The rule was not changed: {reason}",
     choose_direction: "Choose up or down.",
+    choose_reply_type: "Choose one of the reply types offered.",
     tester: "Try the rules",
     tester_hint: "Type a message a customer might send to see which rule fires and what would be sent. Nothing is sent.",
     sample_message: "Customer message",
@@ -1059,6 +1099,295 @@ impl Lang {
     }
 }
 
+/// Every sentence that refuses a request, and the error page's words: the checks of a JSON
+/// body (its shape, then each field), of the API's query strings, of replies, rules and the
+/// bot's settings. The JSON API and the console say the same thing in the staff member's
+/// language. Words in braces (`{field}`, `{max}`) are filled in; a field is named by its path
+/// in the body, in backticks, as the API spells it.
+#[derive(Debug)]
+pub struct RequestText {
+    /// the error page's heading, by outcome
+    pub heading_invalid: &'static str,
+    pub heading_unauthorized: &'static str,
+    pub heading_forbidden: &'static str,
+    pub heading_not_found: &'static str,
+    pub heading_conflict: &'static str,
+    pub heading_too_large: &'static str,
+    pub heading_refused: &'static str,
+    pub heading_unavailable: &'static str,
+    pub heading_internal: &'static str,
+    /// the sentence for a failure of kefu's own (the detail is in the log)
+    pub internal: &'static str,
+    /// the link back from an error page shown to nobody signed in
+    pub to_start: &'static str,
+    pub unreadable_form: &'static str,
+    /// a JSON body
+    pub json_content_type: &'static str,
+    /// `{line}`, `{column}`: where the JSON breaks
+    pub json_syntax: &'static str,
+    pub json_object: &'static str,
+    /// `{field}`: the field's path, such as `reply.content.text`
+    pub field_twice: &'static str,
+    pub field_unknown: &'static str,
+    pub field_required: &'static str,
+    /// `{expected}`: one of the `kind_` words
+    pub field_type: &'static str,
+    /// `{choices}`: the allowed values
+    pub field_choice: &'static str,
+    /// `{reason}`: the parser's own words
+    pub field_invalid: &'static str,
+    pub field_too_long: &'static str,
+    pub field_text: &'static str,
+    pub field_url: &'static str,
+    pub field_range: &'static str,
+    pub kind_string: &'static str,
+    pub kind_integer: &'static str,
+    pub kind_number: &'static str,
+    pub kind_bool: &'static str,
+    pub kind_list: &'static str,
+    pub kind_object: &'static str,
+    /// joins the last two of a list of choices
+    pub or: &'static str,
+    /// the query string of a list
+    pub query_limit: &'static str,
+    pub query_cursor: &'static str,
+    pub comma: &'static str,
+    pub query_assignee: &'static str,
+    pub query_status: &'static str,
+    /// `{id}`: the staff id given
+    pub assignee_unknown: &'static str,
+    pub handler_choice: &'static str,
+    pub own_appid: &'static str,
+    pub link_appid: &'static str,
+    pub file_required: &'static str,
+    pub image_size: &'static str,
+    pub image_kind: &'static str,
+    pub multipart_type: &'static str,
+    pub multipart_unreadable: &'static str,
+    /// a rule
+    pub rule_note: &'static str,
+    pub rule_needs_reply: &'static str,
+    pub rule_transfer_reply: &'static str,
+    /// `{reason}`: why the rules cannot be compiled together
+    pub rules_refused: &'static str,
+    pub rules_regex: &'static str,
+    pub rules_too_large: &'static str,
+    pub rules_keywords: &'static str,
+    /// a rule's keywords; `{keyword}` is cut to 40 characters
+    pub keywords_none: &'static str,
+    pub keywords_too_many: &'static str,
+    pub keyword_too_long: &'static str,
+    pub keyword_empty: &'static str,
+    pub keyword_noise: &'static str,
+    pub regex_empty: &'static str,
+    /// `{reason}`: the regex parser's own words
+    pub regex_syntax: &'static str,
+    pub regex_too_large: &'static str,
+    /// `{pattern}` and `{reason}` (`regex_syntax` or `regex_too_large`)
+    pub regex_refused: &'static str,
+    /// the bot's settings
+    pub welcome_message: &'static str,
+    pub fallback_message: &'static str,
+    pub away_message: &'static str,
+    /// `{message}`: one of the three messages above
+    pub message_too_long: &'static str,
+    pub source_from: &'static str,
+    /// `{source}`: the SessionFrom
+    pub source_text: &'static str,
+    pub too_many_sources: &'static str,
+    pub period: &'static str,
+    pub days: &'static str,
+    pub clock: &'static str,
+    pub hours_order: &'static str,
+    pub offset: &'static str,
+    pub cap: &'static str,
+}
+
+pub static REQUEST_ZH: RequestText = RequestText {
+    heading_invalid: "无法处理这个请求",
+    heading_unauthorized: "需要登录",
+    heading_forbidden: "无权访问",
+    heading_not_found: "找不到",
+    heading_conflict: "有冲突",
+    heading_too_large: "内容太大",
+    heading_refused: "被拒绝",
+    heading_unavailable: "暂时不可用",
+    heading_internal: "出错了",
+    internal: "kefu 内部出错，错误已记录在日志中。请稍后再试。",
+    to_start: "返回首页",
+    unreadable_form: "无法读取提交的表单。",
+    json_content_type: "请以 JSON 发送请求体，并带上 Content-Type: application/json。",
+    json_syntax: "请求体不是有效的 JSON（第 {line} 行第 {column} 列）。",
+    json_object: "请求体必须是一个 JSON 对象。",
+    field_twice: "字段 `{field}` 出现了两次。",
+    field_unknown: "没有字段 `{field}`。",
+    field_required: "请填写字段 `{field}`。",
+    field_type: "字段 `{field}` 必须是{expected}。",
+    field_choice: "字段 `{field}` 只能是 {choices}。",
+    field_invalid: "字段 `{field}` 无效：{reason}",
+    field_too_long: "字段 `{field}` 最多 {max} 个字符。",
+    field_text: "字段 `{field}` 最多 {max} 个字符，且不能含控制字符。",
+    field_url: "字段 `{field}` 必须是 http(s) 网址。",
+    field_range: "字段 `{field}` 必须是 {min} 到 {max} 之间的整数。",
+    kind_string: "字符串",
+    kind_integer: "整数",
+    kind_number: "数字",
+    kind_bool: "true 或 false",
+    kind_list: "列表",
+    kind_object: "对象",
+    or: " 或 ",
+    query_limit: "`limit` 必须是 1 到 {max} 之间的整数。",
+    query_cursor: "`before` 不是 kefu 给出的游标。",
+    comma: "、",
+    query_assignee: "`assignee` 只能是 `me`、`none` 或账号 id。",
+    query_status: "`status` 只能是 `open`、`pending`、`resolved` 或 `all`。",
+    assignee_unknown: "没有可以分配的已启用账号 {id}。",
+    handler_choice: "字段 `handler` 只能是 `bot` 或 `human`（会话只能通过转接规则交给微信客服工具）。",
+    own_appid: "字段 `content.appid` 必须是本小程序自己的 AppID。",
+    link_appid: "文字链接的 data-miniprogram-appid 必须是本小程序自己的 AppID。",
+    file_required: "请附上 file 部分（图片）。",
+    image_size: "图片大小须在 1 字节到 {max} MiB 之间。",
+    image_kind: "文件必须是 JPEG、PNG 或 GIF 图片。",
+    multipart_type: "multipart 回复的类型只能是 image 或 miniprogrampage。",
+    multipart_unreadable: "无法读取 multipart 请求体。",
+    rule_note: "规则的回复会发给客户，不能是备注。",
+    rule_needs_reply: "回复规则需要设置回复内容。",
+    rule_transfer_reply: "转接微信客服的规则不能带回复：由微信客服工具回答。",
+    rules_refused: "所有规则合在一起无法使用：{reason}",
+    rules_regex: "规则 {rule} 的正则表达式“{pattern}”{reason}",
+    rules_too_large: "所有规则的正则表达式编译后合计超过 {mib} MiB，请简化或删除一些。",
+    rules_keywords: "所有规则的关键词合在一起太多，无法编译：{reason}",
+    keywords_none: "规则至少需要一个关键词。",
+    keywords_too_many: "一条规则最多 {max} 个关键词（这条有 {count} 个），请拆分或改用正则表达式。",
+    keyword_too_long: "关键词“{keyword}”超过 {max} 个字符。",
+    keyword_empty: "有一个关键词是空的。",
+    keyword_noise: "关键词“{keyword}”只有空格、标点或表情，匹配时会被忽略。",
+    regex_empty: "有一个正则表达式是空的。",
+    regex_syntax: "无法编译：{reason}",
+    regex_too_large: "编译后太大（超过 {mib} MiB），请简化，例如减小重复次数。",
+    regex_refused: "正则表达式“{pattern}”{reason}",
+    welcome_message: "欢迎语",
+    fallback_message: "兜底回复",
+    away_message: "非工作时间回复",
+    message_too_long: "{message}最多 {max} 个字符。",
+    source_from: "按来源的欢迎语需要 1 到 {max} 个字符的 SessionFrom。",
+    source_text: "来源“{source}”的欢迎语须为 1 到 {max} 个字符。",
+    too_many_sources: "按来源的欢迎语最多 {max} 条。",
+    period: "{message}的发送间隔须在 1 到 {max} 分钟（一周）之间。",
+    days: "工作日用 1（周一）到 7（周日）表示。",
+    clock: "营业时间的格式是 HH:MM，例如 09:00 和 18:00。",
+    hours_order: "营业时间的开始必须早于结束。",
+    offset: "时区写作与 UTC 的偏移，例如 +08:00。",
+    cap: "每位客服的上限须在 1 到 {max} 之间。",
+};
+
+pub static REQUEST_EN: RequestText = RequestText {
+    heading_invalid: "This request cannot be carried out",
+    heading_unauthorized: "Sign in first",
+    heading_forbidden: "Not allowed",
+    heading_not_found: "Not found",
+    heading_conflict: "Conflict",
+    heading_too_large: "Too large",
+    heading_refused: "Refused",
+    heading_unavailable: "Unavailable for now",
+    heading_internal: "Something went wrong",
+    internal: "Something went wrong inside kefu; the error is logged. Try again in a moment.",
+    to_start: "Back to the start page",
+    unreadable_form: "The form could not be read.",
+    json_content_type: "Send the body as JSON, with Content-Type: application/json.",
+    json_syntax: "The body is not valid JSON (line {line}, column {column}).",
+    json_object: "The body must be a JSON object.",
+    field_twice: "The field `{field}` is given twice.",
+    field_unknown: "There is no field `{field}` here.",
+    field_required: "The field `{field}` is required.",
+    field_type: "The field `{field}` must be {expected}.",
+    field_choice: "The field `{field}` must be {choices}.",
+    field_invalid: "The field `{field}` is not valid: {reason}",
+    field_too_long: "The field `{field}` has at most {max} characters.",
+    field_text: "The field `{field}` has at most {max} characters, without control characters.",
+    field_url: "The field `{field}` must be an http(s) address.",
+    field_range: "The field `{field}` must be a whole number from {min} to {max}.",
+    kind_string: "a string",
+    kind_integer: "a whole number",
+    kind_number: "a number",
+    kind_bool: "true or false",
+    kind_list: "a list",
+    kind_object: "an object",
+    or: " or ",
+    query_limit: "`limit` must be a whole number from 1 to {max}.",
+    query_cursor: "`before` is not a cursor kefu gave out.",
+    comma: ", ",
+    query_assignee: "`assignee` must be `me`, `none` or a staff user id.",
+    query_status: "`status` must be `open`, `pending`, `resolved` or `all`.",
+    assignee_unknown: "There is no enabled staff user {id} to assign to.",
+    handler_choice: "The field `handler` must be `bot` or `human` (WeChat's tool takes a conversation only by a transfer rule).",
+    own_appid: "The field `content.appid` must be this mini program's own AppID.",
+    link_appid: "A text link's data-miniprogram-appid must be this mini program's own AppID.",
+    file_required: "A file part is required.",
+    image_size: "The image must be between 1 byte and {max} MiB.",
+    image_kind: "The file must be a JPEG, PNG or GIF image.",
+    multipart_type: "A multipart reply must be of type image or miniprogrampage.",
+    multipart_unreadable: "The multipart body cannot be read.",
+    rule_note: "A rule's reply is sent to the customer: it cannot be a note.",
+    rule_needs_reply: "A reply rule needs a reply.",
+    rule_transfer_reply: "A transfer_wechat rule cannot carry a reply: WeChat's tool answers instead.",
+    rules_refused: "The rules as a whole are refused: {reason}",
+    rules_regex: "rule {rule}: the regex “{pattern}” {reason}",
+    rules_too_large: "the regexes of all rules together need more than {mib} MiB once compiled; simplify or remove some",
+    rules_keywords: "the keywords of all rules together are too many to compile: {reason}",
+    keywords_none: "A rule needs at least one keyword.",
+    keywords_too_many: "A rule has at most {max} keywords (this one has {count}); split it or use a regex.",
+    keyword_too_long: "The keyword “{keyword}” is longer than {max} characters.",
+    keyword_empty: "A keyword is empty.",
+    keyword_noise: "The keyword “{keyword}” has only spaces, punctuation or emoji, which matching ignores.",
+    regex_empty: "A regex is empty.",
+    regex_syntax: "does not compile: {reason}",
+    regex_too_large: "is too large once compiled (over {mib} MiB); simplify it, for example with smaller repetitions",
+    regex_refused: "The regex “{pattern}” {reason}",
+    welcome_message: "the welcome message",
+    fallback_message: "the fallback message",
+    away_message: "the away message",
+    message_too_long: "{message} has at most {max} characters.",
+    source_from: "A welcome by source needs a SessionFrom of 1 to {max} characters.",
+    source_text: "The welcome for “{source}” must be 1 to {max} characters.",
+    too_many_sources: "At most {max} welcomes by source.",
+    period: "How often {message} may be sent must be between 1 and {max} minutes (a week).",
+    days: "Business days are numbered 1 (Monday) to 7 (Sunday).",
+    clock: "Business hours are written HH:MM, such as 09:00 and 18:00.",
+    hours_order: "Business hours must start before they end.",
+    offset: "The time zone is an offset from UTC such as +08:00.",
+    cap: "The per-agent cap must be between 1 and {max}.",
+};
+
+impl RequestText {
+    /// The values as a list in a sentence: "`a`, `b` or `c`".
+    pub fn list(&self, values: &[&str]) -> String {
+        let quoted: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
+        match quoted.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{}{}{last}", rest.join(self.comma), self.or),
+            None => String::new(),
+        }
+    }
+
+    /// "The field `{field}` must be `a`, `b` or `c`."
+    pub fn choice(&self, field: &str, values: &[&str]) -> String {
+        fill(
+            self.field_choice,
+            &[("field", field), ("choices", &self.list(values))],
+        )
+    }
+}
+
+impl Lang {
+    pub fn request(self) -> &'static RequestText {
+        match self {
+            Lang::Zh => &REQUEST_ZH,
+            Lang::En => &REQUEST_EN,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1074,5 +1403,117 @@ mod tests {
         assert_eq!(Lang::choose(None, Some("fr-FR")), Lang::Zh);
         assert_eq!(Lang::choose(None, None), Lang::Zh);
         assert_eq!(Lang::choose(Some("klingon"), Some("en")), Lang::En);
+    }
+
+    /// Every sentence of a catalogue, by name.
+    fn request_sentences(t: &RequestText) -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("heading_invalid", t.heading_invalid),
+            ("heading_unauthorized", t.heading_unauthorized),
+            ("heading_forbidden", t.heading_forbidden),
+            ("heading_not_found", t.heading_not_found),
+            ("heading_conflict", t.heading_conflict),
+            ("heading_too_large", t.heading_too_large),
+            ("heading_refused", t.heading_refused),
+            ("heading_unavailable", t.heading_unavailable),
+            ("heading_internal", t.heading_internal),
+            ("internal", t.internal),
+            ("to_start", t.to_start),
+            ("unreadable_form", t.unreadable_form),
+            ("json_content_type", t.json_content_type),
+            ("json_syntax", t.json_syntax),
+            ("json_object", t.json_object),
+            ("field_twice", t.field_twice),
+            ("field_unknown", t.field_unknown),
+            ("field_required", t.field_required),
+            ("field_type", t.field_type),
+            ("field_choice", t.field_choice),
+            ("field_invalid", t.field_invalid),
+            ("field_too_long", t.field_too_long),
+            ("field_text", t.field_text),
+            ("field_url", t.field_url),
+            ("field_range", t.field_range),
+            ("kind_string", t.kind_string),
+            ("kind_integer", t.kind_integer),
+            ("kind_number", t.kind_number),
+            ("kind_bool", t.kind_bool),
+            ("kind_list", t.kind_list),
+            ("kind_object", t.kind_object),
+            ("or", t.or),
+            ("query_limit", t.query_limit),
+            ("query_cursor", t.query_cursor),
+            ("comma", t.comma),
+            ("query_assignee", t.query_assignee),
+            ("query_status", t.query_status),
+            ("assignee_unknown", t.assignee_unknown),
+            ("handler_choice", t.handler_choice),
+            ("own_appid", t.own_appid),
+            ("link_appid", t.link_appid),
+            ("file_required", t.file_required),
+            ("image_size", t.image_size),
+            ("image_kind", t.image_kind),
+            ("multipart_type", t.multipart_type),
+            ("multipart_unreadable", t.multipart_unreadable),
+            ("rule_note", t.rule_note),
+            ("rule_needs_reply", t.rule_needs_reply),
+            ("rule_transfer_reply", t.rule_transfer_reply),
+            ("rules_refused", t.rules_refused),
+            ("rules_regex", t.rules_regex),
+            ("rules_too_large", t.rules_too_large),
+            ("rules_keywords", t.rules_keywords),
+            ("keywords_none", t.keywords_none),
+            ("keywords_too_many", t.keywords_too_many),
+            ("keyword_too_long", t.keyword_too_long),
+            ("keyword_empty", t.keyword_empty),
+            ("keyword_noise", t.keyword_noise),
+            ("regex_empty", t.regex_empty),
+            ("regex_syntax", t.regex_syntax),
+            ("regex_too_large", t.regex_too_large),
+            ("regex_refused", t.regex_refused),
+            ("welcome_message", t.welcome_message),
+            ("fallback_message", t.fallback_message),
+            ("away_message", t.away_message),
+            ("message_too_long", t.message_too_long),
+            ("source_from", t.source_from),
+            ("source_text", t.source_text),
+            ("too_many_sources", t.too_many_sources),
+            ("period", t.period),
+            ("days", t.days),
+            ("clock", t.clock),
+            ("hours_order", t.hours_order),
+            ("offset", t.offset),
+            ("cap", t.cap),
+        ]
+    }
+
+    #[test]
+    fn a_request_sentence_has_the_same_placeholders_in_both_languages() {
+        fn placeholders(s: &str) -> Vec<&str> {
+            let mut found: Vec<&str> = s
+                .split('{')
+                .skip(1)
+                .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+                .collect();
+            found.sort_unstable();
+            found
+        }
+        let zh = request_sentences(&REQUEST_ZH);
+        let en = request_sentences(&REQUEST_EN);
+        for ((name, z), (_, e)) in zh.iter().zip(&en) {
+            assert_eq!(placeholders(z), placeholders(e), "{name}");
+            assert!(!z.is_empty() && !e.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn fill_replaces_each_placeholder_once_and_leaves_values_alone() {
+        assert_eq!(
+            fill(
+                "the keyword “{keyword}” is over {max}",
+                &[("keyword", "{max}"), ("max", "200")]
+            ),
+            "the keyword “{max}” is over 200"
+        );
+        assert_eq!(fill("{unknown} {", &[]), "{unknown} {");
     }
 }

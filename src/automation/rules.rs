@@ -57,7 +57,7 @@ pub const MAX_KEYWORD_CHARS: usize = 200;
 const REGEX_SIZE_LIMIT: usize = 2 << 20;
 /// The memory all compiled regexes together may use: the matcher is rebuilt whenever a rule
 /// changes, and lives for as long as the rules do.
-const REGEXES_MEMORY_LIMIT: usize = 64 << 20;
+pub const REGEXES_MEMORY_LIMIT: usize = 64 << 20;
 
 /// How a rule's keywords are compared with a customer's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,7 +109,7 @@ pub enum RuleError {
     Regex {
         rule: i64,
         pattern: String,
-        reason: String,
+        reason: RegexProblem,
     },
     #[error(
         "the regexes of all rules together need more than {} MiB once compiled; simplify or remove some",
@@ -355,23 +355,56 @@ impl Matcher {
 
 /// Parses and compiles one regex as the matcher runs it: case-insensitive, size-limited.
 /// `Err` is the end of a sentence that starts with the regex (`does not compile: …`).
-fn build_regex(pattern: &str) -> Result<(meta::Regex, Hir), String> {
+fn build_regex(pattern: &str) -> Result<(meta::Regex, Hir), RegexProblem> {
     let hir = regex_syntax::ParserBuilder::new()
         .case_insensitive(true)
         .build()
         .parse(pattern)
-        .map_err(|e| format!("does not compile: {}", one_line(&e.to_string())))?;
+        .map_err(|e| RegexProblem::Syntax(one_line(&e.to_string())))?;
     let regex = meta::Regex::builder()
         .configure(meta::Config::new().nfa_size_limit(Some(REGEX_SIZE_LIMIT)))
         .build_from_hir(&hir)
         .map_err(|e| match e.size_limit() {
-            Some(limit) => format!(
-                "is too large once compiled (over {} MiB); simplify it, for example with smaller repetitions",
-                limit >> 20
-            ),
-            None => format!("does not compile: {}", one_line(&e.to_string())),
+            Some(limit) => RegexProblem::TooLarge { mib: limit >> 20 },
+            None => RegexProblem::Syntax(one_line(&e.to_string())),
         })?;
     Ok((regex, hir))
+}
+
+/// Why one regex is refused. `Display` is the English sentence's end (after “the regex …”);
+/// the console and the API say it in the staff member's language (`i18n::RequestText`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegexProblem {
+    /// the parser's or compiler's own reason, on one line
+    #[error("does not compile: {0}")]
+    Syntax(String),
+    #[error(
+        "is too large once compiled (over {mib} MiB); simplify it, for example with smaller repetitions"
+    )]
+    TooLarge { mib: usize },
+}
+
+/// What is wrong with one rule's keywords. `Display` is the English sentence; the console and
+/// the API say it in the staff member's language (`i18n::RequestText`). A keyword in it is cut
+/// to 40 characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeywordProblem {
+    #[error("a rule needs at least one keyword")]
+    NoKeywords,
+    #[error(
+        "a rule has at most {MAX_KEYWORDS} keywords (this one has {0}); split it or use a regex"
+    )]
+    TooMany(usize),
+    #[error("the keyword “{0}” is longer than {MAX_KEYWORD_CHARS} characters")]
+    TooLong(String),
+    #[error("a keyword is empty")]
+    Empty,
+    #[error("the keyword “{0}” has only spaces, punctuation or emoji, which matching ignores")]
+    OnlyNoise(String),
+    #[error("a regex is empty")]
+    EmptyRegex,
+    #[error("the regex “{0}” {1}")]
+    Regex(String, RegexProblem),
 }
 
 /// The literals one of which every match of the regex starts with (or else ends with), as
@@ -421,43 +454,34 @@ fn shorten(keyword: &str) -> String {
     }
 }
 
-/// Checks one rule's keywords as an admin saves it. `Err` is a sentence naming the problem.
-pub fn validate(kind: MatchKind, keywords: &[String]) -> Result<(), String> {
+/// Checks one rule's keywords as an admin saves it.
+pub fn validate(kind: MatchKind, keywords: &[String]) -> Result<(), KeywordProblem> {
     if keywords.is_empty() {
-        return Err("a rule needs at least one keyword".to_owned());
+        return Err(KeywordProblem::NoKeywords);
     }
     if keywords.len() > MAX_KEYWORDS {
-        return Err(format!(
-            "a rule has at most {MAX_KEYWORDS} keywords (this one has {}); split it or use a regex",
-            keywords.len()
-        ));
+        return Err(KeywordProblem::TooMany(keywords.len()));
     }
     for k in keywords {
         if k.chars().count() > MAX_KEYWORD_CHARS {
-            return Err(format!(
-                "the keyword “{}” is longer than {MAX_KEYWORD_CHARS} characters",
-                shorten(k)
-            ));
+            return Err(KeywordProblem::TooLong(shorten(k)));
         }
         match kind {
             MatchKind::Exact | MatchKind::Contains => {
                 if normalize(k).is_empty() {
                     return Err(if k.trim().is_empty() {
-                        "a keyword is empty".to_owned()
+                        KeywordProblem::Empty
                     } else {
-                        format!(
-                            "the keyword “{}” has only spaces, punctuation or emoji, which matching ignores",
-                            shorten(k)
-                        )
+                        KeywordProblem::OnlyNoise(shorten(k))
                     });
                 }
             }
             MatchKind::Regex => {
                 if k.trim().is_empty() {
-                    return Err("a regex is empty".to_owned());
+                    return Err(KeywordProblem::EmptyRegex);
                 }
                 if let Err(reason) = build_regex(k) {
-                    return Err(format!("the regex “{}” {reason}", shorten(k)));
+                    return Err(KeywordProblem::Regex(shorten(k), reason));
                 }
             }
         }
@@ -799,13 +823,17 @@ mod tests {
 
     #[test]
     fn validate_refuses_empty_and_oversized_keyword_lists() {
-        let e = validate(MatchKind::Exact, &[]).unwrap_err();
+        let e = validate(MatchKind::Exact, &[]).unwrap_err().to_string();
         assert!(e.contains("at least one keyword"), "{e}");
         let many = vec!["a".to_owned(); MAX_KEYWORDS + 1];
-        let e = validate(MatchKind::Contains, &many).unwrap_err();
+        let e = validate(MatchKind::Contains, &many)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at most 50 keywords"), "{e}");
         let long = "长".repeat(MAX_KEYWORD_CHARS + 1);
-        let e = validate(MatchKind::Contains, &[long]).unwrap_err();
+        let e = validate(MatchKind::Contains, &[long])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("longer than 200 characters"), "{e}");
         assert!(e.chars().count() < 120, "the keyword is cut short: {e}");
         assert_eq!(
@@ -816,28 +844,40 @@ mod tests {
 
     #[test]
     fn validate_refuses_keywords_that_normalise_to_nothing() {
-        let e = validate(MatchKind::Exact, &strings(&["ok", "  "])).unwrap_err();
+        let e = validate(MatchKind::Exact, &strings(&["ok", "  "]))
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "a keyword is empty");
-        let e = validate(MatchKind::Contains, &strings(&["！？"])).unwrap_err();
+        let e = validate(MatchKind::Contains, &strings(&["！？"]))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("“！？”") && e.contains("only spaces, punctuation or emoji"),
             "{e}"
         );
-        let e = validate(MatchKind::Regex, &strings(&[" "])).unwrap_err();
+        let e = validate(MatchKind::Regex, &strings(&[" "]))
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "a regex is empty");
     }
 
     #[test]
     fn validate_refuses_a_bad_regex_with_the_reason_on_one_line() {
-        let e = validate(MatchKind::Regex, &strings(&["(退款"])).unwrap_err();
+        let e = validate(MatchKind::Regex, &strings(&["(退款"]))
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "the regex “(退款” does not compile: unclosed group");
-        let e = validate(MatchKind::Regex, &strings(&["ok", "a{2,1}"])).unwrap_err();
+        let e = validate(MatchKind::Regex, &strings(&["ok", "a{2,1}"]))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("the regex “a{2,1}” does not compile: "),
             "{e}"
         );
         assert!(!e.contains('\n'), "{e}");
-        let e = validate(MatchKind::Regex, &strings(&[r"(?<name>a)\k<name>"])).unwrap_err();
+        let e = validate(MatchKind::Regex, &strings(&[r"(?<name>a)\k<name>"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not compile") && !e.contains('\n'), "{e}");
     }
 
@@ -855,7 +895,9 @@ mod tests {
 
     #[test]
     fn an_enormous_regex_is_refused_for_its_size() {
-        let e = validate(MatchKind::Regex, &strings(&[r"\w{1000}{1000}"])).unwrap_err();
+        let e = validate(MatchKind::Regex, &strings(&[r"\w{1000}{1000}"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("too large once compiled"), "{e}");
         // sized for what admins write
         assert_eq!(

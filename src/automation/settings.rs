@@ -12,6 +12,69 @@ pub const KEY: &str = "automation";
 /// console honest).
 pub const MAX_TEXT: usize = 2000;
 
+/// Longest SessionFrom a welcome by source is for, in characters.
+pub const MAX_SESSION_FROM: usize = 200;
+/// At most this many welcomes by source.
+pub const MAX_SOURCES: usize = 50;
+/// The longest period between two automatic messages of one kind to a customer: a week.
+pub const MAX_PERIOD_MINUTES: u32 = 7 * 24 * 60;
+/// The highest per-agent cap.
+pub const MAX_CAP: u32 = 1000;
+
+/// One of the three automatic messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message {
+    Welcome,
+    Fallback,
+    Away,
+}
+
+/// What is wrong with settings an admin saves. `Display` is the English sentence; the console
+/// and the API say it in the staff member's language (`i18n::RequestText`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsProblem {
+    #[error("{} is longer than {MAX_TEXT} characters", .0.english())]
+    TooLong(Message),
+    #[error("a welcome by source needs a SessionFrom of 1 to {MAX_SESSION_FROM} characters")]
+    SourceFrom,
+    /// the SessionFrom whose welcome it is
+    #[error("the welcome for {0:?} must be 1 to {MAX_TEXT} characters")]
+    SourceText(String),
+    #[error("at most {MAX_SOURCES} welcomes by source")]
+    TooManySources,
+    #[error("{} must be between 1 and {MAX_PERIOD_MINUTES} (a week)", .0.period_field())]
+    Period(Message),
+    #[error("business days are numbered 1 (Monday) to 7 (Sunday)")]
+    Days,
+    #[error("business hours are written HH:MM, such as 09:00 and 18:00")]
+    Clock,
+    #[error("business hours must start before they end")]
+    HoursOrder,
+    #[error("the time zone is an offset from UTC such as +08:00")]
+    Offset,
+    #[error("the per-agent cap must be between 1 and {MAX_CAP}")]
+    Cap,
+}
+
+impl Message {
+    fn english(self) -> &'static str {
+        match self {
+            Message::Welcome => "the welcome message",
+            Message::Fallback => "the fallback message",
+            Message::Away => "the away message",
+        }
+    }
+
+    /// The settings field of its period.
+    pub fn period_field(self) -> &'static str {
+        match self {
+            Message::Welcome => "welcome_every_minutes",
+            Message::Fallback => "fallback_every_minutes",
+            Message::Away => "away_every_minutes",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AutomationSettings {
@@ -167,64 +230,59 @@ impl AutomationSettings {
     }
 
     /// Checks what an admin saved; the sentence names the field.
-    pub fn validate(&mut self) -> Result<(), String> {
-        let text = |name: &str, v: &mut Option<String>| -> Result<(), String> {
+    pub fn validate(&mut self) -> Result<(), SettingsProblem> {
+        let text = |which: Message, v: &mut Option<String>| -> Result<(), SettingsProblem> {
             if let Some(t) = v {
                 let trimmed = t.trim().to_owned();
                 if trimmed.chars().count() > MAX_TEXT {
-                    return Err(format!("{name} is longer than {MAX_TEXT} characters"));
+                    return Err(SettingsProblem::TooLong(which));
                 }
                 *v = (!trimmed.is_empty()).then_some(trimmed);
             }
             Ok(())
         };
-        text("the welcome message", &mut self.welcome)?;
-        text("the fallback message", &mut self.fallback)?;
-        text("the away message", &mut self.away)?;
+        text(Message::Welcome, &mut self.welcome)?;
+        text(Message::Fallback, &mut self.fallback)?;
+        text(Message::Away, &mut self.away)?;
         for w in &mut self.welcome_by_source {
             w.session_from = w.session_from.trim().to_owned();
             w.text = w.text.trim().to_owned();
-            if w.session_from.is_empty() || w.session_from.chars().count() > 200 {
-                return Err(
-                    "a welcome by source needs a SessionFrom of 1 to 200 characters".into(),
-                );
+            if w.session_from.is_empty() || w.session_from.chars().count() > MAX_SESSION_FROM {
+                return Err(SettingsProblem::SourceFrom);
             }
             if w.text.is_empty() || w.text.chars().count() > MAX_TEXT {
-                return Err(format!(
-                    "the welcome for {:?} must be 1 to {MAX_TEXT} characters",
-                    w.session_from
-                ));
+                return Err(SettingsProblem::SourceText(w.session_from.clone()));
             }
         }
-        if self.welcome_by_source.len() > 50 {
-            return Err("at most 50 welcomes by source".into());
+        if self.welcome_by_source.len() > MAX_SOURCES {
+            return Err(SettingsProblem::TooManySources);
         }
-        for (name, minutes) in [
-            ("welcome_every_minutes", self.welcome_every_minutes),
-            ("fallback_every_minutes", self.fallback_every_minutes),
-            ("away_every_minutes", self.away_every_minutes),
+        for (which, minutes) in [
+            (Message::Welcome, self.welcome_every_minutes),
+            (Message::Fallback, self.fallback_every_minutes),
+            (Message::Away, self.away_every_minutes),
         ] {
-            if !(1..=7 * 24 * 60).contains(&minutes) {
-                return Err(format!("{name} must be between 1 and 10080 (a week)"));
+            if !(1..=MAX_PERIOD_MINUTES).contains(&minutes) {
+                return Err(SettingsProblem::Period(which));
             }
         }
         let h = &mut self.hours;
         h.days.sort_unstable();
         h.days.dedup();
         if h.days.iter().any(|d| !(1..=7).contains(d)) {
-            return Err("business days are numbered 1 (Monday) to 7 (Sunday)".into());
+            return Err(SettingsProblem::Days);
         }
         let (Some(start), Some(end)) = (parse_clock(&h.start), parse_clock(&h.end)) else {
-            return Err("business hours are written HH:MM, such as 09:00 and 18:00".into());
+            return Err(SettingsProblem::Clock);
         };
         if start >= end {
-            return Err("business hours must start before they end".into());
+            return Err(SettingsProblem::HoursOrder);
         }
         if parse_offset(&h.utc_offset).is_none() {
-            return Err("the time zone is an offset from UTC such as +08:00".into());
+            return Err(SettingsProblem::Offset);
         }
-        if !(1..=1000).contains(&self.assignment.cap) {
-            return Err("the per-agent cap must be between 1 and 1000".into());
+        if !(1..=MAX_CAP).contains(&self.assignment.cap) {
+            return Err(SettingsProblem::Cap);
         }
         Ok(())
     }
@@ -270,10 +328,10 @@ mod tests {
         assert_eq!(s.fallback, None, "blank is off");
         let mut bad = AutomationSettings::default();
         bad.hours.start = "25:00".into();
-        assert!(bad.validate().unwrap_err().contains("HH:MM"));
+        assert!(bad.validate().unwrap_err().to_string().contains("HH:MM"));
         let mut bad = AutomationSettings::default();
         bad.hours.utc_offset = "Asia/Shanghai".into();
-        assert!(bad.validate().unwrap_err().contains("+08:00"));
+        assert!(bad.validate().unwrap_err().to_string().contains("+08:00"));
         let mut bad = AutomationSettings::default();
         bad.assignment.cap = 0;
         assert!(bad.validate().is_err());

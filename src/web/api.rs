@@ -1,11 +1,11 @@
 //! The JSON API under `/api/v1` (docs/CONTRACT.md): conversations and their messages, assignment
 //! and status. Callers authenticate with a bearer token from `kefu token create`.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -15,6 +15,7 @@ use crate::domain::{
     rfc3339,
 };
 use crate::error::{AppError, AppResult};
+use crate::i18n::{Lang, RequestText, fill};
 use crate::store::audit;
 use crate::store::conversations::{self, AssigneeFilter, ConversationRow, ListFilter};
 use crate::store::messages::{self, MessageRow};
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
 }
 
 use crate::web::auth::Staff;
+use crate::web::json::{self, ApiLang, Strict, Tagged};
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
@@ -56,28 +58,31 @@ struct ListQuery {
 async fn list_conversations(
     State(state): State<AppState>,
     user: Staff,
+    ApiLang(lang): ApiLang,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<ConversationList>> {
+    let r = lang.request();
     let Query(q) = query.map_err(|e| AppError::Invalid(e.body_text()))?;
     let status = match q.status.as_deref() {
         None | Some("all") => None,
-        Some(s) => Some(ConversationStatus::parse(s).ok_or_else(|| {
-            AppError::Invalid("status must be open, pending, resolved or all".into())
-        })?),
+        Some(s) => Some(
+            ConversationStatus::parse(s).ok_or_else(|| AppError::Invalid(r.query_status.into()))?,
+        ),
     };
     let assignee = match q.assignee.as_deref() {
         None | Some("any") => AssigneeFilter::Any,
         Some("me") => AssigneeFilter::User(user.id),
         Some("none") => AssigneeFilter::Nobody,
-        Some(id) => AssigneeFilter::User(id.parse().map_err(|_| {
-            AppError::Invalid("assignee must be me, none or a staff user id".into())
-        })?),
+        Some(id) => AssigneeFilter::User(
+            id.parse()
+                .map_err(|_| AppError::Invalid(r.query_assignee.into()))?,
+        ),
     };
     let before = match q.before.as_deref() {
         None | Some("") => None,
-        Some(c) => Some(parse_cursor(c)?),
+        Some(c) => Some(parse_cursor(c, r)?),
     };
-    let limit = parse_limit(q.limit.as_deref())?;
+    let limit = parse_limit(q.limit.as_deref(), r)?;
     let rows = conversations::list(
         state.store.pool(),
         &ListFilter {
@@ -99,35 +104,43 @@ async fn list_conversations(
     let last_ids: Vec<i64> = rows.iter().filter_map(|r| r.last_message_id).collect();
     let last_messages = messages::by_ids(state.store.pool(), &last_ids).await?;
     let now = now_millis();
-    let list: Vec<Value> = rows
+    let conversations = rows
         .iter()
         .map(|r| {
             let last = last_messages
                 .iter()
                 .find(|m| Some(m.id) == r.last_message_id);
-            conversation_json(r, last, &state.config.reply_rules, now)
+            ConversationView::of(r, last, &state.config.reply_rules, now)
         })
         .collect();
-    Ok(Json(json!({ "conversations": list, "next": next })))
+    Ok(Json(ConversationList {
+        conversations,
+        next,
+    }))
 }
 
 async fn get_conversation(
     State(state): State<AppState>,
     _user: Staff,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<ConversationView>> {
     let id = parse_id(&id)?;
-    let row = find_conversation(&state, id).await?;
+    conversation_now(&state, id).await.map(Json)
+}
+
+/// The conversation `id` as the API shows it now.
+async fn conversation_now(state: &AppState, id: i64) -> AppResult<ConversationView> {
+    let row = find_conversation(state, id).await?;
     let last = match row.last_message_id {
         Some(mid) => messages::get(state.store.pool(), mid).await?,
         None => None,
     };
-    Ok(Json(conversation_json(
+    Ok(ConversationView::of(
         &row,
         last.as_ref(),
         &state.config.reply_rules,
         now_millis(),
-    )))
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,18 +152,20 @@ struct PageQuery {
 async fn list_messages(
     State(state): State<AppState>,
     _user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
     query: Result<Query<PageQuery>, QueryRejection>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<MessageList>> {
+    let r = lang.request();
     let Query(q) = query.map_err(|e| AppError::Invalid(e.body_text()))?;
     let id = parse_id(&id)?;
     find_conversation(&state, id).await?;
-    let limit = parse_limit(q.limit.as_deref())?;
+    let limit = parse_limit(q.limit.as_deref(), r)?;
     let before = match q.before.as_deref() {
         None | Some("") => None,
         Some(c) => Some(
             c.parse::<i64>()
-                .map_err(|_| AppError::Invalid("before is not a cursor kefu gave out".into()))?,
+                .map_err(|_| AppError::Invalid(r.query_cursor.into()))?,
         ),
     };
     let rows = messages::list(state.store.pool(), id, before, limit + 1).await?;
@@ -159,11 +174,13 @@ async fn list_messages(
     let next = has_more
         .then(|| rows.last().map(|m| m.id.to_string()))
         .flatten();
-    let list: Vec<Value> = rows.iter().map(message_json).collect();
-    Ok(Json(json!({ "messages": list, "next": next })))
+    let messages = rows.iter().map(message_json).collect();
+    Ok(Json(MessageList { messages, next }))
 }
 
+/// `POST /api/v1/conversations/{id}/status`.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct StatusBody {
     status: String,
 }
@@ -171,13 +188,17 @@ struct StatusBody {
 async fn set_status(
     State(state): State<AppState>,
     user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
-    body: Result<Json<StatusBody>, JsonRejection>,
-) -> AppResult<Json<Value>> {
+    Strict(body): Strict<StatusBody>,
+) -> AppResult<Json<ConversationView>> {
     let id = parse_id(&id)?;
-    let Json(body) = body.map_err(|e| AppError::Invalid(e.body_text()))?;
-    let status = ConversationStatus::parse(&body.status)
-        .ok_or_else(|| AppError::Invalid("status must be open, pending or resolved".into()))?;
+    let status = ConversationStatus::parse(&body.status).ok_or_else(|| {
+        AppError::Invalid(
+            lang.request()
+                .choice("status", &["open", "pending", "resolved"]),
+        )
+    })?;
     let now = now_millis();
     let mut tx = state.store.begin_write().await?;
     if !conversations::set_status(&mut tx, id, status, now).await? {
@@ -196,7 +217,7 @@ async fn finish_change(
     id: i64,
     (action, detail): (&str, &str),
     now: Millis,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<ConversationView>> {
     audit::record(
         &mut tx,
         &user.actor(),
@@ -210,10 +231,12 @@ async fn finish_change(
     state.live.publish(crate::live::Event::ConversationChanged {
         conversation_id: id,
     });
-    get_conversation(State(state), user, Path(id.to_string())).await
+    conversation_now(&state, id).await.map(Json)
 }
 
+/// `POST /api/v1/conversations/{id}/assign`: null (or no `assignee`) unassigns.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AssignBody {
     assignee: Option<i64>,
 }
@@ -221,16 +244,18 @@ struct AssignBody {
 async fn assign(
     State(state): State<AppState>,
     user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
-    body: Result<Json<AssignBody>, JsonRejection>,
-) -> AppResult<Json<Value>> {
+    Strict(body): Strict<AssignBody>,
+) -> AppResult<Json<ConversationView>> {
     let id = parse_id(&id)?;
-    let Json(body) = body.map_err(|e| AppError::Invalid(e.body_text()))?;
     if let Some(assignee) = body.assignee {
         let staff = staff::by_id(state.store.pool(), assignee).await?;
         if staff.is_none_or(|s| s.disabled) {
-            return Err(AppError::Invalid(format!(
-                "there is no enabled staff user {assignee} to assign to"
+            let r = lang.request();
+            return Err(AppError::Invalid(fill(
+                r.assignee_unknown,
+                &[("id", &assignee.to_string())],
             )));
         }
     }
@@ -259,6 +284,7 @@ fn refuse_others_conversation(user: &Staff, assignee: Option<i64>) -> AppResult<
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct HandlerBody {
     handler: String,
 }
@@ -269,19 +295,15 @@ struct HandlerBody {
 async fn set_handler(
     State(state): State<AppState>,
     user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
-    body: Result<Json<HandlerBody>, JsonRejection>,
-) -> AppResult<Json<Value>> {
+    Strict(body): Strict<HandlerBody>,
+) -> AppResult<Json<ConversationView>> {
     let id = parse_id(&id)?;
-    let Json(body) = body.map_err(|e| AppError::Invalid(e.body_text()))?;
     let handler = match body.handler.as_str() {
         "bot" => Handler::Bot,
         "human" => Handler::Human,
-        _ => {
-            return Err(AppError::Invalid(
-                "handler must be bot or human (WeChat's tool takes a conversation only by a transfer rule)".into(),
-            ));
-        }
+        _ => return Err(AppError::Invalid(lang.request().handler_choice.into())),
     };
     let current = find_conversation(&state, id).await?.assignee_id;
     refuse_others_conversation(&user, current)?;
@@ -299,9 +321,9 @@ async fn set_handler(
 /// `POST /api/v1/conversations/{id}/read`: the agent has seen everything in it.
 async fn mark_read(
     State(state): State<AppState>,
-    user: Staff,
+    _user: Staff,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<ConversationView>> {
     let id = parse_id(&id)?;
     find_conversation(&state, id).await?;
     let mut tx = state.store.begin_write().await?;
@@ -312,7 +334,7 @@ async fn mark_read(
             conversation_id: id,
         });
     }
-    get_conversation(State(state), user, Path(id.to_string())).await
+    conversation_now(&state, id).await.map(Json)
 }
 
 async fn find_conversation(state: &AppState, id: i64) -> AppResult<ConversationRow> {
@@ -325,7 +347,7 @@ fn parse_id(id: &str) -> AppResult<i64> {
     super::path_id(id).ok_or_else(|| AppError::NotFound(format!("there is no conversation {id:?}")))
 }
 
-fn parse_limit(limit: Option<&str>) -> AppResult<i64> {
+fn parse_limit(limit: Option<&str>, r: &RequestText) -> AppResult<i64> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(l) => l
@@ -333,45 +355,101 @@ fn parse_limit(limit: Option<&str>) -> AppResult<i64> {
             .ok()
             .filter(|l| (1..=MAX_LIMIT).contains(l))
             .ok_or_else(|| {
-                AppError::Invalid(format!("limit must be a number from 1 to {MAX_LIMIT}"))
+                AppError::Invalid(fill(r.query_limit, &[("max", &MAX_LIMIT.to_string())]))
             }),
     }
 }
 
-fn parse_cursor(c: &str) -> AppResult<(Millis, i64)> {
+fn parse_cursor(c: &str, r: &RequestText) -> AppResult<(Millis, i64)> {
     c.split_once('.')
         .and_then(|(at, id)| Some((at.parse().ok()?, id.parse().ok()?)))
-        .ok_or_else(|| AppError::Invalid("before is not a cursor kefu gave out".into()))
+        .ok_or_else(|| AppError::Invalid(r.query_cursor.into()))
 }
 
-/// A conversation as docs/CONTRACT.md shapes it.
-pub fn conversation_json(
-    r: &ConversationRow,
-    last: Option<&MessageRow>,
-    rules: &ReplyRules,
-    now: Millis,
-) -> Value {
-    let allowance = rules.allowance(
-        r.last_message_at,
-        r.replies_since_message,
-        r.last_enter_at,
-        r.replies_since_enter,
-        now,
-    );
-    json!({
-        "id": r.id,
-        "contact": { "openid": r.openid, "name": r.contact_name, "session_from": r.session_from },
-        "status": r.status,
-        "assignee": r.assignee_id.map(|id| json!({ "id": id, "name": r.assignee_name })),
-        "handler": r.handler,
-        "unread": r.unread,
-        "created_at": rfc3339(r.created_at),
-        "last_message_at": r.last_message_at.map(rfc3339),
-        "last_activity_at": rfc3339(r.last_activity_at),
-        "reply_window_ends_at": allowance.ends_at.map(rfc3339),
-        "replies_left": allowance.left,
-        "last_message": last.map(message_json),
-    })
+/// `GET /api/v1/conversations`.
+#[derive(Debug, Serialize)]
+pub struct ConversationList {
+    pub conversations: Vec<ConversationView>,
+    pub next: Option<String>,
+}
+
+/// `GET /api/v1/conversations/{id}/messages`.
+#[derive(Debug, Serialize)]
+pub struct MessageList {
+    pub messages: Vec<Value>,
+    pub next: Option<String>,
+}
+
+/// A conversation as docs/CONTRACT.md shapes it. The fields are in alphabetical order, the
+/// order the answer has always had (it was a `json!` map, which sorts its keys): clients
+/// and tests that compare bodies byte for byte see no change.
+#[derive(Debug, Serialize)]
+pub struct ConversationView {
+    pub assignee: Option<Person>,
+    pub contact: ContactView,
+    pub created_at: String,
+    pub handler: String,
+    pub id: i64,
+    pub last_activity_at: String,
+    /// the message as `message_json` shapes it
+    pub last_message: Option<Value>,
+    pub last_message_at: Option<String>,
+    pub replies_left: u32,
+    pub reply_window_ends_at: Option<String>,
+    pub status: String,
+    pub unread: i64,
+}
+
+/// A staff member as a conversation names them.
+#[derive(Debug, Serialize)]
+pub struct Person {
+    pub id: i64,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContactView {
+    pub name: Option<String>,
+    pub openid: String,
+    pub session_from: Option<String>,
+}
+
+impl ConversationView {
+    pub fn of(
+        r: &ConversationRow,
+        last: Option<&MessageRow>,
+        rules: &ReplyRules,
+        now: Millis,
+    ) -> ConversationView {
+        let allowance = rules.allowance(
+            r.last_message_at,
+            r.replies_since_message,
+            r.last_enter_at,
+            r.replies_since_enter,
+            now,
+        );
+        ConversationView {
+            assignee: r.assignee_id.map(|id| Person {
+                id,
+                name: r.assignee_name.clone(),
+            }),
+            contact: ContactView {
+                name: r.contact_name.clone(),
+                openid: r.openid.clone(),
+                session_from: r.session_from.clone(),
+            },
+            created_at: rfc3339(r.created_at),
+            handler: r.handler.clone(),
+            id: r.id,
+            last_activity_at: rfc3339(r.last_activity_at),
+            last_message: last.map(message_json),
+            last_message_at: r.last_message_at.map(rfc3339),
+            replies_left: allowance.left,
+            reply_window_ends_at: allowance.ends_at.map(rfc3339),
+            status: r.status.clone(),
+            unread: r.unread,
+        }
+    }
 }
 
 /// A message as docs/CONTRACT.md shapes it.
@@ -412,6 +490,7 @@ pub fn message_json(m: &MessageRow) -> Value {
 async fn post_message(
     State(state): State<AppState>,
     user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
     request: axum::extract::Request,
 ) -> AppResult<(axum::http::StatusCode, Json<Value>)> {
@@ -424,13 +503,12 @@ async fn post_message(
     let reply = if is_multipart {
         let multipart = axum::extract::Multipart::from_request(request, &state)
             .await
-            .map_err(|e| AppError::Invalid(e.body_text()))?;
-        reply_from_multipart(&state, multipart).await?
+            .map_err(|_| AppError::Invalid(lang.request().multipart_unreadable.into()))?;
+        reply_from_multipart(&state, multipart, lang).await?
     } else {
-        let Json(body) = Json::<Value>::from_request(request, &state)
-            .await
-            .map_err(|e| AppError::Invalid(e.body_text()))?;
-        reply_from_json(&state, &body)?
+        let Strict(body) = Strict::<Tagged>::from_request(request, &state).await?;
+        let input: ReplyInput = body.read_into("", lang)?;
+        reply_from_json(&state, input, "", lang)?
     };
     let row = send_reply(&state, id, (SenderKind::Agent, Some(user.id)), reply).await?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(message_json(&row))))
@@ -502,76 +580,155 @@ fn queue_error(e: QueueError) -> AppError {
     }
 }
 
-fn string_field<'a>(content: &'a Value, name: &str, max: usize) -> AppResult<&'a str> {
-    let v = content
-        .get(name)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| AppError::Invalid(format!("content.{name} is required")))?;
-    if v.chars().count() > max {
-        return Err(AppError::Invalid(format!(
-            "content.{name} is longer than {max} characters"
-        )));
-    }
-    Ok(v)
+/// A reply as a request gives it, `{"type", "content"}` (docs/CONTRACT.md, "content by
+/// type"): what an agent may post, and what a rule may send (all but a note). Read through
+/// `json::Tagged`, so a refused field is named by its path (`content.text`).
+///
+/// The fields the answer shows but kefu fills in itself (an image's `url`, a card's
+/// `thumb_url`) are accepted, so a message or rule reply read from the API can be sent back as
+/// it is, and ignored: kefu serves its own stored copy.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", content = "content", deny_unknown_fields)]
+pub enum ReplyInput {
+    #[serde(rename = "text")]
+    Text(#[serde(deserialize_with = "json::object")] TextInput),
+    #[serde(rename = "image")]
+    Image(#[serde(deserialize_with = "json::object")] ImageInput),
+    #[serde(rename = "link")]
+    Link(#[serde(deserialize_with = "json::object")] LinkInput),
+    #[serde(rename = "miniprogrampage")]
+    MiniProgramPage(#[serde(deserialize_with = "json::object")] CardInput),
+    #[serde(rename = "note")]
+    Note(#[serde(deserialize_with = "json::object")] TextInput),
 }
 
-fn http_url_field<'a>(content: &'a Value, name: &str) -> AppResult<&'a str> {
-    let v = string_field(content, name, 2000)?;
-    if !(v.starts_with("https://") || v.starts_with("http://")) {
-        return Err(AppError::Invalid(format!(
-            "content.{name} must be an http(s) URL"
-        )));
-    }
-    Ok(v)
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextInput {
+    pub text: String,
 }
 
-/// Checks a JSON reply body: `{"type", "content"}` shaped as docs/CONTRACT.md says.
-pub fn reply_from_json(state: &AppState, body: &Value) -> AppResult<Reply> {
-    let kind = body
-        .get("type")
-        .and_then(Value::as_str)
-        .and_then(MessageType::parse)
-        .filter(|k| {
-            matches!(
-                k,
-                MessageType::Text
-                    | MessageType::Image
-                    | MessageType::Link
-                    | MessageType::MiniProgramPage
-                    | MessageType::Note
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageInput {
+    pub media_id: String,
+    /// kefu's own (ignored)
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkInput {
+    pub title: String,
+    pub description: String,
+    pub url: String,
+    pub thumb_url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardInput {
+    pub title: String,
+    /// when given, it must be this mini program's own
+    #[serde(default)]
+    pub appid: Option<String>,
+    pub pagepath: String,
+    pub thumb_media_id: String,
+    /// kefu's own (ignored)
+    #[serde(default)]
+    pub thumb_url: Option<String>,
+}
+
+/// Checks the fields of a reply's content; `at` is where the reply is in the body ("" for
+/// the body itself, `reply` in a rule), so every sentence names the field by its whole path.
+struct Fields<'a> {
+    at: &'a str,
+    r: &'static RequestText,
+}
+
+impl Fields<'_> {
+    fn path(&self, name: &str) -> String {
+        if self.at.is_empty() {
+            format!("content.{name}")
+        } else {
+            format!("{}.content.{name}", self.at)
+        }
+    }
+
+    /// A required text, trimmed, of at most `max` characters.
+    fn text<'v>(&self, value: &'v str, name: &str, max: usize) -> AppResult<&'v str> {
+        let field = self.path(name);
+        let v = value.trim();
+        if v.is_empty() {
+            return Err(AppError::Invalid(fill(
+                self.r.field_required,
+                &[("field", &field)],
+            )));
+        }
+        if v.chars().count() > max {
+            return Err(AppError::Invalid(fill(
+                self.r.field_too_long,
+                &[("field", &field), ("max", &max.to_string())],
+            )));
+        }
+        Ok(v)
+    }
+
+    fn http_url<'v>(&self, value: &'v str, name: &str) -> AppResult<&'v str> {
+        let v = self.text(value, name, 2000)?;
+        if !(v.starts_with("https://") || v.starts_with("http://")) {
+            return Err(AppError::Invalid(fill(
+                self.r.field_url,
+                &[("field", &self.path(name))],
+            )));
+        }
+        Ok(v)
+    }
+}
+
+/// Checks a reply (`at`: where it is in the body) and shapes its content as it is stored.
+pub fn reply_from_json(
+    state: &AppState,
+    input: ReplyInput,
+    at: &str,
+    lang: Lang,
+) -> AppResult<Reply> {
+    let f = Fields {
+        at,
+        r: lang.request(),
+    };
+    let (kind, content) = match &input {
+        ReplyInput::Text(c) => {
+            let text = f.text(&c.text, "text", delivery::MAX_TEXT_CHARS)?;
+            check_miniprogram_links(state, text, f.r)?;
+            (MessageType::Text, json!({ "text": text }))
+        }
+        ReplyInput::Note(c) => (
+            MessageType::Note,
+            json!({ "text": f.text(&c.text, "text", 10_000)? }),
+        ),
+        ReplyInput::Image(c) => (
+            MessageType::Image,
+            json!({ "media_id": f.text(&c.media_id, "media_id", 256)?, "url": null }),
+        ),
+        ReplyInput::Link(c) => (
+            MessageType::Link,
+            json!({
+                "title": f.text(&c.title, "title", 200)?,
+                "description": f.text(&c.description, "description", 500)?,
+                "url": f.http_url(&c.url, "url")?,
+                "thumb_url": f.http_url(&c.thumb_url, "thumb_url")?,
+            }),
+        ),
+        ReplyInput::MiniProgramPage(c) => {
+            let thumb_media_id = f.text(&c.thumb_media_id, "thumb_media_id", 256)?;
+            let card = card_content(state, &f, &c.title, c.appid.as_deref(), &c.pagepath)?;
+            (
+                MessageType::MiniProgramPage,
+                card.with_thumb(thumb_media_id),
             )
-        })
-        .ok_or_else(|| {
-            AppError::Invalid("type must be text, image, link, miniprogrampage or note".into())
-        })?;
-    let empty = json!({});
-    let content = body.get("content").unwrap_or(&empty);
-    if !content.is_object() {
-        return Err(AppError::Invalid("content must be an object".into()));
-    }
-    let content = match kind {
-        MessageType::Text => {
-            let text = string_field(content, "text", delivery::MAX_TEXT_CHARS)?;
-            check_miniprogram_links(state, text)?;
-            json!({ "text": text })
         }
-        MessageType::Note => json!({ "text": string_field(content, "text", 10_000)? }),
-        MessageType::Image => {
-            json!({ "media_id": string_field(content, "media_id", 256)?, "url": null })
-        }
-        MessageType::Link => json!({
-            "title": string_field(content, "title", 200)?,
-            "description": string_field(content, "description", 500)?,
-            "url": http_url_field(content, "url")?,
-            "thumb_url": http_url_field(content, "thumb_url")?,
-        }),
-        _ => card_content(
-            state,
-            content,
-            Some(string_field(content, "thumb_media_id", 256)?),
-        )?,
     };
     Ok(Reply {
         kind,
@@ -580,38 +737,57 @@ pub fn reply_from_json(state: &AppState, body: &Value) -> AppResult<Reply> {
     })
 }
 
+/// A mini program card's checked fields, before its cover is known.
+struct Card {
+    title: String,
+    appid: String,
+    pagepath: String,
+}
+
+impl Card {
+    fn with_thumb(self, thumb_media_id: &str) -> Value {
+        self.content(Some(thumb_media_id))
+    }
+
+    fn content(self, thumb_media_id: Option<&str>) -> Value {
+        json!({
+            "title": self.title,
+            "appid": self.appid,
+            "pagepath": self.pagepath,
+            "thumb_url": null,
+            "thumb_media_id": thumb_media_id,
+        })
+    }
+}
+
 fn card_content(
     state: &AppState,
-    content: &Value,
-    thumb_media_id: Option<&str>,
-) -> AppResult<Value> {
-    let appid = state.config.wechat.appid.clone().unwrap_or_default();
-    if let Some(given) = content.get("appid").and_then(Value::as_str)
+    f: &Fields<'_>,
+    title: &str,
+    appid: Option<&str>,
+    pagepath: &str,
+) -> AppResult<Card> {
+    let own = state.config.wechat.appid.clone().unwrap_or_default();
+    if let Some(given) = appid
         && !given.is_empty()
-        && given != appid
+        && given != own
     {
-        return Err(AppError::Invalid(
-            "content.appid must be this mini program's own AppID".into(),
-        ));
+        return Err(AppError::Invalid(f.r.own_appid.into()));
     }
-    Ok(json!({
-        "title": string_field(content, "title", 200)?,
-        "appid": appid,
-        "pagepath": string_field(content, "pagepath", 1000)?,
-        "thumb_url": null,
-        "thumb_media_id": thumb_media_id,
-    }))
+    Ok(Card {
+        title: f.text(title, "title", 200)?.to_owned(),
+        appid: own,
+        pagepath: f.text(pagepath, "pagepath", 1000)?.to_owned(),
+    })
 }
 
 /// WeChat opens a mini program page from a text link only for the sender's own AppID.
-fn check_miniprogram_links(state: &AppState, text: &str) -> AppResult<()> {
+fn check_miniprogram_links(state: &AppState, text: &str, r: &RequestText) -> AppResult<()> {
     let appid = state.config.wechat.appid.as_deref().unwrap_or_default();
     if miniprogram_link_appids(text).all(|given| given == Some(appid)) {
         Ok(())
     } else {
-        Err(AppError::Invalid(
-            "a text link's data-miniprogram-appid must be this mini program's own AppID".into(),
-        ))
+        Err(AppError::Invalid(r.link_appid.into()))
     }
 }
 
@@ -639,54 +815,38 @@ fn miniprogram_link_appids(text: &str) -> impl Iterator<Item = Option<&str>> {
 async fn reply_from_multipart(
     state: &AppState,
     mut multipart: axum::extract::Multipart,
+    lang: Lang,
 ) -> AppResult<Reply> {
-    let mut fields: serde_json::Map<String, Value> = serde_json::Map::new();
+    let r = lang.request();
+    let unreadable = |_| AppError::Invalid(r.multipart_unreadable.into());
+    let mut kind: Option<String> = None;
+    let (mut title, mut pagepath, mut appid) = (String::new(), String::new(), None);
     let mut file: Option<Vec<u8>> = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| AppError::Invalid(e.body_text()))?
-    {
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "file" {
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| AppError::Invalid(e.body_text()))?;
-            file = Some(bytes.to_vec());
-        } else if ["type", "title", "pagepath", "appid"].contains(&name.as_str()) {
-            let text = field
-                .text()
-                .await
-                .map_err(|e| AppError::Invalid(e.body_text()))?;
-            fields.insert(name, Value::String(text));
+    while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+        match field.name().unwrap_or_default() {
+            "file" => file = Some(field.bytes().await.map_err(unreadable)?.to_vec()),
+            "type" => kind = Some(field.text().await.map_err(unreadable)?),
+            "title" => title = field.text().await.map_err(unreadable)?,
+            "pagepath" => pagepath = field.text().await.map_err(unreadable)?,
+            "appid" => appid = Some(field.text().await.map_err(unreadable)?),
+            _ => {}
         }
     }
-    let bytes = file.ok_or_else(|| AppError::Invalid("a file part is required".into()))?;
+    let bytes = file.ok_or_else(|| AppError::Invalid(r.file_required.into()))?;
     if bytes.is_empty() || bytes.len() > delivery::MAX_IMAGE_BYTES {
-        return Err(AppError::Invalid(format!(
-            "the image must be between 1 byte and {} MiB",
-            delivery::MAX_IMAGE_BYTES >> 20
-        )));
+        let max = (delivery::MAX_IMAGE_BYTES >> 20).to_string();
+        return Err(AppError::Invalid(fill(r.image_size, &[("max", &max)])));
     }
-    let content_type = delivery::sniff_image(&bytes)
-        .ok_or_else(|| AppError::Invalid("the file must be a JPEG, PNG or GIF image".into()))?;
-    let fields = Value::Object(fields);
-    let (kind, content) = match fields
-        .get("type")
-        .and_then(Value::as_str)
-        .unwrap_or("image")
-    {
+    let content_type =
+        delivery::sniff_image(&bytes).ok_or_else(|| AppError::Invalid(r.image_kind.into()))?;
+    let (kind, content) = match kind.as_deref().unwrap_or("image") {
         "image" => (MessageType::Image, json!({ "media_id": null, "url": null })),
-        "miniprogrampage" => (
-            MessageType::MiniProgramPage,
-            card_content(state, &fields, None)?,
-        ),
-        _ => {
-            return Err(AppError::Invalid(
-                "a multipart reply must be of type image or miniprogrampage".into(),
-            ));
+        "miniprogrampage" => {
+            let f = Fields { at: "", r };
+            let card = card_content(state, &f, &title, appid.as_deref(), &pagepath)?;
+            (MessageType::MiniProgramPage, card.content(None))
         }
+        _ => return Err(AppError::Invalid(r.multipart_type.into())),
     };
     Ok(Reply {
         kind,
@@ -700,13 +860,11 @@ async fn typing(
     State(state): State<AppState>,
     _user: Staff,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Typing>> {
     let id = parse_id(&id)?;
     let row = find_conversation(&state, id).await?;
     let Some(api) = &state.api else {
-        return Ok(Json(
-            json!({ "typing": "skipped", "reason": "sending is not configured" }),
-        ));
+        return Ok(Json(Typing::skipped("sending is not configured")));
     };
     let sent = state
         .typing
@@ -717,10 +875,32 @@ async fn typing(
             message: e.to_string(),
         })?;
     Ok(Json(if sent {
-        json!({ "typing": "sent" })
+        Typing {
+            reason: None,
+            typing: "sent",
+        }
     } else {
-        json!({ "typing": "skipped", "reason": "WeChat allows one indicator per 15 s, within 30 s of the customer's last message" })
+        Typing::skipped(
+            "WeChat allows one indicator per 15 s, within 30 s of the customer's last message",
+        )
     }))
+}
+
+/// What became of a typing indicator: `sent`, or `skipped` with the reason.
+#[derive(Debug, Serialize)]
+pub struct Typing {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    typing: &'static str,
+}
+
+impl Typing {
+    fn skipped(reason: &'static str) -> Typing {
+        Typing {
+            reason: Some(reason),
+            typing: "skipped",
+        }
+    }
 }
 
 /// `POST /api/v1/messages/{id}/retry`: queue a failed reply again.

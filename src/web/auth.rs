@@ -25,8 +25,11 @@ use crate::accounts::{random_secret, token_hash, verify_password};
 use crate::app::AppState;
 use crate::domain::{Millis, Role, now_millis};
 use crate::error::{AppError, AppResult};
+use crate::i18n::Lang;
 use crate::store::audit::{self, Actor};
 use crate::store::{sessions, staff};
+use crate::web::json::ApiLang;
+use crate::web::pages::PageError;
 
 pub const COOKIE: &str = "kefu_session";
 /// A session unused this long has ended.
@@ -78,8 +81,17 @@ impl From<staff::StaffRow> for Staff {
 impl FromRequestParts<AppState> for Staff {
     type Rejection = AppError;
 
+    /// Looked up once per request: kept on the request with the language of the JSON API's
+    /// sentences for this caller (`web::json::ApiLang`, which `Strict` bodies read).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> AppResult<Self> {
-        Staff::signed_in(state.store.pool(), &parts.headers).await
+        if let Some(staff) = parts.extensions.get::<Staff>() {
+            return Ok(staff.clone());
+        }
+        let staff = Staff::signed_in(state.store.pool(), &parts.headers).await?;
+        let lang = ApiLang(ApiLang::of(&staff, &parts.headers));
+        parts.extensions.insert(lang);
+        parts.extensions.insert(staff.clone());
+        Ok(staff)
     }
 }
 
@@ -190,8 +202,16 @@ fn render_login(status: StatusCode, next: &str, username: &str, error: Option<&s
     };
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => AppError::Internal(e.into()).into_response(),
+        Err(e) => PageError::bare(AppError::Internal(e.into()), Lang::Zh).into_response(),
     }
+}
+
+/// The language of a page shown to someone not signed in: what the browser asks for.
+fn browser_lang(headers: &HeaderMap) -> Lang {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    Lang::choose(None, accept)
 }
 
 #[derive(Deserialize)]
@@ -227,26 +247,26 @@ async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
-) -> Response {
+) -> Result<Response, PageError> {
+    let failed = |e: sqlx::Error| PageError::bare(e, browser_lang(&headers));
     let next = safe_next(form.next.as_deref()).to_owned();
     let username = form.username.trim();
     let now = now_millis();
     if let Some(wait) = state.login_throttle.blocked_for(username, peer.ip(), now) {
         let minutes = (wait + 59_999) / 60_000;
         tracing::warn!(staff.username = username, client.ip = %peer.ip(), "sign-in throttled");
-        return render_login(
+        return Ok(render_login(
             StatusCode::TOO_MANY_REQUESTS,
             &next,
             username,
             Some(&format!(
                 "Too many failed sign-ins. Try again in {minutes} minutes. / 登录失败次数过多，请 {minutes} 分钟后再试。"
             )),
-        );
+        ));
     }
-    let user = match staff::by_username(state.store.pool(), username).await {
-        Ok(u) => u,
-        Err(e) => return AppError::from(e).into_response(),
-    };
+    let user = staff::by_username(state.store.pool(), username)
+        .await
+        .map_err(failed)?;
     // Verify even for an unknown account, so timing does not tell which names exist.
     let hash = user.as_ref().map_or(
         "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2aQxVwI0Ob6xX2VXyVqnXCmgZqYy2wXy4Eo5m0tUUdE",
@@ -258,12 +278,12 @@ async fn login(
         _ => {
             state.login_throttle.failed(username, peer.ip(), now);
             tracing::warn!(staff.username = username, client.ip = %peer.ip(), "a sign-in failed");
-            return render_login(
+            return Ok(render_login(
                 StatusCode::UNAUTHORIZED,
                 &next,
                 username,
                 Some("Wrong user name or password. / 用户名或密码错误。"),
-            );
+            ));
         }
     };
     state.login_throttle.succeeded(username);
@@ -282,23 +302,21 @@ async fn login(
         audit::record(&mut tx, &actor, "staff.sign_in", &user.username, None, now).await?;
         tx.commit().await
     };
-    if let Err(e) = created.await {
-        return AppError::from(e).into_response();
-    }
+    created.await.map_err(failed)?;
     let mut response = Redirect::to(&next).into_response();
     set_cookie(&mut response, &cookie(&state, &token, None));
-    response
+    Ok(response)
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = session_cookie(&headers)
-        && let Err(e) = sessions::delete(state.store.pool(), &token_hash(token)).await
-    {
-        return AppError::from(e).into_response();
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+    if let Some(token) = session_cookie(&headers) {
+        sessions::delete(state.store.pool(), &token_hash(token))
+            .await
+            .map_err(|e| PageError::bare(e, browser_lang(&headers)))?;
     }
     let mut response = Redirect::to("/login").into_response();
     set_cookie(&mut response, &cookie(&state, "", Some(0)));
-    response
+    Ok(response)
 }
 
 fn cookie(state: &AppState, value: &str, max_age: Option<i64>) -> String {

@@ -3,25 +3,29 @@
 //! `remove`), so the rules live in one place: anyone manages their own personal replies, only
 //! admins manage the shared ones, and nobody sees another's personal ones (404, as if they did
 //! not exist). Every change is audited in its own transaction. SQL is in `store::canned`.
+//!
+//! A refusal is an `AppError` with its sentence in the staff member's language: the API
+//! answers it as JSON, the page shows it above the form that was refused.
 
 use askama::Template;
-use axum::extract::rejection::{FormRejection, JsonRejection};
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post, put};
 use axum::{Form, Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::domain::{Role, now_millis, rfc3339};
 use crate::error::{AppError, AppResult};
-use crate::i18n::{CannedText, Lang};
+use crate::i18n::CannedText;
 use crate::store::audit;
 use crate::store::canned::{self, CannedError, CannedRow};
+use crate::web::api::Person;
 use crate::web::auth::Staff;
-use crate::web::pages::{Chrome, Viewer, render, render_status};
+use crate::web::json::{ApiLang, Strict};
+use crate::web::pages::{Chrome, OrPage, PageResult, Viewer, render, render_status};
 
 pub const MAX_SHORTCUT_CHARS: usize = 32;
 pub const MAX_BODY_CHARS: usize = 2000;
@@ -102,55 +106,21 @@ pub fn check(shortcut: &str, body: &str) -> Result<(String, String), Invalid> {
     Ok((shortcut.to_owned(), body.to_owned()))
 }
 
-/// Why a change was refused. The API answers it as JSON in English, the page in the
-/// staff member's language.
-#[derive(Debug)]
-enum Refusal {
-    Invalid(Invalid),
-    Taken(String),
-    SharedAdminsOnly,
-    NotFound,
-    Internal(anyhow::Error),
-}
-
-impl From<sqlx::Error> for Refusal {
-    fn from(e: sqlx::Error) -> Self {
-        Refusal::Internal(e.into())
+impl Invalid {
+    fn refusal(self, c: &CannedText) -> AppError {
+        AppError::Invalid(self.message(c).to_owned())
     }
 }
 
-impl From<CannedError> for Refusal {
-    fn from(e: CannedError) -> Self {
-        match e {
-            CannedError::Duplicate(s) => Refusal::Taken(s),
-            CannedError::Db(e) => e.into(),
-        }
-    }
+fn not_found(c: &CannedText) -> AppError {
+    AppError::NotFound(c.not_found.to_owned())
 }
 
-impl Refusal {
-    /// The sentence for a person, or None for an internal failure (shown as an error page).
-    fn message(&self, c: &CannedText) -> Option<String> {
-        Some(match self {
-            Refusal::Invalid(i) => i.message(c).to_owned(),
-            Refusal::Taken(s) => c.shortcut_taken.replace("{shortcut}", s),
-            Refusal::SharedAdminsOnly => c.shared_admins_only.to_owned(),
-            Refusal::NotFound => c.not_found.to_owned(),
-            Refusal::Internal(_) => return None,
-        })
-    }
-}
-
-impl From<Refusal> for AppError {
-    fn from(r: Refusal) -> AppError {
-        let c = Lang::En.canned();
-        match r {
-            Refusal::Invalid(i) => AppError::Invalid(i.message(c).to_owned()),
-            Refusal::Taken(_) => AppError::Conflict(r.message(c).unwrap_or_default()),
-            Refusal::SharedAdminsOnly => AppError::Forbidden(c.shared_admins_only.to_owned()),
-            Refusal::NotFound => AppError::NotFound(c.not_found.to_owned()),
-            Refusal::Internal(e) => AppError::Internal(e),
-        }
+/// A store error as the refusal it is (a taken shortcut), or a failure of kefu's own.
+fn stored(e: CannedError, c: &CannedText) -> AppError {
+    match e {
+        CannedError::Duplicate(s) => AppError::Conflict(c.shortcut_taken.replace("{shortcut}", &s)),
+        CannedError::Db(e) => e.into(),
     }
 }
 
@@ -161,11 +131,11 @@ fn visible(row: &CannedRow, user: &Staff) -> bool {
 
 /// Shared replies are the admins'; checked before the input, so an agent learns "not
 /// allowed" rather than how to make the request valid.
-fn may_share(user: &Staff) -> Result<(), Refusal> {
+fn may_share(user: &Staff, c: &CannedText) -> AppResult<()> {
     if user.role == Role::Admin {
         Ok(())
     } else {
-        Err(Refusal::SharedAdminsOnly)
+        Err(AppError::Forbidden(c.shared_admins_only.to_owned()))
     }
 }
 
@@ -178,16 +148,25 @@ fn audit_detail(row: &CannedRow) -> String {
     format!("/{} ({kind})", row.shortcut)
 }
 
-async fn create(state: &AppState, user: &Staff, input: Input) -> Result<CannedRow, Refusal> {
+async fn create(
+    state: &AppState,
+    user: &Staff,
+    input: Input,
+    c: &CannedText,
+) -> AppResult<CannedRow> {
     if input.shared {
-        may_share(user)?;
+        may_share(user, c)?;
     }
-    let (shortcut, body) = check(&input.shortcut, &input.body).map_err(Refusal::Invalid)?;
+    let (shortcut, body) = check(&input.shortcut, &input.body).map_err(|i| i.refusal(c))?;
     let owner = (!input.shared).then_some(user.id);
     let now = now_millis();
     let mut tx = state.store.begin_write().await?;
-    let id = canned::create(&mut tx, owner, &shortcut, &body, now).await?;
-    let row = canned::get(&mut *tx, id).await?.ok_or(Refusal::NotFound)?;
+    let id = canned::create(&mut tx, owner, &shortcut, &body, now)
+        .await
+        .map_err(|e| stored(e, c))?;
+    let row = canned::get(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(c))?;
     audit::record(
         &mut tx,
         &user.actor(),
@@ -206,13 +185,14 @@ async fn changeable(
     tx: &mut sqlx::SqliteConnection,
     user: &Staff,
     id: i64,
-) -> Result<CannedRow, Refusal> {
+    c: &CannedText,
+) -> AppResult<CannedRow> {
     let row = canned::get(&mut *tx, id)
         .await?
         .filter(|r| visible(r, user))
-        .ok_or(Refusal::NotFound)?;
+        .ok_or_else(|| not_found(c))?;
     if row.is_shared() {
-        may_share(user)?;
+        may_share(user, c)?;
     }
     Ok(row)
 }
@@ -223,20 +203,26 @@ async fn update(
     user: &Staff,
     id: i64,
     input: Input,
-) -> Result<CannedRow, Refusal> {
+    c: &CannedText,
+) -> AppResult<CannedRow> {
     let now = now_millis();
     // read and write in one write transaction, so the permission checked is the one written
     let mut tx = state.store.begin_write().await?;
-    changeable(&mut tx, user, id).await?;
+    changeable(&mut tx, user, id, c).await?;
     if input.shared {
-        may_share(user)?;
+        may_share(user, c)?;
     }
-    let (shortcut, body) = check(&input.shortcut, &input.body).map_err(Refusal::Invalid)?;
+    let (shortcut, body) = check(&input.shortcut, &input.body).map_err(|i| i.refusal(c))?;
     let owner = (!input.shared).then_some(user.id);
-    if !canned::update(&mut tx, id, owner, &shortcut, &body, now).await? {
-        return Err(Refusal::NotFound);
+    let updated = canned::update(&mut tx, id, owner, &shortcut, &body, now)
+        .await
+        .map_err(|e| stored(e, c))?;
+    if !updated {
+        return Err(not_found(c));
     }
-    let row = canned::get(&mut *tx, id).await?.ok_or(Refusal::NotFound)?;
+    let row = canned::get(&mut *tx, id)
+        .await?
+        .ok_or_else(|| not_found(c))?;
     audit::record(
         &mut tx,
         &user.actor(),
@@ -250,12 +236,12 @@ async fn update(
     Ok(row)
 }
 
-async fn remove(state: &AppState, user: &Staff, id: i64) -> Result<(), Refusal> {
+async fn remove(state: &AppState, user: &Staff, id: i64, c: &CannedText) -> AppResult<()> {
     let now = now_millis();
     let mut tx = state.store.begin_write().await?;
-    let row = changeable(&mut tx, user, id).await?;
+    let row = changeable(&mut tx, user, id, c).await?;
     if !canned::delete(&mut tx, id).await? {
-        return Err(Refusal::NotFound);
+        return Err(not_found(c));
     }
     audit::record(
         &mut tx,
@@ -271,30 +257,55 @@ async fn remove(state: &AppState, user: &Staff, id: i64) -> Result<(), Refusal> 
 }
 
 /// An id from the path; anything but a positive number names no reply.
-fn parse_id(id: &str) -> Result<i64, Refusal> {
-    super::path_id(id).ok_or(Refusal::NotFound)
+fn parse_id(id: &str, c: &CannedText) -> AppResult<i64> {
+    super::path_id(id).ok_or_else(|| not_found(c))
 }
 
 // ------------------------------------------------------------------------------------------
 // JSON API
 
-/// A canned reply as the API shapes it.
-pub fn canned_json(r: &CannedRow) -> Value {
-    json!({
-        "id": r.id,
-        "shortcut": r.shortcut,
-        "body": r.body,
-        "shared": r.is_shared(),
-        "owner": r.owner_id.map(|id| json!({ "id": id, "name": r.owner_name })),
-        "created_at": rfc3339(r.created_at),
-        "updated_at": rfc3339(r.updated_at),
-    })
+/// A canned reply as the API shapes it. The fields are in alphabetical order, the order the
+/// answer has always had (it was a `json!` map, which sorts its keys).
+#[derive(Debug, Serialize)]
+pub struct CannedView {
+    pub body: String,
+    pub created_at: String,
+    pub id: i64,
+    /// None: shared with the whole team
+    pub owner: Option<Person>,
+    pub shared: bool,
+    pub shortcut: String,
+    pub updated_at: String,
 }
 
-/// The API's body. Unknown fields are ignored, as elsewhere in the API; a missing shortcut
-/// or body reads as empty and is refused with the same sentence as an empty one.
+impl CannedView {
+    pub fn of(r: &CannedRow) -> CannedView {
+        CannedView {
+            body: r.body.clone(),
+            created_at: rfc3339(r.created_at),
+            id: r.id,
+            owner: r.owner_id.map(|id| Person {
+                id,
+                name: r.owner_name.clone(),
+            }),
+            shared: r.is_shared(),
+            shortcut: r.shortcut.clone(),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+/// `GET /api/v1/canned-replies`.
+#[derive(Debug, Serialize)]
+pub struct CannedList {
+    pub canned_replies: Vec<CannedView>,
+}
+
+/// The API's body (`POST`, and `PUT`, which replaces a reply whole). A missing shortcut or
+/// body reads as empty and is refused with the same sentence as an empty one.
 #[derive(Debug, Deserialize)]
-struct ApiBody {
+#[serde(deny_unknown_fields)]
+struct CannedBody {
     #[serde(default)]
     shortcut: String,
     #[serde(default)]
@@ -303,57 +314,55 @@ struct ApiBody {
     shared: bool,
 }
 
-/// The request body as an `Input`: a JSON object (serde would also read a struct from an
-/// array, by position, which no client means).
-fn api_input(body: Result<Json<Value>, JsonRejection>) -> AppResult<Input> {
-    let Json(body) = body.map_err(|e| AppError::Invalid(e.body_text()))?;
-    if !body.is_object() {
-        return Err(AppError::Invalid(
-            "the body must be a JSON object with shortcut, body and shared".into(),
-        ));
+impl From<CannedBody> for Input {
+    fn from(b: CannedBody) -> Input {
+        Input {
+            shortcut: b.shortcut,
+            body: b.body,
+            shared: b.shared,
+        }
     }
-    let b: ApiBody = serde_json::from_value(body).map_err(|e| AppError::Invalid(format!("{e}")))?;
-    Ok(Input {
-        shortcut: b.shortcut,
-        body: b.body,
-        shared: b.shared,
-    })
 }
 
-async fn api_list(State(state): State<AppState>, user: Staff) -> AppResult<Json<Value>> {
+async fn api_list(State(state): State<AppState>, user: Staff) -> AppResult<Json<CannedList>> {
     let rows = canned::visible_to(state.store.pool(), user.id).await?;
-    let list: Vec<Value> = rows.iter().map(canned_json).collect();
-    Ok(Json(json!({ "canned_replies": list })))
+    Ok(Json(CannedList {
+        canned_replies: rows.iter().map(CannedView::of).collect(),
+    }))
 }
 
 async fn api_create(
     State(state): State<AppState>,
     user: Staff,
-    body: Result<Json<Value>, JsonRejection>,
-) -> AppResult<(StatusCode, Json<Value>)> {
-    let row = create(&state, &user, api_input(body)?).await?;
-    Ok((StatusCode::CREATED, Json(canned_json(&row))))
+    ApiLang(lang): ApiLang,
+    Strict(body): Strict<CannedBody>,
+) -> AppResult<(StatusCode, Json<CannedView>)> {
+    let row = create(&state, &user, body.into(), lang.canned()).await?;
+    Ok((StatusCode::CREATED, Json(CannedView::of(&row))))
 }
 
 async fn api_update(
     State(state): State<AppState>,
     user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> AppResult<Json<Value>> {
-    let id = parse_id(&id)?;
-    let input = api_input(body)?;
-    let row = update(&state, &user, id, input).await?;
-    Ok(Json(canned_json(&row)))
+    Strict(body): Strict<CannedBody>,
+) -> AppResult<Json<CannedView>> {
+    let c = lang.canned();
+    let id = parse_id(&id, c)?;
+    let row = update(&state, &user, id, body.into(), c).await?;
+    Ok(Json(CannedView::of(&row)))
 }
 
 async fn api_delete(
     State(state): State<AppState>,
     user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
-    let id = parse_id(&id)?;
-    remove(&state, &user, id).await?;
+    let c = lang.canned();
+    let id = parse_id(&id, c)?;
+    remove(&state, &user, id, c).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -417,11 +426,10 @@ async fn render_page(
     state: &AppState,
     viewer: &Viewer,
     refused: Option<(Refused<'_>, StatusCode, String)>,
-) -> Response {
-    let rows = match canned::visible_to(state.store.pool(), viewer.staff.id).await {
-        Ok(rows) => rows,
-        Err(e) => return AppError::from(e).into_response(),
-    };
+) -> PageResult {
+    let rows = canned::visible_to(state.store.pool(), viewer.staff.id)
+        .await
+        .or_page(viewer)?;
     let admin = viewer.is_admin();
     let (status, error, new, edited) = match refused {
         None => (StatusCode::OK, None, Fields::default(), None),
@@ -469,32 +477,30 @@ async fn render_page(
         max_shortcut: MAX_SHORTCUT_CHARS,
         max_body: MAX_BODY_CHARS,
     };
-    if status == StatusCode::OK {
+    Ok(if status == StatusCode::OK {
         render(&page)
     } else {
         render_status(status, &page)
-    }
+    })
 }
 
 /// The outcome of a form: back to the list (303), or the page again saying what was wrong.
+/// The outcome of a form: back to the list (303), the page again saying what was wrong, or
+/// the error page for a failure of kefu's own.
 async fn answer(
     state: &AppState,
     viewer: &Viewer,
     from: Refused<'_>,
-    outcome: Result<(), Refusal>,
-) -> Response {
-    let refusal = match outcome {
-        Ok(()) => return Redirect::to("/canned").into_response(),
-        Err(r) => r,
-    };
-    let Some(message) = refusal.message(viewer.lang.canned()) else {
-        return AppError::from(refusal).into_response();
-    };
-    let status = AppError::from(refusal).status();
-    render_page(state, viewer, Some((from, status, message))).await
+    outcome: AppResult<()>,
+) -> PageResult {
+    match outcome {
+        Ok(()) => Ok(Redirect::to("/canned").into_response()),
+        Err(e @ AppError::Internal(_)) => Err(viewer.fail(e)),
+        Err(e) => render_page(state, viewer, Some((from, e.status(), e.to_string()))).await,
+    }
 }
 
-async fn page(State(state): State<AppState>, viewer: Viewer) -> Response {
+async fn page(State(state): State<AppState>, viewer: Viewer) -> PageResult {
     render_page(&state, &viewer, None).await
 }
 
@@ -518,7 +524,7 @@ impl From<PageForm> for Input {
     }
 }
 
-async fn unreadable(state: &AppState, viewer: &Viewer) -> Response {
+async fn unreadable(state: &AppState, viewer: &Viewer) -> PageResult {
     let message = viewer.lang.canned().unreadable_form.to_owned();
     render_page(
         state,
@@ -532,12 +538,12 @@ async fn page_create(
     State(state): State<AppState>,
     viewer: Viewer,
     form: Result<Form<PageForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let Ok(Form(form)) = form else {
         return unreadable(&state, &viewer).await;
     };
     let input = Input::from(form);
-    let outcome = create(&state, &viewer.staff, input.clone())
+    let outcome = create(&state, &viewer.staff, input.clone(), viewer.lang.canned())
         .await
         .map(|_| ());
     answer(&state, &viewer, Refused::New(&input), outcome).await
@@ -548,19 +554,20 @@ async fn page_update(
     viewer: Viewer,
     Path(id): Path<String>,
     form: Result<Form<PageForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let Ok(Form(form)) = form else {
         return unreadable(&state, &viewer).await;
     };
+    let c = viewer.lang.canned();
     let input = Input::from(form);
-    let (from, outcome) = match parse_id(&id) {
+    let (from, outcome) = match parse_id(&id, c) {
         Ok(id) => (
             Refused::Edit(id, &input),
-            update(&state, &viewer.staff, id, input.clone())
+            update(&state, &viewer.staff, id, input.clone(), c)
                 .await
                 .map(|_| ()),
         ),
-        Err(r) => (Refused::Other, Err(r)),
+        Err(e) => (Refused::Other, Err(e)),
     };
     answer(&state, &viewer, from, outcome).await
 }
@@ -569,10 +576,11 @@ async fn page_delete(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-) -> Response {
-    let outcome = match parse_id(&id) {
-        Ok(id) => remove(&state, &viewer.staff, id).await,
-        Err(r) => Err(r),
+) -> PageResult {
+    let c = viewer.lang.canned();
+    let outcome = match parse_id(&id, c) {
+        Ok(id) => remove(&state, &viewer.staff, id, c).await,
+        Err(e) => Err(e),
     };
     answer(&state, &viewer, Refused::Other, outcome).await
 }
@@ -580,6 +588,7 @@ async fn page_delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
 
     #[test]
     fn a_shortcut_is_a_word_of_letters_digits_dashes_and_underscores_in_any_script() {

@@ -4,15 +4,19 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::app::AppState;
 use crate::demo::Demo;
 use crate::error::{AppError, AppResult};
+use crate::i18n::Lang;
+use crate::web::json::Strict;
+use crate::web::pages::PageError;
 use crate::wechat::simulate::SimulatedKind;
 
 pub fn router() -> Router<AppState> {
@@ -33,17 +37,22 @@ fn demo(state: &AppState) -> AppResult<&Demo> {
 #[template(path = "demo/customer.html")]
 struct CustomerPage;
 
-async fn page(State(state): State<AppState>) -> Response {
-    if let Err(e) = demo(&state) {
-        return e.into_response();
-    }
-    match CustomerPage.render() {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => AppError::Internal(e.into()).into_response(),
-    }
+async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
+    let lang = Lang::choose(
+        None,
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    demo(&state).map_err(|e| PageError::bare(e, lang))?;
+    let html = CustomerPage
+        .render()
+        .map_err(|e| PageError::bare(AppError::Internal(e.into()), lang))?;
+    Ok(Html(html).into_response())
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PushBody {
     openid: String,
     kind: String,
@@ -66,7 +75,10 @@ fn check_openid(openid: &str) -> AppResult<()> {
     }
 }
 
-async fn push(State(state): State<AppState>, Json(body): Json<PushBody>) -> AppResult<Json<Value>> {
+async fn push(
+    State(state): State<AppState>,
+    Strict(body): Strict<PushBody>,
+) -> AppResult<Json<Pushed>> {
     let demo = demo(&state)?;
     check_openid(&body.openid)?;
     let kind = match body.kind.as_str() {
@@ -94,7 +106,13 @@ async fn push(State(state): State<AppState>, Json(body): Json<PushBody>) -> AppR
         .push(&body.openid, kind)
         .await
         .map_err(AppError::Internal)?;
-    Ok(Json(json!({ "answer": answer })))
+    Ok(Json(Pushed { answer }))
+}
+
+/// What kefu answered the simulated push (`success`, or a passive reply).
+#[derive(Serialize)]
+struct Pushed {
+    answer: String,
 }
 
 #[derive(Deserialize)]
@@ -102,17 +120,37 @@ struct RepliesQuery {
     openid: String,
 }
 
+/// The replies the fake WeChat API took for one customer, oldest first.
+#[derive(Serialize)]
+struct Replies {
+    replies: Vec<Reply>,
+}
+
+/// One reply as kefu sent it to WeChat (fields in alphabetical order, as the answer has
+/// always had them).
+#[derive(Serialize)]
+struct Reply {
+    at_ms: i64,
+    /// the whole request body kefu sent to WeChat's API, as it was
+    body: Value,
+    msgtype: String,
+}
+
 async fn replies(
     State(state): State<AppState>,
     Query(q): Query<RepliesQuery>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Replies>> {
     let demo = demo(&state)?;
     check_openid(&q.openid)?;
-    let sent: Vec<Value> = demo
+    let replies = demo
         .fake
         .sent_to(&q.openid)
         .into_iter()
-        .map(|m| json!({ "msgtype": m.msgtype, "body": m.body, "at_ms": m.at_ms }))
+        .map(|m| Reply {
+            at_ms: m.at_ms,
+            body: m.body,
+            msgtype: m.msgtype,
+        })
         .collect();
-    Ok(Json(json!({ "replies": sent })))
+    Ok(Json(Replies { replies }))
 }

@@ -9,6 +9,8 @@ use axum::routing::get;
 
 use crate::app::AppState;
 use crate::error::AppError;
+use crate::i18n::Lang;
+use crate::web::pages::PageError;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/", get(home))
@@ -35,6 +37,6 @@ async fn home(State(state): State<AppState>) -> Response {
     };
     match page.render() {
         Ok(html) => Html(html).into_response(),
-        Err(e) => AppError::Internal(e.into()).into_response(),
+        Err(e) => PageError::bare(AppError::Internal(e.into()), Lang::Zh).into_response(),
     }
 }

@@ -8,8 +8,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
@@ -17,12 +16,12 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::domain::{ConversationStatus, now_millis};
 use crate::error::AppError;
-use crate::i18n::Text;
+use crate::i18n::{Text, fill};
 use crate::live::Event;
 use crate::store::audit;
 use crate::store::conversations::{self, AssigneeFilter, ListFilter};
 use crate::store::{messages, staff};
-use crate::web::pages::{Chrome, Viewer, render, render_status};
+use crate::web::pages::{Chrome, OrPage, PageResult, Viewer, render};
 use crate::web::views::{MessageView, RowView, When, status_label};
 
 /// Rows per inbox page and messages per conversation page.
@@ -80,7 +79,7 @@ async fn inbox(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(q): Query<InboxQuery>,
-) -> Result<Response, Response> {
+) -> PageResult {
     let t = viewer.lang.text();
     let view = match q.view.as_deref() {
         Some("mine") => "mine",
@@ -113,7 +112,7 @@ async fn inbox(
         conversations::list(pool, &filter),
         crate::web::live_render::inbox_counts(&state.store, &state.live)
     )
-    .map_err(failed)?;
+    .or_page(&viewer)?;
     let next = (rows.len() as i64 > PAGE).then(|| {
         rows.truncate(PAGE as usize);
         let last = &rows[rows.len() - 1];
@@ -124,7 +123,7 @@ async fn inbox(
         )
     });
     let last_ids: Vec<i64> = rows.iter().filter_map(|r| r.last_message_id).collect();
-    let last = messages::by_ids(pool, &last_ids).await.map_err(failed)?;
+    let last = messages::by_ids(pool, &last_ids).await.or_page(&viewer)?;
     let now = now_millis();
     let rows = rows
         .iter()
@@ -209,45 +208,30 @@ struct ConversationPage {
     live_boot: String,
 }
 
-#[derive(Template)]
-#[template(path = "inbox/missing.html")]
-struct MissingPage {
-    chrome: Chrome,
-    t: &'static Text,
-}
-
 async fn conversation(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
     Query(q): Query<ConversationQuery>,
-) -> Result<Response, Response> {
+) -> PageResult {
     let t = viewer.lang.text();
-    let missing = || {
-        render_status(
-            StatusCode::NOT_FOUND,
-            &MissingPage {
-                chrome: viewer.chrome("inbox"),
-                t,
-            },
-        )
-    };
+    let missing = || viewer.fail(AppError::NotFound(t.not_found.to_owned()));
     let Some(id) = super::path_id(&id) else {
         return Err(missing());
     };
     let before = q.before.as_deref().and_then(|b| b.parse::<i64>().ok());
     let live_seq = state.live.seq();
     let pool = state.store.pool();
-    let Some(mut row) = conversations::get(pool, id).await.map_err(failed)? else {
+    let Some(mut row) = conversations::get(pool, id).await.or_page(&viewer)? else {
         return Err(missing());
     };
     if before.is_none() && row.unread > 0 {
         // opening the conversation reads it; every inbox sees the unread count drop
-        let mut tx = state.store.begin_write().await.map_err(failed)?;
+        let mut tx = state.store.begin_write().await.or_page(&viewer)?;
         let changed = conversations::mark_read(&mut tx, id)
             .await
-            .map_err(failed)?;
-        tx.commit().await.map_err(failed)?;
+            .or_page(&viewer)?;
+        tx.commit().await.or_page(&viewer)?;
         if changed {
             row.unread = 0;
             state.live.publish(Event::ConversationChanged {
@@ -260,7 +244,7 @@ async fn conversation(
         staff::list(pool),
         conversations::contact_details(pool, row.contact_id),
     )
-    .map_err(failed)?;
+    .or_page(&viewer)?;
     let older = (list.len() as i64 > PAGE).then(|| {
         list.truncate(PAGE as usize);
         list[list.len() - 1].id
@@ -326,27 +310,30 @@ async fn save_contact(
     viewer: Viewer,
     Path(id): Path<String>,
     form: Result<Form<ContactForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let result = async {
-        let id = super::path_id(&id)
-            .ok_or_else(|| AppError::NotFound("there is no such conversation".into()))?;
-        let Form(form) = form.map_err(|e| AppError::Invalid(e.body_text()))?;
-        let name = form.name.trim();
-        let note = form.note.trim();
-        if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-            return Err(AppError::Invalid(format!(
-                "a name is at most {MAX_NAME} characters, without control characters"
-            )));
-        }
-        if note.chars().count() > MAX_NOTE {
-            return Err(AppError::Invalid(format!(
-                "a note is at most {MAX_NOTE} characters"
-            )));
-        }
-        let row = conversations::get(state.store.pool(), id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("there is no conversation {id}")))?;
-        let now = now_millis();
+) -> PageResult {
+    let t = viewer.lang.text();
+    let r = viewer.lang.request();
+    let id =
+        super::path_id(&id).ok_or_else(|| viewer.fail(AppError::NotFound(t.not_found.into())))?;
+    let Form(form) = form.map_err(|_| viewer.fail(AppError::Invalid(r.unreadable_form.into())))?;
+    let name = form.name.trim();
+    let note = form.note.trim();
+    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        let max = MAX_NAME.to_string();
+        let sentence = fill(r.field_text, &[("field", "name"), ("max", &max)]);
+        return Err(viewer.fail(AppError::Invalid(sentence)));
+    }
+    if note.chars().count() > MAX_NOTE {
+        let max = MAX_NOTE.to_string();
+        let sentence = fill(r.field_too_long, &[("field", "note"), ("max", &max)]);
+        return Err(viewer.fail(AppError::Invalid(sentence)));
+    }
+    let row = conversations::get(state.store.pool(), id)
+        .await
+        .or_page(&viewer)?
+        .ok_or_else(|| viewer.fail(AppError::NotFound(t.not_found.into())))?;
+    let now = now_millis();
+    let saved = async {
         let mut tx = state.store.begin_write().await?;
         let name = (!name.is_empty()).then_some(name);
         conversations::set_contact(&mut tx, row.contact_id, name, note).await?;
@@ -360,23 +347,13 @@ async fn save_contact(
         )
         .await?;
         tx.commit().await?;
-        // the name shows in every row of the contact's conversations
-        for conversation_id in
-            conversations::ids_of_contact(state.store.pool(), row.contact_id).await?
-        {
-            state
-                .live
-                .publish(Event::ConversationChanged { conversation_id });
-        }
-        Ok::<_, AppError>(id)
+        conversations::ids_of_contact(state.store.pool(), row.contact_id).await
+    };
+    // the name shows in every row of the contact's conversations
+    for conversation_id in saved.await.or_page(&viewer)? {
+        state
+            .live
+            .publish(Event::ConversationChanged { conversation_id });
     }
-    .await;
-    match result {
-        Ok(id) => Redirect::to(&format!("/conversations/{id}?saved=1")).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-fn failed(e: impl Into<anyhow::Error>) -> Response {
-    AppError::Internal(e.into()).into_response()
+    Ok(Redirect::to(&format!("/conversations/{id}?saved=1")).into_response())
 }

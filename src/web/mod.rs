@@ -10,6 +10,7 @@ pub mod demo;
 pub mod health;
 pub mod home;
 pub mod inbox;
+pub mod json;
 pub mod live_render;
 pub mod pages;
 pub mod router;

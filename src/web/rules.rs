@@ -1,26 +1,36 @@
 //! Auto-reply rules and the bot's settings over the JSON API (docs/CONTRACT.md "A rule"), with the
 //! saving logic the admin console uses too: one validation, one audit, one recompile.
 //!
-//! Everyone signed in may read rules and try the tester; only admins change anything.
+//! Everyone signed in may read rules and try the tester; only admins change anything. Every
+//! refusal of a rule or of the settings is a sentence in the staff member's language, the same
+//! in the API and in the console.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::app::AppState;
-use crate::automation::rules::{self as matcher, MatchKind};
-use crate::automation::settings::AutomationSettings;
+use crate::automation::rules::{
+    self as matcher, KeywordProblem, MatchKind, RegexProblem, RuleError,
+};
+use crate::automation::settings::{AutomationSettings, Message, SettingsProblem};
+use crate::automation::settings::{
+    MAX_CAP, MAX_PERIOD_MINUTES, MAX_SESSION_FROM, MAX_SOURCES, MAX_TEXT,
+};
 use crate::automation::{Action, Compiled, Outcome};
-use crate::domain::{MessageType, Role, now_millis, rfc3339};
+use crate::domain::{Role, now_millis, rfc3339};
 use crate::error::{AppError, AppResult};
+use crate::i18n::{Lang, RequestText, fill};
 use crate::store::audit;
 use crate::store::rules::{self as rule_store, RuleFields, RuleRow};
 use crate::store::settings as settings_store;
+use crate::web::api::{ReplyInput, reply_from_json};
 use crate::web::auth::Staff;
+use crate::web::json::{ApiLang, Strict, Tagged};
 
 /// Longest rule name, in characters.
 pub const MAX_NAME: usize = 100;
@@ -48,31 +58,94 @@ pub fn require_admin(staff: &Staff) -> AppResult<()> {
     }
 }
 
-/// A rule as docs/CONTRACT.md shapes it.
-pub fn rule_json(r: &RuleRow) -> Value {
-    let keywords: Value = serde_json::from_str(&r.keywords).unwrap_or_else(|_| json!([]));
-    let reply: Value = r
-        .reply
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or(Value::Null);
-    json!({
-        "id": r.id,
-        "name": r.name,
-        "enabled": r.enabled,
-        "priority": r.priority,
-        "match": r.match_kind,
-        "keywords": keywords,
-        "action": r.action,
-        "reply": reply,
-        "hits": r.hits,
-        "last_hit_at": r.last_hit_at.map(rfc3339),
-        "created_at": rfc3339(r.created_at),
-        "updated_at": rfc3339(r.updated_at),
-    })
+/// A rule as docs/CONTRACT.md shapes it. The fields are in alphabetical order, the order the
+/// answer has always had (it was a `json!` map, which sorts its keys).
+#[derive(Debug, Serialize)]
+pub struct RuleView {
+    pub action: String,
+    pub created_at: String,
+    pub enabled: bool,
+    pub hits: i64,
+    pub id: i64,
+    pub keywords: Vec<String>,
+    pub last_hit_at: Option<String>,
+    #[serde(rename = "match")]
+    pub match_kind: String,
+    pub name: String,
+    pub priority: i64,
+    /// `{"type", "content"}` as stored
+    pub reply: Option<Value>,
+    pub updated_at: String,
 }
 
-/// A rule body checked field by field; every sentence names the field.
+impl RuleView {
+    pub fn of(r: &RuleRow) -> RuleView {
+        RuleView {
+            action: r.action.clone(),
+            created_at: rfc3339(r.created_at),
+            enabled: r.enabled,
+            hits: r.hits,
+            id: r.id,
+            keywords: serde_json::from_str(&r.keywords).unwrap_or_default(),
+            last_hit_at: r.last_hit_at.map(rfc3339),
+            match_kind: r.match_kind.clone(),
+            name: r.name.clone(),
+            priority: r.priority,
+            reply: r
+                .reply
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+/// `GET /api/v1/rules`.
+#[derive(Debug, Serialize)]
+pub struct RuleList {
+    pub rules: Vec<RuleView>,
+}
+
+/// A rule as a request gives it (`POST`, and `PUT`, which replaces it whole). `R` is the
+/// reply: `Tagged` as read from JSON, `ReplyInput` once read (the console's form builds that
+/// directly).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleBody<R = Tagged> {
+    pub name: String,
+    /// missing or null: on
+    pub enabled: Option<bool>,
+    /// missing or null: 0
+    pub priority: Option<i64>,
+    #[serde(rename = "match")]
+    pub match_kind: String,
+    pub keywords: Vec<String>,
+    pub action: String,
+    /// missing or null: none (an `Option` field may be missing without `#[serde(default)]`,
+    /// which would also ask `R: Default`)
+    pub reply: Option<R>,
+}
+
+impl RuleBody<Tagged> {
+    /// Reads the reply (whose fields are then named `reply.content.…`).
+    pub fn read_reply(self, lang: Lang) -> AppResult<RuleBody<ReplyInput>> {
+        let reply = match &self.reply {
+            Some(tagged) => Some(tagged.read_into("reply", lang)?),
+            None => None,
+        };
+        Ok(RuleBody {
+            name: self.name,
+            enabled: self.enabled,
+            priority: self.priority,
+            match_kind: self.match_kind,
+            keywords: self.keywords,
+            action: self.action,
+            reply,
+        })
+    }
+}
+
+/// A rule checked field by field, ready to save.
 pub struct RuleInput {
     pub name: String,
     pub enabled: bool,
@@ -84,87 +157,161 @@ pub struct RuleInput {
     pub reply: Option<Value>,
 }
 
-pub fn parse_rule(state: &AppState, body: &Value) -> AppResult<RuleInput> {
+/// Checks a rule; every sentence names the field, in `lang`.
+pub fn check_rule(
+    state: &AppState,
+    body: RuleBody<ReplyInput>,
+    lang: Lang,
+) -> AppResult<RuleInput> {
+    let r = lang.request();
     let bad = |s: &str| AppError::Invalid(s.to_owned());
-    if !body.is_object() {
-        return Err(bad("a rule is a JSON object"));
-    }
-    let name = body
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| bad("name is required"))?;
-    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(AppError::Invalid(format!(
-            "name is at most {MAX_NAME} characters, without control characters"
+    let name = body.name.trim();
+    if name.is_empty() {
+        return Err(AppError::Invalid(fill(
+            r.field_required,
+            &[("field", "name")],
         )));
     }
-    let enabled = match body.get("enabled") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(bad("enabled must be true or false")),
-    };
-    let priority = match body.get("priority") {
-        None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_i64()
-            .filter(|p| p.abs() <= MAX_PRIORITY)
-            .ok_or_else(|| {
-                AppError::Invalid(format!(
-                    "priority must be a whole number between -{MAX_PRIORITY} and {MAX_PRIORITY}"
-                ))
-            })?,
-    };
-    let kind = body
-        .get("match")
-        .and_then(Value::as_str)
-        .and_then(MatchKind::parse)
-        .ok_or_else(|| bad("match must be exact, contains or regex"))?;
-    let keywords: Vec<String> = match body.get("keywords") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|k| k.as_str().map(str::to_owned))
-            .collect::<Option<_>>()
-            .ok_or_else(|| bad("keywords must be a list of strings"))?,
-        _ => return Err(bad("keywords must be a list of strings")),
-    };
-    matcher::validate(kind, &keywords).map_err(AppError::Invalid)?;
-    let action = body
-        .get("action")
-        .and_then(Value::as_str)
-        .and_then(Action::parse)
-        .ok_or_else(|| bad("action must be reply, handoff or transfer_wechat"))?;
-    let reply = match body.get("reply") {
-        None | Some(Value::Null) => None,
-        Some(r) => {
-            let checked = crate::web::api::reply_from_json(state, r)?;
-            if checked.kind == MessageType::Note {
-                return Err(bad(
-                    "a rule's reply is sent to the customer: it cannot be a note",
-                ));
-            }
-            Some(json!({ "type": checked.kind.as_str(), "content": checked.content }))
+    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        let max = MAX_NAME.to_string();
+        return Err(AppError::Invalid(fill(
+            r.field_text,
+            &[("field", "name"), ("max", &max)],
+        )));
+    }
+    let priority = body.priority.unwrap_or(0);
+    check_priority(priority, r)?;
+    let kind = MatchKind::parse(&body.match_kind)
+        .ok_or_else(|| AppError::Invalid(r.choice("match", &["exact", "contains", "regex"])))?;
+    matcher::validate(kind, &body.keywords)
+        .map_err(|p| AppError::Invalid(keyword_sentence(&p, r)))?;
+    let action = Action::parse(&body.action).ok_or_else(|| {
+        AppError::Invalid(r.choice("action", &["reply", "handoff", "transfer_wechat"]))
+    })?;
+    let reply = match body.reply {
+        None => None,
+        Some(ReplyInput::Note(_)) => return Err(bad(r.rule_note)),
+        Some(input) => {
+            let checked = reply_from_json(state, input, "reply", lang)?;
+            Some(serde_json::json!({ "type": checked.kind.as_str(), "content": checked.content }))
         }
     };
     match (action, &reply) {
-        (Action::Reply, None) => return Err(bad("a reply rule needs a reply")),
-        (Action::TransferWechat, Some(_)) => {
-            return Err(bad(
-                "a transfer_wechat rule cannot carry a reply: WeChat's tool answers instead",
-            ));
-        }
+        (Action::Reply, None) => return Err(bad(r.rule_needs_reply)),
+        (Action::TransferWechat, Some(_)) => return Err(bad(r.rule_transfer_reply)),
         _ => {}
     }
     Ok(RuleInput {
         name: name.to_owned(),
-        enabled,
+        enabled: body.enabled.unwrap_or(true),
         priority,
         kind,
-        keywords: keywords.iter().map(|k| k.trim().to_owned()).collect(),
+        keywords: body.keywords.iter().map(|k| k.trim().to_owned()).collect(),
         action,
         reply,
     })
+}
+
+fn check_priority(priority: i64, r: &RequestText) -> AppResult<()> {
+    if priority.abs() > MAX_PRIORITY {
+        let (min, max) = ((-MAX_PRIORITY).to_string(), MAX_PRIORITY.to_string());
+        return Err(AppError::Invalid(fill(
+            r.field_range,
+            &[("field", "priority"), ("min", &min), ("max", &max)],
+        )));
+    }
+    Ok(())
+}
+
+/// What is wrong with a rule's keywords, in the staff member's language.
+pub fn keyword_sentence(p: &KeywordProblem, r: &RequestText) -> String {
+    let max_keywords = matcher::MAX_KEYWORDS.to_string();
+    let max_chars = matcher::MAX_KEYWORD_CHARS.to_string();
+    match p {
+        KeywordProblem::NoKeywords => r.keywords_none.to_owned(),
+        KeywordProblem::TooMany(count) => fill(
+            r.keywords_too_many,
+            &[("max", &max_keywords), ("count", &count.to_string())],
+        ),
+        KeywordProblem::TooLong(k) => {
+            fill(r.keyword_too_long, &[("keyword", k), ("max", &max_chars)])
+        }
+        KeywordProblem::Empty => r.keyword_empty.to_owned(),
+        KeywordProblem::OnlyNoise(k) => fill(r.keyword_noise, &[("keyword", k)]),
+        KeywordProblem::EmptyRegex => r.regex_empty.to_owned(),
+        KeywordProblem::Regex(pattern, reason) => fill(
+            r.regex_refused,
+            &[("pattern", pattern), ("reason", &regex_sentence(reason, r))],
+        ),
+    }
+}
+
+fn regex_sentence(p: &RegexProblem, r: &RequestText) -> String {
+    match p {
+        RegexProblem::Syntax(reason) => fill(r.regex_syntax, &[("reason", reason)]),
+        RegexProblem::TooLarge { mib } => fill(r.regex_too_large, &[("mib", &mib.to_string())]),
+    }
+}
+
+/// Why the rules together do not compile, in the staff member's language.
+fn rules_sentence(e: &RuleError, r: &RequestText) -> String {
+    let reason = match e {
+        RuleError::Regex {
+            rule,
+            pattern,
+            reason,
+        } => fill(
+            r.rules_regex,
+            &[
+                ("rule", &rule.to_string()),
+                ("pattern", pattern),
+                ("reason", &regex_sentence(reason, r)),
+            ],
+        ),
+        RuleError::RegexesTooLarge => fill(
+            r.rules_too_large,
+            &[("mib", &(matcher::REGEXES_MEMORY_LIMIT >> 20).to_string())],
+        ),
+        RuleError::Keywords(e) => fill(r.rules_keywords, &[("reason", &e.to_string())]),
+    };
+    fill(r.rules_refused, &[("reason", &reason)])
+}
+
+/// What is wrong with the bot's settings, in the staff member's language.
+pub fn settings_sentence(p: &SettingsProblem, r: &RequestText) -> String {
+    let message = |m: &Message| match m {
+        Message::Welcome => r.welcome_message,
+        Message::Fallback => r.fallback_message,
+        Message::Away => r.away_message,
+    };
+    let max_text = MAX_TEXT.to_string();
+    match p {
+        SettingsProblem::TooLong(m) => fill(
+            r.message_too_long,
+            &[("message", message(m)), ("max", &max_text)],
+        ),
+        SettingsProblem::SourceFrom => {
+            fill(r.source_from, &[("max", &MAX_SESSION_FROM.to_string())])
+        }
+        SettingsProblem::SourceText(source) => {
+            fill(r.source_text, &[("source", source), ("max", &max_text)])
+        }
+        SettingsProblem::TooManySources => {
+            fill(r.too_many_sources, &[("max", &MAX_SOURCES.to_string())])
+        }
+        SettingsProblem::Period(m) => fill(
+            r.period,
+            &[
+                ("message", message(m)),
+                ("max", &MAX_PERIOD_MINUTES.to_string()),
+            ],
+        ),
+        SettingsProblem::Days => r.days.to_owned(),
+        SettingsProblem::Clock => r.clock.to_owned(),
+        SettingsProblem::HoursOrder => r.hours_order.to_owned(),
+        SettingsProblem::Offset => r.offset.to_owned(),
+        SettingsProblem::Cap => fill(r.cap, &[("max", &MAX_CAP.to_string())]),
+    }
 }
 
 /// Creates (`id` None) or replaces a rule, recompiles the matcher with it, and audits it. A
@@ -174,6 +321,7 @@ pub async fn save_rule(
     staff: &Staff,
     id: Option<i64>,
     input: &RuleInput,
+    lang: Lang,
 ) -> AppResult<RuleRow> {
     require_admin(staff)?;
     let keywords = serde_json::to_string(&input.keywords).map_err(anyhow::Error::from)?;
@@ -191,7 +339,7 @@ pub async fn save_rule(
         Some(id) => RuleChange::Update(id, fields),
         None => RuleChange::Create(fields),
     };
-    apply_change(state, staff, change).await
+    apply_change(state, staff, change, lang).await
 }
 
 /// One change to the rules.
@@ -212,6 +360,7 @@ async fn apply_change(
     state: &AppState,
     staff: &Staff,
     change: RuleChange<'_>,
+    lang: Lang,
 ) -> AppResult<RuleRow> {
     // one change at a time, so the matcher in use is always the latest one committed
     let _guard = state.automation.rules_lock().await;
@@ -264,7 +413,7 @@ async fn apply_change(
     };
     let rows = rule_store::list(&mut *tx).await?;
     let compiled = Compiled::from_rows(&rows)
-        .map_err(|e| AppError::Invalid(format!("the rules as a whole are refused: {e}")))?;
+        .map_err(|e| AppError::Invalid(rules_sentence(&e, lang.request())))?;
     let row = match deleted {
         Some(old) => old,
         None => rule_store::get(&mut *tx, id)
@@ -286,9 +435,9 @@ async fn apply_change(
 }
 
 /// Deletes a rule (audited, recompiled).
-pub async fn delete_rule(state: &AppState, staff: &Staff, id: i64) -> AppResult<()> {
+pub async fn delete_rule(state: &AppState, staff: &Staff, id: i64, lang: Lang) -> AppResult<()> {
     require_admin(staff)?;
-    apply_change(state, staff, RuleChange::Delete(id))
+    apply_change(state, staff, RuleChange::Delete(id), lang)
         .await
         .map(|_| ())
 }
@@ -300,12 +449,11 @@ pub async fn adjust_rule(
     id: i64,
     enabled: Option<bool>,
     priority: Option<i64>,
+    lang: Lang,
 ) -> AppResult<RuleRow> {
     require_admin(staff)?;
-    if priority.is_some_and(|p| p.abs() > MAX_PRIORITY) {
-        return Err(AppError::Invalid(format!(
-            "priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}"
-        )));
+    if let Some(p) = priority {
+        check_priority(p, lang.request())?;
     }
     apply_change(
         state,
@@ -315,29 +463,61 @@ pub async fn adjust_rule(
             enabled,
             priority,
         },
+        lang,
     )
     .await
 }
 
-/// What the bot would do with `text` now, for the console's tester and the API.
-pub fn test_json(state: &AppState, text: &str) -> Value {
+/// What the bot would do with a text now (`POST /api/v1/rules/test`, and the console's
+/// tester). Fields in alphabetical order, as the answer has always had them.
+#[derive(Debug, Serialize)]
+pub struct TestView {
+    pub normalized: String,
+    /// reply, handoff or transfer_wechat (a rule fired), away, fallback or nothing
+    pub outcome: &'static str,
+    pub reply: Option<ReplyView>,
+    pub rule: Option<RuleRef>,
+    pub text: String,
+}
+
+/// A message the bot would send.
+#[derive(Debug, Serialize)]
+pub struct ReplyView {
+    pub content: Value,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RuleRef {
+    pub id: i64,
+    pub name: String,
+}
+
+pub fn test_view(state: &AppState, text: &str) -> TestView {
     let (outcome, rule, reply) = match state.automation.test(text, now_millis()) {
         Outcome::Rule(r) => (
             r.action.as_str(),
-            json!({ "id": r.id, "name": r.name }),
+            Some(RuleRef {
+                id: r.id,
+                name: r.name,
+            }),
             r.reply,
         ),
-        Outcome::Away(reply) => ("away", Value::Null, Some(reply)),
-        Outcome::Fallback(reply) => ("fallback", Value::Null, Some(reply)),
-        Outcome::Nothing => ("nothing", Value::Null, None),
+        Outcome::Away(reply) => ("away", None, Some(reply)),
+        Outcome::Fallback(reply) => ("fallback", None, Some(reply)),
+        Outcome::Nothing => ("nothing", None, None),
     };
-    json!({
-        "text": text,
-        "normalized": matcher::normalize(text),
-        "outcome": outcome,
-        "rule": rule,
-        "reply": reply.map(|r| json!({ "type": r.kind.as_str(), "content": r.content })),
-    })
+    TestView {
+        normalized: matcher::normalize(text),
+        outcome,
+        reply: reply.map(|r| ReplyView {
+            kind: r.kind.as_str(),
+            content: r.content,
+        }),
+        rule,
+        text: text.to_owned(),
+    }
 }
 
 /// Saves the bot's settings (validated first; audited; in use at once).
@@ -345,9 +525,12 @@ pub async fn save_settings(
     state: &AppState,
     staff: &Staff,
     mut settings: AutomationSettings,
+    lang: Lang,
 ) -> AppResult<()> {
     require_admin(staff)?;
-    settings.validate().map_err(AppError::Invalid)?;
+    settings
+        .validate()
+        .map_err(|p| AppError::Invalid(settings_sentence(&p, lang.request())))?;
     let json = serde_json::to_string(&settings).map_err(anyhow::Error::from)?;
     let now = now_millis();
     let mut tx = state.store.begin_write().await?;
@@ -370,24 +553,36 @@ fn parse_id(id: &str) -> AppResult<i64> {
     super::path_id(id).ok_or_else(|| AppError::NotFound(format!("there is no rule {id}")))
 }
 
-fn json_body(body: Result<Json<Value>, JsonRejection>) -> AppResult<Value> {
-    body.map(|Json(v)| v)
-        .map_err(|e| AppError::Invalid(e.body_text()))
+/// Only admins go on; checked before a body is read, so an agent learns "not allowed" rather
+/// than how to make the request valid.
+pub struct AdminCaller(pub Staff);
+
+impl axum::extract::FromRequestParts<AppState> for AdminCaller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> AppResult<Self> {
+        let staff = Staff::from_request_parts(parts, state).await?;
+        require_admin(&staff)?;
+        Ok(AdminCaller(staff))
+    }
 }
 
-async fn list(State(state): State<AppState>, _staff: Staff) -> AppResult<Json<Value>> {
+async fn list(State(state): State<AppState>, _staff: Staff) -> AppResult<Json<RuleList>> {
     let mut rows = rule_store::list(state.store.pool()).await?;
     state.automation.add_pending_hits(&mut rows);
-    Ok(Json(
-        json!({ "rules": rows.iter().map(rule_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(RuleList {
+        rules: rows.iter().map(RuleView::of).collect(),
+    }))
 }
 
 async fn one(
     State(state): State<AppState>,
     _staff: Staff,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<RuleView>> {
     let id = parse_id(&id)?;
     let mut row = rule_store::get(state.store.pool(), id)
         .await?
@@ -395,60 +590,78 @@ async fn one(
     state
         .automation
         .add_pending_hits(std::slice::from_mut(&mut row));
-    Ok(Json(rule_json(&row)))
+    Ok(Json(RuleView::of(&row)))
 }
 
 async fn create(
     State(state): State<AppState>,
-    staff: Staff,
-    body: Result<Json<Value>, JsonRejection>,
+    AdminCaller(staff): AdminCaller,
+    ApiLang(lang): ApiLang,
+    Strict(body): Strict<RuleBody>,
 ) -> AppResult<Response> {
-    require_admin(&staff)?;
-    let input = parse_rule(&state, &json_body(body)?)?;
-    let row = save_rule(&state, &staff, None, &input).await?;
-    Ok((StatusCode::CREATED, Json(rule_json(&row))).into_response())
+    let input = check_rule(&state, body.read_reply(lang)?, lang)?;
+    let row = save_rule(&state, &staff, None, &input, lang).await?;
+    Ok((StatusCode::CREATED, Json(RuleView::of(&row))).into_response())
 }
 
 async fn replace(
     State(state): State<AppState>,
-    staff: Staff,
+    AdminCaller(staff): AdminCaller,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> AppResult<Json<Value>> {
-    require_admin(&staff)?;
+    Strict(body): Strict<RuleBody>,
+) -> AppResult<Json<RuleView>> {
     let id = parse_id(&id)?;
-    let input = parse_rule(&state, &json_body(body)?)?;
-    let row = save_rule(&state, &staff, Some(id), &input).await?;
-    Ok(Json(rule_json(&row)))
+    let input = check_rule(&state, body.read_reply(lang)?, lang)?;
+    let row = save_rule(&state, &staff, Some(id), &input, lang).await?;
+    Ok(Json(RuleView::of(&row)))
 }
 
 async fn remove(
     State(state): State<AppState>,
     staff: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     let id = parse_id(&id)?;
-    delete_rule(&state, &staff, id).await?;
+    delete_rule(&state, &staff, id, lang).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `POST /api/v1/rules/test`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestBody {
+    text: String,
+}
+
+/// The tester takes what a customer could send, give or take.
+pub const MAX_TEST_CHARS: usize = 2000;
 
 async fn try_text(
     State(state): State<AppState>,
     _staff: Staff,
-    body: Result<Json<Value>, JsonRejection>,
-) -> AppResult<Json<Value>> {
-    let body = json_body(body)?;
-    let text = body
-        .get("text")
-        .and_then(Value::as_str)
-        .ok_or_else(|| AppError::Invalid("text is required".into()))?;
-    if text.chars().count() > 2000 {
-        return Err(AppError::Invalid("text is at most 2000 characters".into()));
+    ApiLang(lang): ApiLang,
+    Strict(body): Strict<TestBody>,
+) -> AppResult<Json<TestView>> {
+    if body.text.chars().count() > MAX_TEST_CHARS {
+        let max = MAX_TEST_CHARS.to_string();
+        let r = lang.request();
+        return Err(AppError::Invalid(fill(
+            r.field_too_long,
+            &[("field", "text"), ("max", &max)],
+        )));
     }
-    Ok(Json(test_json(&state, text)))
+    Ok(Json(test_view(&state, &body.text)))
 }
 
+/// The settings as they are: serialized through a map, so the keys keep the sorted order the
+/// answer has always had.
 async fn get_settings(State(state): State<AppState>, _staff: Staff) -> AppResult<Json<Value>> {
+    settings_json(&state)
+}
+
+fn settings_json(state: &AppState) -> AppResult<Json<Value>> {
     Ok(Json(
         serde_json::to_value(&*state.automation.settings()).map_err(anyhow::Error::from)?,
     ))
@@ -456,12 +669,10 @@ async fn get_settings(State(state): State<AppState>, _staff: Staff) -> AppResult
 
 async fn put_settings(
     State(state): State<AppState>,
-    staff: Staff,
-    body: Result<Json<Value>, JsonRejection>,
+    AdminCaller(staff): AdminCaller,
+    ApiLang(lang): ApiLang,
+    Strict(settings): Strict<AutomationSettings>,
 ) -> AppResult<Json<Value>> {
-    require_admin(&staff)?;
-    let settings: AutomationSettings = serde_json::from_value(json_body(body)?)
-        .map_err(|e| AppError::Invalid(format!("the settings are not valid: {e}")))?;
-    save_settings(&state, &staff, settings).await?;
-    get_settings(State(state), staff).await
+    save_settings(&state, &staff, settings, lang).await?;
+    settings_json(&state)
 }

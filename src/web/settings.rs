@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::i18n::SettingsText;
 use crate::store::{audit, sessions, staff};
 use crate::web::auth::session_cookie;
-use crate::web::pages::{Chrome, Viewer, render_status};
+use crate::web::pages::{Chrome, OrPage, PageResult, Viewer, render_status};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -90,27 +90,27 @@ async fn save_language(
     State(state): State<AppState>,
     viewer: Viewer,
     form: Result<Form<LanguageForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let s = viewer.lang.settings();
     let Ok(Form(form)) = form else {
-        return render_page(
+        return Ok(render_page(
             &viewer,
             StatusCode::BAD_REQUEST,
             None,
             Some(s.unreadable_form),
-        );
+        ));
     };
     let locale = match form.locale.as_str() {
         "" => None,
         "zh" => Some("zh"),
         "en" => Some("en"),
         _ => {
-            return render_page(
+            return Ok(render_page(
                 &viewer,
                 StatusCode::BAD_REQUEST,
                 None,
                 Some(s.choose_language),
-            );
+            ));
         }
     };
     let now = now_millis();
@@ -128,10 +128,8 @@ async fn save_language(
         .await?;
         tx.commit().await
     };
-    if let Err(e) = saved.await {
-        return AppError::from(e).into_response();
-    }
-    Redirect::to("/settings?saved=language").into_response()
+    saved.await.or_page(&viewer)?;
+    Ok(Redirect::to("/settings?saved=language").into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,17 +149,23 @@ async fn change_password(
     viewer: Viewer,
     headers: HeaderMap,
     form: Result<Form<PasswordForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let s = viewer.lang.settings();
-    let refuse = |message: &str| render_page(&viewer, StatusCode::BAD_REQUEST, None, Some(message));
+    let refuse = |message: &str| {
+        Ok(render_page(
+            &viewer,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(message),
+        ))
+    };
     let Ok(Form(form)) = form else {
         return refuse(s.unreadable_form);
     };
-    let user = match staff::by_id(state.store.pool(), viewer.staff.id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return AppError::Unauthorized("the account is gone".into()).into_response(),
-        Err(e) => return AppError::from(e).into_response(),
-    };
+    let user = staff::by_id(state.store.pool(), viewer.staff.id)
+        .await
+        .or_page(&viewer)?
+        .ok_or_else(|| viewer.fail(AppError::Unauthorized("the account is gone".into())))?;
     if !verify_password(&form.current_password, &user.password_hash).await {
         tracing::warn!(staff.username = %user.username, "a password change gave a wrong current password");
         return refuse(s.current_password_wrong);
@@ -174,10 +178,9 @@ async fn change_password(
         Err(AccountError::PasswordTooLong) => return refuse(s.new_password_too_long),
         Err(_) => return refuse(s.new_password_too_short),
     }
-    let hash = match hash_password(&form.new_password).await {
-        Ok(h) => h,
-        Err(e) => return AppError::Internal(e.into()).into_response(),
-    };
+    let hash = hash_password(&form.new_password)
+        .await
+        .map_err(|e| viewer.fail(AppError::Internal(e.into())))?;
     let keep = session_cookie(&headers).map(accounts::token_hash);
     let now = now_millis();
     let changed = async {
@@ -195,10 +198,8 @@ async fn change_password(
         .await?;
         tx.commit().await
     };
-    if let Err(e) = changed.await {
-        return AppError::from(e).into_response();
-    }
-    Redirect::to("/settings?saved=password").into_response()
+    changed.await.or_page(&viewer)?;
+    Ok(Redirect::to("/settings?saved=password").into_response())
 }
 
 #[cfg(test)]

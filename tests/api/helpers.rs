@@ -565,6 +565,37 @@ pub async fn assert_error(resp: reqwest::Response, status: StatusCode) -> Value 
     body
 }
 
+/// Asserts a page's refusal: `status` and the dashboard's HTML error page (never the API's
+/// JSON) with one sentence saying why; returns the page and the sentence.
+pub async fn assert_error_page(
+    resp: reqwest::Response,
+    status: StatusCode,
+) -> (scraper::Html, String) {
+    let got = resp.status();
+    let content_type = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = resp.text().await.expect("a body");
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    assert!(
+        content_type.starts_with("text/html"),
+        "a page's error is an HTML page, got {content_type:?}: {text}"
+    );
+    let html = scraper::Html::parse_document(&text);
+    let alert = scraper::Selector::parse("p.error[role=alert]").expect("a selector");
+    let sentences: Vec<String> = html
+        .select(&alert)
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect();
+    assert_eq!(sentences.len(), 1, "one sentence on the error page: {text}");
+    assert!(!sentences[0].is_empty(), "the sentence says why: {text}");
+    let sentence = sentences[0].clone();
+    (html, sentence)
+}
+
 /// A unique openid for one case of a test.
 pub fn openid(case: &str) -> String {
     format!("o-{case}-{}", simulate::random_msg_id())

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use tokio::time::timeout;
 
 use crate::helpers::{
-    APPID, Mode, TestApp, add_staff, assert_error, assert_success, id_of, now, openid,
+    APPID, Mode, TestApp, add_staff, assert_error, assert_error_page, assert_success, id_of, now,
+    openid,
 };
 use crate::live::Client;
 
@@ -468,11 +469,12 @@ async fn staff_rename_a_contact_and_keep_a_note_on_them() {
     let (_, html) = page(&app, "/inbox").await;
     assert_eq!(one(&html, ".conv-name"), "王女士 <VIP>");
 
-    // too long: refused whole, nothing changed
+    // too long: refused whole, nothing changed; a form's refusal is a page, not JSON
     let resp = post(vec![("name", "x".repeat(65)), ("note", "changed".into())])
         .await
         .unwrap();
-    assert_error(resp, StatusCode::BAD_REQUEST).await;
+    let (_, sentence) = assert_error_page(resp, StatusCode::BAD_REQUEST).await;
+    assert!(sentence.contains("`name`"), "{sentence}");
     let (_, html) = page(&app, &format!("/conversations/{c}")).await;
     assert_eq!(
         one(&html, "#contact-form textarea[name=note]"),

@@ -5,16 +5,14 @@ use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
 use super::{Admin, cut};
 use crate::app::AppState;
-use crate::error::AppError;
 use crate::i18n::AdminText;
 use crate::store::audit;
-use crate::web::pages::{Chrome, render_status};
+use crate::web::pages::{Chrome, OrPage, PageResult, render_status};
 use crate::web::views::When;
 
 /// Audit entries per page.
@@ -61,16 +59,15 @@ async fn audit_page(
     State(state): State<AppState>,
     admin: Admin,
     query: Result<Query<AuditQuery>, QueryRejection>,
-) -> Response {
+) -> PageResult {
     // an unreadable cursor starts from the newest entry rather than failing
     let before = query
         .ok()
         .and_then(|Query(q)| q.before)
         .and_then(|b| crate::web::path_id(&b));
-    let mut rows = match audit::list(state.store.pool(), before, AUDIT_PAGE + 1).await {
-        Ok(rows) => rows,
-        Err(e) => return AppError::from(e).into_response(),
-    };
+    let mut rows = audit::list(state.store.pool(), before, AUDIT_PAGE + 1)
+        .await
+        .or_page(&admin.0)?;
     let more = (rows.len() as i64 > AUDIT_PAGE).then(|| {
         rows.truncate(AUDIT_PAGE as usize);
         let last = rows.last().map_or(0, |r| r.id);
@@ -101,5 +98,5 @@ async fn audit_page(
         more,
         older: before.is_some(),
     };
-    render_status(StatusCode::OK, &page)
+    Ok(render_status(StatusCode::OK, &page))
 }

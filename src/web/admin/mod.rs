@@ -7,6 +7,9 @@
 //! `web::rules` (the same validation, audit and recompile as the JSON API); accounts through
 //! `accounts` and `store::staff`, audited here in the same transaction as the change.
 //!
+//! A refused form is an `AppError` whose sentence is in the admin's language: the page shows
+//! it above the form, with its status; a failure of kefu's own is the error page.
+//!
 //! This file holds the routes, the `Admin` extractor and what the consoles share; each
 //! console has its own file: `rules` (with the tester), `users`, `settings`, `audit`.
 
@@ -21,7 +24,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::error::AppError;
 use crate::i18n::AdminText;
-use crate::web::pages::{Chrome, Viewer};
+use crate::web::pages::{Chrome, PageResult, Viewer};
 
 mod audit;
 mod rules;
@@ -51,7 +54,7 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let viewer = Viewer::from_request_parts(parts, state).await?;
         match viewer.refuse_unless_admin() {
-            Some(refusal) => Err(refusal),
+            Some(refusal) => Err(refusal.into_response()),
             None => Ok(Admin(viewer)),
         }
     }
@@ -65,35 +68,29 @@ impl Admin {
     pub(super) fn chrome(&self) -> Chrome {
         self.0.chrome("admin")
     }
-}
 
-/// Why a form was not carried out: a sentence for the page with its status, or a failure
-/// of kefu's own (answered as an error, and logged).
-pub(super) enum Refusal {
-    Page(StatusCode, String),
-    Error(AppError),
-}
-
-impl From<sqlx::Error> for Refusal {
-    fn from(e: sqlx::Error) -> Self {
-        Refusal::Error(e.into())
-    }
-}
-
-impl Refusal {
-    pub(super) fn bad(message: impl Into<String>) -> Refusal {
-        Refusal::Page(StatusCode::BAD_REQUEST, message.into())
-    }
-
-    /// A refusal of `web::rules`: its sentence (English, as the API's) after ours.
-    pub(super) fn from_rules(e: AppError, a: &AdminText, lead: &str) -> Refusal {
+    /// What a refused form shows: its status and sentence; a failure of kefu's own is the
+    /// error page instead.
+    pub(super) fn refused(&self, e: AppError) -> PageResult<(StatusCode, String)> {
         match e {
-            AppError::Invalid(m) => Refusal::bad(lead.replace("{reason}", &m)),
-            AppError::NotFound(_) => {
-                Refusal::Page(StatusCode::NOT_FOUND, a.rule_not_found.to_owned())
-            }
-            other => Refusal::Error(other),
+            AppError::Internal(_) => Err(self.0.fail(e)),
+            e => Ok((e.status(), e.to_string())),
         }
+    }
+}
+
+/// A form refused with a sentence (400).
+pub(super) fn bad(message: &str) -> AppError {
+    AppError::Invalid(message.to_owned())
+}
+
+/// A refusal of `web::rules`: its sentence after ours (`lead` holds `{reason}`); a rule that is
+/// gone is said in the console's words.
+pub(super) fn from_rules(e: AppError, a: &AdminText, lead: &str) -> AppError {
+    match e {
+        AppError::Invalid(m) => AppError::Invalid(lead.replace("{reason}", &m)),
+        AppError::NotFound(_) => AppError::NotFound(a.rule_not_found.to_owned()),
+        other => other,
     }
 }
 

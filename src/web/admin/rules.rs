@@ -9,21 +9,22 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Admin, Choice, Refusal, choices, cut};
+use super::{Admin, Choice, bad, choices, cut, from_rules};
 use crate::app::AppState;
-use crate::error::AppError;
-use crate::i18n::AdminText;
+use crate::error::{AppError, AppResult};
+use crate::i18n::{AdminText, fill};
 use crate::store::rules::{self as rule_store, RuleRow};
-use crate::web::pages::{Chrome, render_status};
-use crate::web::rules::{self as rules_api, MAX_NAME, MAX_PRIORITY};
+use crate::web::api::{CardInput, ImageInput, LinkInput, ReplyInput, TextInput};
+use crate::web::pages::{Chrome, OrPage, PageResult, render_status};
+use crate::web::rules::{
+    self as rules_api, MAX_NAME, MAX_PRIORITY, MAX_TEST_CHARS, RuleBody, TestView,
+};
 use crate::web::views::When;
 
 /// A reply summary in the rules table is cut to this many characters.
 const SUMMARY_CHARS: usize = 80;
-/// The tester takes what a customer could send, give or take.
-const MAX_TEST_CHARS: usize = 2000;
 
 /// The routes of the rules console and its tester; every handler takes `Admin`, so only admins get in.
 pub(super) fn router() -> Router<AppState> {
@@ -132,12 +133,13 @@ struct TesterView {
 }
 
 impl TesterView {
-    fn of(a: &AdminText, result: &Value) -> TesterView {
-        let outcome = result["outcome"].as_str().unwrap_or("nothing").to_owned();
-        let rule = result["rule"]["name"].as_str().map(str::to_owned);
-        let reply = &result["reply"];
-        let has_reply = reply.is_object();
-        let sentence = match (outcome.as_str(), has_reply) {
+    fn of(a: &AdminText, result: &TestView) -> TesterView {
+        let outcome = result.outcome.to_owned();
+        let reply = result
+            .reply
+            .as_ref()
+            .map(|r| serde_json::json!({ "type": r.kind, "content": r.content }));
+        let sentence = match (outcome.as_str(), reply.is_some()) {
             ("away", _) => a.tester_away,
             ("fallback", _) => a.tester_fallback,
             ("nothing", _) => a.tester_nothing,
@@ -149,19 +151,17 @@ impl TesterView {
         };
         TesterView {
             action_label: action_label(a, &outcome),
-            rule,
+            rule: result.rule.as_ref().map(|r| r.name.clone()),
             sentence,
-            reply_type: reply["type"].as_str().unwrap_or_default().to_owned(),
-            reply_kind: if has_reply {
-                reply_type_label(a, reply["type"].as_str().unwrap_or_default())
-            } else {
-                ""
-            },
-            reply: if has_reply {
-                reply_lines(reply)
-            } else {
-                Vec::new()
-            },
+            reply_type: result
+                .reply
+                .as_ref()
+                .map_or_else(String::new, |r| r.kind.to_owned()),
+            reply_kind: result
+                .reply
+                .as_ref()
+                .map_or("", |r| reply_type_label(a, r.kind)),
+            reply: reply.as_ref().map(reply_lines).unwrap_or_default(),
             outcome,
         }
     }
@@ -186,12 +186,11 @@ async fn render_rules(
     status: StatusCode,
     error: Option<String>,
     tested: Option<String>,
-) -> Response {
+) -> PageResult {
     let a = admin.a();
-    let mut rows = match rule_store::list(state.store.pool()).await {
-        Ok(rows) => rows,
-        Err(e) => return AppError::from(e).into_response(),
-    };
+    let mut rows = rule_store::list(state.store.pool())
+        .await
+        .or_page(&admin.0)?;
     state.automation.add_pending_hits(&mut rows);
     let count = rows.len();
     let rules = rows
@@ -220,7 +219,7 @@ async fn render_rules(
     let tester = tested
         .as_deref()
         .filter(|_| error.is_none())
-        .map(|text| TesterView::of(a, &rules_api::test_json(state, text)));
+        .map(|text| TesterView::of(a, &rules_api::test_view(state, text)));
     let page = RulesPage {
         chrome: admin.chrome(),
         a,
@@ -231,10 +230,10 @@ async fn render_rules(
         error,
         max_test: MAX_TEST_CHARS,
     };
-    render_status(status, &page)
+    Ok(render_status(status, &page))
 }
 
-async fn rules_page(State(state): State<AppState>, admin: Admin) -> Response {
+async fn rules_page(State(state): State<AppState>, admin: Admin) -> PageResult {
     render_rules(&state, &admin, StatusCode::OK, None, None).await
 }
 
@@ -244,7 +243,7 @@ struct TestForm {
     text: String,
 }
 
-async fn tester(state: &AppState, admin: &Admin, text: Option<String>) -> Response {
+async fn tester(state: &AppState, admin: &Admin, text: Option<String>) -> PageResult {
     let a = admin.a();
     let Some(text) = text else {
         let error = Some(a.unreadable_form.to_owned());
@@ -271,7 +270,7 @@ async fn test_get(
     State(state): State<AppState>,
     admin: Admin,
     query: Result<Query<TestForm>, QueryRejection>,
-) -> Response {
+) -> PageResult {
     let text = query.ok().map(|Query(q)| q.text);
     tester(&state, &admin, text).await
 }
@@ -280,7 +279,7 @@ async fn test_post(
     State(state): State<AppState>,
     admin: Admin,
     form: Result<Form<TestForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let text = form.ok().map(|Form(f)| f.text);
     tester(&state, &admin, text).await
 }
@@ -370,55 +369,57 @@ impl RuleForm {
         f
     }
 
-    /// The rule as the JSON API takes it, so that `parse_rule` checks the form exactly as it
-    /// checks the API (and says what is wrong in the same words).
-    fn to_json(&self) -> Value {
-        let keywords: Vec<&str> = self
+    /// The rule as the JSON API takes it, so that `check_rule` checks the form exactly as it
+    /// checks the API (and says what is wrong in the same words). The priority is typed as
+    /// text: one that is not a whole number is refused here.
+    fn to_body(&self, a: &AdminText) -> AppResult<RuleBody<ReplyInput>> {
+        let keywords = self
             .keywords
             .lines()
             .map(str::trim)
             .filter(|k| !k.is_empty())
+            .map(str::to_owned)
             .collect();
         let priority = match self.priority.trim() {
-            "" => Value::Null,
-            p => p
-                .parse::<i64>()
-                .map_or_else(|_| Value::String(p.to_owned()), Value::from),
+            "" => None,
+            p => Some(p.parse::<i64>().map_err(|_| {
+                bad(&a
+                    .rule_refused
+                    .replace("{reason}", &fill(a.not_a_number, &[("field", a.priority)])))
+            })?),
         };
         let reply = match self.reply_type.as_str() {
-            "" | "none" => Value::Null,
-            "text" => json!({
-                "type": "text",
-                "content": { "text": self.reply_text.replace("\r\n", "\n") },
-            }),
-            "link" => json!({
-                "type": "link",
-                "content": {
-                    "title": self.link_title,
-                    "description": self.link_description,
-                    "url": self.link_url,
-                    "thumb_url": self.link_thumb_url,
-                },
-            }),
-            "miniprogrampage" => json!({
-                "type": "miniprogrampage",
-                "content": {
-                    "title": self.card_title,
-                    "pagepath": self.card_pagepath,
-                    "thumb_media_id": self.card_thumb_media_id,
-                },
-            }),
-            "image" => json!({ "type": "image", "content": { "media_id": self.image_media_id } }),
-            other => json!({ "type": other, "content": {} }),
+            "" | "none" => None,
+            "text" => Some(ReplyInput::Text(TextInput {
+                text: self.reply_text.replace("\r\n", "\n"),
+            })),
+            "link" => Some(ReplyInput::Link(LinkInput {
+                title: self.link_title.clone(),
+                description: self.link_description.clone(),
+                url: self.link_url.clone(),
+                thumb_url: self.link_thumb_url.clone(),
+            })),
+            "miniprogrampage" => Some(ReplyInput::MiniProgramPage(CardInput {
+                title: self.card_title.clone(),
+                appid: None,
+                pagepath: self.card_pagepath.clone(),
+                thumb_media_id: self.card_thumb_media_id.clone(),
+                thumb_url: None,
+            })),
+            "image" => Some(ReplyInput::Image(ImageInput {
+                media_id: self.image_media_id.clone(),
+                url: None,
+            })),
+            _ => return Err(bad(a.choose_reply_type)),
         };
-        json!({
-            "name": self.name,
-            "enabled": self.enabled.is_some(),
-            "priority": priority,
-            "match": self.match_kind,
-            "keywords": keywords,
-            "action": self.action,
-            "reply": reply,
+        Ok(RuleBody {
+            name: self.name.clone(),
+            enabled: Some(self.enabled.is_some()),
+            priority,
+            match_kind: self.match_kind.clone(),
+            keywords,
+            action: self.action.clone(),
+            reply,
         })
     }
 }
@@ -499,7 +500,7 @@ async fn new_rule(admin: Admin) -> Response {
     render_rule_form(&admin, None, RuleForm::fresh(), StatusCode::OK, None)
 }
 
-async fn rule_not_found(state: &AppState, admin: &Admin) -> Response {
+async fn rule_not_found(state: &AppState, admin: &Admin) -> PageResult {
     let error = Some(admin.a().rule_not_found.to_owned());
     render_rules(state, admin, StatusCode::NOT_FOUND, error, None).await
 }
@@ -508,16 +509,22 @@ async fn edit_rule(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Response {
+) -> PageResult {
     let Some(id) = crate::web::path_id(&id) else {
         return rule_not_found(&state, &admin).await;
     };
-    match rule_store::get(state.store.pool(), id).await {
-        Ok(Some(row)) => {
-            render_rule_form(&admin, Some(id), RuleForm::of(&row), StatusCode::OK, None)
-        }
-        Ok(None) => rule_not_found(&state, &admin).await,
-        Err(e) => AppError::from(e).into_response(),
+    match rule_store::get(state.store.pool(), id)
+        .await
+        .or_page(&admin.0)?
+    {
+        Some(row) => Ok(render_rule_form(
+            &admin,
+            Some(id),
+            RuleForm::of(&row),
+            StatusCode::OK,
+            None,
+        )),
+        None => rule_not_found(&state, &admin).await,
     }
 }
 
@@ -527,24 +534,34 @@ async fn submit_rule(
     admin: &Admin,
     id: Option<i64>,
     form: Result<Form<RuleForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let a = admin.a();
+    let lang = admin.0.lang;
     let Ok(Form(f)) = form else {
         let error = Some(a.unreadable_form.to_owned());
-        return render_rule_form(admin, id, RuleForm::fresh(), StatusCode::BAD_REQUEST, error);
+        let fresh = RuleForm::fresh();
+        return Ok(render_rule_form(
+            admin,
+            id,
+            fresh,
+            StatusCode::BAD_REQUEST,
+            error,
+        ));
     };
-    let saved = match rules_api::parse_rule(state, &f.to_json()) {
-        Ok(input) => rules_api::save_rule(state, &admin.0.staff, id, &input)
+    let saved = async {
+        let body = f.to_body(a)?;
+        let input = rules_api::check_rule(state, body, lang)
+            .map_err(|e| from_rules(e, a, a.rule_refused))?;
+        rules_api::save_rule(state, &admin.0.staff, id, &input, lang)
             .await
-            .map(|_| ()),
-        Err(e) => Err(e),
+            .map_err(|e| from_rules(e, a, a.rule_refused))
     };
-    match saved.map_err(|e| Refusal::from_rules(e, a, a.rule_refused)) {
-        Ok(()) => Redirect::to("/admin/rules").into_response(),
-        Err(Refusal::Page(status, message)) => {
-            render_rule_form(admin, id, f, status, Some(message))
+    match saved.await {
+        Ok(_) => Ok(Redirect::to("/admin/rules").into_response()),
+        Err(e) => {
+            let (status, message) = admin.refused(e)?;
+            Ok(render_rule_form(admin, id, f, status, Some(message)))
         }
-        Err(Refusal::Error(e)) => e.into_response(),
     }
 }
 
@@ -552,7 +569,7 @@ async fn create_rule(
     State(state): State<AppState>,
     admin: Admin,
     form: Result<Form<RuleForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     submit_rule(&state, &admin, None, form).await
 }
 
@@ -561,7 +578,7 @@ async fn update_rule(
     admin: Admin,
     Path(id): Path<String>,
     form: Result<Form<RuleForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let Some(id) = crate::web::path_id(&id) else {
         return rule_not_found(&state, &admin).await;
     };
@@ -570,17 +587,13 @@ async fn update_rule(
 
 /// The outcome of a button in the rules table: back to the table, or the table with the
 /// reason.
-async fn after_rule_change(
-    state: &AppState,
-    admin: &Admin,
-    outcome: Result<(), Refusal>,
-) -> Response {
+async fn after_rule_change(state: &AppState, admin: &Admin, outcome: AppResult<()>) -> PageResult {
     match outcome {
-        Ok(()) => Redirect::to("/admin/rules").into_response(),
-        Err(Refusal::Page(status, message)) => {
+        Ok(()) => Ok(Redirect::to("/admin/rules").into_response()),
+        Err(e) => {
+            let (status, message) = admin.refused(e)?;
             render_rules(state, admin, status, Some(message), None).await
         }
-        Err(Refusal::Error(e)) => e.into_response(),
     }
 }
 
@@ -588,18 +601,19 @@ async fn toggle_rule(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Response {
+) -> PageResult {
     let a = admin.a();
+    let lang = admin.0.lang;
     let outcome = async {
-        let id = crate::web::path_id(&id)
-            .ok_or_else(|| Refusal::Page(StatusCode::NOT_FOUND, a.rule_not_found.into()))?;
+        let id =
+            crate::web::path_id(&id).ok_or_else(|| AppError::NotFound(a.rule_not_found.into()))?;
         let row = rule_store::get(state.store.pool(), id)
             .await?
-            .ok_or_else(|| Refusal::Page(StatusCode::NOT_FOUND, a.rule_not_found.into()))?;
-        rules_api::adjust_rule(&state, &admin.0.staff, id, Some(!row.enabled), None)
+            .ok_or_else(|| AppError::NotFound(a.rule_not_found.into()))?;
+        rules_api::adjust_rule(&state, &admin.0.staff, id, Some(!row.enabled), None, lang)
             .await
             .map(|_| ())
-            .map_err(|e| Refusal::from_rules(e, a, a.change_refused))
+            .map_err(|e| from_rules(e, a, a.change_refused))
     }
     .await;
     after_rule_change(&state, &admin, outcome).await
@@ -620,21 +634,22 @@ async fn move_rule(
     admin: Admin,
     Path(id): Path<String>,
     form: Result<Form<MoveForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let a = admin.a();
+    let lang = admin.0.lang;
     let outcome = async {
-        let id = crate::web::path_id(&id)
-            .ok_or_else(|| Refusal::Page(StatusCode::NOT_FOUND, a.rule_not_found.into()))?;
+        let id =
+            crate::web::path_id(&id).ok_or_else(|| AppError::NotFound(a.rule_not_found.into()))?;
         let up = match form.as_ref().map(|Form(f)| f.direction.as_str()) {
             Ok("up") => true,
             Ok("down") => false,
-            _ => return Err(Refusal::bad(a.choose_direction)),
+            _ => return Err(bad(a.choose_direction)),
         };
         let rows = rule_store::list(state.store.pool()).await?;
         let at = rows
             .iter()
             .position(|r| r.id == id)
-            .ok_or_else(|| Refusal::Page(StatusCode::NOT_FOUND, a.rule_not_found.into()))?;
+            .ok_or_else(|| AppError::NotFound(a.rule_not_found.into()))?;
         let neighbour = if up {
             at.checked_sub(1).map(|i| rows[i].priority + 1)
         } else {
@@ -644,10 +659,10 @@ async fn move_rule(
         let Some(priority) = neighbour else {
             return Ok(());
         };
-        rules_api::adjust_rule(&state, &admin.0.staff, id, None, Some(priority))
+        rules_api::adjust_rule(&state, &admin.0.staff, id, None, Some(priority), lang)
             .await
             .map(|_| ())
-            .map_err(|e| Refusal::from_rules(e, a, a.change_refused))
+            .map_err(|e| from_rules(e, a, a.change_refused))
     }
     .await;
     after_rule_change(&state, &admin, outcome).await
@@ -657,16 +672,13 @@ async fn delete_rule(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Response {
+) -> PageResult {
     let a = admin.a();
     let outcome = match crate::web::path_id(&id) {
-        Some(id) => rules_api::delete_rule(&state, &admin.0.staff, id)
+        Some(id) => rules_api::delete_rule(&state, &admin.0.staff, id, admin.0.lang)
             .await
-            .map_err(|e| Refusal::from_rules(e, a, a.change_refused)),
-        None => Err(Refusal::Page(
-            StatusCode::NOT_FOUND,
-            a.rule_not_found.into(),
-        )),
+            .map_err(|e| from_rules(e, a, a.change_refused)),
+        None => Err(AppError::NotFound(a.rule_not_found.into())),
     };
     after_rule_change(&state, &admin, outcome).await
 }
@@ -674,9 +686,11 @@ async fn delete_rule(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::i18n::Lang;
 
     #[test]
-    fn a_rule_form_becomes_the_apis_json() {
+    fn a_rule_form_becomes_the_apis_body() {
+        let a = Lang::En.admin();
         let f = RuleForm {
             name: "价格".into(),
             enabled: Some("on".into()),
@@ -688,22 +702,31 @@ mod tests {
             reply_text: "line one\r\nline two".into(),
             ..RuleForm::default()
         };
-        assert_eq!(
-            f.to_json(),
-            json!({
-                "name": "价格", "enabled": true, "priority": 5, "match": "contains",
-                "keywords": ["价格", "多少钱"], "action": "reply",
-                "reply": { "type": "text", "content": { "text": "line one\nline two" } },
-            })
+        let body = f.to_body(a).unwrap();
+        assert_eq!(body.name, "价格");
+        assert_eq!(body.enabled, Some(true));
+        assert_eq!(body.priority, Some(5));
+        assert_eq!(body.match_kind, "contains");
+        assert_eq!(body.keywords, ["价格", "多少钱"]);
+        assert_eq!(body.action, "reply");
+        assert!(
+            matches!(&body.reply, Some(ReplyInput::Text(t)) if t.text == "line one\nline two"),
+            "{:?}",
+            body.reply
         );
         let f = RuleForm {
-            priority: "high".into(),
             reply_type: "none".into(),
             ..RuleForm::default()
         };
-        let v = f.to_json();
-        assert_eq!(v["priority"], "high", "left for parse_rule to refuse");
-        assert_eq!(v["enabled"], false);
-        assert_eq!(v["reply"], Value::Null);
+        let body = f.to_body(a).unwrap();
+        assert_eq!(body.enabled, Some(false));
+        assert_eq!(body.priority, None);
+        assert!(body.reply.is_none());
+        let f = RuleForm {
+            priority: "high".into(),
+            ..RuleForm::default()
+        };
+        let e = f.to_body(a).unwrap_err().to_string();
+        assert!(e.contains(a.priority), "refused, naming the priority: {e}");
     }
 }

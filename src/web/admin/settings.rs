@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::automation::settings::{AssignmentMode, AutomationSettings, SourceWelcome};
 use crate::error::AppError;
 use crate::i18n::AdminText;
-use crate::web::pages::{Chrome, render_status};
+use crate::web::pages::{Chrome, PageResult, render_status};
 use crate::web::rules::{self as rules_api};
 
 /// The routes of the bot's settings console; every handler takes `Admin`, so only admins get in.
@@ -217,27 +217,46 @@ async fn save_settings(
     State(state): State<AppState>,
     admin: Admin,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let a = admin.a();
     let Ok(Form(pairs)) = form else {
         let f = SettingsForm::of(&state.automation.settings());
         let error = Some(a.unreadable_form.to_owned());
-        return render_settings(&admin, f, StatusCode::BAD_REQUEST, None, error);
+        return Ok(render_settings(
+            &admin,
+            f,
+            StatusCode::BAD_REQUEST,
+            None,
+            error,
+        ));
     };
     let f = SettingsForm::from_pairs(pairs);
     let settings = match f.to_settings(a) {
         Ok(s) => s,
         Err(message) => {
-            return render_settings(&admin, f, StatusCode::BAD_REQUEST, None, Some(message));
+            let error = Some(message);
+            return Ok(render_settings(
+                &admin,
+                f,
+                StatusCode::BAD_REQUEST,
+                None,
+                error,
+            ));
         }
     };
-    match rules_api::save_settings(&state, &admin.0.staff, settings).await {
-        Ok(()) => Redirect::to("/admin/settings?done=saved").into_response(),
+    match rules_api::save_settings(&state, &admin.0.staff, settings, admin.0.lang).await {
+        Ok(()) => Ok(Redirect::to("/admin/settings?done=saved").into_response()),
         Err(AppError::Invalid(m)) => {
             let error = a.settings_refused.replace("{reason}", &m);
-            render_settings(&admin, f, StatusCode::BAD_REQUEST, None, Some(error))
+            Ok(render_settings(
+                &admin,
+                f,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(error),
+            ))
         }
-        Err(e) => e.into_response(),
+        Err(e) => Err(admin.0.fail(e)),
     }
 }
 

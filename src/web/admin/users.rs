@@ -5,19 +5,19 @@ use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::{Admin, Choice, DoneQuery, Refusal, choices};
+use super::{Admin, Choice, DoneQuery, bad, choices};
 use crate::accounts::{self, AccountError};
 use crate::app::AppState;
 use crate::domain::{Role, now_millis};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::i18n::AdminText;
 use crate::store::{audit, sessions, staff};
-use crate::web::pages::{Chrome, render_status};
+use crate::web::pages::{Chrome, OrPage, PageResult, render_status};
 
 /// Longest display name, in characters.
 const MAX_DISPLAY_NAME: usize = 64;
@@ -105,12 +105,9 @@ async fn render_users(
     status: StatusCode,
     notice: Option<&'static str>,
     refused: Option<(String, NewUserForm)>,
-) -> Response {
+) -> PageResult {
     let a = admin.a();
-    let rows = match staff::list(state.store.pool()).await {
-        Ok(rows) => rows,
-        Err(e) => return AppError::from(e).into_response(),
-    };
+    let rows = staff::list(state.store.pool()).await.or_page(&admin.0)?;
     let users = rows
         .into_iter()
         .map(|u| {
@@ -144,14 +141,14 @@ async fn render_users(
         min_password: accounts::MIN_PASSWORD_CHARS,
         max_display_name: MAX_DISPLAY_NAME,
     };
-    render_status(status, &page)
+    Ok(render_status(status, &page))
 }
 
 async fn users_page(
     State(state): State<AppState>,
     admin: Admin,
     query: Result<Query<DoneQuery>, QueryRejection>,
-) -> Response {
+) -> PageResult {
     let a = admin.a();
     let done = query.ok().and_then(|Query(q)| q.done);
     let notice = match done.as_deref() {
@@ -170,29 +167,29 @@ async fn users_page(
 async fn after_user_change(
     state: &AppState,
     admin: &Admin,
-    outcome: Result<&'static str, Refusal>,
+    outcome: AppResult<&'static str>,
     typed: Option<NewUserForm>,
-) -> Response {
+) -> PageResult {
     match outcome {
-        Ok(done) => Redirect::to(&format!("/admin/users?done={done}")).into_response(),
-        Err(Refusal::Page(status, message)) => {
+        Ok(done) => Ok(Redirect::to(&format!("/admin/users?done={done}")).into_response()),
+        Err(e) => {
+            let (status, message) = admin.refused(e)?;
             let refused = Some((message, typed.unwrap_or_default()));
             render_users(state, admin, status, None, refused).await
         }
-        Err(Refusal::Error(e)) => e.into_response(),
     }
 }
 
-fn password_refusal(a: &AdminText, e: &AccountError) -> Option<Refusal> {
+fn password_refusal(a: &AdminText, e: &AccountError) -> Option<AppError> {
     match e {
-        AccountError::PasswordTooShort => Some(Refusal::bad(a.password_too_short)),
-        AccountError::PasswordTooLong => Some(Refusal::bad(a.password_too_long)),
+        AccountError::PasswordTooShort => Some(bad(a.password_too_short)),
+        AccountError::PasswordTooLong => Some(bad(a.password_too_long)),
         _ => None,
     }
 }
 
-fn parse_role(a: &AdminText, role: &str) -> Result<Role, Refusal> {
-    Role::parse(role).ok_or_else(|| Refusal::bad(a.choose_role))
+fn parse_role(a: &AdminText, role: &str) -> AppResult<Role> {
+    Role::parse(role).ok_or_else(|| bad(a.choose_role))
 }
 
 /// `POST /admin/users`: a new staff account, audited as `staff.add`.
@@ -200,16 +197,16 @@ async fn add_user(
     State(state): State<AppState>,
     admin: Admin,
     form: Result<Form<NewUserForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let a = admin.a();
     let Ok(Form(f)) = form else {
-        let outcome = Err(Refusal::bad(a.unreadable_form));
+        let outcome = Err(bad(a.unreadable_form));
         return after_user_change(&state, &admin, outcome, None).await;
     };
     let outcome = async {
         let username = f.username.trim();
         if accounts::check_username(username).is_err() {
-            return Err(Refusal::bad(a.username_invalid));
+            return Err(bad(a.username_invalid));
         }
         let display_name = match f.display_name.trim() {
             "" => username,
@@ -218,22 +215,21 @@ async fn add_user(
         if display_name.chars().count() > MAX_DISPLAY_NAME
             || display_name.chars().any(char::is_control)
         {
-            return Err(Refusal::bad(a.display_name_invalid));
+            return Err(bad(a.display_name_invalid));
         }
         let role = parse_role(a, &f.role)?;
         if let Err(e) = accounts::check_password(&f.password) {
-            return Err(password_refusal(a, &e).unwrap_or_else(|| Refusal::bad(a.unreadable_form)));
+            return Err(password_refusal(a, &e).unwrap_or_else(|| bad(a.unreadable_form)));
         }
         let hash = accounts::hash_password(&f.password)
             .await
-            .map_err(|e| Refusal::Error(AppError::Internal(e.into())))?;
+            .map_err(|e| AppError::Internal(e.into()))?;
         let now = now_millis();
         let mut tx = state.store.begin_write().await?;
         match staff::create(&mut tx, username, display_name, role, &hash, now).await {
             Ok(_) => {}
             Err(staff::CreateUserError::Taken(_)) => {
-                return Err(Refusal::Page(
-                    StatusCode::CONFLICT,
+                return Err(AppError::Conflict(
                     a.username_taken.replace("{username}", username),
                 ));
             }
@@ -260,8 +256,8 @@ async fn account(
     tx: &mut sqlx::SqliteConnection,
     a: &AdminText,
     id: &str,
-) -> Result<staff::StaffRow, Refusal> {
-    let missing = || Refusal::Page(StatusCode::NOT_FOUND, a.user_not_found.to_owned());
+) -> AppResult<staff::StaffRow> {
+    let missing = || AppError::NotFound(a.user_not_found.to_owned());
     let id = crate::web::path_id(id).ok_or_else(missing)?;
     staff::by_id_in(tx, id).await?.ok_or_else(missing)
 }
@@ -272,12 +268,12 @@ async fn keep_an_admin(
     tx: &mut sqlx::SqliteConnection,
     a: &AdminText,
     user: &staff::StaffRow,
-) -> Result<(), Refusal> {
+) -> AppResult<()> {
     if user.role() == Role::Admin
         && !user.disabled
         && staff::count_other_enabled_admins(tx, user.id).await? == 0
     {
-        return Err(Refusal::bad(a.last_admin));
+        return Err(bad(a.last_admin));
     }
     Ok(())
 }
@@ -293,11 +289,11 @@ async fn set_role(
     admin: Admin,
     Path(id): Path<String>,
     form: Result<Form<RoleForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let a = admin.a();
     let outcome = async {
         let Ok(Form(f)) = form else {
-            return Err(Refusal::bad(a.unreadable_form));
+            return Err(bad(a.unreadable_form));
         };
         let role = parse_role(a, &f.role)?;
         let now = now_millis();
@@ -308,7 +304,7 @@ async fn set_role(
         }
         if role != Role::Admin {
             if user.id == admin.0.staff.id {
-                return Err(Refusal::bad(a.not_yourself_demote));
+                return Err(bad(a.not_yourself_demote));
             }
             keep_an_admin(&mut tx, a, &user).await?;
         }
@@ -331,7 +327,7 @@ async fn set_role(
 
 /// Disables an account and ends its sessions at once (its API tokens stop working too: they
 /// are honoured only for enabled accounts), or enables it again.
-async fn set_disabled(state: &AppState, admin: &Admin, id: &str, disabled: bool) -> Response {
+async fn set_disabled(state: &AppState, admin: &Admin, id: &str, disabled: bool) -> PageResult {
     let a = admin.a();
     let outcome = async {
         let now = now_millis();
@@ -342,7 +338,7 @@ async fn set_disabled(state: &AppState, admin: &Admin, id: &str, disabled: bool)
         }
         let detail = if disabled {
             if user.id == admin.0.staff.id {
-                return Err(Refusal::bad(a.not_yourself_disable));
+                return Err(bad(a.not_yourself_disable));
             }
             keep_an_admin(&mut tx, a, &user).await?;
             staff::set_disabled(&mut tx, user.id, true).await?;
@@ -377,7 +373,7 @@ async fn disable_user(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Response {
+) -> PageResult {
     set_disabled(&state, &admin, &id, true).await
 }
 
@@ -385,7 +381,7 @@ async fn enable_user(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-) -> Response {
+) -> PageResult {
     set_disabled(&state, &admin, &id, false).await
 }
 
@@ -403,18 +399,18 @@ async fn reset_password(
     headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     form: Result<Form<PasswordForm>, FormRejection>,
-) -> Response {
+) -> PageResult {
     let a = admin.a();
     let outcome = async {
         let Ok(Form(f)) = form else {
-            return Err(Refusal::bad(a.unreadable_form));
+            return Err(bad(a.unreadable_form));
         };
         if let Err(e) = accounts::check_password(&f.password) {
-            return Err(password_refusal(a, &e).unwrap_or_else(|| Refusal::bad(a.unreadable_form)));
+            return Err(password_refusal(a, &e).unwrap_or_else(|| bad(a.unreadable_form)));
         }
         let hash = accounts::hash_password(&f.password)
             .await
-            .map_err(|e| Refusal::Error(AppError::Internal(e.into())))?;
+            .map_err(|e| AppError::Internal(e.into()))?;
         let now = now_millis();
         let mut tx = state.store.begin_write().await?;
         let user = account(&mut tx, a, &id).await?;
