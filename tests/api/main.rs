@@ -11,5 +11,6 @@ mod delivery;
 mod helpers;
 mod inbox;
 mod live;
+mod requests;
 mod settings;
 mod webhook;
