@@ -970,7 +970,75 @@ async fn message_media(
 
 #[cfg(test)]
 mod tests {
-    use super::miniprogram_link_appids;
+    use super::*;
+
+    /// A conversation as the API showed it when it was built with `json!` (whose map sorts its
+    /// keys): the typed view must give the very same bytes.
+    #[test]
+    fn a_conversation_is_the_same_json_byte_for_byte() {
+        let rules = ReplyRules::default();
+        let now = 1_700_000_000_000;
+        for (assignee, name, last_message_at) in [
+            (Some(7), Some("王女士".to_owned()), Some(now - 60_000)),
+            (None, None, None),
+        ] {
+            let r = ConversationRow {
+                id: 3,
+                status: "open".into(),
+                handler: "human".into(),
+                unread: 2,
+                created_at: now - 3_600_000,
+                last_activity_at: now - 60_000,
+                contact_id: 4,
+                openid: "o-abc".into(),
+                contact_name: name.clone(),
+                last_message_at,
+                last_enter_at: None,
+                replies_since_message: 1,
+                replies_since_enter: 0,
+                session_from: Some("ad".into()),
+                assignee_id: assignee,
+                assignee_name: assignee.map(|_| "Alice".to_owned()),
+                last_message_id: None,
+            };
+            let allowance = rules.allowance(r.last_message_at, 1, None, 0, now);
+            let before = json!({
+                "id": r.id,
+                "contact": { "openid": r.openid, "name": r.contact_name, "session_from": r.session_from },
+                "status": r.status,
+                "assignee": r.assignee_id.map(|id| json!({ "id": id, "name": r.assignee_name })),
+                "handler": r.handler,
+                "unread": r.unread,
+                "created_at": rfc3339(r.created_at),
+                "last_message_at": r.last_message_at.map(rfc3339),
+                "last_activity_at": rfc3339(r.last_activity_at),
+                "reply_window_ends_at": allowance.ends_at.map(rfc3339),
+                "replies_left": allowance.left,
+                "last_message": null,
+            });
+            let now_typed = ConversationView::of(&r, None, &rules, now);
+            assert_eq!(
+                serde_json::to_string(&now_typed).unwrap(),
+                before.to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn a_typing_answer_is_the_same_json_byte_for_byte() {
+        let sent = Typing {
+            reason: None,
+            typing: "sent",
+        };
+        assert_eq!(
+            serde_json::to_string(&sent).unwrap(),
+            json!({ "typing": "sent" }).to_string()
+        );
+        assert_eq!(
+            serde_json::to_string(&Typing::skipped("because")).unwrap(),
+            json!({ "typing": "skipped", "reason": "because" }).to_string()
+        );
+    }
 
     #[test]
     fn miniprogram_link_appids_are_read_however_they_are_spelled() {

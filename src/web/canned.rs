@@ -631,6 +631,36 @@ mod tests {
         );
     }
 
+    /// A canned reply as the API showed it when it was built with `json!` (whose map sorts its
+    /// keys): the typed view must give the very same bytes.
+    #[test]
+    fn a_canned_reply_is_the_same_json_byte_for_byte() {
+        for owner in [Some(5), None] {
+            let r = CannedRow {
+                id: 9,
+                owner_id: owner,
+                owner_name: owner.map(|_| "Alice".to_owned()),
+                shortcut: "退款".into(),
+                body: "line one\nline \"two\"".into(),
+                created_at: 1_700_000_000_000,
+                updated_at: 1_700_000_100_000,
+            };
+            let before = serde_json::json!({
+                "id": r.id,
+                "shortcut": r.shortcut,
+                "body": r.body,
+                "shared": r.is_shared(),
+                "owner": r.owner_id.map(|id| serde_json::json!({ "id": id, "name": r.owner_name })),
+                "created_at": rfc3339(r.created_at),
+                "updated_at": rfc3339(r.updated_at),
+            });
+            assert_eq!(
+                serde_json::to_string(&CannedView::of(&r)).unwrap(),
+                before.to_string()
+            );
+        }
+    }
+
     #[test]
     fn the_limits_in_the_sentences_are_the_limits_enforced() {
         for c in [Lang::Zh.canned(), Lang::En.canned()] {

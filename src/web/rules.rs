@@ -676,3 +676,86 @@ async fn put_settings(
     save_settings(&state, &staff, settings, lang).await?;
     settings_json(&state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A rule as the API showed it when it was built with `json!` (whose map sorts its keys):
+    /// the typed view must give the very same bytes.
+    #[test]
+    fn a_rule_is_the_same_json_byte_for_byte() {
+        for (reply, last_hit_at) in [
+            (
+                Some(r#"{"type":"text","content":{"text":"请看价格表"}}"#.to_owned()),
+                Some(1_700_000_200_000),
+            ),
+            (None, None),
+        ] {
+            let r = RuleRow {
+                id: 2,
+                name: "价格".into(),
+                enabled: true,
+                priority: -5,
+                match_kind: "contains".into(),
+                keywords: r#"["价格","多少钱"]"#.into(),
+                action: "reply".into(),
+                reply,
+                hits: 3,
+                last_hit_at,
+                created_at: 1_700_000_000_000,
+                updated_at: 1_700_000_100_000,
+            };
+            let keywords: Value = serde_json::from_str(&r.keywords).unwrap();
+            let reply: Value = r
+                .reply
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or(Value::Null);
+            let before = json!({
+                "id": r.id,
+                "name": r.name,
+                "enabled": r.enabled,
+                "priority": r.priority,
+                "match": r.match_kind,
+                "keywords": keywords,
+                "action": r.action,
+                "reply": reply,
+                "hits": r.hits,
+                "last_hit_at": r.last_hit_at.map(rfc3339),
+                "created_at": rfc3339(r.created_at),
+                "updated_at": rfc3339(r.updated_at),
+            });
+            assert_eq!(
+                serde_json::to_string(&RuleView::of(&r)).unwrap(),
+                before.to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn the_testers_answer_is_the_same_json_byte_for_byte() {
+        let view = TestView {
+            normalized: "help".into(),
+            outcome: "reply",
+            reply: Some(ReplyView {
+                content: json!({ "text": "hi" }),
+                kind: "text",
+            }),
+            rule: Some(RuleRef {
+                id: 1,
+                name: "any help".into(),
+            }),
+            text: "HELP!".into(),
+        };
+        let before = json!({
+            "text": "HELP!",
+            "normalized": "help",
+            "outcome": "reply",
+            "rule": json!({ "id": 1, "name": "any help" }),
+            "reply": json!({ "type": "text", "content": { "text": "hi" } }),
+        });
+        assert_eq!(serde_json::to_string(&view).unwrap(), before.to_string());
+    }
+}
