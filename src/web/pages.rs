@@ -147,10 +147,6 @@ impl PageError {
             frame: Frame::Bare(lang),
         }
     }
-
-    pub fn status(&self) -> StatusCode {
-        self.error.status()
-    }
 }
 
 /// The error page's words, shared by both frames (templates/error_body.html).
