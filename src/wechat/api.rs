@@ -6,6 +6,12 @@
 //! and the rest wait for that answer. On a token error (40001/40014/42001) it is invalidated
 //! only if it is still the current one (another task may have refreshed it already), then the
 //! call is retried once with a fresh token (WxJava's pattern, docs/WECHAT.md §7).
+//!
+//! Invalidation clears the cached token and the stored one as one step, under the same lock
+//! that reloading the stored token takes: cleared one after the other without it, a second
+//! sender could read the stale stored token in between and cache it again, and the first
+//! sender's single retry would go out with the very token WeChat had just refused. The retry
+//! also refuses that token outright, wherever it comes from.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -168,14 +174,22 @@ impl WechatApi {
     /// A valid access token: the cached one, the stored one, or (one caller at a time) a
     /// fresh one from `stable_token`.
     pub async fn access_token(&self) -> Result<String, ApiError> {
-        if let Some(t) = self.cached() {
+        self.token_other_than(None).await
+    }
+
+    /// `access_token`, never answering `failed` (the token WeChat just refused): a retry with
+    /// it would be refused again and fail the call for good.
+    async fn token_other_than(&self, failed: Option<&str>) -> Result<String, ApiError> {
+        let usable = |t: &str| failed != Some(t);
+        if let Some(t) = self.cached().filter(|t| usable(t)) {
             return Ok(t);
         }
         let _only_one = self.refresh.lock().await;
-        if let Some(t) = self.cached() {
+        if let Some(t) = self.cached().filter(|t| usable(t)) {
             return Ok(t);
         }
         if let Some((value, expires_at)) = self.tokens.load().await
+            && usable(&value)
             && expires_at - REFRESH_AHEAD_MS > now_millis()
         {
             self.set_cached(Some(Token {
@@ -197,6 +211,15 @@ impl WechatApi {
         ) else {
             return Err(answer_error(&answer));
         };
+        if !usable(value) {
+            // stable_token hands out the same token while WeChat deems it valid: keep neither
+            // it nor the call, and let the caller try again later
+            return Err(ApiError::Transient {
+                code: "stale_token".into(),
+                message: "WeChat gave back the access token it had just refused; kefu will retry"
+                    .into(),
+            });
+        }
         let expires_at = now_millis() + expires_in * 1000;
         self.tokens.save(value, expires_at).await;
         self.set_cached(Some(Token {
@@ -219,8 +242,11 @@ impl WechatApi {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = token;
     }
 
-    /// Drops `failed` if it is still current, in memory and in the store.
+    /// Drops `failed` if it is still current, in memory and in the store, as one step: under
+    /// the refresh lock, so that no `access_token` can reload the stale stored token between
+    /// the two (it reloads only while holding that lock).
     async fn invalidate(&self, failed: &str) {
+        let _only_one = self.refresh.lock().await;
         {
             let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
             if guard.as_ref().is_some_and(|t| t.value == failed) {
@@ -257,8 +283,9 @@ impl WechatApi {
         content_type: &str,
         bytes: Vec<u8>,
     ) -> Result<String, ApiError> {
+        let mut failed: Option<String> = None;
         for attempt in 0..2 {
-            let token = self.access_token().await?;
+            let token = self.token_other_than(failed.as_deref()).await?;
             let part = reqwest::multipart::Part::bytes(bytes.clone())
                 .file_name(filename.to_owned())
                 .mime_str(content_type)
@@ -285,7 +312,8 @@ impl WechatApi {
                         .ok_or_else(|| answer_error(&answer));
                 }
                 code if TOKEN_ERRORS.contains(&code) && attempt == 0 => {
-                    self.invalidate(&token).await
+                    self.invalidate(&token).await;
+                    failed = Some(token);
                 }
                 _ => return Err(answer_error(&answer)),
             }
@@ -296,8 +324,9 @@ impl WechatApi {
     /// Downloads temporary media: the Content-Type and the bytes. WeChat answers errors as
     /// JSON, so the Content-Type decides which it is.
     pub async fn get_media(&self, media_id: &str) -> Result<(String, Vec<u8>), ApiError> {
+        let mut failed: Option<String> = None;
         for attempt in 0..2 {
-            let token = self.access_token().await?;
+            let token = self.token_other_than(failed.as_deref()).await?;
             let response = self
                 .http
                 .get(format!("{}/cgi-bin/media/get", self.base))
@@ -317,6 +346,7 @@ impl WechatApi {
                 match errcode(&answer) {
                     code if TOKEN_ERRORS.contains(&code) && attempt == 0 => {
                         self.invalidate(&token).await;
+                        failed = Some(token);
                         continue;
                     }
                     _ => return Err(answer_error(&answer)),
@@ -330,8 +360,9 @@ impl WechatApi {
 
     /// A JSON API call with the token, retried once with a fresh token on a token error.
     async fn call_json(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        let mut failed: Option<String> = None;
         for attempt in 0..2 {
-            let token = self.access_token().await?;
+            let token = self.token_other_than(failed.as_deref()).await?;
             let answer = self.post_raw(path, Some(&token), body).await?;
             match errcode(&answer) {
                 0 => return Ok(answer),
@@ -341,6 +372,7 @@ impl WechatApi {
                         "WeChat refused the access token; refreshing once"
                     );
                     self.invalidate(&token).await;
+                    failed = Some(token);
                 }
                 _ => return Err(answer_error(&answer)),
             }

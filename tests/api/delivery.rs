@@ -5,9 +5,12 @@
 //! (`wait_for_sent`) or on kefu's own event bus (`Event::MessageStatus`,
 //! `Event::MediaStored`), subscribed before the action and checked against the API.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use kefu::config::Secret;
 use kefu::live::Event;
+use kefu::wechat::api::{BoxFuture, TokenStore, WechatApi};
 use kefu::wechat::fake::{Call, FakeConfig, FakeWechat};
 use kefu::wechat::push::Format;
 use kefu::wechat::simulate::{self, SimulatedKind};
@@ -861,6 +864,135 @@ async fn fifty_replies_at_once_from_a_fresh_start_share_one_access_token_request
         assert_eq!(texts_sent_to(&fake, customer), vec![format!("reply {i}")]);
     }
     assert_eq!(fake.token_requests(), 1, "single flight");
+}
+
+/// The race this catches: one sender's 42001 cleared the cached token, and before it cleared
+/// the stored one too, another sender reloaded the stale stored token and cached it again;
+/// the first sender's single retry then went out with it and the reply failed for good
+/// ("even after a refresh"). Replies queued one after the other keep sends starting while the
+/// first ones meet the 42001, which is when it happens; even so it showed in only about one
+/// burst in ten without the fix, so the burst repeats (the next test forces the interleaving).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_replies_right_after_wechat_expired_the_token_all_go_out_burst_after_burst() {
+    const ROUNDS: usize = 30;
+    const BURST: usize = 50;
+    let (app, fake) = start_with_fake(&[]).await;
+    let mut watch = Watch::new(&app);
+    let first = openid("burst-warmup");
+    let conv = customer_writes(&app, &first, "hi").await;
+    let mid = reply_text(&app, conv, "warm-up").await;
+    assert_eq!(watch.settled(&app, conv, mid).await["status"], "sent");
+
+    for round in 0..ROUNDS {
+        let customers: Vec<String> = (0..BURST)
+            .map(|i| openid(&format!("burst{round}-{i}")))
+            .collect();
+        for customer in &customers {
+            app.push_text(customer, "hi").await;
+        }
+        // one listing, not one per customer: the list grows with every round
+        let conversations: Vec<i64> = app
+            .conversations()
+            .await
+            .iter()
+            .filter(|c| customers.iter().any(|o| c["contact"]["openid"] == *o))
+            .map(id_of)
+            .collect();
+        assert_eq!(conversations.len(), BURST);
+
+        // WeChat expires the token every sender holds (cached and stored)
+        fake.expire_tokens();
+        let mut queued = Vec::new();
+        for conv in conversations {
+            queued.push((
+                conv,
+                reply_text(&app, conv, &format!("round {round}")).await,
+            ));
+        }
+        let mut failed = Vec::new();
+        for (conv, mid) in queued {
+            let m = watch.settled(&app, conv, mid).await;
+            if m["status"] != "sent" {
+                failed.push(m);
+            }
+        }
+        assert!(
+            failed.is_empty(),
+            "round {round}: {} of {BURST} replies did not go out: {failed:?}",
+            failed.len()
+        );
+    }
+    assert_eq!(fake.sent().len(), 1 + ROUNDS * BURST);
+}
+
+/// An access-token store in memory whose compare-and-clear takes a while, as a database's
+/// does when its writer is busy.
+struct SlowTokenStore {
+    token: std::sync::Mutex<Option<(String, i64)>>,
+    invalidate_takes: Duration,
+}
+
+impl TokenStore for SlowTokenStore {
+    fn load(&self) -> BoxFuture<'_, Option<(String, i64)>> {
+        Box::pin(async move { self.token.lock().unwrap().clone() })
+    }
+    fn save<'a>(&'a self, token: &'a str, expires_at: i64) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            *self.token.lock().unwrap() = Some((token.to_owned(), expires_at));
+        })
+    }
+    fn invalidate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            tokio::time::sleep(self.invalidate_takes).await;
+            let mut stored = self.token.lock().unwrap();
+            if stored.as_ref().is_some_and(|(t, _)| t == token) {
+                *stored = None;
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_token_asked_for_while_a_refused_one_is_being_forgotten_is_a_fresh_one() {
+    let fake = start_fake().await;
+    let store = Arc::new(SlowTokenStore {
+        token: std::sync::Mutex::new(None),
+        invalidate_takes: Duration::from_millis(300),
+    });
+    let api = Arc::new(
+        WechatApi::new(&fake.base_url(), APPID, Secret::new(SECRET), store.clone())
+            .expect("an HTTP client"),
+    );
+    let refused = api.access_token().await.expect("a token");
+    fake.expire_tokens();
+
+    let sender = tokio::spawn({
+        let api = api.clone();
+        async move {
+            api.send(
+                &json!({"touser": "o-slow-store", "msgtype": "text", "text": {"content": "hi"}}),
+            )
+            .await
+        }
+    });
+    // the sender meets 42001 and starts forgetting the token: cache first, then the store
+    let deadline = Instant::now() + WAIT;
+    while !fake.calls_to(SEND).iter().any(|c| c.errcode == 42001) {
+        assert!(Instant::now() < deadline, "the send never reached WeChat");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // another sender asks now, while the refused token is still in the store
+    let other = api.access_token().await.expect("a token");
+    assert_ne!(other, refused, "the refused token came back from the store");
+    sender
+        .await
+        .expect("the sender task")
+        .expect("the send goes out with a fresh token");
+    let codes: Vec<i64> = fake.calls_to(SEND).iter().map(|c| c.errcode).collect();
+    assert_eq!(codes, vec![42001, 0]);
+    assert_eq!(fake.token_requests(), 2, "one fetch, one refresh");
 }
 
 #[tokio::test]
