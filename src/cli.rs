@@ -1,6 +1,6 @@
-//! The `kefu` command line (docs/CONTRACT.md): serve, migrate, staff accounts, API tokens, and
-//! `simulate`, which sends one push to a running kefu exactly as WeChat would, and `seed`,
-//! which fills an empty database with synthetic conversations.
+//! The `kefu` command line (docs/CONTRACT.md): serve, migrate, staff accounts, API tokens,
+//! `simulate`, which sends one push to a running kefu exactly as WeChat would, `seed`, which
+//! fills an empty database with synthetic conversations, and the operator's `backup`.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::domain::{Role, now_millis};
 use crate::store::Store;
 use crate::store::audit::Actor;
-use crate::store::{seed, staff};
+use crate::store::{backup, seed, staff};
 use crate::wechat::crypto::Cipher;
 use crate::wechat::simulate::{self, SimulatedKind};
 
@@ -49,6 +49,11 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Fill an empty database with synthetic conversations (for benchmarks and trying the inbox).
     Seed(SeedArgs),
+    /// Write a consistent copy of the database to PATH, also while kefu is serving.
+    Backup {
+        /// Where the copy goes; must not exist yet
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +174,18 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Simulate(args) => simulate(args, &config).await,
         Command::Seed(args) => seed(args, &config).await,
+        Command::Backup { path } => {
+            let started = std::time::Instant::now();
+            let copied = backup::backup(&config.database_url, &path).await?;
+            println!(
+                "copied {} messages to {} ({:.1} MiB in {:.1} s)",
+                copied.messages,
+                path.display(),
+                copied.bytes as f64 / (1024.0 * 1024.0),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! occasional second writer waits instead of failing; foreign keys on.
 
 pub mod audit;
+pub mod backup;
 pub mod canned;
 pub mod conversations;
 pub mod inbound;

@@ -15,14 +15,14 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What a finished command left behind.
 #[derive(Debug)]
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 /// `kefu` with a clean environment: only PATH, KEFU_DATA_DIR and `env`.
-fn kefu(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
+pub(crate) fn kefu(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kefu"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -35,7 +35,7 @@ fn kefu(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
 }
 
 /// Runs a command to completion (killing it after `TIMEOUT`), feeding `stdin`.
-fn run(mut cmd: Command, stdin: Option<&str>) -> Run {
+pub(crate) fn run(mut cmd: Command, stdin: Option<&str>) -> Run {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -81,14 +81,14 @@ fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String
 }
 
 /// Runs a command without blocking the test's runtime (the in-process server lives there).
-async fn run_async(cmd: Command, stdin: Option<&str>) -> Run {
+pub(crate) async fn run_async(cmd: Command, stdin: Option<&str>) -> Run {
     let stdin = stdin.map(str::to_owned);
     tokio::task::spawn_blocking(move || run(cmd, stdin.as_deref()))
         .await
         .unwrap()
 }
 
-fn assert_ok(run: &Run) {
+pub(crate) fn assert_ok(run: &Run) {
     assert!(
         run.status.success(),
         "expected success, got {}\nstdout: {}\nstderr: {}",
@@ -99,7 +99,7 @@ fn assert_ok(run: &Run) {
 }
 
 /// A failure as docs/CONTRACT.md wants it: non-zero, one clear sentence on stderr, no panic.
-fn assert_one_sentence_failure(run: &Run) -> String {
+pub(crate) fn assert_one_sentence_failure(run: &Run) -> String {
     assert!(
         !run.status.success(),
         "expected failure, got success\nstdout: {}",

@@ -11,6 +11,7 @@ mod delivery;
 mod helpers;
 mod inbox;
 mod live;
+mod operations;
 mod requests;
 mod settings;
 mod webhook;
