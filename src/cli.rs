@@ -1,6 +1,7 @@
 //! The `kefu` command line (docs/CONTRACT.md): serve, migrate, staff accounts, API tokens,
 //! `simulate`, which sends one push to a running kefu exactly as WeChat would, `seed`, which
-//! fills an empty database with synthetic conversations, and the operator's `backup`.
+//! fills an empty database with synthetic conversations, and the operator's `backup` and
+//! `doctor`.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ pub enum Command {
         /// Where the copy goes; must not exist yet
         path: PathBuf,
     },
+    /// Check the configuration, the database, the disk, WeChat's API and the clock; one line each.
+    Doctor,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +187,20 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 copied.bytes as f64 / (1024.0 * 1024.0),
                 started.elapsed().as_secs_f64()
             );
+            Ok(())
+        }
+        Command::Doctor => {
+            let checks = crate::doctor::run(&config).await;
+            for check in &checks {
+                println!("{}", check.line());
+            }
+            let failed = checks.iter().filter(|c| !c.is_ok()).count();
+            if failed > 0 {
+                bail!(
+                    "{failed} of {} checks are not ok (see the lines above)",
+                    checks.len()
+                );
+            }
             Ok(())
         }
     }

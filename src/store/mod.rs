@@ -12,6 +12,7 @@ pub mod audit;
 pub mod backup;
 pub mod canned;
 pub mod conversations;
+pub mod doctor;
 pub mod inbound;
 pub mod media;
 pub mod messages;

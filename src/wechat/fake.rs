@@ -139,6 +139,10 @@ struct Inner {
     refused: HashMap<String, (i64, String)>,
     latency: Duration,
     media: HashMap<String, Media>,
+    /// How a wrong AppSecret is answered; None: 40001 "invalid credential".
+    wrong_secret: Option<(i64, String)>,
+    /// Seconds added to the time in every answer's `Date` header.
+    clock_offset_secs: i64,
 }
 
 struct TokenEntry {
@@ -316,6 +320,18 @@ impl FakeWechat {
         self.shared.lock().latency = latency;
     }
 
+    /// How the token endpoints answer a wrong AppSecret from now on. WeChat documents 40001
+    /// (the default here) but its live API answers 40125 "invalid appsecret".
+    pub fn answer_wrong_secret_with(&self, errcode: i64, errmsg: &str) {
+        self.shared.lock().wrong_secret = Some((errcode, errmsg.to_owned()));
+    }
+
+    /// Every answer's `Date` header says now plus `secs` (a WeChat whose clock differs from
+    /// this machine's, as `kefu doctor` sees it).
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.shared.lock().clock_offset_secs = secs;
+    }
+
     /// Makes `media_id` downloadable through media/get (and sendable, as WeChat's own media is).
     pub fn add_media(&self, media_id: &str, content_type: &str, bytes: Vec<u8>) {
         self.shared.lock().media.insert(
@@ -390,6 +406,7 @@ const INVALID_OPENID: ApiError = (40003, "invalid openid");
 const INVALID_MEDIA_ID: ApiError = (40007, "invalid media_id");
 const INVALID_MSGTYPE: ApiError = (40008, "invalid message type");
 const MEDIA_MISSING: ApiError = (41005, "media data missing");
+const WRONG_SECRET: ApiError = (40001, "invalid credential");
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
@@ -450,7 +467,21 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if outcome.accepted {
         shared.sent_signal.notify_waiters();
     }
-    outcome.response
+    let mut response = outcome.response;
+    let offset = shared.lock().clock_offset_secs;
+    if offset != 0 {
+        let now = SystemTime::now();
+        let shifted = if offset > 0 {
+            now + Duration::from_secs(offset.unsigned_abs())
+        } else {
+            now - Duration::from_secs(offset.unsigned_abs())
+        };
+        // hyper adds a Date header only where there is none
+        if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(shifted)) {
+            response.headers_mut().insert(header::DATE, date);
+        }
+    }
+    response
 }
 
 fn route(config: &FakeConfig, inner: &mut Inner, req: &Incoming) -> Outcome {
@@ -555,8 +586,18 @@ fn check_credentials(
     }
     match secret {
         None | Some("") => Err((41004, "appsecret missing")),
-        Some(secret) if secret != config.secret => Err((40001, "invalid credential")),
+        Some(secret) if secret != config.secret => Err(WRONG_SECRET),
         Some(_) => Ok(()),
+    }
+}
+
+/// A refused token request, answered as `answer_wrong_secret_with` says for a wrong secret.
+fn credential_error(inner: &Inner, code: i64, msg: &str) -> Outcome {
+    match &inner.wrong_secret {
+        Some((wrong_code, wrong_msg)) if (code, msg) == WRONG_SECRET => {
+            error(*wrong_code, wrong_msg)
+        }
+        _ => error(code, msg),
     }
 }
 
@@ -584,7 +625,7 @@ fn classic_token(
         query.get("appid").map(String::as_str),
         query.get("secret").map(String::as_str),
     ) {
-        return error(code, msg);
+        return credential_error(inner, code, msg);
     }
     let now = Instant::now();
     if let Some(previous) = inner.classic_current.take()
@@ -606,7 +647,7 @@ fn stable_token(config: &FakeConfig, inner: &mut Inner, body: &Bytes) -> Outcome
     if let Err((code, msg)) =
         check_credentials(config, text("grant_type"), text("appid"), text("secret"))
     {
-        return error(code, msg);
+        return credential_error(inner, code, msg);
     }
     let force_refresh = match fields.get("force_refresh") {
         None | Some(Value::Null) => false,
@@ -1262,6 +1303,51 @@ mod tests {
             vec![0, 40001, 40013, 40002]
         );
         assert_eq!(calls[0].query["appid"], APPID);
+        fake.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_wrong_secret_can_be_answered_with_40125_as_the_live_api_does() {
+        let fake = started().await;
+        let client = client();
+        let url = format!("{}/cgi-bin/stable_token", fake.base_url());
+        let wrong = json!({"grant_type": "client_credential", "appid": APPID, "secret": "nope"});
+        assert_eq!(post_json(&client, &url, &wrong).await["errcode"], 40001);
+        fake.answer_wrong_secret_with(40125, "invalid appsecret");
+        let answer = post_json(&client, &url, &wrong).await;
+        assert_eq!(answer["errcode"], 40125);
+        assert_eq!(answer["errmsg"], "invalid appsecret");
+        // other refusals keep their own codes, and the right secret still works
+        let wrong_appid =
+            json!({"grant_type": "client_credential", "appid": "wxother", "secret": SECRET});
+        assert_eq!(
+            post_json(&client, &url, &wrong_appid).await["errcode"],
+            40013
+        );
+        let right = json!({"grant_type": "client_credential", "appid": APPID, "secret": SECRET});
+        assert!(post_json(&client, &url, &right).await["access_token"].is_string());
+        fake.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_date_header_follows_the_clock_offset() {
+        let fake = started().await;
+        let client = client();
+        let date = |resp: reqwest::Response| {
+            let value = resp.headers()[reqwest::header::DATE]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            httpdate::parse_http_date(&value).unwrap()
+        };
+        let url = format!("{}/cgi-bin/stable_token", fake.base_url());
+        let now = SystemTime::now();
+        let plain = date(client.post(&url).send().await.unwrap());
+        assert!(plain.duration_since(now - Duration::from_secs(2)).is_ok());
+        fake.set_clock_offset(-600);
+        let behind = date(client.post(&url).send().await.unwrap());
+        let gap = plain.duration_since(behind).expect("ten minutes earlier");
+        assert!((599..=601).contains(&gap.as_secs()), "{gap:?}");
         fake.stop().await;
     }
 

@@ -1,15 +1,17 @@
 //! What an operator does around a running kefu: `kefu backup` (and serving from the copy),
 //! `kefu doctor`, `kefu token list` / `revoke`, and the deployment files in `deploy/`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use kefu::wechat::fake::{FakeConfig, FakeWechat};
 use kefu::wechat::push::Format;
 use kefu::wechat::simulate::{self, SimulatedKind};
 use serde_json::Value;
 
-use crate::cli::{assert_ok, assert_one_sentence_failure, kefu, run_async};
-use crate::helpers::{Mode, TestApp, assert_success, id_of, now};
+use crate::cli::{Run, assert_ok, assert_one_sentence_failure, kefu, run_async};
+use crate::helpers::{AES_KEY, APPID, Mode, TOKEN, TestApp, assert_success, id_of, now};
 
 // ---------------------------------------------------------------------------------------------
 // Backup
@@ -211,4 +213,217 @@ async fn backup_refuses_an_existing_path_and_a_missing_database_in_one_sentence(
     .await;
     let sentence = assert_one_sentence_failure(&nowhere);
     assert!(sentence.contains("does not exist"), "{sentence}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Doctor
+
+const SECRET: &str = "doctor-app-secret-0123456789abcdef";
+
+async fn fake_wechat() -> FakeWechat {
+    FakeWechat::start(FakeConfig::new(APPID, SECRET))
+        .await
+        .expect("the fake WeChat API starts")
+}
+
+/// A data dir with a migrated database.
+async fn migrated_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    assert_ok(&run_async(kefu(dir.path(), &[], &["migrate"]), None).await);
+    dir
+}
+
+/// A complete configuration against `fake`, with `extra` added or overriding.
+fn doctor_env<'a>(api_base: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![
+        ("KEFU_WECHAT_TOKEN", TOKEN),
+        ("KEFU_WECHAT_AES_KEY", AES_KEY),
+        ("KEFU_WECHAT_APPID", APPID),
+        ("KEFU_WECHAT_SECRET", SECRET),
+        ("KEFU_WECHAT_API_BASE", api_base),
+        ("KEFU_PUBLIC_URL", "https://kefu.example.com"),
+    ];
+    for (k, v) in extra {
+        env.retain(|(name, _)| name != k);
+        env.push((k, v));
+    }
+    env
+}
+
+/// `kefu doctor`'s line for each check, by name; asserts one line per check, in order.
+fn doctor_lines(run: &Run) -> BTreeMap<String, String> {
+    let names: Vec<&str> = run
+        .stdout
+        .lines()
+        .map(|l| l.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        names,
+        ["configuration", "database", "disk", "wechat", "clock"],
+        "{}",
+        run.stdout
+    );
+    run.stdout
+        .lines()
+        .map(|l| {
+            let (name, rest) = l.split_once(": ").unwrap();
+            (name.to_owned(), rest.to_owned())
+        })
+        .collect()
+}
+
+fn assert_no_secret(run: &Run, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "a secret was printed:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_a_good_installation_without_changing_anything_or_printing_a_secret() {
+    let fake = fake_wechat().await;
+    let dir = migrated_dir().await;
+    let base = fake.base_url();
+    let run = run_async(kefu(dir.path(), &doctor_env(&base, &[]), &["doctor"]), None).await;
+    assert_ok(&run);
+    let lines = doctor_lines(&run);
+    for (name, line) in &lines {
+        assert!(line.starts_with("ok"), "{name}: {line}");
+    }
+    assert!(lines["wechat"].contains("accepts the AppID and AppSecret"));
+    assert!(lines["database"].contains("migrated, writable"));
+    assert!(run.stderr.trim().is_empty(), "{}", run.stderr);
+    assert_no_secret(&run, &[SECRET, TOKEN, AES_KEY]);
+    // one stable_token request that leaves the current token valid; no classic token fetch
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].path, "/cgi-bin/stable_token");
+    assert_eq!(calls[0].body.as_ref().unwrap()["force_refresh"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_says_when_wechat_refuses_the_app_secret_and_never_prints_it() {
+    let fake = fake_wechat().await;
+    let dir = migrated_dir().await;
+    let base = fake.base_url();
+    let wrong = "wrong-secret-fedcba9876543210";
+    for errcode in [40001, 40125] {
+        if errcode == 40125 {
+            fake.answer_wrong_secret_with(40125, "invalid appsecret");
+        }
+        let env = doctor_env(&base, &[("KEFU_WECHAT_SECRET", wrong)]);
+        let run = run_async(kefu(dir.path(), &env, &["doctor"]), None).await;
+        let sentence = assert_one_sentence_failure(&run);
+        assert!(sentence.contains("1 of 5"), "{sentence}");
+        let lines = doctor_lines(&run);
+        let wechat = &lines["wechat"];
+        assert!(wechat.starts_with("not ok:"), "{wechat}");
+        assert!(
+            wechat.contains("AppSecret")
+                && wechat.contains("KEFU_WECHAT_SECRET")
+                && wechat.contains(&errcode.to_string()),
+            "{wechat}"
+        );
+        for name in ["configuration", "database", "disk", "clock"] {
+            assert!(lines[name].starts_with("ok"), "{name}: {}", lines[name]);
+        }
+        assert_no_secret(&run, &[wrong, SECRET, TOKEN, AES_KEY]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_finds_a_missing_unmigrated_or_read_only_database_and_creates_none() {
+    let fake = fake_wechat().await;
+    let base = fake.base_url();
+
+    let empty = tempfile::tempdir().unwrap();
+    let run = run_async(
+        kefu(empty.path(), &doctor_env(&base, &[]), &["doctor"]),
+        None,
+    )
+    .await;
+    assert_one_sentence_failure(&run);
+    let database = &doctor_lines(&run)["database"];
+    assert!(
+        database.starts_with("not ok: there is no database"),
+        "{database}"
+    );
+    assert!(!empty.path().join("kefu.db").exists(), "doctor created it");
+
+    // a file that is not a migrated kefu database
+    let blank = empty.path().join("blank.db");
+    std::fs::write(&blank, b"").unwrap();
+    let url = format!("sqlite://{}", blank.display());
+    let env = doctor_env(&base, &[("KEFU_DATABASE_URL", &url)]);
+    let run = run_async(kefu(empty.path(), &env, &["doctor"]), None).await;
+    assert_one_sentence_failure(&run);
+    let database = &doctor_lines(&run)["database"];
+    assert!(
+        database.contains("migrations are not applied") && database.contains("kefu migrate"),
+        "{database}"
+    );
+    assert_eq!(
+        std::fs::metadata(&blank).unwrap().len(),
+        0,
+        "left as it was"
+    );
+
+    // a database kefu cannot write to (opened read-only: the tests may run as root, for whom
+    // file modes do not stop a write)
+    let dir = migrated_dir().await;
+    let url = format!("sqlite://{}/kefu.db?mode=ro", dir.path().display());
+    let env = doctor_env(&base, &[("KEFU_DATABASE_URL", &url)]);
+    let run = run_async(kefu(dir.path(), &env, &["doctor"]), None).await;
+    assert!(assert_one_sentence_failure(&run).contains("1 of 5"));
+    let database = &doctor_lines(&run)["database"];
+    assert!(database.starts_with("not ok: cannot write"), "{database}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_a_clock_ten_minutes_off_from_wechats() {
+    let fake = fake_wechat().await;
+    fake.set_clock_offset(-600);
+    let dir = migrated_dir().await;
+    let base = fake.base_url();
+    let run = run_async(kefu(dir.path(), &doctor_env(&base, &[]), &["doctor"]), None).await;
+    assert!(assert_one_sentence_failure(&run).contains("1 of 5"));
+    let clock = &doctor_lines(&run)["clock"];
+    assert!(
+        clock.starts_with("not ok:") && clock.contains("ahead of WeChat's"),
+        "{clock}"
+    );
+    assert!(clock.contains("every push is refused"), "{clock}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_reports_an_unreachable_wechat_api_and_missing_settings() {
+    let dir = migrated_dir().await;
+    // a port nothing listens on
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let env = doctor_env(
+        &base,
+        &[("KEFU_WECHAT_TOKEN", ""), ("KEFU_WECHAT_SECRET", "")],
+    );
+    let env: Vec<(&str, &str)> = env.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    let run = run_async(kefu(dir.path(), &env, &["doctor"]), None).await;
+    assert!(assert_one_sentence_failure(&run).contains("3 of 5"));
+    let lines = doctor_lines(&run);
+    let configuration = &lines["configuration"];
+    assert!(
+        configuration.contains("KEFU_WECHAT_TOKEN") && configuration.contains("KEFU_WECHAT_SECRET"),
+        "{configuration}"
+    );
+    assert!(
+        lines["wechat"].starts_with("not ok: cannot reach"),
+        "{}",
+        lines["wechat"]
+    );
+    assert!(lines["clock"].starts_with("not ok:"), "{}", lines["clock"]);
+    assert!(lines["database"].starts_with("ok"));
 }
