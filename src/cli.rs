@@ -13,8 +13,8 @@ use crate::accounts;
 use crate::config::Config;
 use crate::domain::{Role, now_millis};
 use crate::store::Store;
-use crate::store::audit::Actor;
-use crate::store::{backup, seed, staff};
+use crate::store::audit::{self, Actor};
+use crate::store::{api_tokens, backup, seed, staff};
 use crate::wechat::crypto::Cipher;
 use crate::wechat::simulate::{self, SimulatedKind};
 
@@ -117,6 +117,10 @@ pub enum TokenCommand {
         #[arg(long, value_name = "TEXT")]
         label: Option<String>,
     },
+    /// List a staff user's API tokens: id, label, created, last used (never the token).
+    List { name: String },
+    /// Revoke an API token by its id (from `kefu token list`); a running kefu refuses it at once.
+    Revoke { id: i64 },
 }
 
 #[derive(Debug, Args)]
@@ -168,13 +172,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(cmd) => user(cmd, &config).await,
-        Command::Token(TokenCommand::Create { name, label }) => {
-            let store = open_store(&config).await?;
-            let label = label.unwrap_or_else(|| "cli".to_owned());
-            let token = accounts::create_token(&store, &Actor::cli(), &name, &label).await?;
-            println!("{token}");
-            Ok(())
-        }
+        Command::Token(cmd) => token(cmd, &config).await,
         Command::Simulate(args) => simulate(args, &config).await,
         Command::Seed(args) => seed(args, &config).await,
         Command::Backup { path } => {
@@ -314,6 +312,62 @@ async fn user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn token(cmd: TokenCommand, config: &Config) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    match cmd {
+        TokenCommand::Create { name, label } => {
+            let label = label.unwrap_or_else(|| "cli".to_owned());
+            let token = accounts::create_token(&store, &Actor::cli(), &name, &label).await?;
+            println!("{token}");
+        }
+        TokenCommand::List { name } => {
+            let user = staff::by_username(store.pool(), &name)
+                .await?
+                .ok_or_else(|| accounts::AccountError::NoSuchUser(name.clone()))?;
+            let tokens = api_tokens::of_user(store.pool(), user.id).await?;
+            println!("{:<6} {:<20} {:<20} last used", "id", "label", "created");
+            for t in tokens {
+                let last_used = t.last_used_at.map_or_else(|| "never".to_owned(), minute);
+                println!(
+                    "{:<6} {:<20} {:<20} {last_used}",
+                    t.id,
+                    t.label,
+                    minute(t.created_at)
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let now = now_millis();
+            let mut tx = store.begin_write().await?;
+            let Some((username, label)) = api_tokens::revoke(&mut tx, id).await? else {
+                bail!("there is no API token with id {id} (kefu token list NAME shows them)");
+            };
+            audit::record(
+                &mut tx,
+                &Actor::cli(),
+                "token.revoke",
+                &username,
+                Some(&label),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            println!("revoked token {id} ({label}) of {username}");
+        }
+    }
+    Ok(())
+}
+
+/// A time to the minute, in UTC, for a table a person reads.
+fn minute(ms: crate::domain::Millis) -> String {
+    let t = crate::domain::rfc3339(ms);
+    // 2026-12-07T01:23:45.678Z -> 2026-12-07 01:23Z
+    match (t.get(..10), t.get(11..16)) {
+        (Some(day), Some(hm)) => format!("{day} {hm}Z"),
+        _ => t,
+    }
 }
 
 async fn simulate(args: SimulateArgs, config: &Config) -> anyhow::Result<()> {

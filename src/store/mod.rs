@@ -8,6 +8,7 @@
 //! `ingest` makes that affordable: one fsync per batch, not per push); a busy timeout so an
 //! occasional second writer waits instead of failing; foreign keys on.
 
+pub mod api_tokens;
 pub mod audit;
 pub mod backup;
 pub mod canned;

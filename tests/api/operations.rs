@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use kefu::domain::Role;
 use kefu::wechat::fake::{FakeConfig, FakeWechat};
 use kefu::wechat::push::Format;
 use kefu::wechat::simulate::{self, SimulatedKind};
+use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::cli::{Run, assert_ok, assert_one_sentence_failure, kefu, run_async};
-use crate::helpers::{AES_KEY, APPID, Mode, TOKEN, TestApp, assert_success, id_of, now};
+use crate::helpers::{AES_KEY, APPID, Mode, TOKEN, TestApp, add_staff, assert_success, id_of, now};
 
 // ---------------------------------------------------------------------------------------------
 // Backup
@@ -426,4 +428,99 @@ async fn doctor_reports_an_unreachable_wechat_api_and_missing_settings() {
     );
     assert!(lines["clock"].starts_with("not ok:"), "{}", lines["clock"]);
     assert!(lines["database"].starts_with("ok"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// API tokens
+
+/// The rows of `kefu token list`: [id, label, created day, created time, last used...].
+fn token_rows(list: &str) -> Vec<Vec<String>> {
+    list.lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_from_the_command_line_is_refused_by_the_running_server_at_once() {
+    let app = TestApp::start().await;
+    let (_, kept) = add_staff(&app, "carol", "Carol", Role::Agent).await;
+    let d = app.data_dir();
+    let created = run_async(
+        kefu(d, &[], &["token", "create", "carol", "--label", "ci-robot"]),
+        None,
+    )
+    .await;
+    assert_ok(&created);
+    let revoked = created.stdout.trim().to_owned();
+    let status = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/api/v1/conversations"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("the API answers")
+                .status()
+        }
+    };
+    assert_eq!(status(revoked.clone()).await, StatusCode::OK);
+
+    let list = run_async(kefu(d, &[], &["token", "list", "carol"]), None).await;
+    assert_ok(&list);
+    let header: Vec<&str> = list
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["id", "label", "created", "last", "used"],
+        "{}",
+        list.stdout
+    );
+    let rows = token_rows(&list.stdout);
+    assert_eq!(rows.len(), 2, "{}", list.stdout);
+    assert_eq!(rows[0][1], "tests", "{}", list.stdout);
+    assert_eq!(rows[0][4], "never", "{}", list.stdout);
+    assert_eq!(rows[1][1], "ci-robot", "{}", list.stdout);
+    assert_ne!(rows[1][4], "never", "it was just used: {}", list.stdout);
+    let hash = kefu::accounts::token_hash(&revoked);
+    for secret in [&revoked, &kept, &hash] {
+        assert!(!list.stdout.contains(secret.as_str()), "{}", list.stdout);
+    }
+
+    let id = rows[1][0].clone();
+    let revoke = run_async(kefu(d, &[], &["token", "revoke", &id]), None).await;
+    assert_ok(&revoke);
+    assert!(
+        revoke.stdout.contains("ci-robot") && revoke.stdout.contains("carol"),
+        "{}",
+        revoke.stdout
+    );
+    // the very next request, on the server that was running all along
+    assert_eq!(status(revoked.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(kept).await,
+        StatusCode::OK,
+        "the other token still works"
+    );
+    let rows = token_rows(
+        &run_async(kefu(d, &[], &["token", "list", "carol"]), None)
+            .await
+            .stdout,
+    );
+    assert_eq!(rows.len(), 1);
+
+    let again = run_async(kefu(d, &[], &["token", "revoke", &id]), None).await;
+    let sentence = assert_one_sentence_failure(&again);
+    assert!(
+        sentence.contains(&format!("no API token with id {id}")),
+        "{sentence}"
+    );
+    let nobody = run_async(kefu(d, &[], &["token", "list", "nobody"]), None).await;
+    assert!(assert_one_sentence_failure(&nobody).contains("nobody"));
 }
