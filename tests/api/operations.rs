@@ -524,3 +524,157 @@ async fn a_token_revoked_from_the_command_line_is_refused_by_the_running_server_
     let nobody = run_async(kefu(d, &[], &["token", "list", "nobody"]), None).await;
     assert!(assert_one_sentence_failure(&nobody).contains("nobody"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deployment files
+
+fn deploy_file(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The program, if it is installed (on PATH or in the sbin directories root has).
+fn installed(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin"].map(Into::into))
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Runs a checker; a warning on stderr counts as a failure too when `quiet` is asked.
+fn check_with(mut cmd: std::process::Command, what: &str, quiet: bool) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && (!quiet || stderr.trim().is_empty()),
+        "{what} failed ({}):\n{}\n{stderr}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn the_systemd_unit_is_hardened_and_passes_systemd_analyze_verify() {
+    let unit = deploy_file("kefu.service");
+    for setting in [
+        "User=kefu",
+        "StateDirectory=kefu",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "PrivateDevices=yes",
+        "CapabilityBoundingSet=\n",
+        "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+        "SystemCallFilter=@system-service",
+        "MemoryDenyWriteExecute=yes",
+        "UMask=0077",
+        "KillSignal=SIGTERM",
+    ] {
+        assert!(unit.contains(setting), "the unit lacks {setting:?}");
+    }
+    let exec = unit
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .expect("an ExecStart");
+    assert!(exec.ends_with(" serve"), "{exec}");
+
+    // the settings file it reads holds only keys kefu knows, and the data dir is the unit's
+    let example = deploy_file("kefu.toml").replace("the 43-character EncodingAESKey", AES_KEY);
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("kefu.toml");
+    std::fs::write(&toml, example).unwrap();
+    let config = kefu::config::Config::from_sources(Some(&toml), |_| None)
+        .unwrap_or_else(|e| panic!("deploy/kefu.toml: {e}"));
+    assert_eq!(config.data_dir, Path::new("/var/lib/kefu"));
+    assert!(unit.contains("--config /etc/kefu/kefu.toml serve"));
+
+    let Some(analyze) = installed("systemd-analyze") else {
+        eprintln!("note: systemd-analyze is not installed; deploy/kefu.service was not verified");
+        return;
+    };
+    // verify insists that ExecStart's program exists: point it at the one just built
+    let path = dir.path().join("kefu.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/kefu", env!("CARGO_BIN_EXE_kefu")),
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(analyze);
+    cmd.arg("verify").arg(&path);
+    // verify exits 0 on unknown keys or bad values, so any word on stderr fails the test
+    check_with(cmd, "systemd-analyze verify", true);
+}
+
+#[test]
+fn the_nginx_and_caddy_examples_pass_their_own_checks_where_installed() {
+    let nginx_conf = deploy_file("nginx.conf");
+    for needed in [
+        "proxy_set_header Upgrade $http_upgrade;",
+        "location = /ws",
+        "proxy_read_timeout 1h;",
+        "client_max_body_size 11m;",
+        "X-Forwarded-For",
+        "location = /metrics",
+    ] {
+        assert!(nginx_conf.contains(needed), "nginx.conf lacks {needed:?}");
+    }
+    let caddyfile = deploy_file("Caddyfile");
+    assert!(caddyfile.contains("max_size 11MB") && caddyfile.contains("respond /metrics 404"));
+
+    match (installed("nginx"), installed("openssl")) {
+        (Some(nginx), Some(openssl)) => {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            // nginx -t reads the certificate: a throw-away self-signed one
+            let mut req = std::process::Command::new(openssl);
+            req.args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=kefu.example.com", "-keyout"])
+            .arg(d.join("key.pem"))
+            .arg("-out")
+            .arg(d.join("cert.pem"));
+            check_with(req, "openssl req", false);
+            let site = nginx_conf
+                .replace(
+                    "/etc/letsencrypt/live/kefu.example.com/fullchain.pem",
+                    &d.join("cert.pem").display().to_string(),
+                )
+                .replace(
+                    "/etc/letsencrypt/live/kefu.example.com/privkey.pem",
+                    &d.join("key.pem").display().to_string(),
+                );
+            std::fs::write(d.join("kefu.conf"), site).unwrap();
+            std::fs::write(
+                d.join("nginx.conf"),
+                format!(
+                    "pid {0}/nginx.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\n  include {0}/kefu.conf;\n}}\n",
+                    d.display()
+                ),
+            )
+            .unwrap();
+            let mut test = std::process::Command::new(nginx);
+            test.arg("-t").arg("-c").arg(d.join("nginx.conf"));
+            check_with(test, "nginx -t", false);
+        }
+        _ => {
+            eprintln!("note: nginx or openssl is not installed; deploy/nginx.conf was not checked")
+        }
+    }
+    match installed("caddy") {
+        Some(caddy) => {
+            let mut validate = std::process::Command::new(caddy);
+            validate
+                .args(["validate", "--adapter", "caddyfile", "--config"])
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/Caddyfile"));
+            check_with(validate, "caddy validate", false);
+        }
+        None => eprintln!("note: caddy is not installed; deploy/Caddyfile was not checked"),
+    }
+}
