@@ -25,9 +25,12 @@ use crate::wechat::simulate::{self, SimulatedKind};
     about = "Self-hosted helpdesk for WeChat Mini Program customer service"
 )]
 pub struct Cli {
-    /// A TOML file with the same keys as the KEFU_* variables, in lower case without the prefix
+    /// A TOML file with the same keys as the KEFU_* variables, in lower case without the prefix; options and variables win over it
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Every setting, as an option or its KEFU_* variable (read by `Config::load`)
+    #[command(flatten)]
+    pub settings: crate::config::Settings,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -88,9 +91,12 @@ impl From<RoleArg> for Role {
 pub enum UserCommand {
     /// Create a staff account; the password is read from standard input.
     Add {
+        /// The sign-in name: letters, digits, `.`, `_` or `-`
         name: String,
+        /// What the account may do: admins also manage users, rules and settings
         #[arg(long, value_enum)]
         role: RoleArg,
+        /// The name colleagues see [default: NAME]
         #[arg(long, value_name = "TEXT")]
         display_name: Option<String>,
         /// Read the password from standard input (required: passwords never go on the command line)
@@ -100,10 +106,15 @@ pub enum UserCommand {
     /// List staff accounts.
     List,
     /// Disable a staff account: it can no longer sign in or use its tokens.
-    Disable { name: String },
+    Disable {
+        /// The account's sign-in name
+        name: String,
+    },
     /// Set a new password, read from standard input.
     Passwd {
+        /// The account's sign-in name
         name: String,
+        /// Read the password from standard input (required: passwords never go on the command line)
         #[arg(long)]
         password_stdin: bool,
     },
@@ -113,7 +124,9 @@ pub enum UserCommand {
 pub enum TokenCommand {
     /// Print a new API bearer token for a staff user, once; only its hash is stored.
     Create {
+        /// The staff account the token acts as
         name: String,
+        /// A note to tell tokens apart [default: cli]
         #[arg(long, value_name = "TEXT")]
         label: Option<String>,
     },

@@ -1,40 +1,169 @@
-//! The one typed `Config`, read once at start from `KEFU_*` environment variables and an
-//! optional TOML file (`--config FILE`, same keys in lower case without the prefix). The
-//! environment wins over the file. A value that is present but wrong stops start-up with a
-//! sentence naming where it came from; secrets never appear in `Debug` or in errors.
+//! The one typed `Config`, read once at start. Every setting is an option of every command
+//! (`--listen`), its `KEFU_*` variable (`KEFU_LISTEN`), both read by clap into [`Settings`],
+//! or a key of the optional `--config` TOML file (`listen`), read by serde into the same
+//! struct. An option wins over its variable, a variable over the file. A value that is present
+//! but wrong stops start-up with a sentence naming where it came from; secrets never appear in
+//! `Debug`, in `--help` or in errors.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, FromArgMatches as _};
+use serde::Deserialize;
+
 use crate::wechat::crypto::AesKey;
 use crate::wechat::push::Format;
 
-/// Every key kefu reads, in its file spelling; the variable is `KEFU_` + upper case.
-const KEYS: &[&str] = &[
-    "listen",
-    "data_dir",
-    "database_url",
-    "wechat_token",
-    "wechat_aes_key",
-    "wechat_appid",
-    "wechat_secret",
-    "wechat_api_base",
-    "wechat_format",
-    "webhook_path",
-    "webhook_max_age",
-    "public_url",
-    "reply_window_hours",
-    "reply_quota",
-    "enter_window_secs",
-    "enter_quota",
-    "delivery_retry_for",
-    "delivery_backoff_ms",
-    "delivery_concurrency",
-    "admin_password",
-    "log",
-];
+/// Every setting as the operator gave it, before any check. The names follow one rule, which
+/// the errors rely on and a test holds: the field `data_dir` is the option `--data-dir`, the
+/// variable `KEFU_DATA_DIR` and the file's key `data_dir`.
+#[derive(Clone, Debug, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[command(next_help_heading = "Configuration")]
+pub struct Settings {
+    /// Address to serve on [default: 127.0.0.1:8080]
+    #[arg(long, env = "KEFU_LISTEN", value_name = "ADDR", global = true)]
+    pub listen: Option<Text>,
+    /// Where the database and stored media live; created if missing [default: ./kefu-data]
+    #[arg(long, env = "KEFU_DATA_DIR", value_name = "DIR", global = true)]
+    pub data_dir: Option<Text>,
+    /// The database, a sqlite: URL [default: sqlite://DATA_DIR/kefu.db]
+    #[arg(long, env = "KEFU_DATABASE_URL", value_name = "URL", global = true)]
+    pub database_url: Option<Text>,
+    /// The Token of the mini program's message-push settings; without it every push is refused
+    #[arg(
+        long,
+        env = "KEFU_WECHAT_TOKEN",
+        value_name = "TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub wechat_token: Option<Secret>,
+    /// The 43-character EncodingAESKey, for safe and compatible mode
+    #[arg(
+        long,
+        env = "KEFU_WECHAT_AES_KEY",
+        value_name = "KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub wechat_aes_key: Option<Secret>,
+    /// The mini program's AppID; every encrypted push must be for it
+    #[arg(long, env = "KEFU_WECHAT_APPID", value_name = "APPID", global = true)]
+    pub wechat_appid: Option<Text>,
+    /// The AppSecret, needed to send replies
+    #[arg(
+        long,
+        env = "KEFU_WECHAT_SECRET",
+        value_name = "SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub wechat_secret: Option<Secret>,
+    /// Where WeChat's API is; tests and `kefu demo` point it at a fake [default: https://api.weixin.qq.com]
+    #[arg(long, env = "KEFU_WECHAT_API_BASE", value_name = "URL", global = true)]
+    pub wechat_api_base: Option<Text>,
+    /// The data format chosen in the message-push settings, json or xml; bodies are also recognised by their first byte [default: json]
+    #[arg(long, env = "KEFU_WECHAT_FORMAT", value_name = "FORMAT", global = true)]
+    pub wechat_format: Option<Text>,
+    /// The path WeChat pushes to [default: /wechat]
+    #[arg(long, env = "KEFU_WEBHOOK_PATH", value_name = "PATH", global = true)]
+    pub webhook_path: Option<Text>,
+    /// Seconds a push's timestamp may differ from now before it is refused as a replay; 0 turns the check off [default: 300]
+    #[arg(
+        long,
+        env = "KEFU_WEBHOOK_MAX_AGE",
+        value_name = "SECONDS",
+        global = true
+    )]
+    pub webhook_max_age: Option<Text>,
+    /// The public https origin, e.g. https://kefu.example.com; when set, cookies are Secure and links absolute
+    #[arg(long, env = "KEFU_PUBLIC_URL", value_name = "URL", global = true)]
+    pub public_url: Option<Text>,
+    /// After a customer message, WeChat allows replies for this many hours [default: 48]
+    #[arg(
+        long,
+        env = "KEFU_REPLY_WINDOW_HOURS",
+        value_name = "HOURS",
+        global = true
+    )]
+    pub reply_window_hours: Option<Text>,
+    /// After a customer message, WeChat allows this many replies [default: 5]
+    #[arg(long, env = "KEFU_REPLY_QUOTA", value_name = "N", global = true)]
+    pub reply_quota: Option<Text>,
+    /// After the customer opens the chat, WeChat allows replies for this many seconds [default: 60]
+    #[arg(
+        long,
+        env = "KEFU_ENTER_WINDOW_SECS",
+        value_name = "SECONDS",
+        global = true
+    )]
+    pub enter_window_secs: Option<Text>,
+    /// After the customer opens the chat, WeChat allows this many replies [default: 2]
+    #[arg(long, env = "KEFU_ENTER_QUOTA", value_name = "N", global = true)]
+    pub enter_quota: Option<Text>,
+    /// Seconds a reply that WeChat answers with a passing error is retried before it is marked failed [default: 1800]
+    #[arg(
+        long,
+        env = "KEFU_DELIVERY_RETRY_FOR",
+        value_name = "SECONDS",
+        global = true
+    )]
+    pub delivery_retry_for: Option<Text>,
+    /// The first retry's delay in milliseconds; each next one doubles, with jitter [default: 1000]
+    #[arg(
+        long,
+        env = "KEFU_DELIVERY_BACKOFF_MS",
+        value_name = "MS",
+        global = true
+    )]
+    pub delivery_backoff_ms: Option<Text>,
+    /// Replies in flight to WeChat at once [default: 128]
+    #[arg(
+        long,
+        env = "KEFU_DELIVERY_CONCURRENCY",
+        value_name = "N",
+        global = true
+    )]
+    pub delivery_concurrency: Option<Text>,
+    /// On the first start with no staff account, `admin` gets this password; without it a random one is printed once
+    #[arg(
+        long,
+        env = "KEFU_ADMIN_PASSWORD",
+        value_name = "PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub admin_password: Option<Secret>,
+    /// The log filter, e.g. kefu=debug,info [default: info]
+    #[arg(long, env = "KEFU_LOG", value_name = "FILTER", global = true)]
+    pub log: Option<Text>,
+}
+
+/// A setting's value as written. In the file it may be a string, a number or a boolean: they
+/// are all checked as text, like a variable's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Text(String);
+
+impl From<String> for Text {
+    fn from(value: String) -> Self {
+        Text(value)
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextVisitor).map(Text)
+    }
+}
 
 /// A secret string: usable, never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -52,6 +181,49 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+impl AsRef<str> for Secret {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextVisitor).map(Secret)
+    }
+}
+
+/// A string, a whole number or a boolean, as text.
+struct TextVisitor;
+
+impl serde::de::Visitor<'_> for TextVisitor {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or a number")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+    fn visit_string<E>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
     }
 }
 
@@ -98,46 +270,123 @@ pub struct WechatConfig {
 #[error("{0}")]
 pub struct ConfigError(String);
 
-/// Where a raw value came from, so an error can name it the way the operator wrote it.
-struct Raw {
-    value: String,
+/// Settings from one place, first the place that wins.
+struct Layer {
+    settings: Settings,
+    origin: Origin,
+}
+
+/// Where a layer came from, so that an error names a setting the way the operator wrote it.
+enum Origin {
+    /// clap's reading of the command line and the environment; the ids given as options
+    Arguments {
+        options: Vec<String>,
+    },
+    /// the environment, looked up by `Config::from_sources`
+    Environment,
+    File(PathBuf),
+}
+
+impl Origin {
+    fn name(&self, id: &str) -> String {
+        match self {
+            Origin::Arguments { options } if options.iter().any(|o| o == id) => {
+                format!("--{}", id.replace('_', "-"))
+            }
+            Origin::Arguments { .. } | Origin::Environment => {
+                format!("KEFU_{}", id.to_ascii_uppercase())
+            }
+            Origin::File(path) => format!("{id} in {}", path.display()),
+        }
+    }
+}
+
+/// The value a setting takes, and where it was given.
+struct Raw<'a> {
+    value: &'a str,
     source: String,
 }
 
+/// The first layer's value of a setting. An empty value means "not set" (and hides what a
+/// lower layer says): `KEFU_WECHAT_TOKEN=` in a unit file is common.
+fn pick<'a>(
+    layers: &'a [Layer],
+    id: &str,
+    field: impl Fn(&'a Settings) -> Option<&'a str>,
+) -> Option<Raw<'a>> {
+    let (layer, value) = layers.iter().find_map(|l| Some((l, field(&l.settings)?)))?;
+    (!value.trim().is_empty()).then(|| Raw {
+        value,
+        source: layer.origin.name(id),
+    })
+}
+
+/// The ids of every setting (`listen`, `data_dir`, …), as clap and serde know them.
+fn setting_ids() -> Vec<String> {
+    Settings::augment_args(clap::Command::new("kefu"))
+        .get_arguments()
+        .map(|arg| arg.get_id().to_string())
+        .collect()
+}
+
 impl Config {
-    /// Reads the process environment and, when given, the TOML file.
-    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        Self::from_sources(file, |name| std::env::var(name).ok())
+    /// This run's configuration. `matches` come from a command line that flattens
+    /// [`Settings`] (`cli::Cli`): clap has read each option there and, where it was not given,
+    /// its variable. The file, when given, fills in what both leave unset.
+    pub fn load(matches: &ArgMatches, file: Option<&Path>) -> Result<Config, ConfigError> {
+        let settings =
+            Settings::from_arg_matches(matches).map_err(|e| ConfigError(e.to_string()))?;
+        let options = setting_ids()
+            .into_iter()
+            .filter(|id| matches.value_source(id) == Some(ValueSource::CommandLine))
+            .collect();
+        let mut layers = vec![Layer {
+            settings,
+            origin: Origin::Arguments { options },
+        }];
+        if let Some(path) = file {
+            layers.push(read_file(path)?);
+        }
+        Self::from_layers(&layers)
     }
 
-    /// Reads configuration from a file and an environment lookup (tests pass their own).
+    /// Reads configuration from a file and an environment lookup (tests pass their own), by
+    /// the variable names `Settings` declares.
     pub fn from_sources(
         file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let mut raw: BTreeMap<&'static str, Raw> = BTreeMap::new();
+        let given: toml::Table = Settings::augment_args(clap::Command::new("kefu"))
+            .get_arguments()
+            .filter_map(|arg| {
+                let value = env(arg.get_env()?.to_str()?)?;
+                Some((arg.get_id().to_string(), toml::Value::String(value)))
+            })
+            .collect();
+        let settings: Settings = given
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError(e.message().to_owned()))?;
+        let mut layers = vec![Layer {
+            settings,
+            origin: Origin::Environment,
+        }];
         if let Some(path) = file {
-            for (key, value) in read_file(path)? {
-                raw.insert(key, value);
-            }
+            layers.push(read_file(path)?);
         }
-        for key in KEYS {
-            let name = var_name(key);
-            if let Some(value) = env(&name) {
-                raw.insert(
-                    key,
-                    Raw {
-                        value,
-                        source: name,
-                    },
-                );
-            }
-        }
-        // An empty value means "not set": `KEFU_WECHAT_TOKEN=` in a unit file is common.
-        raw.retain(|_, r| !r.value.trim().is_empty());
-        let get = |key: &str| raw.get(key);
+        Self::from_layers(&layers)
+    }
 
-        let listen = match get("listen") {
+    /// Checks every setting, taking each from the first layer that gives it.
+    fn from_layers(layers: &[Layer]) -> Result<Config, ConfigError> {
+        macro_rules! get {
+            ($field:ident) => {
+                pick(layers, stringify!($field), |s| {
+                    s.$field.as_ref().map(|v| v.as_ref())
+                })
+            };
+        }
+
+        let listen = match get!(listen) {
             Some(r) => r.value.trim().parse().map_err(|_| {
                 ConfigError(format!(
                     "{} is not an address like 127.0.0.1:8080 (got {:?})",
@@ -146,18 +395,18 @@ impl Config {
             })?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
         };
-        let data_dir = PathBuf::from(get("data_dir").map_or("./kefu-data", |r| r.value.as_str()));
-        let database_url = match get("database_url") {
+        let data_dir = PathBuf::from(get!(data_dir).map_or("./kefu-data", |r| r.value));
+        let database_url = match get!(database_url) {
             Some(r) if !r.value.starts_with("sqlite:") => {
                 return Err(ConfigError(format!(
                     "{} must be a sqlite: URL; other databases are not supported yet",
                     r.source
                 )));
             }
-            Some(r) => r.value.clone(),
+            Some(r) => r.value.to_owned(),
             None => format!("sqlite://{}/kefu.db", data_dir.display()),
         };
-        let aes_key = match get("wechat_aes_key") {
+        let aes_key = match get!(wechat_aes_key) {
             Some(r) => Some(AesKey::from_encoding_key(r.value.trim()).map_err(|_| {
                 ConfigError(format!(
                     "{} must be the 43-character EncodingAESKey of base64 letters (it has {} characters)",
@@ -167,24 +416,30 @@ impl Config {
             })?),
             None => None,
         };
-        let appid = get("wechat_appid").map(|r| r.value.trim().to_owned());
-        if let Some(r) = get("wechat_appid")
-            && !r
-                .value
-                .trim()
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(ConfigError(format!(
-                "{} must be the mini program's AppID, letters and digits like wx1234567890abcdef",
-                r.source
-            )));
-        }
-        let api_base = match get("wechat_api_base") {
-            Some(r) => http_url(r)?,
+        let appid = match get!(wechat_appid) {
+            Some(r)
+                if !r
+                    .value
+                    .trim()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
+                return Err(ConfigError(format!(
+                    "{} must be the mini program's AppID, letters and digits like wx1234567890abcdef",
+                    r.source
+                )));
+            }
+            Some(r) => Some(r.value.trim().to_owned()),
+            None => None,
+        };
+        let api_base = match get!(wechat_api_base) {
+            Some(r) => http_url(&r)?,
             None => "https://api.weixin.qq.com".to_owned(),
         };
-        let format = match get("wechat_format").map(|r| (r, r.value.trim().to_ascii_lowercase())) {
+        let format = match get!(wechat_format).map(|r| {
+            let v = r.value.trim().to_ascii_lowercase();
+            (r, v)
+        }) {
             None => Format::Json,
             Some((_, v)) if v == "json" => Format::Json,
             Some((_, v)) if v == "xml" => Format::Xml,
@@ -192,7 +447,7 @@ impl Config {
                 return Err(ConfigError(format!("{} must be json or xml", r.source)));
             }
         };
-        let webhook_path = match get("webhook_path") {
+        let webhook_path = match get!(webhook_path) {
             Some(r) => {
                 let p = r.value.trim();
                 let reserved = ["/api", "/ws", "/static", "/healthz", "/readyz", "/metrics"];
@@ -215,7 +470,7 @@ impl Config {
             }
             None => "/wechat".to_owned(),
         };
-        let webhook_max_age = match get("webhook_max_age") {
+        let webhook_max_age = match get!(webhook_max_age) {
             Some(r) => r.value.trim().parse().map_err(|_| {
                 ConfigError(format!(
                     "{} must be a whole number of seconds (got {:?})",
@@ -224,37 +479,35 @@ impl Config {
             })?,
             None => 300,
         };
-        let public_url = match get("public_url") {
-            Some(r) => Some(http_url(r)?),
+        let public_url = match get!(public_url) {
+            Some(r) => Some(http_url(&r)?),
             None => None,
         };
-        let number = |key: &str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-            match get(key) {
-                None => Ok(default),
-                Some(r) => r
-                    .value
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (min..=max).contains(n))
-                    .ok_or_else(|| {
-                        ConfigError(format!(
-                            "{} must be a whole number from {min} to {max} (got {:?})",
-                            r.source, r.value
-                        ))
-                    }),
-            }
+        let number = |raw: Option<Raw>, default: u64, min: u64, max: u64| match raw {
+            None => Ok(default),
+            Some(r) => r
+                .value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (min..=max).contains(n))
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{} must be a whole number from {min} to {max} (got {:?})",
+                        r.source, r.value
+                    ))
+                }),
         };
         let reply_rules = crate::domain::ReplyRules {
-            message_window_ms: number("reply_window_hours", 48, 1, 24 * 30)? as i64 * 3_600_000,
-            message_quota: number("reply_quota", 5, 0, 1000)? as u32,
-            enter_window_ms: number("enter_window_secs", 60, 0, 86_400)? as i64 * 1000,
-            enter_quota: number("enter_quota", 2, 0, 1000)? as u32,
+            message_window_ms: number(get!(reply_window_hours), 48, 1, 24 * 30)? as i64 * 3_600_000,
+            message_quota: number(get!(reply_quota), 5, 0, 1000)? as u32,
+            enter_window_ms: number(get!(enter_window_secs), 60, 0, 86_400)? as i64 * 1000,
+            enter_quota: number(get!(enter_quota), 2, 0, 1000)? as u32,
         };
         let delivery = DeliveryConfig {
-            retry_for_ms: number("delivery_retry_for", 1800, 0, 7 * 86_400)? as i64 * 1000,
-            backoff_ms: number("delivery_backoff_ms", 1000, 1, 3_600_000)? as i64,
-            concurrency: number("delivery_concurrency", 128, 1, 4096)? as usize,
+            retry_for_ms: number(get!(delivery_retry_for), 1800, 0, 7 * 86_400)? as i64 * 1000,
+            backoff_ms: number(get!(delivery_backoff_ms), 1000, 1, 3_600_000)? as i64,
+            concurrency: number(get!(delivery_concurrency), 128, 1, 4096)? as usize,
         };
         Ok(Config {
             reply_rules,
@@ -263,18 +516,18 @@ impl Config {
             data_dir,
             database_url,
             wechat: WechatConfig {
-                token: get("wechat_token").map(|r| Secret::new(r.value.trim())),
+                token: get!(wechat_token).map(|r| Secret::new(r.value.trim())),
                 aes_key,
                 appid,
-                secret: get("wechat_secret").map(|r| Secret::new(r.value.trim())),
+                secret: get!(wechat_secret).map(|r| Secret::new(r.value.trim())),
                 api_base,
                 format,
             },
             webhook_path,
             webhook_max_age,
             public_url,
-            admin_password: get("admin_password").map(|r| Secret::new(r.value.clone())),
-            log: get("log").map_or_else(|| "info".to_owned(), |r| r.value.clone()),
+            admin_password: get!(admin_password).map(|r| Secret::new(r.value)),
+            log: get!(log).map_or_else(|| "info".to_owned(), |r| r.value.to_owned()),
         })
     }
 
@@ -313,11 +566,7 @@ impl Config {
     }
 }
 
-fn var_name(key: &str) -> String {
-    format!("KEFU_{}", key.to_ascii_uppercase())
-}
-
-fn http_url(r: &Raw) -> Result<String, ConfigError> {
+fn http_url(r: &Raw<'_>) -> Result<String, ConfigError> {
     let v = r.value.trim();
     let rest = v
         .strip_prefix("https://")
@@ -333,7 +582,9 @@ fn http_url(r: &Raw) -> Result<String, ConfigError> {
     }
 }
 
-fn read_file(path: &Path) -> Result<Vec<(&'static str, Raw)>, ConfigError> {
+/// The `--config` file's settings. A key kefu does not know, or a value that is not a string,
+/// a number or a boolean, is refused naming the key.
+fn read_file(path: &Path) -> Result<Layer, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
@@ -343,38 +594,44 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, Raw)>, ConfigError> {
             e.message()
         ))
     })?;
-    let mut out = Vec::new();
-    for (key, value) in table {
-        let Some(known) = KEYS.iter().find(|k| **k == key) else {
+    // Checked here rather than left to serde, whose errors would not name the key this way.
+    let known = setting_ids();
+    for (key, value) in &table {
+        if !known.contains(key) {
             return Err(ConfigError(format!(
                 "config file {} has an unknown key {key:?}",
                 path.display()
             )));
-        };
-        let value = match value {
-            toml::Value::String(s) => s,
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            _ => {
-                return Err(ConfigError(format!(
-                    "{key} in {} must be a string or a number",
-                    path.display()
-                )));
-            }
-        };
-        out.push((
-            *known,
-            Raw {
-                value,
-                source: format!("{key} in {}", path.display()),
-            },
-        ));
+        }
+        if !matches!(
+            value,
+            toml::Value::String(_) | toml::Value::Integer(_) | toml::Value::Boolean(_)
+        ) {
+            return Err(ConfigError(format!(
+                "{key} in {} must be a string or a number",
+                path.display()
+            )));
+        }
     }
-    Ok(out)
+    let settings: Settings = table.try_into().map_err(|e: toml::de::Error| {
+        ConfigError(format!(
+            "config file {} is not valid TOML: {}",
+            path.display(),
+            e.message()
+        ))
+    })?;
+    Ok(Layer {
+        settings,
+        origin: Origin::File(path.to_owned()),
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use clap::{CommandFactory, Parser};
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -485,5 +742,147 @@ mod tests {
         .unwrap();
         let err = c.prepare_data_dir().unwrap_err().to_string();
         assert!(err.starts_with("KEFU_DATA_DIR"), "{err}");
+    }
+
+    /// A command line that flattens `Settings`, as `cli::Cli` does.
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(flatten)]
+        settings: Settings,
+        #[command(subcommand)]
+        command: Sub,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Sub {
+        Serve,
+    }
+
+    #[test]
+    fn every_setting_is_named_alike_as_an_option_a_variable_and_a_file_key() {
+        let command = Settings::augment_args(clap::Command::new("kefu"));
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            assert_eq!(arg.get_long(), Some(id.replace('_', "-").as_str()));
+            let env = arg.get_env().and_then(|e| e.to_str());
+            assert_eq!(
+                env,
+                Some(format!("KEFU_{}", id.to_ascii_uppercase()).as_str())
+            );
+            assert!(arg.is_global_set(), "{id} is an option of every command");
+            assert!(arg.get_help().is_some(), "{id} has a description");
+        }
+        // every key of the file is read into its setting
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kefu.toml");
+        let keys: Vec<String> = setting_ids()
+            .iter()
+            .map(|id| format!("{id} = \"x\""))
+            .collect();
+        std::fs::write(&file, keys.join("\n")).unwrap();
+        let layer = read_file(&file).unwrap();
+        // one `Some(` per setting given, in the Debug form
+        let given = format!("{:?}", layer.settings).matches("Some(").count();
+        assert_eq!(given, setting_ids().len());
+    }
+
+    #[test]
+    fn an_option_wins_over_its_variable_and_an_error_names_what_was_given() {
+        let matches = Line::command()
+            .try_get_matches_from(["kefu", "serve", "--listen", "nowhere"])
+            .unwrap();
+        let err = Config::load(&matches, None).unwrap_err().to_string();
+        assert!(err.starts_with("--listen is not an address"), "{err}");
+
+        let matches = Line::command()
+            .try_get_matches_from(["kefu", "--webhook-max-age", "60", "serve"])
+            .unwrap();
+        assert_eq!(Config::load(&matches, None).unwrap().webhook_max_age, 60);
+    }
+
+    #[test]
+    fn the_help_names_the_variable_of_every_option_and_hides_secrets() {
+        let mut command = Line::command();
+        let help = command.render_long_help().to_string();
+        for id in setting_ids() {
+            let var = format!("KEFU_{}", id.to_ascii_uppercase());
+            assert!(help.contains(&format!("[env: {var}")), "{var} in\n{help}");
+        }
+        let serve = command
+            .find_subcommand_mut("serve")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(serve.contains("[env: KEFU_LISTEN"), "{serve}");
+        // a secret's value is never shown, even when its variable is set
+        for id in [
+            "wechat_token",
+            "wechat_aes_key",
+            "wechat_secret",
+            "admin_password",
+        ] {
+            let arg = command.get_arguments().find(|a| a.get_id() == id).unwrap();
+            assert!(arg.is_hide_env_values_set(), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_file_value_may_be_a_number_or_a_boolean_but_not_a_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kefu.toml");
+        std::fs::write(&file, "reply_quota = 3\nwechat_format = \"xml\"\n").unwrap();
+        let c = Config::from_sources(Some(&file), env(&[])).unwrap();
+        assert_eq!(c.reply_rules.message_quota, 3);
+        assert_eq!(c.wechat.format, Format::Xml);
+
+        std::fs::write(&file, "listen = [1, 2]\n").unwrap();
+        let err = Config::from_sources(Some(&file), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!("listen in {} must be a string or a number", file.display())
+        );
+
+        std::fs::write(&file, "reply_quota = 5000\n").unwrap();
+        let err = Config::from_sources(Some(&file), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "reply_quota in {} must be a whole number from 0 to 1000 (got \"5000\")",
+                file.display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_empty_variable_counts_as_unset_and_hides_the_files_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kefu.toml");
+        std::fs::write(&file, "wechat_token = \"filetoken\"\n").unwrap();
+        let c = Config::from_sources(Some(&file), env(&[("KEFU_WECHAT_TOKEN", "")])).unwrap();
+        assert!(c.wechat.token.is_none());
+    }
+
+    #[test]
+    fn every_argument_of_every_command_has_a_description() {
+        fn check(command: &clap::Command, path: &str) {
+            for arg in command.get_arguments() {
+                assert!(
+                    arg.get_help().is_some() || arg.get_long_help().is_some(),
+                    "{path} {} has no description",
+                    arg.get_id()
+                );
+            }
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        let mut command = crate::cli::Cli::command();
+        command.build();
+        command.clone().debug_assert();
+        check(&command, "kefu");
     }
 }

@@ -1,17 +1,20 @@
 //! The `kefu` binary: parse the command line and configuration, set up logging, run.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use kefu::cli::{Cli, Command};
 use kefu::config::Config;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
+    // The matches, not only the parsed `Cli`: an error names an option given on the command
+    // line as `--listen`, one clap read from the environment as `KEFU_LISTEN`.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let config = match Config::load(&matches, cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
     // The server logs at KEFU_LOG; one-shot commands stay quiet unless asked.
-    let filter = match (&cli.command, std::env::var("KEFU_LOG").is_ok()) {
+    let filter = match (&cli.command, cli.settings.log.is_some()) {
         (Command::Serve | Command::Demo, _) | (_, true) => config.log.clone(),
         _ => "warn".to_owned(),
     };
