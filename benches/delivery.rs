@@ -69,7 +69,7 @@ fn main() {
         std::thread::spawn(move || {
             let mut samples = Vec::new();
             while !done.load(Ordering::Relaxed) {
-                if let Some(kb) = rss_kb(pid) {
+                if let Some(kb) = proc_status_kb(pid, "VmRSS") {
                     max_rss.fetch_max(kb, Ordering::Relaxed);
                     samples.push(kb);
                 }
@@ -83,8 +83,8 @@ fn main() {
     let total = (rate * rate_secs) as usize;
     println!("pushing {total} customer messages at {rate}/s while the outbox drains …");
     let requests = build_requests(&cipher, port, 10_000_000, total);
-    let addr = format!("127.0.0.1:{port}");
-    let (acked, lat, elapsed) = runtime.block_on(fixed_rate(&addr, requests, rate));
+    let client = client();
+    let (acked, lat, elapsed) = runtime.block_on(fixed_rate(&client, requests, rate));
     report(
         "webhook during drain",
         acked,
@@ -119,14 +119,6 @@ fn main() {
         eprintln!("FAIL: the backlog did not drain");
         std::process::exit(1);
     }
-}
-
-fn rss_kb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Customers who wrote, and a backlog of replies queued for them, written straight into a

@@ -29,12 +29,12 @@
 //!
 //! `BENCH_PERF=FILE` records a `perf` profile of kefu over the fan-out.
 //!
-//! The dashboards' reader is lean on purpose, since it shares the machine with kefu: a
-//! hand-written WebSocket client (server frames are unmasked; pings are answered), one
-//! thread with a current-thread tokio runtime and one small task per connection, one
-//! timestamp per socket read (for every frame that read delivered), and no JSON parsing: the
-//! `message_id` is found by a substring search in the first bytes of the frame, where the
-//! `event` object comes before the `html` fragments. The pushes go out from another thread.
+//! The dashboards' reader is lean on purpose, since it shares the machine with kefu:
+//! tokio-tungstenite's client (it answers pings), one thread with a current-thread tokio
+//! runtime and one small task per connection, one timestamp per frame read, and no JSON
+//! parsing: the `message_id` is found by a substring search in the first bytes of the frame,
+//! where the `event` object comes before the `html` fragments. Pages and pushes go through
+//! hyper's client; the pushes go out from another thread.
 //! Which push a message id belongs to is read from the database after the run (each push's
 //! text is unique).
 
@@ -46,10 +46,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
+use futures_util::StreamExt;
+use hyper::Uri;
 use kefu::wechat::crypto::{AesKey, Cipher};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rand::Rng;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 const PASSWORD: &str = "bench-admin-password";
 /// Rows on one inbox page (`web::inbox::PAGE`).
@@ -90,7 +95,7 @@ fn main() {
         );
     }
     println!("seeding {conversations} conversations and {messages} messages …");
-    let seeded = run_kefu(
+    let made = run_kefu(
         data.path(),
         &[
             "seed",
@@ -101,7 +106,7 @@ fn main() {
         ],
         None,
     );
-    print!("kefu seed: {seeded}");
+    print!("kefu seed: {made}");
     let token = run_kefu(
         data.path(),
         &["token", "create", "admin", "--label", "bench"],
@@ -116,11 +121,11 @@ fn main() {
         .expect("a runtime");
 
     // the conversations the page phase opens: fixed pseudo-random ids, each once
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut rng = seeded(0x9e37_79b9_7f4a_7c15);
     let mut sample: Vec<i64> = Vec::new();
     let mut picked = std::collections::HashSet::new();
     while sample.len() < (warmup + page_requests).min(conversations as usize) {
-        let id = (rng.next() % conversations) as i64 + 1;
+        let id = rng.random_range(1..=conversations) as i64;
         if picked.insert(id) {
             sample.push(id);
         }
@@ -138,9 +143,10 @@ fn main() {
     println!(
         "pages: {warmup} warm-up and {page_requests} measured requests of each kind, one at a time …"
     );
+    let client = client();
     let pages = runtime.block_on(measure_pages(
+        &client,
         &addr,
-        port,
         &token,
         &sample,
         warmup,
@@ -165,7 +171,7 @@ fn main() {
                 let connecting = Instant::now();
                 let mut tasks = Vec::with_capacity(dashboards);
                 for _ in 0..dashboards {
-                    let d = Dashboard::open(&addr, port, &token).await;
+                    let d = Dashboard::open(&addr, &token).await;
                     tasks.push(tokio::spawn(d.read(stop_rx.clone(), seen.clone())));
                 }
                 let _ = ready_tx.send(connecting.elapsed());
@@ -202,13 +208,12 @@ fn main() {
 
     let total = (rate * rate_secs) as usize;
     let cipher = Cipher::new(AesKey::from_encoding_key(AES_KEY).expect("key"), APPID);
-    let requests: Vec<Vec<u8>> = (0..total)
+    let requests: Vec<Push> = (0..total)
         .map(|i| {
-            let h = XorShift(i as u64 * 0x2545_f491_4f6c_dd1d + 1).next();
             let openid = if i % 5 < 3 {
-                format!("oSeed{:010}", h % conversations + 1)
+                format!("oSeed{:010}", rng.random_range(1..=conversations))
             } else {
-                format!("o-fanout-{}", h as usize % NEW_CUSTOMERS)
+                format!("o-fanout-{}", rng.random_range(0..NEW_CUSTOMERS))
             };
             push_request(
                 &cipher,
@@ -233,7 +238,7 @@ fn main() {
     let cpu_fanout = CpuUse::start(pid);
     let started = Instant::now();
     let (acked, webhook_lat, elapsed) =
-        runtime.block_on(fixed_rate_from(&addr, requests, rate, started));
+        runtime.block_on(fixed_rate_from(&client, requests, rate, started));
     report(
         "webhook during the fan-out",
         acked,
@@ -376,22 +381,8 @@ fn mib(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
-/// A small deterministic generator (xorshift64*): the same sample on every run.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0.max(1);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-/// CPU time the whole machine spent busy (not idle or waiting for I/O), in clock ticks
-/// (1/100 s), over all cores.
+/// CPU time the whole machine spent busy (not idle or waiting for I/O), in clock ticks, over
+/// all cores.
 fn machine_busy_ticks() -> u64 {
     let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
         return 0;
@@ -414,57 +405,42 @@ fn machine_busy_ticks() -> u64 {
 /// CPU used over a phase: kefu's, this bench's, and everything else's on the machine.
 struct CpuUse {
     started: Instant,
-    kefu: u64,
-    bench: u64,
+    kefu: CpuTicks,
+    bench: CpuTicks,
     machine: u64,
     pid: u32,
+    ticks_per_s: f64,
 }
 
 impl CpuUse {
     fn start(pid: u32) -> CpuUse {
         CpuUse {
             started: Instant::now(),
-            kefu: cpu_ticks(pid),
-            bench: cpu_ticks(std::process::id()),
+            kefu: CpuTicks::of(pid),
+            bench: CpuTicks::of(std::process::id()),
             machine: machine_busy_ticks(),
             pid,
+            ticks_per_s: clock_ticks_per_second() as f64,
         }
     }
 
     /// "kefu X s, this bench Y s, other processes Z s of CPU in W s"
     fn report(&self) -> String {
-        let kefu = cpu_ticks(self.pid).saturating_sub(self.kefu);
-        let bench = cpu_ticks(std::process::id()).saturating_sub(self.bench);
+        let kefu = CpuTicks::of(self.pid).since(self.kefu).total();
+        let bench = CpuTicks::of(std::process::id()).since(self.bench).total();
         let machine = machine_busy_ticks().saturating_sub(self.machine);
         let other = machine.saturating_sub(kefu + bench);
         let wall = self.started.elapsed().as_secs_f64();
+        let secs = |ticks: u64| ticks as f64 / self.ticks_per_s;
         format!(
             "kefu {:.1} s ({:.0} % of one core), this bench {:.1} s, other processes {:.1} s of CPU in {wall:.1} s on {} cores",
-            kefu as f64 / 100.0,
-            kefu as f64 / wall,
-            bench as f64 / 100.0,
-            other as f64 / 100.0,
+            secs(kefu),
+            secs(kefu) * 100.0 / wall,
+            secs(bench),
+            secs(other),
             std::thread::available_parallelism().map_or(0, |n| n.get()),
         )
     }
-}
-
-/// utime + stime of a process, in clock ticks (1/100 s).
-fn cpu_ticks(pid: u32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    // the fields after the command name, which is in parentheses and may hold spaces
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name
-    field(11) + field(12)
 }
 
 async fn open_store(dir: &std::path::Path) -> kefu::store::Store {
@@ -546,13 +522,6 @@ impl PageKind {
     }
 }
 
-fn get(path: &str, port: u16, token: &str) -> Vec<u8> {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n"
-    )
-    .into_bytes()
-}
-
 fn count(hay: &[u8], needle: &[u8]) -> usize {
     let mut n = 0;
     let mut at = 0;
@@ -590,17 +559,22 @@ fn page_ok(kind: usize, conversation: i64, a: &Answer) -> bool {
     }
 }
 
+/// `http://{addr}{path}`
+fn url(addr: &str, path: &str) -> Uri {
+    format!("http://{addr}{path}")
+        .parse()
+        .expect("a page's URL")
+}
+
 async fn measure_pages(
+    client: &Client,
     addr: &str,
-    port: u16,
     token: &str,
     sample: &[i64],
     warmup: usize,
     measured: usize,
 ) -> Vec<PageKind> {
-    let mut conn = Conn::open(addr).await;
-    let first = conn
-        .request(&get("/inbox", port, token))
+    let first = get(client, &url(addr, "/inbox"), token)
         .await
         .expect("an answer to /inbox");
     assert_eq!(first.status, 200, "GET /inbox with the admin's token");
@@ -622,15 +596,11 @@ async fn measure_pages(
                 Some(p) => p.clone(),
                 None => format!("/conversations/{id}"),
             };
-            let req = get(&path, port, token);
+            let page = url(addr, &path);
             let t = Instant::now();
-            let answer = match conn.request(&req).await {
-                Some(a) => a,
-                None => {
-                    conn = Conn::open(addr).await;
-                    stats.failures += 1;
-                    continue;
-                }
+            let Some(answer) = get(client, &page, token).await else {
+                stats.failures += 1;
+                continue;
             };
             let took = t.elapsed();
             if round < warmup {
@@ -670,14 +640,15 @@ async fn measure_pages(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Dashboards: a minimal WebSocket client
+// Dashboards
 
 /// What one dashboard read.
 #[derive(Default)]
 struct Received {
-    /// (message id, when the read that brought its `message_added` frame returned)
+    /// (message id, when its `message_added` frame was read)
     events: Vec<(i64, Instant)>,
     frames: u64,
+    /// payload bytes of the frames read
     bytes: u64,
     reloads: u64,
     /// `message_added` frames whose message id was not found in the first bytes
@@ -687,33 +658,7 @@ struct Received {
 }
 
 struct Dashboard {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-/// One frame at the start of `buf`: (fin, opcode, payload range, frame length).
-fn frame_at(buf: &[u8]) -> Option<(bool, u8, std::ops::Range<usize>, usize)> {
-    if buf.len() < 2 {
-        return None;
-    }
-    let fin = buf[0] & 0x80 != 0;
-    let opcode = buf[0] & 0x0f;
-    let masked = buf[1] & 0x80 != 0;
-    let (len, mut at) = match buf[1] & 0x7f {
-        126 => (
-            u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize,
-            4,
-        ),
-        127 => (
-            u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize,
-            10,
-        ),
-        n => (n as usize, 2),
-    };
-    if masked {
-        at += 4; // a server never masks; skipped if one did
-    }
-    (buf.len() >= at + len).then_some((fin, opcode, at..at + len, at + len))
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
 /// The number after `key` in `hay`.
@@ -731,46 +676,27 @@ fn number_after(hay: &[u8], key: &[u8]) -> Option<i64> {
 
 impl Dashboard {
     /// Connects with the bearer token and reads the greeting up to the `counts` frame.
-    async fn open(addr: &str, port: u16, token: &str) -> Dashboard {
-        let mut stream = TcpStream::connect(addr).await.expect("connect to kefu");
-        stream.set_nodelay(true).expect("nodelay");
-        let handshake = format!(
-            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {token}\r\n\r\n"
+    async fn open(addr: &str, token: &str) -> Dashboard {
+        let mut request = format!("ws://{addr}/ws")
+            .into_client_request()
+            .expect("a /ws request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("a header value"),
         );
-        stream
-            .write_all(handshake.as_bytes())
+        // no Nagle: a frame leaves at once, as kefu's own sockets do
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
             .await
-            .expect("send the handshake");
-        let mut buf = Vec::with_capacity(16 * 1024);
-        let head_end = loop {
-            if let Some(end) = find(&buf, b"\r\n\r\n") {
-                break end;
-            }
-            let n = stream.read_buf(&mut buf).await.expect("read the handshake");
-            assert!(n > 0, "kefu closed the WebSocket handshake");
-        };
-        assert!(
-            buf.starts_with(b"HTTP/1.1 101"),
-            "the /ws handshake answered {}",
-            String::from_utf8_lossy(&buf[..head_end])
-        );
-        buf.drain(..head_end + 4);
-        let mut d = Dashboard { stream, buf };
+            .expect("the /ws handshake");
+        let mut d = Dashboard { ws };
         // the greeting: hello, presence, counts (and perhaps events about this connection)
         loop {
-            while let Some((_, opcode, payload, len)) = frame_at(&d.buf) {
-                let is_counts = opcode == 1 && find(&d.buf[payload], b"\"counts\"").is_some();
-                d.buf.drain(..len);
-                if is_counts {
-                    return d;
-                }
+            match d.ws.next().await {
+                Some(Ok(Message::Text(text))) if text.contains("\"counts\"") => return d,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("reading the greeting: {e}"),
+                None => panic!("kefu closed the WebSocket during the greeting"),
             }
-            let n = d
-                .stream
-                .read_buf(&mut d.buf)
-                .await
-                .expect("read the greeting");
-            assert!(n > 0, "kefu closed the WebSocket during the greeting");
         }
     }
 
@@ -778,55 +704,43 @@ impl Dashboard {
     async fn read(mut self, mut stop: watch::Receiver<bool>, seen: Arc<AtomicU64>) -> Received {
         let mut r = Received::default();
         loop {
-            if self.buf.capacity() - self.buf.len() < 8 * 1024 {
-                self.buf.reserve(16 * 1024);
-            }
-            let n = tokio::select! {
+            let frame = tokio::select! {
                 biased;
                 _ = stop.changed() => break,
-                n = self.stream.read_buf(&mut self.buf) => n,
+                frame = self.ws.next() => frame,
             };
             let at = Instant::now();
-            match n {
-                Ok(0) | Err(_) => {
+            let message = match frame {
+                Some(Ok(message)) => message,
+                Some(Err(_)) | None => {
                     r.closed = true;
                     break;
                 }
-                Ok(n) => r.bytes += n as u64,
-            }
-            let mut used = 0;
-            while let Some((_, opcode, payload, len)) = frame_at(&self.buf[used..]) {
-                let payload = &self.buf[used + payload.start..used + payload.end];
-                r.frames += 1;
-                match opcode {
-                    1 => {
-                        let head = &payload[..payload.len().min(EVENT_PREFIX)];
-                        if find(head, b"\"message_added\"").is_some() {
-                            match number_after(head, b"\"message_id\":") {
-                                Some(id) => {
-                                    r.events.push((id, at));
-                                    seen.fetch_add(1, Ordering::Relaxed);
-                                }
-                                None => r.unparsed += 1,
+            };
+            r.frames += 1;
+            r.bytes += message.len() as u64;
+            match message {
+                Message::Text(text) => {
+                    let payload = text.as_bytes();
+                    let head = &payload[..payload.len().min(EVENT_PREFIX)];
+                    if find(head, b"\"message_added\"").is_some() {
+                        match number_after(head, b"\"message_id\":") {
+                            Some(id) => {
+                                r.events.push((id, at));
+                                seen.fetch_add(1, Ordering::Relaxed);
                             }
-                        } else if find(head, b"\"type\":\"reload\"").is_some() {
-                            r.reloads += 1;
+                            None => r.unparsed += 1,
                         }
+                    } else if find(head, b"\"type\":\"reload\"").is_some() {
+                        r.reloads += 1;
                     }
-                    8 => r.closed = true,
-                    9 => {
-                        // answer a ping with a pong (masked, as a client must; key 0)
-                        let mut pong = vec![0x8a, 0x80 | payload.len() as u8, 0, 0, 0, 0];
-                        pong.extend_from_slice(payload);
-                        let _ = self.stream.write_all(&pong).await;
-                    }
-                    _ => {}
                 }
-                used += len;
-            }
-            self.buf.drain(..used);
-            if r.closed {
-                break;
+                Message::Close(_) => {
+                    r.closed = true;
+                    break;
+                }
+                // pings are answered by tungstenite
+                _ => {}
             }
         }
         r

@@ -8,8 +8,8 @@
 //! `BENCH_PUSHES` pushes (default 200000) back to back; (2) a fixed rate of `BENCH_RATE`
 //! pushes/s (default 2000) for `BENCH_RATE_SECS` seconds (default 10), open loop, so latency
 //! is measured without coordinated omission. The load generator is deliberately lean (one
-//! thread, pre-built requests, a minimal HTTP/1.1 client) so that most of the machine is
-//! left to kefu.
+//! thread, pre-built requests, hyper's HTTP/1.1 client) so that most of the machine is left
+//! to kefu.
 //!
 //! `BENCH_RULES=1000` first stores that many enabled auto-reply rules (exact, contains and
 //! regex keywords, Chinese and English; a few match the pushed texts), so the cost of the bot's
@@ -40,21 +40,21 @@ fn main() {
     }
     let port = free_port();
     let mut server = start_server(data.path(), port, &[]);
-    let addr = format!("127.0.0.1:{port}");
+    let client = client();
 
     let cipher = Cipher::new(AesKey::from_encoding_key(AES_KEY).expect("key"), APPID);
     println!("building {pushes} encrypted pushes …");
     let requests = build_requests(&cipher, port, 0, pushes);
 
     println!("phase 1: {pushes} pushes over {connections} connections, as fast as kefu answers");
-    let (acked_1, lat_1, elapsed) = runtime.block_on(saturate(&addr, requests, connections));
+    let (acked_1, lat_1, elapsed) = runtime.block_on(saturate(&client, requests, connections));
     let rate_1 = acked_1 as f64 / elapsed.as_secs_f64();
     report("saturation", acked_1, pushes, elapsed, rate_1, lat_1);
 
     let total_2 = (rate * rate_secs) as usize;
     println!("phase 2: {total_2} pushes at {rate}/s (open loop)");
     let requests = build_requests(&cipher, port, pushes, total_2);
-    let (acked_2, lat_2, elapsed) = runtime.block_on(fixed_rate(&addr, requests, rate));
+    let (acked_2, lat_2, elapsed) = runtime.block_on(fixed_rate(&client, requests, rate));
     report(
         "fixed rate",
         acked_2,

@@ -12,10 +12,14 @@
 //! `BENCH_MESSAGES` (10000), `BENCH_PASSES` (5), `BENCH_CHECK` (2000), `BENCH_SEED` (1).
 //! Everything is generated from the seed, so runs are comparable.
 
+mod common;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use common::{BenchRng, env_num, percentile, seeded};
 use kefu::automation::rules::{MatchKind, Matcher, RuleSpec, normalize};
+use rand::Rng;
 
 const TARGET_P99: Duration = Duration::from_micros(50);
 
@@ -206,64 +210,40 @@ const EMOJI: &[&str] = &[
 ];
 const PUNCT_END: &[&str] = &["", "", "？", "?", "！", "!!", "。", "...", "～", "？？？"];
 
-/// splitmix64: a small seeded generator, so the rules and corpus are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// One of `items`, drawn at random.
+fn pick<'a>(rng: &mut BenchRng, items: &[&'a str]) -> &'a str {
+    items[rng.random_range(0..items.len())]
 }
 
 /// A keyword an admin might write: one word, or two run together.
-fn keyword(rng: &mut Rng) -> String {
-    match rng.below(4) {
-        0 => format!("{}{}", rng.pick(ZH), rng.pick(ZH)),
-        1 => format!("{} {}", rng.pick(EN), rng.pick(EN)),
-        2 => rng.pick(ZH).to_owned(),
-        _ => rng.pick(EN).to_owned(),
+fn keyword(rng: &mut BenchRng) -> String {
+    match rng.random_range(0..4) {
+        0 => format!("{}{}", pick(rng, ZH), pick(rng, ZH)),
+        1 => format!("{} {}", pick(rng, EN), pick(rng, EN)),
+        2 => pick(rng, ZH).to_owned(),
+        _ => pick(rng, EN).to_owned(),
     }
 }
 
 /// A regex an admin might write. The last three have no literal every match needs, so the
 /// matcher tries them on every message: the slow path, kept in on purpose.
-fn regex(rng: &mut Rng) -> String {
-    match rng.below(11) {
-        0 => format!(r"{}\s*\d{{6,}}", rng.pick(ZH)),
-        1 => format!(r"\b({}|{})\b", rng.pick(EN), rng.pick(EN)),
-        2 => format!("{}.*{}", rng.pick(ZH), rng.pick(ZH)),
-        3 => format!("^{}(吗|呢|吧)?$", rng.pick(ZH)),
-        4 => format!(r"(怎么|如何).{{0,6}}{}", rng.pick(ZH)),
-        5 => format!(r"\b{}\w*\s+{}", rng.pick(EN), rng.pick(EN)),
-        6 => format!(r"1[3-9]\d{{9}}|{}", rng.pick(ZH)),
-        7 => format!(r"\p{{Han}}{{2}}{}", rng.pick(ZH)),
-        8 => format!(r"^\d{{{},}}$", 4 + rng.below(10)),
-        9 => format!(r"^\p{{Han}}{{1,{}}}$", 1 + rng.below(4)),
-        _ => format!(r"[a-z]{{2}}\d{{{}}}", 6 + rng.below(8)),
+fn regex(rng: &mut BenchRng) -> String {
+    match rng.random_range(0..11) {
+        0 => format!(r"{}\s*\d{{6,}}", pick(rng, ZH)),
+        1 => format!(r"\b({}|{})\b", pick(rng, EN), pick(rng, EN)),
+        2 => format!("{}.*{}", pick(rng, ZH), pick(rng, ZH)),
+        3 => format!("^{}(吗|呢|吧)?$", pick(rng, ZH)),
+        4 => format!(r"(怎么|如何).{{0,6}}{}", pick(rng, ZH)),
+        5 => format!(r"\b{}\w*\s+{}", pick(rng, EN), pick(rng, EN)),
+        6 => format!(r"1[3-9]\d{{9}}|{}", pick(rng, ZH)),
+        7 => format!(r"\p{{Han}}{{2}}{}", pick(rng, ZH)),
+        8 => format!(r"^\d{{{},}}$", 4 + rng.random_range(0..10)),
+        9 => format!(r"^\p{{Han}}{{1,{}}}$", 1 + rng.random_range(0..4)),
+        _ => format!(r"[a-z]{{2}}\d{{{}}}", 6 + rng.random_range(0..8)),
     }
 }
 
-fn rules(rng: &mut Rng, n: usize) -> Vec<RuleSpec> {
+fn rules(rng: &mut BenchRng, n: usize) -> Vec<RuleSpec> {
     (0..n)
         .map(|i| {
             let kind = match i % 5 {
@@ -271,7 +251,7 @@ fn rules(rng: &mut Rng, n: usize) -> Vec<RuleSpec> {
                 2 | 3 => MatchKind::Contains,
                 _ => MatchKind::Regex,
             };
-            let count = 1 + rng.below(3);
+            let count = 1 + rng.random_range(0..3);
             let keywords = (0..count)
                 .map(|_| match kind {
                     MatchKind::Regex => regex(rng),
@@ -280,7 +260,7 @@ fn rules(rng: &mut Rng, n: usize) -> Vec<RuleSpec> {
                 .collect();
             RuleSpec {
                 id: i as i64 + 1,
-                priority: rng.below(100) as i64,
+                priority: rng.random_range(0..100) as i64,
                 kind,
                 keywords,
             }
@@ -290,26 +270,26 @@ fn rules(rng: &mut Rng, n: usize) -> Vec<RuleSpec> {
 
 /// A customer's message of `2..=200` characters: filler words, often a word some rule
 /// knows, sometimes an order number, emoji, full-width letters or trailing punctuation.
-fn message(rng: &mut Rng) -> String {
-    let target = match rng.below(10) {
-        0..=4 => 2 + rng.below(18),  // short: most customer messages
-        5..=8 => 20 + rng.below(60), // a sentence or two
-        _ => 80 + rng.below(121),    // a long complaint
+fn message(rng: &mut BenchRng) -> String {
+    let target = match rng.random_range(0..10) {
+        0..=4 => 2 + rng.random_range(0..18), // short: most customer messages
+        5..=8 => 20 + rng.random_range(0..60), // a sentence or two
+        _ => 80 + rng.random_range(0..121),   // a long complaint
     };
-    let english = rng.chance(30);
+    let english = rng.random_ratio(30, 100);
     let mut text = String::new();
-    if rng.chance(10) {
-        text.push_str(rng.pick(EMOJI));
+    if rng.random_ratio(10, 100) {
+        text.push_str(pick(rng, EMOJI));
     }
     while text.chars().count() < target {
-        let word = match (english, rng.below(10)) {
-            (false, 0) => rng.pick(ZH),
-            (true, 0) => rng.pick(EN),
-            (false, 1) if rng.chance(20) => "订单号 2026112300",
-            (_, 2) if rng.chance(20) => rng.pick(EMOJI),
+        let word = match (english, rng.random_range(0..10)) {
+            (false, 0) => pick(rng, ZH),
+            (true, 0) => pick(rng, EN),
+            (false, 1) if rng.random_ratio(20, 100) => "订单号 2026112300",
+            (_, 2) if rng.random_ratio(20, 100) => pick(rng, EMOJI),
             (false, 3) => "，",
-            (false, _) => rng.pick(FILLER_ZH),
-            (true, _) => rng.pick(FILLER_EN),
+            (false, _) => pick(rng, FILLER_ZH),
+            (true, _) => pick(rng, FILLER_EN),
         };
         if english && !text.is_empty() {
             text.push(' ');
@@ -317,7 +297,7 @@ fn message(rng: &mut Rng) -> String {
         text.push_str(word);
     }
     let mut text: String = text.chars().take(target).collect();
-    if english && rng.chance(10) {
+    if english && rng.random_ratio(10, 100) {
         // full-width, as some Chinese keyboards type Latin letters
         text = text
             .chars()
@@ -327,33 +307,28 @@ fn message(rng: &mut Rng) -> String {
             })
             .collect();
     }
-    text.push_str(rng.pick(PUNCT_END));
+    text.push_str(pick(rng, PUNCT_END));
     text
 }
 
-fn corpus(rng: &mut Rng, rules: &[RuleSpec], n: usize) -> Vec<String> {
+fn corpus(rng: &mut BenchRng, rules: &[RuleSpec], n: usize) -> Vec<String> {
     (0..n)
         .map(|_| {
-            if rng.chance(10) {
+            if rng.random_ratio(10, 100) {
                 // exactly a keyword, as typed: 转人工！ for 转人工
-                let rule = &rules[rng.below(rules.len())];
+                let rule = &rules[rng.random_range(0..rules.len())];
                 if rule.kind != MatchKind::Regex {
-                    let k = &rule.keywords[rng.below(rule.keywords.len())];
-                    return format!("{k}{}", rng.pick(PUNCT_END));
+                    let k = &rule.keywords[rng.random_range(0..rule.keywords.len())];
+                    return format!("{k}{}", pick(rng, PUNCT_END));
                 }
             }
             let mut m = message(rng);
             while m.chars().count() < 2 {
-                m.push_str(rng.pick(FILLER_ZH));
+                m.push_str(pick(rng, FILLER_ZH));
             }
             m
         })
         .collect()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
 }
 
 fn micros(d: Duration) -> String {
@@ -380,7 +355,7 @@ fn main() {
     let n_rules = env_num("BENCH_RULES", 1_000) as usize;
     let n_messages = env_num("BENCH_MESSAGES", 10_000) as usize;
     let passes = env_num("BENCH_PASSES", 5).max(1) as usize;
-    let mut rng = Rng(env_num("BENCH_SEED", 1));
+    let mut rng = seeded(env_num("BENCH_SEED", 1));
 
     let rules = rules(&mut rng, n_rules);
     let count = |kind| rules.iter().filter(|r| r.kind == kind).count();

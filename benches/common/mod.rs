@@ -1,18 +1,26 @@
-//! What the benchmarks share: starting a release `kefu serve`, building signed pushes, a lean
-//! HTTP/1.1 load generator, and reporting latency percentiles.
+//! What the benchmarks share: starting a release `kefu serve` (or the one `BENCH_KEFU_BIN`
+//! names), building signed pushes, sending them with hyper's pooled HTTP/1.1 client, reading
+//! a process's CPU and memory from `/proc`, a seeded random generator, and reporting latency
+//! percentiles.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use kefu::wechat::crypto::Cipher;
 use kefu::wechat::push::Format;
 use kefu::wechat::simulate::{SimulatedKind, push_body, sign_push};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::Mutex;
+use rand::SeedableRng;
 
 pub const TOKEN: &str = "bench-token";
 pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -25,6 +33,15 @@ pub fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The kefu binary the bench runs: `BENCH_KEFU_BIN` (an older build, to measure it beside
+/// this one on the same day), else the one cargo built for this bench.
+pub fn kefu_bin() -> PathBuf {
+    std::env::var_os("BENCH_KEFU_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_kefu")))
+}
+
+/// Prints a phase's line; its p50 and p99 in milliseconds.
 pub fn report(
     phase: &str,
     acked: usize,
@@ -32,7 +49,7 @@ pub fn report(
     elapsed: Duration,
     rate: f64,
     mut lat: Vec<Duration>,
-) {
+) -> (f64, f64) {
     lat.sort();
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
@@ -46,6 +63,7 @@ pub fn report(
         ms(pct(0.99)),
         ms(lat.last().copied().unwrap_or_default()),
     );
+    (ms(pct(0.50)), ms(pct(0.99)))
 }
 
 pub fn ms(d: Duration) -> f64 {
@@ -60,7 +78,7 @@ pub fn free_port() -> u16 {
 }
 
 pub fn start_server(data: &std::path::Path, port: u16, extra: &[(&str, &str)]) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu"))
+    let mut child = Command::new(kefu_bin())
         .arg("serve")
         .env_clear()
         .env("KEFU_DATA_DIR", data)
@@ -100,107 +118,158 @@ pub fn stop_server(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Pre-built HTTP/1.1 requests, each a distinct encrypted text push.
-pub fn build_requests(cipher: &Cipher, port: u16, first: usize, count: usize) -> Vec<Vec<u8>> {
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+/// hyper's pooled client: a request that finds no idle keep-alive connection opens one, so
+/// N requests in flight use N connections.
+pub type Client = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+
+pub fn client() -> Client {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// A webhook push, signed and encrypted before the clock starts; sending it only clones
+/// reference-counted parts.
+#[derive(Clone)]
+pub struct Push {
+    uri: Uri,
+    content_type: HeaderValue,
+    body: Bytes,
+}
+
+impl Push {
+    fn request(&self) -> Request<Full<Bytes>> {
+        let mut req = Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = self.uri.clone();
+        req.headers_mut()
+            .insert(CONTENT_TYPE, self.content_type.clone());
+        req
+    }
+
+    /// Sends the push; true when kefu answered 200 with the body `success`.
+    pub async fn send(&self, client: &Client) -> bool {
+        let Ok(answer) = client.request(self.request()).await else {
+            return false;
+        };
+        let ok = answer.status() == StatusCode::OK;
+        match answer.into_body().collect().await {
+            Ok(body) => ok && body.to_bytes() == "success",
+            Err(_) => false,
+        }
+    }
+}
+
+/// What a push says, for the workloads of the ingest bench.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushKind {
+    Text,
+    Image,
+    /// a mini program card (`miniprogrampage`)
+    Card,
+    /// the customer opening the chat (`user_enter_tempsession`)
+    Enter,
+}
+
+/// Push `i` of a run, of `kind`, in `format`, from one of 5,000 customers. Its MsgId and
+/// nonce are unique to `i`, and so is its CreateTime for each customer (a second earlier
+/// every 5,000 pushes), which is what makes an event unique: kefu drops a push it has seen.
+pub fn push(cipher: &Cipher, port: u16, i: usize, kind: PushKind, format: Format) -> Push {
     let now = kefu::domain::now_millis() / 1000;
+    let openid = format!("o-bench-{}", i % 5000);
+    let kind = match kind {
+        PushKind::Text => SimulatedKind::Text(format!("hello from customer {i} 你好")),
+        PushKind::Image => SimulatedKind::Image {
+            media_id: format!("bench-media-{i}"),
+        },
+        PushKind::Card => SimulatedKind::Card {
+            thumb_media_id: None,
+        },
+        PushKind::Enter => SimulatedKind::Enter {
+            session_from: "bench".to_owned(),
+        },
+    };
+    let created = now - (i / 5000) as i64;
+    let body = push_body(
+        &kind,
+        &openid,
+        1_000_000_000_000 + i as u64,
+        created,
+        format,
+    );
+    let nonce = format!("{}", 100_000 + i);
+    signed(
+        port,
+        sign_push(&body, TOKEN, Some(cipher), format, &openid, now, &nonce),
+    )
+}
+
+fn signed(port: u16, push: kefu::wechat::simulate::SignedPush) -> Push {
+    Push {
+        uri: format!("http://127.0.0.1:{port}/wechat?{}", push.query)
+            .parse()
+            .expect("a webhook URI"),
+        content_type: HeaderValue::from_static(push.content_type),
+        body: Bytes::from(push.body),
+    }
+}
+
+/// Pushes `first..first + count`, each a distinct encrypted JSON text.
+pub fn build_requests(cipher: &Cipher, port: u16, first: usize, count: usize) -> Vec<Push> {
     (first..first + count)
-        .map(|i| {
-            let openid = format!("o-bench-{}", i % 5000);
-            let body = push_body(
-                &SimulatedKind::Text(format!("hello from customer {i} 你好")),
-                &openid,
-                1_000_000_000_000 + i as u64,
-                now,
-                Format::Json,
-            );
-            let push = sign_push(&body, TOKEN, Some(cipher), Format::Json, &openid, now, &format!("{}", 100_000 + i));
-            format!(
-                "POST /wechat?{} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{}",
-                push.query,
-                push.content_type,
-                push.body.len(),
-                push.body
-            )
-            .into_bytes()
-        })
+        .map(|i| push(cipher, port, i, PushKind::Text, Format::Json))
         .collect()
 }
 
-/// A keep-alive connection that sends one request and reads one `success` answer.
-pub struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
+/// One encrypted JSON text push from `openid` (`msg_id` must be unique: kefu drops a push it
+/// has seen).
+pub fn push_request(
+    cipher: &Cipher,
+    port: u16,
+    openid: &str,
+    text: &str,
+    msg_id: u64,
+    nonce: &str,
+) -> Push {
+    let now = kefu::domain::now_millis() / 1000;
+    let body = push_body(
+        &SimulatedKind::Text(text.to_owned()),
+        openid,
+        msg_id,
+        now,
+        Format::Json,
+    );
+    signed(
+        port,
+        sign_push(&body, TOKEN, Some(cipher), Format::Json, openid, now, nonce),
+    )
 }
 
-impl Conn {
-    pub async fn open(addr: &str) -> Conn {
-        let stream = TcpStream::connect(addr).await.expect("connect to kefu");
-        stream.set_nodelay(true).expect("nodelay");
-        Conn {
-            stream,
-            buf: Vec::with_capacity(4096),
-        }
-    }
-
-    /// Sends `req`; true when kefu answered 200 with body `success`.
-    pub async fn send(&mut self, req: &[u8]) -> bool {
-        if self.stream.write_all(req).await.is_err() {
-            return false;
-        }
-        self.buf.clear();
-        loop {
-            let mut chunk = [0u8; 2048];
-            let n = match self.stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => n,
-            };
-            self.buf.extend_from_slice(&chunk[..n]);
-            let Some(head_end) = find(&self.buf, b"\r\n\r\n") else {
-                continue;
-            };
-            let head = String::from_utf8_lossy(&self.buf[..head_end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if self.buf.len() >= head_end + 4 + len {
-                let body = &self.buf[head_end + 4..head_end + 4 + len];
-                return head.starts_with("http/1.1 200") && body == b"success";
-            }
-        }
-    }
-}
-
-pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
+/// Sends every push as fast as kefu answers, `connections` at a time (so over as many
+/// keep-alive connections): how many were acknowledged, the time to each `success`, the
+/// time it all took.
 pub async fn saturate(
-    addr: &str,
-    requests: Vec<Vec<u8>>,
+    client: &Client,
+    pushes: Vec<Push>,
     connections: usize,
 ) -> (usize, Vec<Duration>, Duration) {
-    let queue = Arc::new(Mutex::new(requests.into_iter()));
+    let pushes = Arc::new(pushes);
+    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let queue = queue.clone();
-        let addr = addr.to_owned();
+        let (client, pushes, next) = (client.clone(), pushes.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
-            let mut conn = Conn::open(&addr).await;
             let mut acked = 0usize;
             let mut lat = Vec::new();
-            loop {
-                let Some(req) = queue.lock().await.next() else {
-                    break;
-                };
+            while let Some(push) = pushes.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let t = Instant::now();
-                if conn.send(&req).await {
+                if push.send(&client).await {
                     acked += 1;
                     lat.push(t.elapsed());
-                } else {
-                    conn = Conn::open(&addr).await;
                 }
             }
             (acked, lat)
@@ -219,11 +288,11 @@ pub async fn saturate(
 /// Sends at a fixed rate on as many connections as needed, timing each request from when it
 /// was due (not when a connection became free), so a stall shows up in the latency.
 pub async fn fixed_rate(
-    addr: &str,
-    requests: Vec<Vec<u8>>,
+    client: &Client,
+    pushes: Vec<Push>,
     rate: u64,
 ) -> (usize, Vec<Duration>, Duration) {
-    fixed_rate_from(addr, requests, rate, Instant::now()).await
+    fixed_rate_from(client, pushes, rate, Instant::now()).await
 }
 
 /// When request `i` of a fixed-rate run that started at `started` is due.
@@ -234,31 +303,21 @@ pub fn due_at(started: Instant, rate: u64, i: usize) -> Instant {
 /// `fixed_rate`, with request `i` due at `started + i / rate`: a caller that keeps `started`
 /// knows when each request was sent.
 pub async fn fixed_rate_from(
-    addr: &str,
-    requests: Vec<Vec<u8>>,
+    client: &Client,
+    pushes: Vec<Push>,
     rate: u64,
     started: Instant,
 ) -> (usize, Vec<Duration>, Duration) {
-    let (free_tx, mut free_rx) = tokio::sync::mpsc::unbounded_channel::<Conn>();
     let (done_tx, mut done_rx) =
         tokio::sync::mpsc::unbounded_channel::<Option<(Duration, Duration)>>();
-    let total = requests.len();
-    for (i, req) in requests.into_iter().enumerate() {
+    let total = pushes.len();
+    for (i, push) in pushes.into_iter().enumerate() {
         let due = due_at(started, rate, i);
         tokio::time::sleep_until(due.into()).await;
-        let conn = match free_rx.try_recv() {
-            Ok(c) => c,
-            Err(_) => Conn::open(addr).await,
-        };
-        let free_tx = free_tx.clone();
-        let done_tx = done_tx.clone();
+        let (client, done_tx) = (client.clone(), done_tx.clone());
         tokio::spawn(async move {
-            let mut conn = conn;
-            let ok = conn.send(&req).await;
+            let ok = push.send(&client).await;
             let _ = done_tx.send(ok.then(|| (due - started, due.elapsed())));
-            if ok {
-                let _ = free_tx.send(conn);
-            }
         });
     }
     let mut acked = 0;
@@ -283,12 +342,39 @@ pub async fn fixed_rate_from(
     (acked, lat, started.elapsed())
 }
 
+/// An HTTP answer: its status and whole body.
+pub struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+/// `GET url` with a bearer token; None when there was no answer.
+pub async fn get(client: &Client, url: &Uri, token: &str) -> Option<Answer> {
+    let mut req = Request::new(Full::default());
+    *req.uri_mut() = url.clone();
+    req.headers_mut().insert(
+        AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).ok()?,
+    );
+    let answer = client.request(req).await.ok()?;
+    let status = answer.status().as_u16();
+    let body = answer.into_body().collect().await.ok()?.to_bytes();
+    Some(Answer { status, body })
+}
+
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
 /// Runs a `kefu` command (the release binary) on the data dir `data`, with the same
 /// environment as `start_server`, feeding it `stdin`; its standard output. Panics with its
 /// standard error when it fails.
 pub fn run_kefu(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kefu"))
+    let mut child = Command::new(kefu_bin())
         .args(args)
         .env_clear()
         .env("KEFU_DATA_DIR", data)
@@ -319,35 +405,6 @@ pub fn run_kefu(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> S
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// One encrypted text push from `openid` as an HTTP/1.1 request (`msg_id` must be unique:
-/// kefu drops a push it has seen).
-pub fn push_request(
-    cipher: &Cipher,
-    port: u16,
-    openid: &str,
-    text: &str,
-    msg_id: u64,
-    nonce: &str,
-) -> Vec<u8> {
-    let now = kefu::domain::now_millis() / 1000;
-    let body = push_body(
-        &SimulatedKind::Text(text.to_owned()),
-        openid,
-        msg_id,
-        now,
-        Format::Json,
-    );
-    let push = sign_push(&body, TOKEN, Some(cipher), Format::Json, openid, now, nonce);
-    format!(
-        "POST /wechat?{} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n{}",
-        push.query,
-        push.content_type,
-        push.body.len(),
-        push.body
-    )
-    .into_bytes()
-}
-
 /// A field of `/proc/{pid}/status` in kB (`VmRSS`, `VmHWM`).
 pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -357,6 +414,69 @@ pub fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// The CPU a process has used, from `/proc/{pid}/stat`, in clock ticks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTicks {
+    pub user: u64,
+    pub system: u64,
+}
+
+impl CpuTicks {
+    /// utime and stime of `pid` (fields 14 and 15 of its stat); zero when it cannot be read.
+    pub fn of(pid: u32) -> CpuTicks {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return CpuTicks::default();
+        };
+        // the fields after the command name, which is in parentheses and may hold spaces:
+        // the state (field 3) comes first, so field n is at n - 3
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let field = |n: usize| {
+            fields
+                .get(n - 3)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        CpuTicks {
+            user: field(14),
+            system: field(15),
+        }
+    }
+
+    pub fn since(self, earlier: CpuTicks) -> CpuTicks {
+        CpuTicks {
+            user: self.user.saturating_sub(earlier.user),
+            system: self.system.saturating_sub(earlier.system),
+        }
+    }
+
+    pub fn total(self) -> u64 {
+        self.user + self.system
+    }
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 when it cannot be asked).
+pub fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(100)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers
+
+/// The benches' one random generator, seeded: every run draws the same.
+pub type BenchRng = rand::rngs::StdRng;
+
+pub fn seeded(seed: u64) -> BenchRng {
+    BenchRng::seed_from_u64(seed)
+}
+
 /// The `p` quantile (0..=1) of sorted values, nearest rank.
 pub fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
     if sorted.is_empty() {
@@ -364,92 +484,4 @@ pub fn percentile<T: Copy + Default>(sorted: &[T], p: f64) -> T {
     }
     let rank = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
-}
-
-/// An HTTP answer: status, head (lower-cased) and body.
-pub struct Answer {
-    pub status: u16,
-    pub head: String,
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            l.strip_prefix(name)
-                .and_then(|v| v.strip_prefix(':'))
-                .map(str::trim)
-        })
-    }
-}
-
-impl Conn {
-    /// Sends any request and reads its answer (a `Content-Length` or chunked body); None when
-    /// the connection failed.
-    pub async fn request(&mut self, req: &[u8]) -> Option<Answer> {
-        self.stream.write_all(req).await.ok()?;
-        self.buf.clear();
-        let mut chunk = vec![0u8; 64 * 1024];
-        let head_end = loop {
-            if let Some(end) = find(&self.buf, b"\r\n\r\n") {
-                break end;
-            }
-            let n = self.stream.read(&mut chunk).await.ok()?;
-            if n == 0 {
-                return None;
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&self.buf[..head_end]).to_ascii_lowercase();
-        let status = head.get(9..12)?.parse().ok()?;
-        let mut answer = Answer {
-            status,
-            head,
-            body: Vec::new(),
-        };
-        let mut rest = self.buf.split_off(head_end + 4);
-        if answer.header("transfer-encoding") == Some("chunked") {
-            loop {
-                // a chunk: its size in hex, CRLF, the bytes, CRLF; the last has size 0
-                let Some(line_end) = find(&rest, b"\r\n") else {
-                    let n = self.stream.read(&mut chunk).await.ok()?;
-                    if n == 0 {
-                        return None;
-                    }
-                    rest.extend_from_slice(&chunk[..n]);
-                    continue;
-                };
-                let size_text = String::from_utf8_lossy(&rest[..line_end]);
-                let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-                while rest.len() < line_end + 2 + size + 2 {
-                    let n = self.stream.read(&mut chunk).await.ok()?;
-                    if n == 0 {
-                        return None;
-                    }
-                    rest.extend_from_slice(&chunk[..n]);
-                }
-                answer
-                    .body
-                    .extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
-                rest.drain(..line_end + 2 + size + 2);
-                if size == 0 {
-                    return Some(answer);
-                }
-            }
-        }
-        let len: usize = answer
-            .header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        while rest.len() < len {
-            let n = self.stream.read(&mut chunk).await.ok()?;
-            if n == 0 {
-                return None;
-            }
-            rest.extend_from_slice(&chunk[..n]);
-        }
-        rest.truncate(len);
-        answer.body = rest;
-        Some(answer)
-    }
 }
