@@ -131,9 +131,15 @@ pub enum TokenCommand {
         label: Option<String>,
     },
     /// List a staff user's API tokens: id, label, created, last used (never the token).
-    List { name: String },
+    List {
+        /// The staff account whose tokens are listed
+        name: String,
+    },
     /// Revoke an API token by its id (from `kefu token list`); a running kefu refuses it at once.
-    Revoke { id: i64 },
+    Revoke {
+        /// The token's id, the first column of `kefu token list`
+        id: i64,
+    },
 }
 
 #[derive(Debug, Args)]
