@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::accounts;
 use crate::config::Config;
 use crate::domain::{Role, now_millis};
+use crate::services::Caller;
+use crate::services::accounts::{self, AccountRef, NewAccount};
 use crate::store::Store;
-use crate::store::audit::{self, Actor};
 use crate::store::{api_tokens, backup, seed, staff};
 use crate::wechat::crypto::Cipher;
 use crate::wechat::simulate::{self, SimulatedKind};
@@ -105,12 +105,13 @@ pub enum UserCommand {
     },
     /// List staff accounts.
     List,
-    /// Disable a staff account: it can no longer sign in or use its tokens.
+    /// Disable a staff account: its sessions end, and it can no longer sign in or use its
+    /// tokens. The last enabled admin cannot be disabled.
     Disable {
         /// The account's sign-in name
         name: String,
     },
-    /// Set a new password, read from standard input.
+    /// Set a new password, read from standard input; the account's sessions end.
     Passwd {
         /// The account's sign-in name
         name: String,
@@ -289,16 +290,13 @@ async fn user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
             accounts::check_username(&name)?;
             let password = read_password(password_stdin)?;
             let store = open_store(config).await?;
-            let display = display_name.unwrap_or_else(|| name.clone());
-            let id = accounts::add_user(
-                &store,
-                &Actor::cli(),
-                &name,
-                &display,
-                role.into(),
-                &password,
-            )
-            .await?;
+            let new = NewAccount {
+                username: &name,
+                display_name: display_name.as_deref().unwrap_or_default(),
+                role: role.into(),
+                password: &password,
+            };
+            let id = accounts::add(&store, Caller::Cli, new).await?;
             println!("created {} {name} (id {id})", Role::from(role));
         }
         UserCommand::List => {
@@ -317,8 +315,9 @@ async fn user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
         }
         UserCommand::Disable { name } => {
             let store = open_store(config).await?;
-            accounts::disable_user(&store, &Actor::cli(), &name).await?;
-            println!("disabled {name}");
+            let ended =
+                accounts::set_disabled(&store, Caller::Cli, AccountRef::Name(&name), true).await?;
+            println!("disabled {name}; {}", sessions_ended(ended));
         }
         UserCommand::Passwd {
             name,
@@ -326,8 +325,10 @@ async fn user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
         } => {
             let password = read_password(password_stdin)?;
             let store = open_store(config).await?;
-            accounts::set_password(&store, &Actor::cli(), &name, &password).await?;
-            println!("password changed for {name}");
+            let account = AccountRef::Name(&name);
+            let ended =
+                accounts::reset_password(&store, Caller::Cli, account, &password, None).await?;
+            println!("password changed for {name}; {}", sessions_ended(ended));
         }
     }
     Ok(())
@@ -338,7 +339,8 @@ async fn token(cmd: TokenCommand, config: &Config) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::Create { name, label } => {
             let label = label.unwrap_or_else(|| "cli".to_owned());
-            let token = accounts::create_token(&store, &Actor::cli(), &name, &label).await?;
+            let account = AccountRef::Name(&name);
+            let token = accounts::create_token(&store, Caller::Cli, account, &label).await?;
             println!("{token}");
         }
         TokenCommand::List { name } => {
@@ -358,21 +360,7 @@ async fn token(cmd: TokenCommand, config: &Config) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { id } => {
-            let now = now_millis();
-            let mut tx = store.begin_write().await?;
-            let Some((username, label)) = api_tokens::revoke(&mut tx, id).await? else {
-                bail!("there is no API token with id {id} (kefu token list NAME shows them)");
-            };
-            audit::record(
-                &mut tx,
-                &Actor::cli(),
-                "token.revoke",
-                &username,
-                Some(&label),
-                now,
-            )
-            .await?;
-            tx.commit().await?;
+            let (username, label) = accounts::revoke_token(&store, Caller::Cli, id).await?;
             println!("revoked token {id} ({label}) of {username}");
         }
     }
@@ -386,6 +374,14 @@ fn minute(ms: crate::domain::Millis) -> String {
     match (t.get(..10), t.get(11..16)) {
         (Some(day), Some(hm)) => format!("{day} {hm}Z"),
         _ => t,
+    }
+}
+
+/// "1 session ended", "2 sessions ended".
+fn sessions_ended(n: u64) -> String {
+    match n {
+        1 => "1 session ended".to_owned(),
+        n => format!("{n} sessions ended"),
     }
 }
 

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::{Config, Secret};
+use crate::services::Caller;
+use crate::services::accounts::{self, AccountRef};
 use crate::wechat::crypto::{AesKey, Cipher};
 use crate::wechat::fake::{FakeConfig, FakeWechat};
 use crate::wechat::push::Format;
@@ -57,7 +59,7 @@ impl Demo {
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let data_dir = std::env::temp_dir().join(format!(
         "kefu-demo-{}",
-        crate::accounts::random_secret(6).replace(['-', '_'], "x")
+        accounts::random_secret(6).replace(['-', '_'], "x")
     ));
     let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
         .await
@@ -65,7 +67,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let aes_key_text = random_aes_key();
     let aes_key = AesKey::from_encoding_key(&aes_key_text)
         .map_err(|e| anyhow::anyhow!("cannot make a demo key: {e}"))?;
-    let admin_password = crate::accounts::random_secret(9);
+    let admin_password = accounts::random_secret(9);
 
     config.data_dir = data_dir.clone();
     config.database_url = format!("sqlite://{}/kefu.db", data_dir.display());
@@ -89,10 +91,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         http: reqwest::Client::new(),
     });
     let running = crate::app::start_with(config, listener, Some(demo)).await?;
-    let token = crate::accounts::create_token(
+    let token = accounts::create_token(
         &running.state.store,
-        &crate::store::audit::Actor::system(),
-        "admin",
+        Caller::System,
+        AccountRef::Name("admin"),
         "demo",
     )
     .await?;

@@ -4,7 +4,6 @@
 //! the WeChat protocol, the store, the ingest path of a push, and the web surface.
 #![forbid(unsafe_code)]
 
-pub mod accounts;
 pub mod app;
 pub mod automation;
 pub mod cli;
@@ -17,6 +16,7 @@ pub mod error;
 pub mod i18n;
 pub mod ingest;
 pub mod live;
+pub mod services;
 pub mod store;
 pub mod web;
 pub mod wechat;

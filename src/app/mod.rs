@@ -13,10 +13,10 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::accounts::{self, FirstAdmin};
 use crate::config::Config;
 use crate::delivery::{self, Delivery, TypingLimiter};
 use crate::live::Live;
+use crate::services::accounts::{self, FirstAdmin};
 use crate::store::Store;
 use crate::web;
 use crate::wechat::api::WechatApi;

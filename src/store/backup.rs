@@ -74,7 +74,7 @@ pub async fn backup(url: &str, dest: &Path) -> Result<Copied, BackupError> {
         .unwrap_or_else(|| "kefu-backup".to_owned());
     let partial = dir.join(format!(
         ".{name}.partial-{}",
-        crate::accounts::random_secret(6)
+        crate::services::accounts::random_secret(6)
     ));
     let outcome = copy_into(url, &source, &partial, dest, dir).await;
     // whatever happened, no temporary file stays behind

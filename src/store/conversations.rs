@@ -81,10 +81,13 @@ pub async fn list(pool: &SqlitePool, f: &ListFilter) -> sqlx::Result<Vec<Convers
     q.build_query_as().fetch_all(pool).await
 }
 
-pub async fn get(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<ConversationRow>> {
+pub async fn get<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    id: i64,
+) -> sqlx::Result<Option<ConversationRow>> {
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
     q.push(" where c.id = ").push_bind(id);
-    q.build_query_as().fetch_optional(pool).await
+    q.build_query_as().fetch_optional(db).await
 }
 
 /// Moves a conversation to `status`. Resolving it frees the contact, so their next message

@@ -209,3 +209,14 @@ pub async fn by_id_in(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<Opti
         .fetch_optional(conn)
         .await
 }
+
+/// A staff account by user name, read inside a transaction.
+pub async fn by_username_in(
+    conn: &mut SqliteConnection,
+    username: &str,
+) -> sqlx::Result<Option<StaffRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where username = $1")))
+        .bind(username)
+        .fetch_optional(conn)
+        .await
+}

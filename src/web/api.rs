@@ -11,15 +11,16 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::delivery::{self, Attachment, QueueError};
 use crate::domain::{
-    ConversationStatus, Handler, MessageType, Millis, ReplyRules, Role, SenderKind, now_millis,
-    rfc3339,
+    ConversationStatus, Handler, MessageType, Millis, ReplyRules, SenderKind, now_millis, rfc3339,
 };
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, RequestText, fill};
-use crate::store::audit;
+use crate::services;
+use crate::services::replies::{
+    self, CardInput, ImageInput, LinkInput, Reply, ReplyDraft, TextInput,
+};
 use crate::store::conversations::{self, AssigneeFilter, ConversationRow, ListFilter};
 use crate::store::messages::{self, MessageRow};
-use crate::store::staff;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -131,12 +132,17 @@ async fn get_conversation(
 /// The conversation `id` as the API shows it now.
 async fn conversation_now(state: &AppState, id: i64) -> AppResult<ConversationView> {
     let row = find_conversation(state, id).await?;
+    view_of(state, &row).await
+}
+
+/// A conversation as the API shows it, with its last message.
+async fn view_of(state: &AppState, row: &ConversationRow) -> AppResult<ConversationView> {
     let last = match row.last_message_id {
         Some(mid) => messages::get(state.store.pool(), mid).await?,
         None => None,
     };
     Ok(ConversationView::of(
-        &row,
+        row,
         last.as_ref(),
         &state.config.reply_rules,
         now_millis(),
@@ -199,39 +205,9 @@ async fn set_status(
                 .choice("status", &["open", "pending", "resolved"]),
         )
     })?;
-    let now = now_millis();
-    let mut tx = state.store.begin_write().await?;
-    if !conversations::set_status(&mut tx, id, status, now).await? {
-        return Err(AppError::NotFound(format!("there is no conversation {id}")));
-    }
-    let change = ("conversation.status", status.as_str());
-    finish_change(state, user, tx, id, change, now).await
-}
-
-/// The end of every staff change to a conversation: audit it in the change's transaction,
-/// commit, tell the dashboards, and answer with the conversation as it is now.
-async fn finish_change(
-    state: AppState,
-    user: Staff,
-    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    id: i64,
-    (action, detail): (&str, &str),
-    now: Millis,
-) -> AppResult<Json<ConversationView>> {
-    audit::record(
-        &mut tx,
-        &user.actor(),
-        action,
-        &format!("conversation {id}"),
-        Some(detail),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.live.publish(crate::live::Event::ConversationChanged {
-        conversation_id: id,
-    });
-    conversation_now(&state, id).await.map(Json)
+    let row =
+        services::conversations::set_status(&state.store, &state.live, &user, id, status).await?;
+    view_of(&state, &row).await.map(Json)
 }
 
 /// `POST /api/v1/conversations/{id}/assign`: null (or no `assignee`) unassigns.
@@ -249,38 +225,9 @@ async fn assign(
     Strict(body): Strict<AssignBody>,
 ) -> AppResult<Json<ConversationView>> {
     let id = parse_id(&id)?;
-    if let Some(assignee) = body.assignee {
-        let staff = staff::by_id(state.store.pool(), assignee).await?;
-        if staff.is_none_or(|s| s.disabled) {
-            let r = lang.request();
-            return Err(AppError::Invalid(fill(
-                r.assignee_unknown,
-                &[("id", &assignee.to_string())],
-            )));
-        }
-    }
-    let current = find_conversation(&state, id).await?.assignee_id;
-    refuse_others_conversation(&user, current)?;
-    let now = now_millis();
-    let mut tx = state.store.begin_write().await?;
-    if !conversations::assign(&mut tx, id, body.assignee).await? {
-        return Err(AppError::NotFound(format!("there is no conversation {id}")));
-    }
-    let detail = body
-        .assignee
-        .map_or("nobody".to_owned(), |a| format!("user {a}"));
-    finish_change(state, user, tx, id, ("conversation.assign", &detail), now).await
-}
-
-/// Agents claim unassigned conversations and hand on their own; only admins take a
-/// conversation from someone else.
-fn refuse_others_conversation(user: &Staff, assignee: Option<i64>) -> AppResult<()> {
-    if user.role != Role::Admin && assignee.is_some_and(|a| a != user.id) {
-        return Err(AppError::Forbidden(
-            "this conversation is assigned to someone else; only an admin can reassign it".into(),
-        ));
-    }
-    Ok(())
+    let (store, live) = (&state.store, &state.live);
+    let row = services::conversations::assign(store, live, &user, id, body.assignee, lang).await?;
+    view_of(&state, &row).await.map(Json)
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,17 +252,9 @@ async fn set_handler(
         "human" => Handler::Human,
         _ => return Err(AppError::Invalid(lang.request().handler_choice.into())),
     };
-    let current = find_conversation(&state, id).await?.assignee_id;
-    refuse_others_conversation(&user, current)?;
-    let now = now_millis();
-    let mut tx = state.store.begin_write().await?;
-    if handler == Handler::Bot {
-        conversations::assign(&mut tx, id, None).await?;
-    }
-    conversations::set_handler(&mut tx, id, handler).await?;
-    // the change's event also has the bot offer waiting conversations to agents
-    let change = ("conversation.handler", handler.as_str());
-    finish_change(state, user, tx, id, change, now).await
+    let (store, live) = (&state.store, &state.live);
+    let row = services::conversations::set_handler(store, live, &user, id, handler, lang).await?;
+    view_of(&state, &row).await.map(Json)
 }
 
 /// `POST /api/v1/conversations/{id}/read`: the agent has seen everything in it.
@@ -325,15 +264,7 @@ async fn mark_read(
     Path(id): Path<String>,
 ) -> AppResult<Json<ConversationView>> {
     let id = parse_id(&id)?;
-    find_conversation(&state, id).await?;
-    let mut tx = state.store.begin_write().await?;
-    let changed = conversations::mark_read(&mut tx, id).await?;
-    tx.commit().await?;
-    if changed {
-        state.live.publish(crate::live::Event::ConversationChanged {
-            conversation_id: id,
-        });
-    }
+    services::conversations::mark_read(&state.store, &state.live, id).await?;
     conversation_now(&state, id).await.map(Json)
 }
 
@@ -508,17 +439,10 @@ async fn post_message(
     } else {
         let Strict(body) = Strict::<Tagged>::from_request(request, &state).await?;
         let input: ReplyInput = body.read_into("", lang)?;
-        reply_from_json(&state, input, "", lang)?
+        replies::check(appid(&state), input.into(), "", lang)?
     };
     let row = send_reply(&state, id, (SenderKind::Agent, Some(user.id)), reply).await?;
     Ok((axum::http::StatusCode::ACCEPTED, Json(message_json(&row))))
-}
-
-/// A validated reply, ready to queue.
-pub struct Reply {
-    pub kind: MessageType,
-    pub content: Value,
-    pub file: Option<(Vec<u8>, &'static str)>,
 }
 
 /// Queues a validated reply, storing its attachment first.
@@ -537,7 +461,7 @@ pub async fn send_reply(
     let attachment = match reply.file {
         Some((bytes, content_type)) => {
             let ext = delivery::image_extension(content_type).unwrap_or("bin");
-            let relative = format!("out/{}.{ext}", crate::accounts::random_secret(12));
+            let relative = format!("out/{}.{ext}", crate::services::accounts::random_secret(12));
             delivery::write_file(&state.config.data_dir.join("media"), &relative, &bytes)
                 .await
                 .map_err(|e| AppError::Internal(anyhow::anyhow!("cannot store the upload: {e}")))?;
@@ -602,213 +526,21 @@ pub enum ReplyInput {
     Note(#[serde(deserialize_with = "json::object")] TextInput),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TextInput {
-    pub text: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ImageInput {
-    pub media_id: String,
-    /// kefu's own (ignored)
-    #[serde(default)]
-    pub url: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinkInput {
-    pub title: String,
-    pub description: String,
-    pub url: String,
-    pub thumb_url: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CardInput {
-    pub title: String,
-    /// when given, it must be this mini program's own
-    #[serde(default)]
-    pub appid: Option<String>,
-    pub pagepath: String,
-    pub thumb_media_id: String,
-    /// kefu's own (ignored)
-    #[serde(default)]
-    pub thumb_url: Option<String>,
-}
-
-/// Checks the fields of a reply's content; `at` is where the reply is in the body ("" for
-/// the body itself, `reply` in a rule), so every sentence names the field by its whole path.
-struct Fields<'a> {
-    at: &'a str,
-    r: &'static RequestText,
-}
-
-impl Fields<'_> {
-    fn path(&self, name: &str) -> String {
-        if self.at.is_empty() {
-            format!("content.{name}")
-        } else {
-            format!("{}.content.{name}", self.at)
+impl From<ReplyInput> for ReplyDraft {
+    fn from(input: ReplyInput) -> ReplyDraft {
+        match input {
+            ReplyInput::Text(c) => ReplyDraft::Text(c),
+            ReplyInput::Image(c) => ReplyDraft::Image(c),
+            ReplyInput::Link(c) => ReplyDraft::Link(c),
+            ReplyInput::MiniProgramPage(c) => ReplyDraft::MiniProgramPage(c),
+            ReplyInput::Note(c) => ReplyDraft::Note(c),
         }
     }
-
-    /// A required text, trimmed, of at most `max` characters.
-    fn text<'v>(&self, value: &'v str, name: &str, max: usize) -> AppResult<&'v str> {
-        let field = self.path(name);
-        let v = value.trim();
-        if v.is_empty() {
-            return Err(AppError::Invalid(fill(
-                self.r.field_required,
-                &[("field", &field)],
-            )));
-        }
-        if v.chars().count() > max {
-            return Err(AppError::Invalid(fill(
-                self.r.field_too_long,
-                &[("field", &field), ("max", &max.to_string())],
-            )));
-        }
-        Ok(v)
-    }
-
-    fn http_url<'v>(&self, value: &'v str, name: &str) -> AppResult<&'v str> {
-        let v = self.text(value, name, 2000)?;
-        if !(v.starts_with("https://") || v.starts_with("http://")) {
-            return Err(AppError::Invalid(fill(
-                self.r.field_url,
-                &[("field", &self.path(name))],
-            )));
-        }
-        Ok(v)
-    }
 }
 
-/// Checks a reply (`at`: where it is in the body) and shapes its content as it is stored.
-pub fn reply_from_json(
-    state: &AppState,
-    input: ReplyInput,
-    at: &str,
-    lang: Lang,
-) -> AppResult<Reply> {
-    let f = Fields {
-        at,
-        r: lang.request(),
-    };
-    let (kind, content) = match &input {
-        ReplyInput::Text(c) => {
-            let text = f.text(&c.text, "text", delivery::MAX_TEXT_CHARS)?;
-            check_miniprogram_links(state, text, f.r)?;
-            (MessageType::Text, json!({ "text": text }))
-        }
-        ReplyInput::Note(c) => (
-            MessageType::Note,
-            json!({ "text": f.text(&c.text, "text", 10_000)? }),
-        ),
-        ReplyInput::Image(c) => (
-            MessageType::Image,
-            json!({ "media_id": f.text(&c.media_id, "media_id", 256)?, "url": null }),
-        ),
-        ReplyInput::Link(c) => (
-            MessageType::Link,
-            json!({
-                "title": f.text(&c.title, "title", 200)?,
-                "description": f.text(&c.description, "description", 500)?,
-                "url": f.http_url(&c.url, "url")?,
-                "thumb_url": f.http_url(&c.thumb_url, "thumb_url")?,
-            }),
-        ),
-        ReplyInput::MiniProgramPage(c) => {
-            let thumb_media_id = f.text(&c.thumb_media_id, "thumb_media_id", 256)?;
-            let card = card_content(state, &f, &c.title, c.appid.as_deref(), &c.pagepath)?;
-            (
-                MessageType::MiniProgramPage,
-                card.with_thumb(thumb_media_id),
-            )
-        }
-    };
-    Ok(Reply {
-        kind,
-        content,
-        file: None,
-    })
-}
-
-/// A mini program card's checked fields, before its cover is known.
-struct Card {
-    title: String,
-    appid: String,
-    pagepath: String,
-}
-
-impl Card {
-    fn with_thumb(self, thumb_media_id: &str) -> Value {
-        self.content(Some(thumb_media_id))
-    }
-
-    fn content(self, thumb_media_id: Option<&str>) -> Value {
-        json!({
-            "title": self.title,
-            "appid": self.appid,
-            "pagepath": self.pagepath,
-            "thumb_url": null,
-            "thumb_media_id": thumb_media_id,
-        })
-    }
-}
-
-fn card_content(
-    state: &AppState,
-    f: &Fields<'_>,
-    title: &str,
-    appid: Option<&str>,
-    pagepath: &str,
-) -> AppResult<Card> {
-    let own = state.config.wechat.appid.clone().unwrap_or_default();
-    if let Some(given) = appid
-        && !given.is_empty()
-        && given != own
-    {
-        return Err(AppError::Invalid(f.r.own_appid.into()));
-    }
-    Ok(Card {
-        title: f.text(title, "title", 200)?.to_owned(),
-        appid: own,
-        pagepath: f.text(pagepath, "pagepath", 1000)?.to_owned(),
-    })
-}
-
-/// WeChat opens a mini program page from a text link only for the sender's own AppID.
-fn check_miniprogram_links(state: &AppState, text: &str, r: &RequestText) -> AppResult<()> {
-    let appid = state.config.wechat.appid.as_deref().unwrap_or_default();
-    if miniprogram_link_appids(text).all(|given| given == Some(appid)) {
-        Ok(())
-    } else {
-        Err(AppError::Invalid(r.link_appid.into()))
-    }
-}
-
-/// The value of every `data-miniprogram-appid` attribute in `text`, read as a browser would:
-/// any letter case, spaces around `=`, double, single or no quotes. None for one that cannot be
-/// read (which is then refused).
-fn miniprogram_link_appids(text: &str) -> impl Iterator<Item = Option<&str>> {
-    const NAME: &str = "data-miniprogram-appid";
-    let lower = text.to_ascii_lowercase();
-    let starts: Vec<usize> = lower
-        .match_indices(NAME)
-        .map(|(i, _)| i + NAME.len())
-        .collect();
-    starts.into_iter().map(move |at| {
-        let rest = text[at..].trim_start();
-        let rest = rest.strip_prefix('=')?.trim_start();
-        match rest.chars().next()? {
-            q @ ('"' | '\'') => rest[1..].split(q).next(),
-            _ => rest.split(|c: char| c.is_whitespace() || c == '>').next(),
-        }
-    })
+/// This mini program's own AppID, which replies' cards and links must name.
+fn appid(state: &AppState) -> Option<&str> {
+    state.config.wechat.appid.as_deref()
 }
 
 /// A multipart reply: an image (`file`), or a mini program card with its cover as `file`.
@@ -820,7 +552,7 @@ async fn reply_from_multipart(
     let r = lang.request();
     let unreadable = |_| AppError::Invalid(r.multipart_unreadable.into());
     let mut kind: Option<String> = None;
-    let (mut title, mut pagepath, mut appid) = (String::new(), String::new(), None);
+    let (mut title, mut pagepath, mut given_appid) = (String::new(), String::new(), None);
     let mut file: Option<Vec<u8>> = None;
     while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
         match field.name().unwrap_or_default() {
@@ -828,7 +560,7 @@ async fn reply_from_multipart(
             "type" => kind = Some(field.text().await.map_err(unreadable)?),
             "title" => title = field.text().await.map_err(unreadable)?,
             "pagepath" => pagepath = field.text().await.map_err(unreadable)?,
-            "appid" => appid = Some(field.text().await.map_err(unreadable)?),
+            "appid" => given_appid = Some(field.text().await.map_err(unreadable)?),
             _ => {}
         }
     }
@@ -842,8 +574,13 @@ async fn reply_from_multipart(
     let (kind, content) = match kind.as_deref().unwrap_or("image") {
         "image" => (MessageType::Image, json!({ "media_id": null, "url": null })),
         "miniprogrampage" => {
-            let f = Fields { at: "", r };
-            let card = card_content(state, &f, &title, appid.as_deref(), &pagepath)?;
+            let card = replies::card(
+                appid(state),
+                &title,
+                given_appid.as_deref(),
+                &pagepath,
+                lang,
+            )?;
             (MessageType::MiniProgramPage, card.content(None))
         }
         _ => return Err(AppError::Invalid(r.multipart_type.into())),
@@ -1038,14 +775,5 @@ mod tests {
             serde_json::to_string(&Typing::skipped("because")).unwrap(),
             json!({ "typing": "skipped", "reason": "because" }).to_string()
         );
-    }
-
-    #[test]
-    fn miniprogram_link_appids_are_read_however_they_are_spelled() {
-        let found: Vec<_> = miniprogram_link_appids(
-            r#"<a href="x" data-miniprogram-appid="wx1">a</a> <a DATA-MINIPROGRAM-APPID = 'wx2'>b</a> <a data-miniprogram-appid=wx3>c</a> <a data-miniprogram-appid>d</a>"#,
-        )
-        .collect();
-        assert_eq!(found, vec![Some("wx1"), Some("wx2"), Some("wx3"), None]);
     }
 }

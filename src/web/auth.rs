@@ -21,11 +21,11 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use crate::accounts::{random_secret, token_hash, verify_password};
 use crate::app::AppState;
-use crate::domain::{Millis, Role, now_millis};
+use crate::domain::{Millis, now_millis};
 use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
+use crate::services::accounts::{self, random_secret, token_hash, verify_password};
 use crate::store::audit::{self, Actor};
 use crate::store::{sessions, staff};
 use crate::web::json::ApiLang;
@@ -46,37 +46,9 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
 }
 
-/// The signed-in staff member behind a request: a dashboard session cookie or an API bearer
-/// token. Rejects with 401 JSON.
-#[derive(Debug, Clone)]
-pub struct Staff {
-    pub id: i64,
-    pub username: String,
-    pub name: String,
-    pub role: Role,
-    pub locale: Option<String>,
-}
-
-impl Staff {
-    pub fn actor(&self) -> Actor {
-        Actor {
-            id: Some(self.id),
-            name: self.name.clone(),
-        }
-    }
-}
-
-impl From<staff::StaffRow> for Staff {
-    fn from(u: staff::StaffRow) -> Staff {
-        Staff {
-            id: u.id,
-            role: u.role(),
-            username: u.username,
-            name: u.display_name,
-            locale: u.locale,
-        }
-    }
-}
+/// The signed-in staff member behind a request (a dashboard session cookie or an API bearer
+/// token), as the services take it; as an extractor it rejects with 401 JSON.
+pub use crate::services::Staff;
 
 impl FromRequestParts<AppState> for Staff {
     type Rejection = AppError;
@@ -299,7 +271,15 @@ async fn login(
             id: Some(user.id),
             name: user.display_name.clone(),
         };
-        audit::record(&mut tx, &actor, "staff.sign_in", &user.username, None, now).await?;
+        audit::record(
+            &mut tx,
+            &actor,
+            accounts::action::SIGN_IN,
+            &user.username,
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await
     };
     created.await.map_err(failed)?;

@@ -1,8 +1,7 @@
 //! Canned replies: the JSON API under `/api/v1/canned-replies` and the `/canned` page with
-//! its plain HTML forms. Both go through the same three operations (`create`, `update`,
-//! `remove`), so the rules live in one place: anyone manages their own personal replies, only
-//! admins manage the shared ones, and nobody sees another's personal ones (404, as if they did
-//! not exist). Every change is audited in its own transaction. SQL is in `store::canned`.
+//! its plain HTML forms. Both go through the same three operations of `services::canned`
+//! (`create`, `update`, `remove`), so the rules live in one place; here, the bodies, the
+//! forms and the page.
 //!
 //! A refusal is an `AppError` with its sentence in the staff member's language: the API
 //! answers it as JSON, the page shows it above the form that was refused.
@@ -17,18 +16,17 @@ use axum::{Form, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::domain::{Role, now_millis, rfc3339};
+use crate::domain::rfc3339;
 use crate::error::{AppError, AppResult};
 use crate::i18n::CannedText;
-use crate::store::audit;
-use crate::store::canned::{self, CannedError, CannedRow};
+use crate::services::canned::{
+    Input, MAX_BODY_CHARS, MAX_SHORTCUT_CHARS, create, not_found, remove, update,
+};
+use crate::store::canned::{self, CannedRow};
 use crate::web::api::Person;
 use crate::web::auth::Staff;
 use crate::web::json::{ApiLang, Strict};
 use crate::web::pages::{Chrome, OrPage, PageResult, Viewer, render, render_status};
-
-pub const MAX_SHORTCUT_CHARS: usize = 32;
-pub const MAX_BODY_CHARS: usize = 2000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -40,220 +38,6 @@ pub fn router() -> Router<AppState> {
         .route("/canned", get(page).post(page_create))
         .route("/canned/{id}", post(page_update))
         .route("/canned/{id}/delete", post(page_delete))
-}
-
-// ------------------------------------------------------------------------------------------
-// The rules
-
-/// A canned reply as submitted, not yet checked.
-#[derive(Debug, Clone, Default)]
-pub struct Input {
-    pub shortcut: String,
-    pub body: String,
-    pub shared: bool,
-}
-
-/// What is wrong with a submitted canned reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Invalid {
-    ShortcutRequired,
-    ShortcutTooLong,
-    ShortcutCharacters,
-    BodyRequired,
-    BodyTooLong,
-}
-
-impl Invalid {
-    fn message(self, c: &CannedText) -> &'static str {
-        match self {
-            Invalid::ShortcutRequired => c.shortcut_required,
-            Invalid::ShortcutTooLong => c.shortcut_too_long,
-            Invalid::ShortcutCharacters => c.shortcut_characters,
-            Invalid::BodyRequired => c.body_required,
-            Invalid::BodyTooLong => c.body_too_long,
-        }
-    }
-}
-
-/// The shortcut and body as they are stored: the shortcut without surrounding space or the
-/// `/` people type before it; the body without surrounding space and with the browser's CRLF
-/// line ends made LF, so a reply reads the same whichever way it was entered.
-pub fn check(shortcut: &str, body: &str) -> Result<(String, String), Invalid> {
-    let shortcut = shortcut.trim();
-    let shortcut = shortcut.strip_prefix('/').unwrap_or(shortcut);
-    if shortcut.is_empty() {
-        return Err(Invalid::ShortcutRequired);
-    }
-    if shortcut.chars().count() > MAX_SHORTCUT_CHARS {
-        return Err(Invalid::ShortcutTooLong);
-    }
-    // letters of any script (so 营业时间 as well as hours), ASCII digits, - and _: what can
-    // follow a `/` in the reply box without being mistaken for the end of the word
-    if !shortcut
-        .chars()
-        .all(|c| c.is_alphabetic() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
-        return Err(Invalid::ShortcutCharacters);
-    }
-    let body = body.replace("\r\n", "\n");
-    let body = body.trim();
-    if body.is_empty() {
-        return Err(Invalid::BodyRequired);
-    }
-    if body.chars().count() > MAX_BODY_CHARS {
-        return Err(Invalid::BodyTooLong);
-    }
-    Ok((shortcut.to_owned(), body.to_owned()))
-}
-
-impl Invalid {
-    fn refusal(self, c: &CannedText) -> AppError {
-        AppError::Invalid(self.message(c).to_owned())
-    }
-}
-
-fn not_found(c: &CannedText) -> AppError {
-    AppError::NotFound(c.not_found.to_owned())
-}
-
-/// A store error as the refusal it is (a taken shortcut), or a failure of kefu's own.
-fn stored(e: CannedError, c: &CannedText) -> AppError {
-    match e {
-        CannedError::Duplicate(s) => AppError::Conflict(c.shortcut_taken.replace("{shortcut}", &s)),
-        CannedError::Db(e) => e.into(),
-    }
-}
-
-/// Whether `user` may see `row` at all: shared ones and their own.
-fn visible(row: &CannedRow, user: &Staff) -> bool {
-    row.owner_id.is_none_or(|owner| owner == user.id)
-}
-
-/// Shared replies are the admins'; checked before the input, so an agent learns "not
-/// allowed" rather than how to make the request valid.
-fn may_share(user: &Staff, c: &CannedText) -> AppResult<()> {
-    if user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(c.shared_admins_only.to_owned()))
-    }
-}
-
-fn audit_detail(row: &CannedRow) -> String {
-    let kind = if row.is_shared() {
-        "shared"
-    } else {
-        "personal"
-    };
-    format!("/{} ({kind})", row.shortcut)
-}
-
-async fn create(
-    state: &AppState,
-    user: &Staff,
-    input: Input,
-    c: &CannedText,
-) -> AppResult<CannedRow> {
-    if input.shared {
-        may_share(user, c)?;
-    }
-    let (shortcut, body) = check(&input.shortcut, &input.body).map_err(|i| i.refusal(c))?;
-    let owner = (!input.shared).then_some(user.id);
-    let now = now_millis();
-    let mut tx = state.store.begin_write().await?;
-    let id = canned::create(&mut tx, owner, &shortcut, &body, now)
-        .await
-        .map_err(|e| stored(e, c))?;
-    let row = canned::get(&mut *tx, id)
-        .await?
-        .ok_or_else(|| not_found(c))?;
-    audit::record(
-        &mut tx,
-        &user.actor(),
-        "canned.create",
-        &format!("canned reply {id}"),
-        Some(&audit_detail(&row)),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(row)
-}
-
-/// The reply `id` as it stands in `tx`, if `user` may change it.
-async fn changeable(
-    tx: &mut sqlx::SqliteConnection,
-    user: &Staff,
-    id: i64,
-    c: &CannedText,
-) -> AppResult<CannedRow> {
-    let row = canned::get(&mut *tx, id)
-        .await?
-        .filter(|r| visible(r, user))
-        .ok_or_else(|| not_found(c))?;
-    if row.is_shared() {
-        may_share(user, c)?;
-    }
-    Ok(row)
-}
-
-/// Replaces the reply whole; `shared` moves it between the team and its editor (admins only).
-async fn update(
-    state: &AppState,
-    user: &Staff,
-    id: i64,
-    input: Input,
-    c: &CannedText,
-) -> AppResult<CannedRow> {
-    let now = now_millis();
-    // read and write in one write transaction, so the permission checked is the one written
-    let mut tx = state.store.begin_write().await?;
-    changeable(&mut tx, user, id, c).await?;
-    if input.shared {
-        may_share(user, c)?;
-    }
-    let (shortcut, body) = check(&input.shortcut, &input.body).map_err(|i| i.refusal(c))?;
-    let owner = (!input.shared).then_some(user.id);
-    let updated = canned::update(&mut tx, id, owner, &shortcut, &body, now)
-        .await
-        .map_err(|e| stored(e, c))?;
-    if !updated {
-        return Err(not_found(c));
-    }
-    let row = canned::get(&mut *tx, id)
-        .await?
-        .ok_or_else(|| not_found(c))?;
-    audit::record(
-        &mut tx,
-        &user.actor(),
-        "canned.update",
-        &format!("canned reply {id}"),
-        Some(&audit_detail(&row)),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(row)
-}
-
-async fn remove(state: &AppState, user: &Staff, id: i64, c: &CannedText) -> AppResult<()> {
-    let now = now_millis();
-    let mut tx = state.store.begin_write().await?;
-    let row = changeable(&mut tx, user, id, c).await?;
-    if !canned::delete(&mut tx, id).await? {
-        return Err(not_found(c));
-    }
-    audit::record(
-        &mut tx,
-        &user.actor(),
-        "canned.delete",
-        &format!("canned reply {id}"),
-        Some(&audit_detail(&row)),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 /// An id from the path; anything but a positive number names no reply.
@@ -337,7 +121,7 @@ async fn api_create(
     ApiLang(lang): ApiLang,
     Strict(body): Strict<CannedBody>,
 ) -> AppResult<(StatusCode, Json<CannedView>)> {
-    let row = create(&state, &user, body.into(), lang.canned()).await?;
+    let row = create(&state.store, &user, body.into(), lang).await?;
     Ok((StatusCode::CREATED, Json(CannedView::of(&row))))
 }
 
@@ -350,7 +134,7 @@ async fn api_update(
 ) -> AppResult<Json<CannedView>> {
     let c = lang.canned();
     let id = parse_id(&id, c)?;
-    let row = update(&state, &user, id, body.into(), c).await?;
+    let row = update(&state.store, &user, id, body.into(), lang).await?;
     Ok(Json(CannedView::of(&row)))
 }
 
@@ -362,7 +146,7 @@ async fn api_delete(
 ) -> AppResult<StatusCode> {
     let c = lang.canned();
     let id = parse_id(&id, c)?;
-    remove(&state, &user, id, c).await?;
+    remove(&state.store, &user, id, lang).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -543,7 +327,7 @@ async fn page_create(
         return unreadable(&state, &viewer).await;
     };
     let input = Input::from(form);
-    let outcome = create(&state, &viewer.staff, input.clone(), viewer.lang.canned())
+    let outcome = create(&state.store, &viewer.staff, input.clone(), viewer.lang)
         .await
         .map(|_| ());
     answer(&state, &viewer, Refused::New(&input), outcome).await
@@ -563,7 +347,7 @@ async fn page_update(
     let (from, outcome) = match parse_id(&id, c) {
         Ok(id) => (
             Refused::Edit(id, &input),
-            update(&state, &viewer.staff, id, input.clone(), c)
+            update(&state.store, &viewer.staff, id, input.clone(), viewer.lang)
                 .await
                 .map(|_| ()),
         ),
@@ -579,7 +363,7 @@ async fn page_delete(
 ) -> PageResult {
     let c = viewer.lang.canned();
     let outcome = match parse_id(&id, c) {
-        Ok(id) => remove(&state, &viewer.staff, id, c).await,
+        Ok(id) => remove(&state.store, &viewer.staff, id, viewer.lang).await,
         Err(e) => Err(e),
     };
     answer(&state, &viewer, Refused::Other, outcome).await
@@ -588,48 +372,6 @@ async fn page_delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::i18n::Lang;
-
-    #[test]
-    fn a_shortcut_is_a_word_of_letters_digits_dashes_and_underscores_in_any_script() {
-        for ok in ["hours", "营业时间", "ship-2", "a_b", "/refund", "  退款  "] {
-            assert!(check(ok, "text").is_ok(), "{ok:?}");
-        }
-        assert_eq!(check("/refund", "x").unwrap().0, "refund");
-        assert_eq!(check("  退款 ", "x").unwrap().0, "退款");
-        for bad in ["a b", "hi!", "a/b", "，", "tab\tbed", "emoji😀", "x.y"] {
-            assert_eq!(
-                check(bad, "text"),
-                Err(Invalid::ShortcutCharacters),
-                "{bad:?}"
-            );
-        }
-        assert_eq!(check("", "text"), Err(Invalid::ShortcutRequired));
-        assert_eq!(check(" / ", "text"), Err(Invalid::ShortcutRequired));
-        assert_eq!(check("//x", "text"), Err(Invalid::ShortcutCharacters));
-        assert_eq!(check("/", "text"), Err(Invalid::ShortcutRequired));
-        let longest = "字".repeat(MAX_SHORTCUT_CHARS);
-        assert!(check(&longest, "text").is_ok(), "counted in characters");
-        assert_eq!(
-            check(&format!("{longest}x"), "text"),
-            Err(Invalid::ShortcutTooLong)
-        );
-    }
-
-    #[test]
-    fn a_body_is_trimmed_kept_with_its_lines_and_limited_in_characters() {
-        assert_eq!(
-            check("a", "  line one\r\nline two\n ").unwrap().1,
-            "line one\nline two"
-        );
-        assert_eq!(check("a", " \r\n "), Err(Invalid::BodyRequired));
-        let longest = "好".repeat(MAX_BODY_CHARS);
-        assert!(check("a", &longest).is_ok());
-        assert_eq!(
-            check("a", &format!("{longest}!")),
-            Err(Invalid::BodyTooLong)
-        );
-    }
 
     /// A canned reply as the API showed it when it was built with `json!` (whose map sorts its
     /// keys): the typed view must give the very same bytes.
@@ -658,19 +400,6 @@ mod tests {
                 serde_json::to_string(&CannedView::of(&r)).unwrap(),
                 before.to_string()
             );
-        }
-    }
-
-    #[test]
-    fn the_limits_in_the_sentences_are_the_limits_enforced() {
-        for c in [Lang::Zh.canned(), Lang::En.canned()] {
-            assert!(
-                c.shortcut_too_long
-                    .contains(&MAX_SHORTCUT_CHARS.to_string())
-            );
-            assert!(c.shortcut_hint.contains(&MAX_SHORTCUT_CHARS.to_string()));
-            assert!(c.body_too_long.contains(&MAX_BODY_CHARS.to_string()));
-            assert!(c.shortcut_taken.contains("{shortcut}"));
         }
     }
 }

@@ -16,9 +16,8 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::domain::{ConversationStatus, now_millis};
 use crate::error::AppError;
-use crate::i18n::{Text, fill};
-use crate::live::Event;
-use crate::store::audit;
+use crate::i18n::Text;
+use crate::services;
 use crate::store::conversations::{self, AssigneeFilter, ListFilter};
 use crate::store::{messages, staff};
 use crate::web::pages::{Chrome, OrPage, PageResult, Viewer, render};
@@ -227,16 +226,10 @@ async fn conversation(
     };
     if before.is_none() && row.unread > 0 {
         // opening the conversation reads it; every inbox sees the unread count drop
-        let mut tx = state.store.begin_write().await.or_page(&viewer)?;
-        let changed = conversations::mark_read(&mut tx, id)
-            .await
-            .or_page(&viewer)?;
-        tx.commit().await.or_page(&viewer)?;
-        if changed {
-            row.unread = 0;
-            state.live.publish(Event::ConversationChanged {
-                conversation_id: id,
-            });
+        match services::conversations::mark_read(&state.store, &state.live, id).await {
+            Ok(_) => row.unread = 0,
+            Err(AppError::NotFound(_)) => return Err(missing()),
+            Err(e) => return Err(viewer.fail(e)),
         }
     }
     let (mut list, staff_rows, details) = tokio::try_join!(
@@ -300,10 +293,6 @@ struct ContactForm {
     note: String,
 }
 
-/// Longest contact name and note staff may set, in characters.
-const MAX_NAME: usize = 64;
-const MAX_NOTE: usize = 2000;
-
 /// `POST /conversations/{id}/contact`: rename the contact and keep a note on them.
 async fn save_contact(
     State(state): State<AppState>,
@@ -316,44 +305,22 @@ async fn save_contact(
     let id =
         super::path_id(&id).ok_or_else(|| viewer.fail(AppError::NotFound(t.not_found.into())))?;
     let Form(form) = form.map_err(|_| viewer.fail(AppError::Invalid(r.unreadable_form.into())))?;
-    let name = form.name.trim();
-    let note = form.note.trim();
-    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        let max = MAX_NAME.to_string();
-        let sentence = fill(r.field_text, &[("field", "name"), ("max", &max)]);
-        return Err(viewer.fail(AppError::Invalid(sentence)));
-    }
-    if note.chars().count() > MAX_NOTE {
-        let max = MAX_NOTE.to_string();
-        let sentence = fill(r.field_too_long, &[("field", "note"), ("max", &max)]);
-        return Err(viewer.fail(AppError::Invalid(sentence)));
-    }
-    let row = conversations::get(state.store.pool(), id)
-        .await
-        .or_page(&viewer)?
-        .ok_or_else(|| viewer.fail(AppError::NotFound(t.not_found.into())))?;
-    let now = now_millis();
-    let saved = async {
-        let mut tx = state.store.begin_write().await?;
-        let name = (!name.is_empty()).then_some(name);
-        conversations::set_contact(&mut tx, row.contact_id, name, note).await?;
-        audit::record(
-            &mut tx,
-            &viewer.staff.actor(),
-            "contact.update",
-            &format!("contact {}", row.openid),
-            name,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        conversations::ids_of_contact(state.store.pool(), row.contact_id).await
-    };
-    // the name shows in every row of the contact's conversations
-    for conversation_id in saved.await.or_page(&viewer)? {
-        state
-            .live
-            .publish(Event::ConversationChanged { conversation_id });
+    let saved = services::conversations::save_contact(
+        &state.store,
+        &state.live,
+        &viewer.staff,
+        id,
+        &form.name,
+        &form.note,
+        viewer.lang,
+    )
+    .await;
+    match saved {
+        Ok(()) => {}
+        Err(AppError::NotFound(_)) => {
+            return Err(viewer.fail(AppError::NotFound(t.not_found.into())));
+        }
+        Err(e) => return Err(viewer.fail(e)),
     }
     Ok(Redirect::to(&format!("/conversations/{id}?saved=1")).into_response())
 }

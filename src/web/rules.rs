@@ -1,5 +1,6 @@
-//! Auto-reply rules and the bot's settings over the JSON API (docs/CONTRACT.md "A rule"), with the
-//! saving logic the admin console uses too: one validation, one audit, one recompile.
+//! Auto-reply rules and the bot's settings over the JSON API (docs/CONTRACT.md "A rule"): the
+//! bodies read and answered here; the checks, the saving, the audit and the recompile are
+//! `services::rules` and `services::settings`, which the admin console calls too.
 //!
 //! Everyone signed in may read rules and try the tester; only admins change anything. Every
 //! refusal of a rule or of the settings is a sentence in the staff member's language, the same
@@ -14,28 +15,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::app::AppState;
-use crate::automation::rules::{
-    self as matcher, KeywordProblem, MatchKind, RegexProblem, RuleError,
-};
-use crate::automation::settings::{AutomationSettings, Message, SettingsProblem};
-use crate::automation::settings::{
-    MAX_CAP, MAX_PERIOD_MINUTES, MAX_SESSION_FROM, MAX_SOURCES, MAX_TEXT,
-};
-use crate::automation::{Action, Compiled, Outcome};
-use crate::domain::{Role, now_millis, rfc3339};
+use crate::automation::Outcome;
+use crate::automation::settings::AutomationSettings;
+use crate::domain::rfc3339;
 use crate::error::{AppError, AppResult};
-use crate::i18n::{Lang, RequestText, fill};
-use crate::store::audit;
-use crate::store::rules::{self as rule_store, RuleFields, RuleRow};
-use crate::store::settings as settings_store;
-use crate::web::api::{ReplyInput, reply_from_json};
+use crate::i18n::{Lang, fill};
+use crate::services::replies::ReplyDraft;
+use crate::services::rules as rules_service;
+pub use crate::services::rules::{MAX_NAME, MAX_PRIORITY, RuleDraft, RuleInput, require_admin};
+use crate::services::settings as settings_service;
+use crate::store::rules::{self as rule_store, RuleRow};
+use crate::web::api::ReplyInput;
 use crate::web::auth::Staff;
 use crate::web::json::{ApiLang, Strict, Tagged};
-
-/// Longest rule name, in characters.
-pub const MAX_NAME: usize = 100;
-/// Priorities stay within ± this.
-pub const MAX_PRIORITY: i64 = 1_000_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -46,16 +38,6 @@ pub fn router() -> Router<AppState> {
             "/api/v1/settings/automation",
             get(get_settings).put(put_settings),
         )
-}
-
-pub fn require_admin(staff: &Staff) -> AppResult<()> {
-    if staff.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "only admins can change the bot's rules and settings".into(),
-        ))
-    }
 }
 
 /// A rule as docs/CONTRACT.md shapes it. The fields are in alphabetical order, the order the
@@ -145,327 +127,27 @@ impl RuleBody<Tagged> {
     }
 }
 
-/// A rule checked field by field, ready to save.
-pub struct RuleInput {
-    pub name: String,
-    pub enabled: bool,
-    pub priority: i64,
-    pub kind: MatchKind,
-    pub keywords: Vec<String>,
-    pub action: Action,
-    /// `{"type", "content"}` as stored
-    pub reply: Option<Value>,
+impl From<RuleBody<ReplyInput>> for RuleDraft {
+    fn from(b: RuleBody<ReplyInput>) -> RuleDraft {
+        RuleDraft {
+            name: b.name,
+            enabled: b.enabled,
+            priority: b.priority,
+            match_kind: b.match_kind,
+            keywords: b.keywords,
+            action: b.action,
+            reply: b.reply.map(ReplyDraft::from),
+        }
+    }
 }
 
-/// Checks a rule; every sentence names the field, in `lang`.
+/// Checks a rule read from a body; every sentence names the field, in `lang`.
 pub fn check_rule(
     state: &AppState,
     body: RuleBody<ReplyInput>,
     lang: Lang,
 ) -> AppResult<RuleInput> {
-    let r = lang.request();
-    let bad = |s: &str| AppError::Invalid(s.to_owned());
-    let name = body.name.trim();
-    if name.is_empty() {
-        return Err(AppError::Invalid(fill(
-            r.field_required,
-            &[("field", "name")],
-        )));
-    }
-    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        let max = MAX_NAME.to_string();
-        return Err(AppError::Invalid(fill(
-            r.field_text,
-            &[("field", "name"), ("max", &max)],
-        )));
-    }
-    let priority = body.priority.unwrap_or(0);
-    check_priority(priority, r)?;
-    let kind = MatchKind::parse(&body.match_kind)
-        .ok_or_else(|| AppError::Invalid(r.choice("match", &["exact", "contains", "regex"])))?;
-    matcher::validate(kind, &body.keywords)
-        .map_err(|p| AppError::Invalid(keyword_sentence(&p, r)))?;
-    let action = Action::parse(&body.action).ok_or_else(|| {
-        AppError::Invalid(r.choice("action", &["reply", "handoff", "transfer_wechat"]))
-    })?;
-    let reply = match body.reply {
-        None => None,
-        Some(ReplyInput::Note(_)) => return Err(bad(r.rule_note)),
-        Some(input) => {
-            let checked = reply_from_json(state, input, "reply", lang)?;
-            Some(serde_json::json!({ "type": checked.kind.as_str(), "content": checked.content }))
-        }
-    };
-    match (action, &reply) {
-        (Action::Reply, None) => return Err(bad(r.rule_needs_reply)),
-        (Action::TransferWechat, Some(_)) => return Err(bad(r.rule_transfer_reply)),
-        _ => {}
-    }
-    Ok(RuleInput {
-        name: name.to_owned(),
-        enabled: body.enabled.unwrap_or(true),
-        priority,
-        kind,
-        keywords: body.keywords.iter().map(|k| k.trim().to_owned()).collect(),
-        action,
-        reply,
-    })
-}
-
-fn check_priority(priority: i64, r: &RequestText) -> AppResult<()> {
-    if priority.abs() > MAX_PRIORITY {
-        let (min, max) = ((-MAX_PRIORITY).to_string(), MAX_PRIORITY.to_string());
-        return Err(AppError::Invalid(fill(
-            r.field_range,
-            &[("field", "priority"), ("min", &min), ("max", &max)],
-        )));
-    }
-    Ok(())
-}
-
-/// What is wrong with a rule's keywords, in the staff member's language.
-pub fn keyword_sentence(p: &KeywordProblem, r: &RequestText) -> String {
-    let max_keywords = matcher::MAX_KEYWORDS.to_string();
-    let max_chars = matcher::MAX_KEYWORD_CHARS.to_string();
-    match p {
-        KeywordProblem::NoKeywords => r.keywords_none.to_owned(),
-        KeywordProblem::TooMany(count) => fill(
-            r.keywords_too_many,
-            &[("max", &max_keywords), ("count", &count.to_string())],
-        ),
-        KeywordProblem::TooLong(k) => {
-            fill(r.keyword_too_long, &[("keyword", k), ("max", &max_chars)])
-        }
-        KeywordProblem::Empty => r.keyword_empty.to_owned(),
-        KeywordProblem::OnlyNoise(k) => fill(r.keyword_noise, &[("keyword", k)]),
-        KeywordProblem::EmptyRegex => r.regex_empty.to_owned(),
-        KeywordProblem::Regex(pattern, reason) => fill(
-            r.regex_refused,
-            &[("pattern", pattern), ("reason", &regex_sentence(reason, r))],
-        ),
-    }
-}
-
-fn regex_sentence(p: &RegexProblem, r: &RequestText) -> String {
-    match p {
-        RegexProblem::Syntax(reason) => fill(r.regex_syntax, &[("reason", reason)]),
-        RegexProblem::TooLarge { mib } => fill(r.regex_too_large, &[("mib", &mib.to_string())]),
-    }
-}
-
-/// Why the rules together do not compile, in the staff member's language.
-fn rules_sentence(e: &RuleError, r: &RequestText) -> String {
-    let reason = match e {
-        RuleError::Regex {
-            rule,
-            pattern,
-            reason,
-        } => fill(
-            r.rules_regex,
-            &[
-                ("rule", &rule.to_string()),
-                ("pattern", pattern),
-                ("reason", &regex_sentence(reason, r)),
-            ],
-        ),
-        RuleError::RegexesTooLarge => fill(
-            r.rules_too_large,
-            &[("mib", &(matcher::REGEXES_MEMORY_LIMIT >> 20).to_string())],
-        ),
-        RuleError::Keywords(e) => fill(r.rules_keywords, &[("reason", &e.to_string())]),
-    };
-    fill(r.rules_refused, &[("reason", &reason)])
-}
-
-/// What is wrong with the bot's settings, in the staff member's language.
-pub fn settings_sentence(p: &SettingsProblem, r: &RequestText) -> String {
-    let message = |m: &Message| match m {
-        Message::Welcome => r.welcome_message,
-        Message::Fallback => r.fallback_message,
-        Message::Away => r.away_message,
-    };
-    let max_text = MAX_TEXT.to_string();
-    match p {
-        SettingsProblem::TooLong(m) => fill(
-            r.message_too_long,
-            &[("message", message(m)), ("max", &max_text)],
-        ),
-        SettingsProblem::SourceFrom => {
-            fill(r.source_from, &[("max", &MAX_SESSION_FROM.to_string())])
-        }
-        SettingsProblem::SourceText(source) => {
-            fill(r.source_text, &[("source", source), ("max", &max_text)])
-        }
-        SettingsProblem::TooManySources => {
-            fill(r.too_many_sources, &[("max", &MAX_SOURCES.to_string())])
-        }
-        SettingsProblem::Period(m) => fill(
-            r.period,
-            &[
-                ("message", message(m)),
-                ("max", &MAX_PERIOD_MINUTES.to_string()),
-            ],
-        ),
-        SettingsProblem::Days => r.days.to_owned(),
-        SettingsProblem::Clock => r.clock.to_owned(),
-        SettingsProblem::HoursOrder => r.hours_order.to_owned(),
-        SettingsProblem::Offset => r.offset.to_owned(),
-        SettingsProblem::Cap => fill(r.cap, &[("max", &MAX_CAP.to_string())]),
-    }
-}
-
-/// Creates (`id` None) or replaces a rule, recompiles the matcher with it, and audits it. A
-/// rule set that would not compile (too large as a whole) is refused and nothing is saved.
-pub async fn save_rule(
-    state: &AppState,
-    staff: &Staff,
-    id: Option<i64>,
-    input: &RuleInput,
-    lang: Lang,
-) -> AppResult<RuleRow> {
-    require_admin(staff)?;
-    let keywords = serde_json::to_string(&input.keywords).map_err(anyhow::Error::from)?;
-    let reply = input.reply.as_ref().map(Value::to_string);
-    let fields = RuleFields {
-        name: &input.name,
-        enabled: input.enabled,
-        priority: input.priority,
-        match_kind: input.kind.as_str(),
-        keywords: &keywords,
-        action: input.action.as_str(),
-        reply: reply.as_deref(),
-    };
-    let change = match id {
-        Some(id) => RuleChange::Update(id, fields),
-        None => RuleChange::Create(fields),
-    };
-    apply_change(state, staff, change, lang).await
-}
-
-/// One change to the rules.
-enum RuleChange<'a> {
-    Create(RuleFields<'a>),
-    Update(i64, RuleFields<'a>),
-    Delete(i64),
-    Adjust {
-        id: i64,
-        enabled: Option<bool>,
-        priority: Option<i64>,
-    },
-}
-
-/// Applies a change in one transaction with its audit entry and a recompile that must
-/// succeed before anything is committed; returns the changed rule (a deleted one as it was).
-async fn apply_change(
-    state: &AppState,
-    staff: &Staff,
-    change: RuleChange<'_>,
-    lang: Lang,
-) -> AppResult<RuleRow> {
-    // one change at a time, so the matcher in use is always the latest one committed
-    let _guard = state.automation.rules_lock().await;
-    let now = now_millis();
-    let missing = |id: i64| AppError::NotFound(format!("there is no rule {id}"));
-    let mut tx = state.store.begin_write().await?;
-    // (the rule, what happened, the audit detail, the rule as it was if it is gone)
-    let (id, action, detail, deleted) = match &change {
-        RuleChange::Create(f) => (
-            rule_store::create(&mut tx, f, now).await?,
-            "rule.create",
-            format!("{} ({})", f.name, f.action),
-            None,
-        ),
-        RuleChange::Update(id, f) => {
-            if !rule_store::update(&mut tx, *id, f, now).await? {
-                return Err(missing(*id));
-            }
-            (
-                *id,
-                "rule.update",
-                format!("{} ({})", f.name, f.action),
-                None,
-            )
-        }
-        RuleChange::Delete(id) => {
-            let old = rule_store::get(&mut *tx, *id)
-                .await?
-                .ok_or_else(|| missing(*id))?;
-            rule_store::delete(&mut tx, *id).await?;
-            (*id, "rule.delete", old.name.clone(), Some(old))
-        }
-        RuleChange::Adjust {
-            id,
-            enabled,
-            priority,
-        } => {
-            if !rule_store::adjust(&mut tx, *id, *enabled, *priority, now).await? {
-                return Err(missing(*id));
-            }
-            let mut detail = Vec::new();
-            if let Some(e) = enabled {
-                detail.push(if *e { "enabled" } else { "disabled" }.to_owned());
-            }
-            if let Some(p) = priority {
-                detail.push(format!("priority {p}"));
-            }
-            (*id, "rule.adjust", detail.join(", "), None)
-        }
-    };
-    let rows = rule_store::list(&mut *tx).await?;
-    let compiled = Compiled::from_rows(&rows)
-        .map_err(|e| AppError::Invalid(rules_sentence(&e, lang.request())))?;
-    let row = match deleted {
-        Some(old) => old,
-        None => rule_store::get(&mut *tx, id)
-            .await?
-            .ok_or_else(|| missing(id))?,
-    };
-    audit::record(
-        &mut tx,
-        &staff.actor(),
-        action,
-        &format!("rule {id}"),
-        Some(&detail),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.automation.use_rules(compiled);
-    Ok(row)
-}
-
-/// Deletes a rule (audited, recompiled).
-pub async fn delete_rule(state: &AppState, staff: &Staff, id: i64, lang: Lang) -> AppResult<()> {
-    require_admin(staff)?;
-    apply_change(state, staff, RuleChange::Delete(id), lang)
-        .await
-        .map(|_| ())
-}
-
-/// Turns a rule on or off, or moves it (the console's switches); audited, recompiled.
-pub async fn adjust_rule(
-    state: &AppState,
-    staff: &Staff,
-    id: i64,
-    enabled: Option<bool>,
-    priority: Option<i64>,
-    lang: Lang,
-) -> AppResult<RuleRow> {
-    require_admin(staff)?;
-    if let Some(p) = priority {
-        check_priority(p, lang.request())?;
-    }
-    apply_change(
-        state,
-        staff,
-        RuleChange::Adjust {
-            id,
-            enabled,
-            priority,
-        },
-        lang,
-    )
-    .await
+    rules_service::check(state.config.wechat.appid.as_deref(), body.into(), lang)
 }
 
 /// What the bot would do with a text now (`POST /api/v1/rules/test`, and the console's
@@ -495,7 +177,8 @@ pub struct RuleRef {
 }
 
 pub fn test_view(state: &AppState, text: &str) -> TestView {
-    let (outcome, rule, reply) = match state.automation.test(text, now_millis()) {
+    let tried = rules_service::try_text(&state.automation, text);
+    let (outcome, rule, reply) = match tried.outcome {
         Outcome::Rule(r) => (
             r.action.as_str(),
             Some(RuleRef {
@@ -509,7 +192,7 @@ pub fn test_view(state: &AppState, text: &str) -> TestView {
         Outcome::Nothing => ("nothing", None, None),
     };
     TestView {
-        normalized: matcher::normalize(text),
+        normalized: tried.normalized,
         outcome,
         reply: reply.map(|r| ReplyView {
             kind: r.kind.as_str(),
@@ -518,35 +201,6 @@ pub fn test_view(state: &AppState, text: &str) -> TestView {
         rule,
         text: text.to_owned(),
     }
-}
-
-/// Saves the bot's settings (validated first; audited; in use at once).
-pub async fn save_settings(
-    state: &AppState,
-    staff: &Staff,
-    mut settings: AutomationSettings,
-    lang: Lang,
-) -> AppResult<()> {
-    require_admin(staff)?;
-    settings
-        .validate()
-        .map_err(|p| AppError::Invalid(settings_sentence(&p, lang.request())))?;
-    let json = serde_json::to_string(&settings).map_err(anyhow::Error::from)?;
-    let now = now_millis();
-    let mut tx = state.store.begin_write().await?;
-    settings_store::put(&mut tx, crate::automation::settings::KEY, &json, now).await?;
-    audit::record(
-        &mut tx,
-        &staff.actor(),
-        "settings.automation",
-        "automation",
-        Some(&json),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.automation.use_settings(settings);
-    Ok(())
 }
 
 fn parse_id(id: &str) -> AppResult<i64> {
@@ -600,7 +254,8 @@ async fn create(
     Strict(body): Strict<RuleBody>,
 ) -> AppResult<Response> {
     let input = check_rule(&state, body.read_reply(lang)?, lang)?;
-    let row = save_rule(&state, &staff, None, &input, lang).await?;
+    let (store, automation) = (&state.store, &state.automation);
+    let row = rules_service::save(store, automation, &staff, None, &input, lang).await?;
     Ok((StatusCode::CREATED, Json(RuleView::of(&row))).into_response())
 }
 
@@ -613,7 +268,8 @@ async fn replace(
 ) -> AppResult<Json<RuleView>> {
     let id = parse_id(&id)?;
     let input = check_rule(&state, body.read_reply(lang)?, lang)?;
-    let row = save_rule(&state, &staff, Some(id), &input, lang).await?;
+    let (store, automation) = (&state.store, &state.automation);
+    let row = rules_service::save(store, automation, &staff, Some(id), &input, lang).await?;
     Ok(Json(RuleView::of(&row)))
 }
 
@@ -624,7 +280,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     let id = parse_id(&id)?;
-    delete_rule(&state, &staff, id, lang).await?;
+    rules_service::delete(&state.store, &state.automation, &staff, id, lang).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -673,7 +329,7 @@ async fn put_settings(
     ApiLang(lang): ApiLang,
     Strict(settings): Strict<AutomationSettings>,
 ) -> AppResult<Json<Value>> {
-    save_settings(&state, &staff, settings, lang).await?;
+    settings_service::save(&state.store, &state.automation, &staff, settings, lang).await?;
     settings_json(&state)
 }
 

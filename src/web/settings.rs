@@ -1,7 +1,8 @@
 //! The `/settings` page: each staff member's own interface language and password, and the
 //! place for this browser's alert toggles (markup only; `static/` wires them). Plain HTML
 //! forms answered with a 303 back to the page, or the page again with the reason (400).
-//! It changes only the signed-in staff member's own account, never another's.
+//! It changes only the signed-in staff member's own account, never another's, through
+//! `services::accounts` (which checks the current password and ends the other sessions).
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -12,12 +13,11 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use crate::accounts::{self, AccountError, hash_password, verify_password};
 use crate::app::AppState;
-use crate::domain::{Role, now_millis};
+use crate::domain::Role;
 use crate::error::AppError;
-use crate::i18n::SettingsText;
-use crate::store::{audit, sessions, staff};
+use crate::i18n::{Lang, SettingsText};
+use crate::services::accounts::{self, AccountError};
 use crate::web::auth::session_cookie;
 use crate::web::pages::{Chrome, OrPage, PageResult, Viewer, render_status};
 
@@ -100,10 +100,10 @@ async fn save_language(
             Some(s.unreadable_form),
         ));
     };
-    let locale = match form.locale.as_str() {
+    let lang = match form.locale.as_str() {
         "" => None,
-        "zh" => Some("zh"),
-        "en" => Some("en"),
+        "zh" => Some(Lang::Zh),
+        "en" => Some(Lang::En),
         _ => {
             return Ok(render_page(
                 &viewer,
@@ -113,22 +113,9 @@ async fn save_language(
             ));
         }
     };
-    let now = now_millis();
-    let saved = async {
-        let mut tx = state.store.begin_write().await?;
-        staff::set_locale(&mut tx, viewer.staff.id, locale).await?;
-        audit::record(
-            &mut tx,
-            &viewer.staff.actor(),
-            "staff.locale",
-            &viewer.staff.username,
-            Some(locale.unwrap_or("browser")),
-            now,
-        )
-        .await?;
-        tx.commit().await
-    };
-    saved.await.or_page(&viewer)?;
+    accounts::set_locale(&state.store, &viewer.staff, lang)
+        .await
+        .or_page(&viewer)?;
     Ok(Redirect::to("/settings?saved=language").into_response())
 }
 
@@ -162,50 +149,35 @@ async fn change_password(
     let Ok(Form(form)) = form else {
         return refuse(s.unreadable_form);
     };
-    let user = staff::by_id(state.store.pool(), viewer.staff.id)
-        .await
-        .or_page(&viewer)?
-        .ok_or_else(|| viewer.fail(AppError::Unauthorized("the account is gone".into())))?;
-    if !verify_password(&form.current_password, &user.password_hash).await {
-        tracing::warn!(staff.username = %user.username, "a password change gave a wrong current password");
-        return refuse(s.current_password_wrong);
-    }
     if form.new_password != form.new_password_again {
         return refuse(s.new_passwords_differ);
     }
-    match accounts::check_password(&form.new_password) {
-        Ok(()) => {}
+    let this_session = session_cookie(&headers);
+    let changed = accounts::change_own_password(
+        &state.store,
+        &viewer.staff,
+        &form.current_password,
+        &form.new_password,
+        this_session,
+    )
+    .await;
+    match changed {
+        Ok(_) => {}
+        Err(AccountError::WrongPassword) => return refuse(s.current_password_wrong),
         Err(AccountError::PasswordTooLong) => return refuse(s.new_password_too_long),
-        Err(_) => return refuse(s.new_password_too_short),
+        Err(AccountError::PasswordTooShort) => return refuse(s.new_password_too_short),
+        Err(AccountError::NoSuchId(_)) => {
+            return Err(viewer.fail(AppError::Unauthorized("the account is gone".into())));
+        }
+        Err(e) => return Err(viewer.fail(e)),
     }
-    let hash = hash_password(&form.new_password)
-        .await
-        .map_err(|e| viewer.fail(AppError::Internal(e.into())))?;
-    let keep = session_cookie(&headers).map(accounts::token_hash);
-    let now = now_millis();
-    let changed = async {
-        let mut tx = state.store.begin_write().await?;
-        staff::set_password(&mut tx, user.id, &hash).await?;
-        let ended = sessions::delete_others(&mut tx, user.id, keep.as_deref()).await?;
-        audit::record(
-            &mut tx,
-            &viewer.staff.actor(),
-            "staff.passwd",
-            &user.username,
-            Some(&format!("{ended} other sessions ended")),
-            now,
-        )
-        .await?;
-        tx.commit().await
-    };
-    changed.await.or_page(&viewer)?;
     Ok(Redirect::to("/settings?saved=password").into_response())
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::accounts::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
     use crate::i18n::Lang;
+    use crate::services::accounts::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 
     #[test]
     fn the_password_limits_in_the_sentences_are_the_limits_enforced() {

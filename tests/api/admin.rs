@@ -683,9 +683,14 @@ async fn an_admin_adds_an_account_changes_its_role_resets_its_password_and_disab
     let bob = user_id(&app, "bob").await;
 
     let bob_browser = Browser::sign_in(&app, "bob", "bobs-first-password").await;
-    let bob_token = kefu::accounts::create_token(&app.state().store, &Actor::cli(), "bob", "t")
-        .await
-        .unwrap();
+    let bob_token = kefu::services::accounts::create_token(
+        &app.state().store,
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::AccountRef::Name("bob"),
+        "t",
+    )
+    .await
+    .unwrap();
     assert_eq!(
         bob_browser.get("/admin/rules").await.status(),
         StatusCode::FORBIDDEN
@@ -1031,13 +1036,15 @@ async fn invalid_settings_are_refused_with_the_reason_and_nothing_changes() {
 #[tokio::test]
 async fn the_audit_log_lists_each_change_newest_first_with_who_made_it_as_text() {
     let app = TestApp::start().await;
-    kefu::accounts::add_user(
+    kefu::services::accounts::add(
         &app.state().store,
-        &Actor::cli(),
-        "eve",
-        "<i>Eve</i>",
-        Role::Admin,
-        PASSWORD,
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::NewAccount {
+            username: "eve",
+            display_name: "<i>Eve</i>",
+            role: Role::Admin,
+            password: PASSWORD,
+        },
     )
     .await
     .unwrap();

@@ -2,7 +2,6 @@
 //! operator uses them.
 
 use kefu::domain::Role;
-use kefu::store::audit::Actor;
 use kefu::wechat::push::Format;
 use kefu::wechat::simulate::SimulatedKind;
 use reqwest::StatusCode;
@@ -13,22 +12,29 @@ use time::format_description::well_known::Rfc3339;
 use crate::helpers::{ADMIN_PASSWORD, Mode, TestApp, assert_error, assert_success, id_of, openid};
 
 async fn add_user(app: &TestApp, name: &str, role: Role) -> i64 {
-    kefu::accounts::add_user(
+    kefu::services::accounts::add(
         &app.state().store,
-        &Actor::cli(),
-        name,
-        &format!("{name} display"),
-        role,
-        "a-long-enough-password",
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::NewAccount {
+            username: name,
+            display_name: &format!("{name} display"),
+            role,
+            password: "a-long-enough-password",
+        },
     )
     .await
     .expect("add a staff user")
 }
 
 async fn token_for(app: &TestApp, name: &str) -> String {
-    kefu::accounts::create_token(&app.state().store, &Actor::cli(), name, "tests")
-        .await
-        .expect("create a token")
+    kefu::services::accounts::create_token(
+        &app.state().store,
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::AccountRef::Name(name),
+        "tests",
+    )
+    .await
+    .expect("create a token")
 }
 
 async fn admin_id(app: &TestApp) -> i64 {
@@ -131,9 +137,14 @@ async fn the_token_of_a_disabled_user_answers_401() {
     let token = token_for(&app, "bob").await;
     let path = "/api/v1/conversations";
     assert_eq!(get_with(&app, path, &token).await.status(), StatusCode::OK);
-    kefu::accounts::disable_user(&app.state().store, &Actor::cli(), "bob")
-        .await
-        .unwrap();
+    kefu::services::accounts::set_disabled(
+        &app.state().store,
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::AccountRef::Name("bob"),
+        true,
+    )
+    .await
+    .unwrap();
     assert_error(get_with(&app, path, &token).await, StatusCode::UNAUTHORIZED).await;
     // other users are unaffected
     assert_eq!(
@@ -151,8 +162,10 @@ async fn the_first_admin_gets_the_password_from_kefu_admin_password() {
         .expect("admin was created on first start");
     assert_eq!(admin.role, "admin");
     assert!(!admin.disabled);
-    assert!(kefu::accounts::verify_password(ADMIN_PASSWORD, &admin.password_hash).await);
-    assert!(!kefu::accounts::verify_password("something else", &admin.password_hash).await);
+    assert!(kefu::services::accounts::verify_password(ADMIN_PASSWORD, &admin.password_hash).await);
+    assert!(
+        !kefu::services::accounts::verify_password("something else", &admin.password_hash).await
+    );
     assert!(
         !admin.password_hash.contains(ADMIN_PASSWORD),
         "only a hash is stored"
@@ -479,9 +492,14 @@ async fn assigning_to_a_missing_or_disabled_user_answers_400() {
         .unwrap()
         .unwrap()
         .id;
-    kefu::accounts::disable_user(&app.state().store, &Actor::cli(), "gone")
-        .await
-        .unwrap();
+    kefu::services::accounts::set_disabled(
+        &app.state().store,
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::AccountRef::Name("gone"),
+        true,
+    )
+    .await
+    .unwrap();
     let resp = app.post_json(&path, json!({"assignee": gone})).await;
     assert_error(resp, StatusCode::BAD_REQUEST).await;
     let resp = app.post_json(&path, json!({"assignee": "alice"})).await;

@@ -151,7 +151,7 @@ async fn an_idle_session_ends_and_a_disabled_account_is_signed_out_at_once() {
     let app = TestApp::start().await;
     let cookie = session_of(sign_in(&app, "admin", ADMIN_PASSWORD, "/").await.headers()).unwrap();
     let pool = app.state().store.pool();
-    let hash = kefu::accounts::token_hash(&cookie);
+    let hash = kefu::services::accounts::token_hash(&cookie);
     let idle = kefu::web::auth::IDLE;
     let now = kefu::domain::now_millis();
     let live = kefu::store::sessions::staff_of(pool, &hash, now, idle)
@@ -163,10 +163,13 @@ async fn an_idle_session_ends_and_a_disabled_account_is_signed_out_at_once() {
         .unwrap();
     assert!(later.is_none(), "idle for longer than {idle} ms");
 
-    kefu::accounts::disable_user(
+    // another admin, so that this one is not the last and may be disabled
+    crate::helpers::add_staff(&app, "second", "Second", kefu::domain::Role::Admin).await;
+    kefu::services::accounts::set_disabled(
         &app.state().store,
-        &kefu::store::audit::Actor::cli(),
-        "admin",
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::AccountRef::Name("admin"),
+        true,
     )
     .await
     .unwrap();

@@ -23,7 +23,6 @@ use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use kefu::domain::Role;
-use kefu::store::audit::Actor;
 use kefu::wechat::fake::{FakeConfig, FakeWechat};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -444,13 +443,15 @@ async fn start_with_fake() -> (TestApp, FakeWechat) {
 
 /// A staff account: its id.
 async fn add_staff(app: &TestApp, username: &str, display_name: &str, password: &str) -> i64 {
-    kefu::accounts::add_user(
+    kefu::services::accounts::add(
         &app.state().store,
-        &Actor::cli(),
-        username,
-        display_name,
-        Role::Agent,
-        password,
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::NewAccount {
+            username,
+            display_name,
+            role: Role::Agent,
+            password,
+        },
     )
     .await
     .unwrap_or_else(|e| panic!("cannot add {username}: {e}"))
@@ -639,9 +640,14 @@ async fn a_second_agents_assignment_shows_live_on_the_page_and_in_the_inbox() {
     a.mark_page().await;
 
     // B takes the second one through the API: A's open inbox shows it at once
-    let bob_token = kefu::accounts::create_token(&app.state().store, &Actor::cli(), "bob", "tests")
-        .await
-        .unwrap();
+    let bob_token = kefu::services::accounts::create_token(
+        &app.state().store,
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::AccountRef::Name("bob"),
+        "tests",
+    )
+    .await
+    .unwrap();
     let resp = app
         .client
         .post(app.url(&format!("/api/v1/conversations/{second}/assign")))

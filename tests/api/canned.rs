@@ -2,31 +2,26 @@
 //! browser does: who may see and change which, the refusals, and the page's forms.
 
 use kefu::domain::Role;
-use kefu::store::audit::Actor;
 use reqwest::StatusCode;
 use reqwest::header::{LOCATION, SET_COOKIE};
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, assert_error, id_of};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, assert_error, id_of, seed_staff};
 
 pub const PASSWORD: &str = "a-long-enough-password";
 
 /// Creates a staff account with `PASSWORD` and returns an API token for it.
 pub async fn staff(app: &TestApp, name: &str, role: Role) -> String {
-    kefu::accounts::add_user(
+    seed_staff(app, name, &format!("{name} display"), role, PASSWORD).await;
+    kefu::services::accounts::create_token(
         &app.state().store,
-        &Actor::cli(),
-        name,
-        &format!("{name} display"),
-        role,
-        PASSWORD,
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::AccountRef::Name(name),
+        "tests",
     )
     .await
-    .expect("add a staff user");
-    kefu::accounts::create_token(&app.state().store, &Actor::cli(), name, "tests")
-        .await
-        .expect("create a token")
+    .expect("create a token")
 }
 
 /// How many audit entries there are for `action`.

@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use kefu::domain::Role;
 use kefu::live::{Event, Fragments, KEPT};
-use kefu::store::audit::Actor;
 use kefu::wechat::fake::{FakeConfig, FakeWechat};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
@@ -728,9 +727,14 @@ async fn a_disabled_account_loses_its_open_dashboard_at_its_next_frame() {
         .send_json(json!({"type": "viewing", "conversation_id": 1}))
         .await;
     client.event("conversation_presence").await;
-    kefu::accounts::disable_user(&app.state().store, &Actor::cli(), "leaver")
-        .await
-        .expect("disabled");
+    kefu::services::accounts::set_disabled(
+        &app.state().store,
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::AccountRef::Name("leaver"),
+        true,
+    )
+    .await
+    .expect("disabled");
     client
         .send_json(json!({"type": "viewing", "conversation_id": 2}))
         .await;

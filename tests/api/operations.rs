@@ -488,7 +488,7 @@ async fn a_token_revoked_from_the_command_line_is_refused_by_the_running_server_
     assert_eq!(rows[0][4], "never", "{}", list.stdout);
     assert_eq!(rows[1][1], "ci-robot", "{}", list.stdout);
     assert_ne!(rows[1][4], "never", "it was just used: {}", list.stdout);
-    let hash = kefu::accounts::token_hash(&revoked);
+    let hash = kefu::services::accounts::token_hash(&revoked);
     for secret in [&revoked, &kept, &hash] {
         assert!(!list.stdout.contains(secret.as_str()), "{}", list.stdout);
     }

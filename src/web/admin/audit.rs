@@ -1,4 +1,6 @@
-//! The audit log console: newest entries first, a page at a time.
+//! The audit log console: newest entries first, a page at a time. An action recorded under
+//! an older name is listed under today's (`services::accounts::current_action`), the old name
+//! in its title.
 
 use askama::Template;
 use axum::Router;
@@ -11,6 +13,7 @@ use serde::Deserialize;
 use super::{Admin, cut};
 use crate::app::AppState;
 use crate::i18n::AdminText;
+use crate::services::accounts;
 use crate::store::audit;
 use crate::web::pages::{Chrome, OrPage, PageResult, render_status};
 use crate::web::views::When;
@@ -29,7 +32,9 @@ struct AuditItem {
     id: i64,
     at: When,
     actor: String,
+    /// the action under today's name, and the name it was recorded under when that differs
     action: String,
+    recorded_as: Option<String>,
     target: String,
     /// the detail as shown in the cell (cut), and whole
     detail_short: String,
@@ -78,11 +83,14 @@ async fn audit_page(
         .map(|r| {
             let detail = r.detail.unwrap_or_default();
             let (detail_short, cut) = cut(&detail, DETAIL_CHARS);
+            let action = accounts::current_action(&r.action).to_owned();
+            let recorded_as = (action != r.action).then_some(r.action);
             AuditItem {
                 id: r.id,
                 at: When::at(r.at),
                 actor: r.actor,
-                action: r.action,
+                action,
+                recorded_as,
                 target: r.target.unwrap_or_default(),
                 detail_short,
                 detail,

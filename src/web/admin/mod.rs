@@ -4,8 +4,8 @@
 //!
 //! Only admins get in: the `Admin` extractor answers everyone else with the 403 page, before
 //! any handler runs, for every GET and POST. Rules and settings are saved through
-//! `web::rules` (the same validation, audit and recompile as the JSON API); accounts through
-//! `accounts` and `store::staff`, audited here in the same transaction as the change.
+//! `services::rules` and `services::settings` (the same validation, audit and recompile as the
+//! JSON API); accounts through `services::accounts` (the same rules as `kefu user …`).
 //!
 //! A refused form is an `AppError` whose sentence is in the admin's language: the page shows
 //! it above the form, with its status; a failure of kefu's own is the error page.
@@ -84,7 +84,7 @@ pub(super) fn bad(message: &str) -> AppError {
     AppError::Invalid(message.to_owned())
 }
 
-/// A refusal of `web::rules`: its sentence after ours (`lead` holds `{reason}`); a rule that is
+/// A refusal of `services::rules`: its sentence after ours (`lead` holds `{reason}`); a rule that is
 /// gone is said in the console's words.
 pub(super) fn from_rules(e: AppError, a: &AdminText, lead: &str) -> AppError {
     match e {
@@ -135,8 +135,8 @@ async fn index(_admin: Admin) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use crate::accounts;
     use crate::i18n::Lang;
+    use crate::services::accounts;
 
     #[test]
     fn both_languages_fill_their_placeholders() {

@@ -15,12 +15,11 @@ use super::{Admin, Choice, bad, choices, cut, from_rules};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::i18n::{AdminText, fill};
+use crate::services::replies::{CardInput, ImageInput, LinkInput, ReplyDraft, TextInput};
+use crate::services::rules::{self as rules_service, Direction, MAX_NAME, MAX_PRIORITY, RuleDraft};
 use crate::store::rules::{self as rule_store, RuleRow};
-use crate::web::api::{CardInput, ImageInput, LinkInput, ReplyInput, TextInput};
 use crate::web::pages::{Chrome, OrPage, PageResult, render_status};
-use crate::web::rules::{
-    self as rules_api, MAX_NAME, MAX_PRIORITY, MAX_TEST_CHARS, RuleBody, TestView,
-};
+use crate::web::rules::{self as rules_api, MAX_TEST_CHARS, TestView};
 use crate::web::views::When;
 
 /// A reply summary in the rules table is cut to this many characters.
@@ -369,10 +368,10 @@ impl RuleForm {
         f
     }
 
-    /// The rule as the JSON API takes it, so that `check_rule` checks the form exactly as it
-    /// checks the API (and says what is wrong in the same words). The priority is typed as
-    /// text: one that is not a whole number is refused here.
-    fn to_body(&self, a: &AdminText) -> AppResult<RuleBody<ReplyInput>> {
+    /// The rule as submitted, as the JSON API's body gives it too, so that `services::rules`
+    /// checks the form exactly as it checks the API (and says what is wrong in the same
+    /// words). The priority is typed as text: one that is not a whole number is refused here.
+    fn to_draft(&self, a: &AdminText) -> AppResult<RuleDraft> {
         let keywords = self
             .keywords
             .lines()
@@ -390,29 +389,29 @@ impl RuleForm {
         };
         let reply = match self.reply_type.as_str() {
             "" | "none" => None,
-            "text" => Some(ReplyInput::Text(TextInput {
+            "text" => Some(ReplyDraft::Text(TextInput {
                 text: self.reply_text.replace("\r\n", "\n"),
             })),
-            "link" => Some(ReplyInput::Link(LinkInput {
+            "link" => Some(ReplyDraft::Link(LinkInput {
                 title: self.link_title.clone(),
                 description: self.link_description.clone(),
                 url: self.link_url.clone(),
                 thumb_url: self.link_thumb_url.clone(),
             })),
-            "miniprogrampage" => Some(ReplyInput::MiniProgramPage(CardInput {
+            "miniprogrampage" => Some(ReplyDraft::MiniProgramPage(CardInput {
                 title: self.card_title.clone(),
                 appid: None,
                 pagepath: self.card_pagepath.clone(),
                 thumb_media_id: self.card_thumb_media_id.clone(),
                 thumb_url: None,
             })),
-            "image" => Some(ReplyInput::Image(ImageInput {
+            "image" => Some(ReplyDraft::Image(ImageInput {
                 media_id: self.image_media_id.clone(),
                 url: None,
             })),
             _ => return Err(bad(a.choose_reply_type)),
         };
-        Ok(RuleBody {
+        Ok(RuleDraft {
             name: self.name.clone(),
             enabled: Some(self.enabled.is_some()),
             priority,
@@ -549,10 +548,12 @@ async fn submit_rule(
         ));
     };
     let saved = async {
-        let body = f.to_body(a)?;
-        let input = rules_api::check_rule(state, body, lang)
+        let draft = f.to_draft(a)?;
+        let appid = state.config.wechat.appid.as_deref();
+        let input = rules_service::check(appid, draft, lang)
             .map_err(|e| from_rules(e, a, a.rule_refused))?;
-        rules_api::save_rule(state, &admin.0.staff, id, &input, lang)
+        let (store, automation) = (&state.store, &state.automation);
+        rules_service::save(store, automation, &admin.0.staff, id, &input, lang)
             .await
             .map_err(|e| from_rules(e, a, a.rule_refused))
     };
@@ -603,19 +604,16 @@ async fn toggle_rule(
     Path(id): Path<String>,
 ) -> PageResult {
     let a = admin.a();
-    let lang = admin.0.lang;
-    let outcome = async {
-        let id =
-            crate::web::path_id(&id).ok_or_else(|| AppError::NotFound(a.rule_not_found.into()))?;
-        let row = rule_store::get(state.store.pool(), id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(a.rule_not_found.into()))?;
-        rules_api::adjust_rule(&state, &admin.0.staff, id, Some(!row.enabled), None, lang)
-            .await
-            .map(|_| ())
-            .map_err(|e| from_rules(e, a, a.change_refused))
-    }
-    .await;
+    let outcome = match crate::web::path_id(&id) {
+        Some(id) => {
+            let (store, automation) = (&state.store, &state.automation);
+            rules_service::switch(store, automation, &admin.0.staff, id, admin.0.lang)
+                .await
+                .map(|_| ())
+                .map_err(|e| from_rules(e, a, a.change_refused))
+        }
+        None => Err(AppError::NotFound(a.rule_not_found.into())),
+    };
     after_rule_change(&state, &admin, outcome).await
 }
 
@@ -625,10 +623,8 @@ struct MoveForm {
     direction: String,
 }
 
-/// Moves a rule one place up or down the order rules are considered in: one above the
-/// priority of the rule above it, or one below the rule below it. (Among rules of equal
-/// priority the older comes first, so a move can pass several of them at once; renumbering
-/// them all instead would rewrite rules the admin did not touch.)
+/// Moves a rule one place up or down the order rules are considered in
+/// (`services::rules::move_rule` says how).
 async fn move_rule(
     State(state): State<AppState>,
     admin: Admin,
@@ -636,30 +632,16 @@ async fn move_rule(
     form: Result<Form<MoveForm>, FormRejection>,
 ) -> PageResult {
     let a = admin.a();
-    let lang = admin.0.lang;
     let outcome = async {
         let id =
             crate::web::path_id(&id).ok_or_else(|| AppError::NotFound(a.rule_not_found.into()))?;
-        let up = match form.as_ref().map(|Form(f)| f.direction.as_str()) {
-            Ok("up") => true,
-            Ok("down") => false,
+        let direction = match form.as_ref().map(|Form(f)| f.direction.as_str()) {
+            Ok("up") => Direction::Up,
+            Ok("down") => Direction::Down,
             _ => return Err(bad(a.choose_direction)),
         };
-        let rows = rule_store::list(state.store.pool()).await?;
-        let at = rows
-            .iter()
-            .position(|r| r.id == id)
-            .ok_or_else(|| AppError::NotFound(a.rule_not_found.into()))?;
-        let neighbour = if up {
-            at.checked_sub(1).map(|i| rows[i].priority + 1)
-        } else {
-            rows.get(at + 1).map(|r| r.priority - 1)
-        };
-        // the first cannot go up, nor the last down: nothing to do
-        let Some(priority) = neighbour else {
-            return Ok(());
-        };
-        rules_api::adjust_rule(&state, &admin.0.staff, id, None, Some(priority), lang)
+        let (store, automation, staff) = (&state.store, &state.automation, &admin.0.staff);
+        rules_service::move_rule(store, automation, staff, id, direction, admin.0.lang)
             .await
             .map(|_| ())
             .map_err(|e| from_rules(e, a, a.change_refused))
@@ -675,9 +657,12 @@ async fn delete_rule(
 ) -> PageResult {
     let a = admin.a();
     let outcome = match crate::web::path_id(&id) {
-        Some(id) => rules_api::delete_rule(&state, &admin.0.staff, id, admin.0.lang)
-            .await
-            .map_err(|e| from_rules(e, a, a.change_refused)),
+        Some(id) => {
+            let (store, automation) = (&state.store, &state.automation);
+            rules_service::delete(store, automation, &admin.0.staff, id, admin.0.lang)
+                .await
+                .map_err(|e| from_rules(e, a, a.change_refused))
+        }
         None => Err(AppError::NotFound(a.rule_not_found.into())),
     };
     after_rule_change(&state, &admin, outcome).await
@@ -702,7 +687,7 @@ mod tests {
             reply_text: "line one\r\nline two".into(),
             ..RuleForm::default()
         };
-        let body = f.to_body(a).unwrap();
+        let body = f.to_draft(a).unwrap();
         assert_eq!(body.name, "价格");
         assert_eq!(body.enabled, Some(true));
         assert_eq!(body.priority, Some(5));
@@ -710,7 +695,7 @@ mod tests {
         assert_eq!(body.keywords, ["价格", "多少钱"]);
         assert_eq!(body.action, "reply");
         assert!(
-            matches!(&body.reply, Some(ReplyInput::Text(t)) if t.text == "line one\nline two"),
+            matches!(&body.reply, Some(ReplyDraft::Text(t)) if t.text == "line one\nline two"),
             "{:?}",
             body.reply
         );
@@ -718,7 +703,7 @@ mod tests {
             reply_type: "none".into(),
             ..RuleForm::default()
         };
-        let body = f.to_body(a).unwrap();
+        let body = f.to_draft(a).unwrap();
         assert_eq!(body.enabled, Some(false));
         assert_eq!(body.priority, None);
         assert!(body.reply.is_none());
@@ -726,7 +711,7 @@ mod tests {
             priority: "high".into(),
             ..RuleForm::default()
         };
-        let e = f.to_body(a).unwrap_err().to_string();
+        let e = f.to_draft(a).unwrap_err().to_string();
         assert!(e.contains(a.priority), "refused, naming the priority: {e}");
     }
 }

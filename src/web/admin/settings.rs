@@ -1,5 +1,5 @@
 //! The bot's settings console: welcome, fallback and away messages, business hours and
-//! assignment, read from the form as typed and saved through `web::rules`.
+//! assignment, read from the form as typed and saved through `services::settings`.
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -14,8 +14,8 @@ use crate::app::AppState;
 use crate::automation::settings::{AssignmentMode, AutomationSettings, SourceWelcome};
 use crate::error::AppError;
 use crate::i18n::AdminText;
+use crate::services::settings as settings_service;
 use crate::web::pages::{Chrome, PageResult, render_status};
-use crate::web::rules::{self as rules_api};
 
 /// The routes of the bot's settings console; every handler takes `Admin`, so only admins get in.
 pub(super) fn router() -> Router<AppState> {
@@ -244,7 +244,10 @@ async fn save_settings(
             ));
         }
     };
-    match rules_api::save_settings(&state, &admin.0.staff, settings, admin.0.lang).await {
+    let (store, automation) = (&state.store, &state.automation);
+    let saved =
+        settings_service::save(store, automation, &admin.0.staff, settings, admin.0.lang).await;
+    match saved {
         Ok(()) => Ok(Redirect::to("/admin/settings?done=saved").into_response()),
         Err(AppError::Invalid(m)) => {
             let error = a.settings_refused.replace("{reason}", &m);

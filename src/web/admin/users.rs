@@ -1,5 +1,6 @@
 //! The staff accounts console: adding an account, changing a role, disabling, enabling and
-//! resetting a password, each audited in the same transaction as the change.
+//! resetting a password. The rules, the audit and the sessions that end are
+//! `services::accounts`' (the command line's too); here, the forms and the page.
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -11,16 +12,14 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::{Admin, Choice, DoneQuery, bad, choices};
-use crate::accounts::{self, AccountError};
 use crate::app::AppState;
-use crate::domain::{Role, now_millis};
+use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::i18n::AdminText;
-use crate::store::{audit, sessions, staff};
+use crate::services::Caller;
+use crate::services::accounts::{self, AccountError, AccountRef, MAX_DISPLAY_NAME, NewAccount};
+use crate::store::staff;
 use crate::web::pages::{Chrome, OrPage, PageResult, render_status};
-
-/// Longest display name, in characters.
-const MAX_DISPLAY_NAME: usize = 64;
 
 /// The routes of the staff accounts console; every handler takes `Admin`, so only admins get in.
 pub(super) fn router() -> Router<AppState> {
@@ -180,16 +179,39 @@ async fn after_user_change(
     }
 }
 
-fn password_refusal(a: &AdminText, e: &AccountError) -> Option<AppError> {
+/// A refusal of `services::accounts` in the admin's language.
+fn refusal(a: &AdminText, e: AccountError) -> AppError {
     match e {
-        AccountError::PasswordTooShort => Some(bad(a.password_too_short)),
-        AccountError::PasswordTooLong => Some(bad(a.password_too_long)),
-        _ => None,
+        AccountError::PasswordTooShort => bad(a.password_too_short),
+        AccountError::PasswordTooLong => bad(a.password_too_long),
+        AccountError::BadUsername(_) => bad(a.username_invalid),
+        AccountError::BadDisplayName => bad(a.display_name_invalid),
+        AccountError::Taken(username) => {
+            AppError::Conflict(a.username_taken.replace("{username}", &username))
+        }
+        AccountError::NoSuchId(_) | AccountError::NoSuchUser(_) => {
+            AppError::NotFound(a.user_not_found.to_owned())
+        }
+        AccountError::LastAdmin(_) => bad(a.last_admin),
+        AccountError::DisableYourself => bad(a.not_yourself_disable),
+        AccountError::DemoteYourself => bad(a.not_yourself_demote),
+        e @ (AccountError::Disabled(_)
+        | AccountError::NoSuchToken(_)
+        | AccountError::WrongPassword
+        | AccountError::Db(_)
+        | AccountError::Hash(_)) => e.into(),
     }
 }
 
 fn parse_role(a: &AdminText, role: &str) -> AppResult<Role> {
     Role::parse(role).ok_or_else(|| bad(a.choose_role))
+}
+
+/// The account named by the path; anything but a positive number names none.
+fn account(a: &AdminText, id: &str) -> AppResult<AccountRef<'static>> {
+    crate::web::path_id(id)
+        .map(AccountRef::Id)
+        .ok_or_else(|| AppError::NotFound(a.user_not_found.to_owned()))
 }
 
 /// `POST /admin/users`: a new staff account, audited as `staff.add`.
@@ -204,78 +226,21 @@ async fn add_user(
         return after_user_change(&state, &admin, outcome, None).await;
     };
     let outcome = async {
-        let username = f.username.trim();
-        if accounts::check_username(username).is_err() {
-            return Err(bad(a.username_invalid));
-        }
-        let display_name = match f.display_name.trim() {
-            "" => username,
-            name => name,
-        };
-        if display_name.chars().count() > MAX_DISPLAY_NAME
-            || display_name.chars().any(char::is_control)
-        {
-            return Err(bad(a.display_name_invalid));
-        }
         let role = parse_role(a, &f.role)?;
-        if let Err(e) = accounts::check_password(&f.password) {
-            return Err(password_refusal(a, &e).unwrap_or_else(|| bad(a.unreadable_form)));
-        }
-        let hash = accounts::hash_password(&f.password)
+        let new = NewAccount {
+            username: &f.username,
+            display_name: &f.display_name,
+            role,
+            password: &f.password,
+        };
+        let by = Caller::Staff(&admin.0.staff);
+        accounts::add(&state.store, by, new)
             .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-        let now = now_millis();
-        let mut tx = state.store.begin_write().await?;
-        match staff::create(&mut tx, username, display_name, role, &hash, now).await {
-            Ok(_) => {}
-            Err(staff::CreateUserError::Taken(_)) => {
-                return Err(AppError::Conflict(
-                    a.username_taken.replace("{username}", username),
-                ));
-            }
-            Err(staff::CreateUserError::Db(e)) => return Err(e.into()),
-        }
-        audit::record(
-            &mut tx,
-            &admin.0.staff.actor(),
-            "staff.add",
-            username,
-            Some(&format!("{} ({})", display_name, role.as_str())),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
+            .map_err(|e| refusal(a, e))?;
         Ok("added")
     }
     .await;
     after_user_change(&state, &admin, outcome, Some(f)).await
-}
-
-/// The account `id` as it stands in `tx`.
-async fn account(
-    tx: &mut sqlx::SqliteConnection,
-    a: &AdminText,
-    id: &str,
-) -> AppResult<staff::StaffRow> {
-    let missing = || AppError::NotFound(a.user_not_found.to_owned());
-    let id = crate::web::path_id(id).ok_or_else(missing)?;
-    staff::by_id_in(tx, id).await?.ok_or_else(missing)
-}
-
-/// Refuses to take away the last enabled admin: the console would have no one left to
-/// run it. Checked in the transaction that makes the change.
-async fn keep_an_admin(
-    tx: &mut sqlx::SqliteConnection,
-    a: &AdminText,
-    user: &staff::StaffRow,
-) -> AppResult<()> {
-    if user.role() == Role::Admin
-        && !user.disabled
-        && staff::count_other_enabled_admins(tx, user.id).await? == 0
-    {
-        return Err(bad(a.last_admin));
-    }
-    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,73 +261,24 @@ async fn set_role(
             return Err(bad(a.unreadable_form));
         };
         let role = parse_role(a, &f.role)?;
-        let now = now_millis();
-        let mut tx = state.store.begin_write().await?;
-        let user = account(&mut tx, a, &id).await?;
-        if user.role() == role {
-            return Ok("role");
-        }
-        if role != Role::Admin {
-            if user.id == admin.0.staff.id {
-                return Err(bad(a.not_yourself_demote));
-            }
-            keep_an_admin(&mut tx, a, &user).await?;
-        }
-        staff::set_role(&mut tx, user.id, role).await?;
-        audit::record(
-            &mut tx,
-            &admin.0.staff.actor(),
-            "staff.role",
-            &user.username,
-            Some(role.as_str()),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
+        let by = Caller::Staff(&admin.0.staff);
+        accounts::set_role(&state.store, by, account(a, &id)?, role)
+            .await
+            .map_err(|e| refusal(a, e))?;
         Ok("role")
     }
     .await;
     after_user_change(&state, &admin, outcome, None).await
 }
 
-/// Disables an account and ends its sessions at once (its API tokens stop working too: they
-/// are honoured only for enabled accounts), or enables it again.
+/// Disables an account (its sessions end at once) or enables it again.
 async fn set_disabled(state: &AppState, admin: &Admin, id: &str, disabled: bool) -> PageResult {
     let a = admin.a();
     let outcome = async {
-        let now = now_millis();
-        let mut tx = state.store.begin_write().await?;
-        let user = account(&mut tx, a, id).await?;
-        if user.disabled == disabled {
-            return Ok(if disabled { "disabled" } else { "enabled" });
-        }
-        let detail = if disabled {
-            if user.id == admin.0.staff.id {
-                return Err(bad(a.not_yourself_disable));
-            }
-            keep_an_admin(&mut tx, a, &user).await?;
-            staff::set_disabled(&mut tx, user.id, true).await?;
-            let ended = sessions::delete_others(&mut tx, user.id, None).await?;
-            Some(format!("{ended} sessions ended"))
-        } else {
-            staff::set_disabled(&mut tx, user.id, false).await?;
-            None
-        };
-        let action = if disabled {
-            "staff.disable"
-        } else {
-            "staff.enable"
-        };
-        audit::record(
-            &mut tx,
-            &admin.0.staff.actor(),
-            action,
-            &user.username,
-            detail.as_deref(),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
+        let by = Caller::Staff(&admin.0.staff);
+        accounts::set_disabled(&state.store, by, account(a, id)?, disabled)
+            .await
+            .map_err(|e| refusal(a, e))?;
         Ok(if disabled { "disabled" } else { "enabled" })
     }
     .await;
@@ -405,30 +321,17 @@ async fn reset_password(
         let Ok(Form(f)) = form else {
             return Err(bad(a.unreadable_form));
         };
-        if let Err(e) = accounts::check_password(&f.password) {
-            return Err(password_refusal(a, &e).unwrap_or_else(|| bad(a.unreadable_form)));
-        }
-        let hash = accounts::hash_password(&f.password)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-        let now = now_millis();
-        let mut tx = state.store.begin_write().await?;
-        let user = account(&mut tx, a, &id).await?;
-        let keep = (user.id == admin.0.staff.id)
-            .then(|| crate::web::auth::session_cookie(&headers).map(accounts::token_hash))
-            .flatten();
-        staff::set_password(&mut tx, user.id, &hash).await?;
-        let ended = sessions::delete_others(&mut tx, user.id, keep.as_deref()).await?;
-        audit::record(
-            &mut tx,
-            &admin.0.staff.actor(),
-            "staff.passwd",
-            &user.username,
-            Some(&format!("reset by an admin; {ended} sessions ended")),
-            now,
+        let by = Caller::Staff(&admin.0.staff);
+        let this_session = crate::web::auth::session_cookie(&headers);
+        accounts::reset_password(
+            &state.store,
+            by,
+            account(a, &id)?,
+            &f.password,
+            this_session,
         )
-        .await?;
-        tx.commit().await?;
+        .await
+        .map_err(|e| refusal(a, e))?;
         Ok("password")
     }
     .await;

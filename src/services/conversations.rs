@@ -1,0 +1,215 @@
+//! A conversation as staff change it: its status, who it is assigned to, who answers it (the
+//! bot or a human), whether it has been read, and its contact's name and note. The JSON API
+//! and the pages come here, so who may do what is decided once:
+//!
+//! - anyone signed in may change a conversation's status and read it;
+//! - agents claim unassigned conversations and hand on or let go of their own; only admins
+//!   take a conversation from someone else (assigning it, or handing it to the bot or back);
+//! - only an enabled staff account can be given a conversation;
+//! - WeChat's tool takes a conversation only through a `transfer_wechat` rule.
+//!
+//! A refusal of what was asked is said in `lang`, the language of whoever asked.
+//!
+//! Every change ends the same way (`finish`): audited in its transaction, committed, then one
+//! `ConversationChanged` event, which updates the dashboards and has the bot offer waiting
+//! conversations to agents.
+
+use crate::domain::{ConversationStatus, Handler, now_millis};
+use crate::error::{AppError, AppResult};
+use crate::i18n::{Lang, fill};
+use crate::live::{Event, Live};
+use crate::store::audit;
+use crate::store::conversations::{self, ConversationRow};
+use crate::store::{Store, staff};
+
+use super::Staff;
+
+/// Longest contact name and note staff may set, in characters.
+pub const MAX_CONTACT_NAME: usize = 64;
+pub const MAX_CONTACT_NOTE: usize = 2000;
+
+fn missing(id: i64) -> AppError {
+    AppError::NotFound(format!("there is no conversation {id}"))
+}
+
+/// Moves a conversation to `status` (`conversation.status`); returns it as it is now.
+pub async fn set_status(
+    store: &Store,
+    live: &Live,
+    by: &Staff,
+    id: i64,
+    status: ConversationStatus,
+) -> AppResult<ConversationRow> {
+    let mut tx = store.begin_write().await?;
+    if !conversations::set_status(&mut tx, id, status, now_millis()).await? {
+        return Err(missing(id));
+    }
+    let change = ("conversation.status", status.as_str());
+    finish(store, live, by, tx, id, change).await
+}
+
+/// Assigns a conversation to an enabled staff member, or to nobody (`conversation.assign`);
+/// returns it as it is now.
+pub async fn assign(
+    store: &Store,
+    live: &Live,
+    by: &Staff,
+    id: i64,
+    assignee: Option<i64>,
+    lang: Lang,
+) -> AppResult<ConversationRow> {
+    let mut tx = store.begin_write().await?;
+    if let Some(assignee) = assignee {
+        let staff = staff::by_id_in(&mut tx, assignee).await?;
+        if staff.is_none_or(|s| s.disabled) {
+            let r = lang.request();
+            return Err(AppError::Invalid(fill(
+                r.assignee_unknown,
+                &[("id", &assignee.to_string())],
+            )));
+        }
+    }
+    let current = conversations::get(&mut *tx, id)
+        .await?
+        .ok_or_else(|| missing(id))?;
+    may_take(by, &current)?;
+    if !conversations::assign(&mut tx, id, assignee).await? {
+        return Err(missing(id));
+    }
+    let detail = assignee.map_or("nobody".to_owned(), |a| format!("user {a}"));
+    finish(store, live, by, tx, id, ("conversation.assign", &detail)).await
+}
+
+/// Hands a conversation back to the bot (it is unassigned and the bot answers again) or
+/// takes it from the bot for a human (it waits in the queue, or goes to an agent
+/// automatically) (`conversation.handler`); returns it as it is now.
+pub async fn set_handler(
+    store: &Store,
+    live: &Live,
+    by: &Staff,
+    id: i64,
+    handler: Handler,
+    lang: Lang,
+) -> AppResult<ConversationRow> {
+    if handler == Handler::Wechat {
+        return Err(AppError::Invalid(lang.request().handler_choice.into()));
+    }
+    let mut tx = store.begin_write().await?;
+    let current = conversations::get(&mut *tx, id)
+        .await?
+        .ok_or_else(|| missing(id))?;
+    may_take(by, &current)?;
+    if handler == Handler::Bot {
+        conversations::assign(&mut tx, id, None).await?;
+    }
+    conversations::set_handler(&mut tx, id, handler).await?;
+    // the change's event also has the bot offer waiting conversations to agents
+    let change = ("conversation.handler", handler.as_str());
+    finish(store, live, by, tx, id, change).await
+}
+
+/// Agents claim unassigned conversations and hand on their own; only admins take a
+/// conversation from someone else.
+fn may_take(by: &Staff, conversation: &ConversationRow) -> AppResult<()> {
+    if !by.is_admin() && conversation.assignee_id.is_some_and(|a| a != by.id) {
+        return Err(AppError::Forbidden(
+            "this conversation is assigned to someone else; only an admin can reassign it".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The end of every staff change to a conversation: audit it in the change's transaction,
+/// commit, tell the dashboards (and the bot), and read the conversation as it is now.
+async fn finish(
+    store: &Store,
+    live: &Live,
+    by: &Staff,
+    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    id: i64,
+    (action, detail): (&str, &str),
+) -> AppResult<ConversationRow> {
+    let target = format!("conversation {id}");
+    audit::record(
+        &mut tx,
+        &by.actor(),
+        action,
+        &target,
+        Some(detail),
+        now_millis(),
+    )
+    .await?;
+    tx.commit().await?;
+    live.publish(Event::ConversationChanged {
+        conversation_id: id,
+    });
+    conversations::get(store.pool(), id)
+        .await?
+        .ok_or_else(|| missing(id))
+}
+
+/// The staff have seen everything in a conversation: its unread count drops to zero in every
+/// inbox. Not audited (it is no change anyone needs to answer for). Returns whether it had
+/// unread messages.
+pub async fn mark_read(store: &Store, live: &Live, id: i64) -> AppResult<bool> {
+    let mut tx = store.begin_write().await?;
+    if conversations::get(&mut *tx, id).await?.is_none() {
+        return Err(missing(id));
+    }
+    let changed = conversations::mark_read(&mut tx, id).await?;
+    tx.commit().await?;
+    if changed {
+        live.publish(Event::ConversationChanged {
+            conversation_id: id,
+        });
+    }
+    Ok(changed)
+}
+
+/// Renames the contact of a conversation (empty: WeChat's name again) and replaces the
+/// staff's note on them (`contact.update`). The name shows in every row of the contact's
+/// conversations, so each of them is told.
+pub async fn save_contact(
+    store: &Store,
+    live: &Live,
+    by: &Staff,
+    id: i64,
+    name: &str,
+    note: &str,
+    lang: Lang,
+) -> AppResult<()> {
+    let r = lang.request();
+    let name = name.trim();
+    let note = note.trim();
+    if name.chars().count() > MAX_CONTACT_NAME || name.chars().any(char::is_control) {
+        let max = MAX_CONTACT_NAME.to_string();
+        let sentence = fill(r.field_text, &[("field", "name"), ("max", &max)]);
+        return Err(AppError::Invalid(sentence));
+    }
+    if note.chars().count() > MAX_CONTACT_NOTE {
+        let max = MAX_CONTACT_NOTE.to_string();
+        let sentence = fill(r.field_too_long, &[("field", "note"), ("max", &max)]);
+        return Err(AppError::Invalid(sentence));
+    }
+    let now = now_millis();
+    let mut tx = store.begin_write().await?;
+    let row = conversations::get(&mut *tx, id)
+        .await?
+        .ok_or_else(|| missing(id))?;
+    let name = (!name.is_empty()).then_some(name);
+    conversations::set_contact(&mut tx, row.contact_id, name, note).await?;
+    audit::record(
+        &mut tx,
+        &by.actor(),
+        "contact.update",
+        &format!("contact {}", row.openid),
+        name,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    for conversation_id in conversations::ids_of_contact(store.pool(), row.contact_id).await? {
+        live.publish(Event::ConversationChanged { conversation_id });
+    }
+    Ok(())
+}

@@ -1,0 +1,375 @@
+//! The bot's auto-reply rules as admins keep them: a rule checked field by field (its reply
+//! as `services::replies` checks any reply), then created, replaced, switched on or off,
+//! moved up or down the order, or deleted. The JSON API and the admin console come here, so a
+//! rule is refused in the same words wherever it is typed, in the language of whoever typed it.
+//!
+//! Every change (`apply`) takes the rules lock, so the matcher in use is always the latest
+//! one committed; is made in one transaction with its audit entry; and recompiles the matcher
+//! from the rules as they would be, committing only when that succeeds (a rule set too large
+//! as a whole is refused and nothing is saved). Only admins change rules; anyone signed in
+//! may read them and try a text (`try_text`).
+
+use serde_json::Value;
+
+use super::Staff;
+use super::replies::{self, ReplyDraft};
+use crate::automation::rules::{
+    self as matcher, KeywordProblem, MatchKind, RegexProblem, RuleError,
+};
+use crate::automation::{Action, Automation, Compiled, Outcome};
+use crate::domain::now_millis;
+use crate::error::{AppError, AppResult};
+use crate::i18n::{Lang, RequestText, fill};
+use crate::store::Store;
+use crate::store::audit;
+use crate::store::rules::{self as rule_store, RuleFields, RuleRow};
+
+/// Longest rule name, in characters.
+pub const MAX_NAME: usize = 100;
+/// Priorities stay within ± this.
+pub const MAX_PRIORITY: i64 = 1_000_000;
+
+/// Refuses anyone but an admin (a handler may ask before it reads a body, so that an agent
+/// learns "not allowed" rather than how to make the request valid).
+pub fn require_admin(staff: &Staff) -> AppResult<()> {
+    super::require_admin(staff, "the bot's rules and settings")
+}
+
+/// A rule as submitted (the API's body, the console's form), not yet checked.
+#[derive(Debug)]
+pub struct RuleDraft {
+    pub name: String,
+    /// None: on
+    pub enabled: Option<bool>,
+    /// None: 0
+    pub priority: Option<i64>,
+    /// exact, contains or regex
+    pub match_kind: String,
+    pub keywords: Vec<String>,
+    /// reply, handoff or transfer_wechat
+    pub action: String,
+    pub reply: Option<ReplyDraft>,
+}
+
+/// A rule checked field by field, ready to save.
+#[derive(Debug, Clone)]
+pub struct RuleInput {
+    pub name: String,
+    pub enabled: bool,
+    pub priority: i64,
+    pub kind: MatchKind,
+    pub keywords: Vec<String>,
+    pub action: Action,
+    /// `{"type", "content"}` as stored
+    pub reply: Option<Value>,
+}
+
+/// Checks a rule; every sentence names the field, in `lang`. `appid` is this mini program's
+/// own (a card or a mini program link in the reply must be for it).
+pub fn check(appid: Option<&str>, draft: RuleDraft, lang: Lang) -> AppResult<RuleInput> {
+    let r = lang.request();
+    let bad = |s: &str| AppError::Invalid(s.to_owned());
+    let name = draft.name.trim();
+    if name.is_empty() {
+        return Err(AppError::Invalid(fill(
+            r.field_required,
+            &[("field", "name")],
+        )));
+    }
+    if name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        let max = MAX_NAME.to_string();
+        return Err(AppError::Invalid(fill(
+            r.field_text,
+            &[("field", "name"), ("max", &max)],
+        )));
+    }
+    let priority = draft.priority.unwrap_or(0);
+    check_priority(priority, r)?;
+    let kind = MatchKind::parse(&draft.match_kind)
+        .ok_or_else(|| AppError::Invalid(r.choice("match", &["exact", "contains", "regex"])))?;
+    matcher::validate(kind, &draft.keywords)
+        .map_err(|p| AppError::Invalid(keyword_sentence(&p, r)))?;
+    let action = Action::parse(&draft.action).ok_or_else(|| {
+        AppError::Invalid(r.choice("action", &["reply", "handoff", "transfer_wechat"]))
+    })?;
+    let reply = match draft.reply {
+        None => None,
+        Some(ReplyDraft::Note(_)) => return Err(bad(r.rule_note)),
+        Some(input) => {
+            let checked = replies::check(appid, input, "reply", lang)?;
+            Some(serde_json::json!({ "type": checked.kind.as_str(), "content": checked.content }))
+        }
+    };
+    match (action, &reply) {
+        (Action::Reply, None) => return Err(bad(r.rule_needs_reply)),
+        (Action::TransferWechat, Some(_)) => return Err(bad(r.rule_transfer_reply)),
+        _ => {}
+    }
+    Ok(RuleInput {
+        name: name.to_owned(),
+        enabled: draft.enabled.unwrap_or(true),
+        priority,
+        kind,
+        keywords: draft.keywords.iter().map(|k| k.trim().to_owned()).collect(),
+        action,
+        reply,
+    })
+}
+
+fn check_priority(priority: i64, r: &RequestText) -> AppResult<()> {
+    if priority.abs() > MAX_PRIORITY {
+        let (min, max) = ((-MAX_PRIORITY).to_string(), MAX_PRIORITY.to_string());
+        return Err(AppError::Invalid(fill(
+            r.field_range,
+            &[("field", "priority"), ("min", &min), ("max", &max)],
+        )));
+    }
+    Ok(())
+}
+
+/// What is wrong with a rule's keywords, in the staff member's language.
+pub fn keyword_sentence(p: &KeywordProblem, r: &RequestText) -> String {
+    let max_keywords = matcher::MAX_KEYWORDS.to_string();
+    let max_chars = matcher::MAX_KEYWORD_CHARS.to_string();
+    match p {
+        KeywordProblem::NoKeywords => r.keywords_none.to_owned(),
+        KeywordProblem::TooMany(count) => fill(
+            r.keywords_too_many,
+            &[("max", &max_keywords), ("count", &count.to_string())],
+        ),
+        KeywordProblem::TooLong(k) => {
+            fill(r.keyword_too_long, &[("keyword", k), ("max", &max_chars)])
+        }
+        KeywordProblem::Empty => r.keyword_empty.to_owned(),
+        KeywordProblem::OnlyNoise(k) => fill(r.keyword_noise, &[("keyword", k)]),
+        KeywordProblem::EmptyRegex => r.regex_empty.to_owned(),
+        KeywordProblem::Regex(pattern, reason) => fill(
+            r.regex_refused,
+            &[("pattern", pattern), ("reason", &regex_sentence(reason, r))],
+        ),
+    }
+}
+
+fn regex_sentence(p: &RegexProblem, r: &RequestText) -> String {
+    match p {
+        RegexProblem::Syntax(reason) => fill(r.regex_syntax, &[("reason", reason)]),
+        RegexProblem::TooLarge { mib } => fill(r.regex_too_large, &[("mib", &mib.to_string())]),
+    }
+}
+
+/// Why the rules together do not compile, in the staff member's language.
+fn rules_sentence(e: &RuleError, r: &RequestText) -> String {
+    let reason = match e {
+        RuleError::Regex {
+            rule,
+            pattern,
+            reason,
+        } => fill(
+            r.rules_regex,
+            &[
+                ("rule", &rule.to_string()),
+                ("pattern", pattern),
+                ("reason", &regex_sentence(reason, r)),
+            ],
+        ),
+        RuleError::RegexesTooLarge => fill(
+            r.rules_too_large,
+            &[("mib", &(matcher::REGEXES_MEMORY_LIMIT >> 20).to_string())],
+        ),
+        RuleError::Keywords(e) => fill(r.rules_keywords, &[("reason", &e.to_string())]),
+    };
+    fill(r.rules_refused, &[("reason", &reason)])
+}
+
+/// Creates (`id` None, `rule.create`) or replaces (`rule.update`) a rule; returns it as saved.
+pub async fn save(
+    store: &Store,
+    automation: &Automation,
+    by: &Staff,
+    id: Option<i64>,
+    input: &RuleInput,
+    lang: Lang,
+) -> AppResult<RuleRow> {
+    require_admin(by)?;
+    let keywords = serde_json::to_string(&input.keywords).map_err(anyhow::Error::from)?;
+    let reply = input.reply.as_ref().map(Value::to_string);
+    let fields = RuleFields {
+        name: &input.name,
+        enabled: input.enabled,
+        priority: input.priority,
+        match_kind: input.kind.as_str(),
+        keywords: &keywords,
+        action: input.action.as_str(),
+        reply: reply.as_deref(),
+    };
+    let change = match id {
+        Some(id) => RuleChange::Update(id, fields),
+        None => RuleChange::Create(fields),
+    };
+    apply(store, automation, by, change, lang).await
+}
+
+/// Deletes a rule (`rule.delete`).
+pub async fn delete(
+    store: &Store,
+    automation: &Automation,
+    by: &Staff,
+    id: i64,
+    lang: Lang,
+) -> AppResult<()> {
+    apply(store, automation, by, RuleChange::Delete(id), lang)
+        .await
+        .map(|_| ())
+}
+
+/// Switches a rule on if it is off, off if it is on (`rule.adjust`); returns it as it is now.
+pub async fn switch(
+    store: &Store,
+    automation: &Automation,
+    by: &Staff,
+    id: i64,
+    lang: Lang,
+) -> AppResult<RuleRow> {
+    apply(store, automation, by, RuleChange::Switch(id), lang).await
+}
+
+/// Which way a rule moves in the order rules are considered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+/// Moves a rule one place up or down the order rules are considered in (`rule.adjust`): one
+/// above the priority of the rule above it, or one below the rule below it. (Among rules of
+/// equal priority the older comes first, so a move can pass several of them at once;
+/// renumbering them all instead would rewrite rules the admin did not touch.) The first
+/// cannot go up, nor the last down: that is nothing to do, and nothing is recorded.
+pub async fn move_rule(
+    store: &Store,
+    automation: &Automation,
+    by: &Staff,
+    id: i64,
+    direction: Direction,
+    lang: Lang,
+) -> AppResult<RuleRow> {
+    apply(store, automation, by, RuleChange::Move(id, direction), lang).await
+}
+
+/// One change to the rules.
+enum RuleChange<'a> {
+    Create(RuleFields<'a>),
+    Update(i64, RuleFields<'a>),
+    Delete(i64),
+    Switch(i64),
+    Move(i64, Direction),
+}
+
+/// Applies a change in one transaction with its audit entry and a recompile that must
+/// succeed before anything is committed; returns the changed rule (a deleted one as it was).
+/// What a switch or a move does is read in that transaction, under the rules lock, so it is
+/// what is changed.
+async fn apply(
+    store: &Store,
+    automation: &Automation,
+    by: &Staff,
+    change: RuleChange<'_>,
+    lang: Lang,
+) -> AppResult<RuleRow> {
+    require_admin(by)?;
+    // one change at a time, so the matcher in use is always the latest one committed
+    let _guard = automation.rules_lock().await;
+    let now = now_millis();
+    let missing = |id: i64| AppError::NotFound(format!("there is no rule {id}"));
+    let mut tx = store.begin_write().await?;
+    // (the rule, what happened, the audit detail, the rule as it was if it is gone)
+    let (id, action, detail, deleted) = match &change {
+        RuleChange::Create(f) => (
+            rule_store::create(&mut tx, f, now).await?,
+            "rule.create",
+            format!("{} ({})", f.name, f.action),
+            None,
+        ),
+        RuleChange::Update(id, f) => {
+            if !rule_store::update(&mut tx, *id, f, now).await? {
+                return Err(missing(*id));
+            }
+            (
+                *id,
+                "rule.update",
+                format!("{} ({})", f.name, f.action),
+                None,
+            )
+        }
+        RuleChange::Delete(id) => {
+            let old = rule_store::get(&mut *tx, *id)
+                .await?
+                .ok_or_else(|| missing(*id))?;
+            rule_store::delete(&mut tx, *id).await?;
+            (*id, "rule.delete", old.name.clone(), Some(old))
+        }
+        RuleChange::Switch(id) => {
+            let row = rule_store::get(&mut *tx, *id)
+                .await?
+                .ok_or_else(|| missing(*id))?;
+            let enabled = !row.enabled;
+            rule_store::adjust(&mut tx, *id, Some(enabled), None, now).await?;
+            let detail = if enabled { "enabled" } else { "disabled" };
+            (*id, "rule.adjust", detail.to_owned(), None)
+        }
+        RuleChange::Move(id, direction) => {
+            let rows = rule_store::list(&mut *tx).await?;
+            let at = rows
+                .iter()
+                .position(|r| r.id == *id)
+                .ok_or_else(|| missing(*id))?;
+            let neighbour = match direction {
+                Direction::Up => at.checked_sub(1).map(|i| rows[i].priority + 1),
+                Direction::Down => rows.get(at + 1).map(|r| r.priority - 1),
+            };
+            let Some(priority) = neighbour else {
+                return Ok(rows[at].clone());
+            };
+            check_priority(priority, lang.request())?;
+            rule_store::adjust(&mut tx, *id, None, Some(priority), now).await?;
+            (*id, "rule.adjust", format!("priority {priority}"), None)
+        }
+    };
+    let rows = rule_store::list(&mut *tx).await?;
+    let compiled = Compiled::from_rows(&rows)
+        .map_err(|e| AppError::Invalid(rules_sentence(&e, lang.request())))?;
+    let row = match deleted {
+        Some(old) => old,
+        None => rows
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| missing(id))?,
+    };
+    audit::record(
+        &mut tx,
+        &by.actor(),
+        action,
+        &format!("rule {id}"),
+        Some(&detail),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    automation.use_rules(compiled);
+    Ok(row)
+}
+
+/// What the bot would do with a text now (the console's tester and the API's).
+#[derive(Debug)]
+pub struct Tried {
+    /// the text as rules see it
+    pub normalized: String,
+    pub outcome: Outcome,
+}
+
+pub fn try_text(automation: &Automation, text: &str) -> Tried {
+    Tried {
+        normalized: matcher::normalize(text),
+        outcome: automation.test(text, now_millis()),
+    }
+}
