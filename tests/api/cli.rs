@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
-use crate::helpers::{AES_KEY, APPID, TOKEN, TestApp, id_of, openid};
+use crate::canned::{Browser, audited, select, text};
+use crate::helpers::{ADMIN_PASSWORD, AES_KEY, APPID, TOKEN, TestApp, id_of, openid};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -233,8 +234,8 @@ async fn an_operator_manages_accounts_and_tokens_from_the_command_line() {
     .await;
     assert_ok(&passwd);
     let hash = stored_hash(d, "alice").await;
-    assert!(kefu::accounts::verify_password("alice-password-2", &hash).await);
-    assert!(!kefu::accounts::verify_password("alice-password-1", &hash).await);
+    assert!(kefu::services::accounts::verify_password("alice-password-2", &hash).await);
+    assert!(!kefu::services::accounts::verify_password("alice-password-1", &hash).await);
     let passwd_short = run_async(
         kefu(d, &[], &["user", "passwd", "alice", "--password-stdin"]),
         Some("1234567\n"),
@@ -340,6 +341,177 @@ fn an_invalid_user_name_or_role_is_refused() {
     assert!(!bad_role.status.success());
     assert_no_panic(&bad_role);
     assert!(bad_role.stderr.contains("root"), "{}", bad_role.stderr);
+}
+
+/// `kefu user add NAME --role ROLE` with `password`, expected to work.
+async fn add_user(d: &Path, name: &str, role: &str, password: &str) {
+    let args = &["user", "add", name, "--role", role, "--password-stdin"];
+    assert_ok(&run_async(kefu(d, &[], args), Some(&format!("{password}\n"))).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_refuses_to_disable_the_last_enabled_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    add_user(d, "root", "admin", "root-password-1").await;
+    add_user(d, "alice", "agent", "alice-password-1").await;
+
+    let refused = run_async(kefu(d, &[], &["user", "disable", "root"]), None).await;
+    let sentence = assert_one_sentence_failure(&refused);
+    assert!(
+        sentence.contains("root") && sentence.contains("last enabled admin"),
+        "{sentence}"
+    );
+    assert!(
+        sentence.contains("--role admin"),
+        "says what to do: {sentence}"
+    );
+    let list = run_async(kefu(d, &[], &["user", "list"]), None).await;
+    assert_eq!(user_row(&list.stdout, "root").unwrap()[3], "active");
+
+    // an agent is no admin: disabling it leaves the admin in place
+    assert_ok(&run_async(kefu(d, &[], &["user", "disable", "alice"]), None).await);
+    // with a second admin, the first may go; then the second is the last
+    add_user(d, "second", "admin", "second-password-1").await;
+    assert_ok(&run_async(kefu(d, &[], &["user", "disable", "root"]), None).await);
+    let refused = run_async(kefu(d, &[], &["user", "disable", "second"]), None).await;
+    assert!(assert_one_sentence_failure(&refused).contains("second"));
+    let list = run_async(kefu(d, &[], &["user", "list"]), None).await;
+    assert_eq!(user_row(&list.stdout, "root").unwrap()[3], "disabled");
+    assert_eq!(user_row(&list.stdout, "second").unwrap()[3], "active");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kefu_user_passwd_signs_the_account_out_of_a_running_server() {
+    let app = TestApp::start().await;
+    let d = app.data_dir().to_owned();
+    crate::canned::staff(&app, "alice", kefu::domain::Role::Agent).await;
+    let alice = Browser::sign_in(&app, "alice", crate::canned::PASSWORD).await;
+    let admin = Browser::sign_in(&app, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(alice.get("/inbox").await.status(), StatusCode::OK);
+
+    let passwd = run_async(
+        kefu(&d, &[], &["user", "passwd", "alice", "--password-stdin"]),
+        Some("alice-new-password\n"),
+    )
+    .await;
+    assert_ok(&passwd);
+    assert!(
+        passwd.stdout.contains("1 session ended"),
+        "{}",
+        passwd.stdout
+    );
+
+    // alice's browser is signed out at once; the new password signs in; nobody else is touched
+    let resp = alice.get("/inbox").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "/login?next=%2Finbox");
+    assert_eq!(admin.get("/inbox").await.status(), StatusCode::OK);
+    let alice = Browser::sign_in(&app, "alice", "alice-new-password").await;
+    assert_eq!(alice.get("/inbox").await.status(), StatusCode::OK);
+
+    // disabling her from the command line ends that session too
+    let disable = run_async(kefu(&d, &[], &["user", "disable", "alice"]), None).await;
+    assert_ok(&disable);
+    assert!(
+        disable.stdout.contains("1 session ended"),
+        "{}",
+        disable.stdout
+    );
+    assert_eq!(alice.get("/inbox").await.status(), StatusCode::SEE_OTHER);
+    let sessions: i64 = sqlx::query_scalar(
+        "select count(*) from sessions s join staff_users u on u.id = s.user_id where u.username = 'alice'",
+    )
+    .fetch_one(app.state().store.pool())
+    .await
+    .unwrap();
+    assert_eq!(sessions, 0, "ended, not merely refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_change_is_audited_under_one_name_from_the_command_line_and_the_console() {
+    let app = TestApp::start().await;
+    let d = app.data_dir().to_owned();
+    let admin = Browser::sign_in(&app, "admin", ADMIN_PASSWORD).await;
+    let user_id = |name: &'static str| {
+        let app = &app;
+        async move {
+            kefu::store::staff::by_username(app.state().store.pool(), name)
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+        }
+    };
+
+    // each change once from the console and once from the command line
+    let fields = [
+        ("username", "bob"),
+        ("role", "agent"),
+        ("password", "bobs-password-1"),
+    ];
+    assert_eq!(
+        admin.post_form("/admin/users", &fields).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    add_user(&d, "carol", "agent", "carols-password-1").await;
+    let bob = user_id("bob").await;
+    let resp = admin
+        .post_form(
+            &format!("/admin/users/{bob}/password"),
+            &[("password", "bobs-password-2")],
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let passwd = run_async(
+        kefu(&d, &[], &["user", "passwd", "carol", "--password-stdin"]),
+        Some("carols-password-2\n"),
+    )
+    .await;
+    assert_ok(&passwd);
+    let resp = admin
+        .post_form(&format!("/admin/users/{bob}/disable"), &[])
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_ok(&run_async(kefu(&d, &[], &["user", "disable", "carol"]), None).await);
+
+    for action in ["staff.add", "staff.passwd", "staff.disable"] {
+        assert_eq!(audited(&app, action).await, 2, "{action}");
+    }
+    let old_names: i64 =
+        sqlx::query_scalar("select count(*) from audit_log where action like 'user.%'")
+            .fetch_one(app.state().store.pool())
+            .await
+            .unwrap();
+    assert_eq!(old_names, 0);
+    // the first admin is kefu's own doing, not anyone's staff.add
+    assert_eq!(audited(&app, "staff.first_admin").await, 1);
+
+    // an entry an older kefu wrote from the command line is listed under today's name
+    let store = &app.state().store;
+    let mut tx = store.begin_write().await.unwrap();
+    kefu::store::audit::record(
+        &mut tx,
+        &kefu::store::audit::Actor::cli(),
+        "user.disable",
+        "dave",
+        None,
+        kefu::domain::now_millis(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let html = admin.page("/admin/audit").await;
+    let rows = select(&html, "table#audit tr.entry");
+    assert_eq!(rows[0].value().attr("data-action"), Some("staff.disable"));
+    let code = select(
+        &html,
+        "table#audit tr.entry:first-child td.audit-action code",
+    );
+    assert_eq!(text(&code[0]), "staff.disable");
+    assert_eq!(code[0].value().attr("title"), Some("user.disable"));
+    let cli_rows = select(&html, "table#audit tr.entry[data-action='staff.disable']");
+    assert_eq!(cli_rows.len(), 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -648,10 +820,10 @@ async fn seed_fills_an_empty_database_that_the_api_then_lists_consistently() {
     assert!(assert_one_sentence_failure(&again).contains("already"));
 
     let mut app = TestApp::start_in(dir, &[]).await;
-    app.token = kefu::accounts::create_token(
+    app.token = kefu::services::accounts::create_token(
         &app.state().store,
-        &kefu::store::audit::Actor::cli(),
-        "alice",
+        kefu::services::Caller::Cli,
+        kefu::services::accounts::AccountRef::Name("alice"),
         "tests",
     )
     .await
@@ -933,8 +1105,8 @@ async fn a_first_start_without_an_admin_password_prints_one_that_works() {
     assert!(password.len() >= 12, "a strong password: {password:?}");
 
     let hash = stored_hash(&data_dir, "admin").await;
-    assert!(kefu::accounts::verify_password(&password, &hash).await);
-    assert!(!kefu::accounts::verify_password("not-the-password", &hash).await);
+    assert!(kefu::services::accounts::verify_password(&password, &hash).await);
+    assert!(!kefu::services::accounts::verify_password("not-the-password", &hash).await);
 
     // a second start finds the account and prints no password
     let printed = tokio::task::spawn_blocking({
