@@ -96,7 +96,7 @@ fn stored(e: CannedError, c: &CannedText) -> AppError {
 }
 
 /// Whether `user` may see `row` at all: shared ones and their own.
-pub fn visible(row: &CannedRow, user: &Staff) -> bool {
+fn visible(row: &CannedRow, user: &Staff) -> bool {
     row.owner_id.is_none_or(|owner| owner == user.id)
 }
 
