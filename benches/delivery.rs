@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use kefu::domain::{MessageType, SenderKind, now_millis};
+use kefu::domain::{MessageContent, MessageType, SenderKind, now_millis};
 use kefu::store::inbound::{self, Inbound};
 use kefu::store::outbox::{self, NewMessage};
 use kefu::wechat::crypto::{AesKey, Cipher};
@@ -161,12 +161,11 @@ async fn seed(dir: &std::path::Path, conversations: usize, backlog: usize) {
         }
     }
     for i in 0..backlog {
-        let content = format!(r#"{{"text":"reply {i}"}}"#);
+        let content = MessageContent::text(format!("reply {i}"));
         let message = NewMessage {
             conversation_id: conversation_ids[i % conversation_ids.len()],
             sender_kind: SenderKind::Agent,
             sender_id: None,
-            kind: MessageType::Text,
             content: &content,
             deliver: true,
         };

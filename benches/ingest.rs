@@ -30,6 +30,7 @@
 mod common;
 
 use common::*;
+use kefu::domain::{MatchKind, MessageContent, RuleAction};
 use kefu::wechat::crypto::{AesKey, Cipher};
 use kefu::wechat::push::Format;
 use rand::Rng;
@@ -258,24 +259,28 @@ async fn store_rules(data: &std::path::Path, n: usize) {
     let mut tx = store.begin_write().await.expect("a transaction");
     for i in 0..n {
         let (kind, keywords) = match i % 5 {
-            0 | 1 => ("exact", vec![format!("问题{i}"), format!("question {i}")]),
-            2 | 3 if i % 50 == 2 => ("contains", vec![format!("customer {i}7")]),
+            0 | 1 => (
+                MatchKind::Exact,
+                vec![format!("问题{i}"), format!("question {i}")],
+            ),
+            2 | 3 if i % 50 == 2 => (MatchKind::Contains, vec![format!("customer {i}7")]),
             2 | 3 => (
-                "contains",
+                MatchKind::Contains,
                 vec![format!("关键词{i}"), format!("keyword{i}")],
             ),
-            _ => ("regex", vec![format!(r"^(order|订单)\s*#?{i}\d+$")]),
+            _ => (
+                MatchKind::Regex,
+                vec![format!(r"^(order|订单)\s*#?{i}\d+$")],
+            ),
         };
-        let keywords = serde_json::to_string(&keywords).expect("json");
-        let reply = serde_json::json!({"type": "text", "content": {"text": format!("answer {i}")}})
-            .to_string();
+        let reply = MessageContent::text(format!("answer {i}"));
         let fields = kefu::store::rules::RuleFields {
             name: &format!("rule {i}"),
             enabled: true,
             priority: (i % 17) as i64,
             match_kind: kind,
             keywords: &keywords,
-            action: "reply",
+            action: RuleAction::Reply,
             reply: Some(&reply),
         };
         kefu::store::rules::create(&mut tx, &fields, now)

@@ -2,17 +2,16 @@
 //! the single `writer`), and the webhook answers `success` only once it is committed to disk.
 //! The group commit that makes this fast is explained in `writer`.
 
-use serde_json::json;
-
-use crate::domain::MessageType;
-use crate::live::{Event, Live};
+use crate::domain::MessageContent;
+use crate::domain::content::{Event, Image, MiniProgramPage, Text, Unknown};
+use crate::live::{Event as LiveEvent, Live};
 use crate::store::inbound::{Inbound, Stored};
 use crate::wechat::push::{Push, PushKind};
 use crate::writer::{WriteError, Writer};
 
 /// Stores a push durably and tells whoever watches; returns once it is committed.
 pub async fn accept(writer: &Writer, live: &Live, push: &Push) -> Result<Stored, WriteError> {
-    let message = to_inbound(push);
+    let message = to_inbound(push).map_err(|e| WriteError::Failed(e.to_string()))?;
     let has_media = message.media_id.is_some();
     let stored = writer.store_push(message).await?;
     if let Stored::New {
@@ -22,7 +21,7 @@ pub async fn accept(writer: &Writer, live: &Live, push: &Push) -> Result<Stored,
         ..
     } = stored
     {
-        live.publish(Event::MessageAdded {
+        live.publish(LiveEvent::MessageAdded {
             conversation_id,
             message_id,
             new_conversation,
@@ -34,15 +33,23 @@ pub async fn accept(writer: &Writer, live: &Live, push: &Push) -> Result<Stored,
     Ok(stored)
 }
 
-/// What the store keeps of a push: its content as the JSON the API shows.
-pub fn to_inbound(push: &Push) -> Inbound {
-    let (kind, content, is_customer_message) = match &push.kind {
-        PushKind::Text { content, .. } => (MessageType::Text, json!({ "text": content }), true),
+/// What the store keeps of a push: its content, written as the column's JSON text here, once.
+pub fn to_inbound(push: &Push) -> serde_json::Result<Inbound> {
+    let (content, is_customer_message) = match &push.kind {
+        PushKind::Text { content, .. } => (
+            MessageContent::Text(Text {
+                text: content.clone(),
+            }),
+            true,
+        ),
         PushKind::Image {
             pic_url, media_id, ..
         } => (
-            MessageType::Image,
-            json!({ "media_id": media_id, "pic_url": pic_url }),
+            MessageContent::Image(Image {
+                media_id: Some(media_id.clone()),
+                pic_url: Some(pic_url.clone()),
+                url: None,
+            }),
             true,
         ),
         PushKind::MiniProgramPage {
@@ -53,10 +60,12 @@ pub fn to_inbound(push: &Push) -> Inbound {
             thumb_media_id,
             ..
         } => (
-            MessageType::MiniProgramPage,
-            json!({
-                "title": title, "appid": app_id, "pagepath": page_path,
-                "thumb_url": thumb_url, "thumb_media_id": thumb_media_id,
+            MessageContent::MiniProgramPage(MiniProgramPage {
+                title: title.clone(),
+                appid: app_id.clone(),
+                pagepath: page_path.clone(),
+                thumb_url: Some(thumb_url.clone()),
+                thumb_media_id: Some(thumb_media_id.clone()),
             }),
             true,
         ),
@@ -64,25 +73,29 @@ pub fn to_inbound(push: &Push) -> Inbound {
             event,
             session_from,
         } => (
-            MessageType::Event,
-            json!({ "event": event, "session_from": session_from }),
+            MessageContent::Event(Event {
+                event: event.clone(),
+                session_from: session_from.clone(),
+            }),
             false,
         ),
         // A message type kefu does not know yet (voice, video, …) is still the customer
         // talking when it has a MsgId; without one it is some other platform notice.
         PushKind::Unknown { msg_type, msg_id } => (
-            MessageType::Unknown,
-            json!({ "msg_type": msg_type, "raw": push.raw }),
+            MessageContent::Unknown(Unknown {
+                msg_type: Some(msg_type.clone()),
+                raw: push.raw.clone(),
+            }),
             msg_id.is_some(),
         ),
     };
     let is_enter =
         matches!(&push.kind, PushKind::Event { event, .. } if event == "user_enter_tempsession");
-    Inbound {
+    Ok(Inbound {
         openid: push.from_user.clone(),
         dedup_key: push.dedup_key(),
-        kind,
-        content: content.to_string(),
+        kind: content.kind(),
+        content: content.to_stored()?,
         wechat_time: push.create_time.saturating_mul(1000),
         is_customer_message,
         is_enter,
@@ -98,5 +111,5 @@ pub fn to_inbound(push: &Push) -> Inbound {
             }
             _ => None,
         },
-    }
+    })
 }

@@ -24,19 +24,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::delivery::{self, QueueError};
-use crate::domain::{Handler, MessageType, Millis, ReplyRules, SenderKind, now_millis};
+use crate::domain::{Handler, MessageContent, Millis, ReplyRules, SenderKind, now_millis};
 use crate::live::{Event, Live};
 use crate::store::audit::{self, Actor};
 use crate::store::conversations::{self, BotNote, ConversationRow};
 use crate::store::{Store, rules as rule_store, settings as settings_store};
 use crate::wechat::push::{Push, PushKind};
 
-use self::rules::{MatchKind, Matcher, RuleError, RuleSpec};
+use self::rules::{Matcher, RuleError, RuleSpec};
 use self::settings::{AssignmentMode, AutomationSettings};
 
 /// Jobs waiting for the bot at most. Beyond this (a flood far above what the bot keeps up
@@ -51,56 +50,7 @@ const HITS_EVERY: Duration = Duration::from_secs(1);
 const ASSIGN_DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// What a rule does when it fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Reply,
-    Handoff,
-    TransferWechat,
-}
-
-impl Action {
-    pub fn parse(s: &str) -> Option<Action> {
-        match s {
-            "reply" => Some(Action::Reply),
-            "handoff" => Some(Action::Handoff),
-            "transfer_wechat" => Some(Action::TransferWechat),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Reply => "reply",
-            Action::Handoff => "handoff",
-            Action::TransferWechat => "transfer_wechat",
-        }
-    }
-}
-
-/// A message the bot sends: a type and its content, as stored on an outbound message.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BotReply {
-    pub kind: MessageType,
-    pub content: Value,
-}
-
-impl BotReply {
-    pub fn text(text: &str) -> BotReply {
-        BotReply {
-            kind: MessageType::Text,
-            content: json!({ "text": text }),
-        }
-    }
-
-    /// A rule's stored `{"type", "content"}` (validated when it was saved).
-    fn from_stored(json: &str) -> Option<BotReply> {
-        let v: Value = serde_json::from_str(json).ok()?;
-        Some(BotReply {
-            kind: MessageType::parse(v.get("type")?.as_str()?)?,
-            content: v.get("content")?.clone(),
-        })
-    }
-}
+pub use crate::domain::RuleAction as Action;
 
 /// One enabled rule, ready to act.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +58,8 @@ pub struct ActiveRule {
     pub id: i64,
     pub name: String,
     pub action: Action,
-    pub reply: Option<BotReply>,
+    /// what the bot sends (always a sendable kind)
+    pub reply: Option<MessageContent>,
 }
 
 /// The enabled rules, compiled.
@@ -133,25 +84,20 @@ impl Compiled {
         let mut specs = Vec::new();
         let mut rules = HashMap::new();
         for r in rows.iter().filter(|r| r.enabled) {
-            let (Some(kind), Some(action)) =
-                (MatchKind::parse(&r.match_kind), Action::parse(&r.action))
-            else {
-                continue;
-            };
-            let keywords: Vec<String> = serde_json::from_str(&r.keywords).unwrap_or_default();
             specs.push(RuleSpec {
                 id: r.id,
                 priority: r.priority,
-                kind,
-                keywords,
+                kind: r.match_kind,
+                keywords: r.keywords.clone(),
             });
             rules.insert(
                 r.id,
                 ActiveRule {
                     id: r.id,
                     name: r.name.clone(),
-                    action,
-                    reply: r.reply.as_deref().and_then(BotReply::from_stored),
+                    action: r.action,
+                    // an unreadable stored reply (kept as unknown) is not sent
+                    reply: r.reply.clone().filter(MessageContent::is_sendable),
                 },
             );
         }
@@ -172,8 +118,8 @@ impl Compiled {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Rule(ActiveRule),
-    Away(BotReply),
-    Fallback(BotReply),
+    Away(MessageContent),
+    Fallback(MessageContent),
     Nothing,
 }
 
@@ -345,8 +291,8 @@ impl Automation {
             return Outcome::Rule(rule.clone());
         }
         match unmatched_reply(&self.settings(), now) {
-            Some((BotNote::Away, text, _)) => Outcome::Away(BotReply::text(text)),
-            Some((_, text, _)) => Outcome::Fallback(BotReply::text(text)),
+            Some((BotNote::Away, text, _)) => Outcome::Away(MessageContent::text(text)),
+            Some((_, text, _)) => Outcome::Fallback(MessageContent::text(text)),
             None => Outcome::Nothing,
         }
     }
@@ -496,12 +442,12 @@ impl Automation {
         let Some(mut row) = conversations::get(store.pool(), conversation_id).await? else {
             return Ok(());
         };
-        if row.handler == Handler::Wechat.as_str() {
+        if row.handler == Handler::Wechat {
             // WeChat routed the customer back to kefu: the bot owns the conversation again
             let mut tx = store.begin_write().await?;
             conversations::set_handler(&mut tx, conversation_id, Handler::Bot).await?;
             tx.commit().await?;
-            row.handler = Handler::Bot.as_str().to_owned();
+            row.handler = Handler::Bot;
             self.inner
                 .live
                 .publish(Event::ConversationChanged { conversation_id });
@@ -526,7 +472,7 @@ impl Automation {
             return Ok(());
         };
         if self.claim_note(&row, note, minutes, now).await? {
-            self.send(&row, &BotReply::text(text)).await?;
+            self.send(&row, &MessageContent::text(text)).await?;
         }
         Ok(())
     }
@@ -552,7 +498,7 @@ impl Automation {
             .claim_note(&row, BotNote::Welcome, settings.welcome_every_minutes, now)
             .await?
         {
-            self.send(&row, &BotReply::text(text)).await?;
+            self.send(&row, &MessageContent::text(text)).await?;
         }
         Ok(())
     }
@@ -580,7 +526,7 @@ impl Automation {
     }
 
     /// Queues a bot message, keeping the customer's last allowed reply for a human.
-    async fn send(&self, row: &ConversationRow, reply: &BotReply) -> anyhow::Result<()> {
+    async fn send(&self, row: &ConversationRow, reply: &MessageContent) -> anyhow::Result<()> {
         if !self.inner.can_send {
             tracing::info!(
                 conversation.id = row.id,
@@ -594,8 +540,7 @@ impl Automation {
             &self.inner.reply_rules,
             row.id,
             (SenderKind::Bot, None),
-            reply.kind,
-            &reply.content,
+            reply,
             None,
             1,
         )
@@ -648,7 +593,7 @@ impl Automation {
             .await?
             .into_iter()
             .filter(|s| {
-                !s.disabled && s.role() == crate::domain::Role::Agent && online.contains(&s.id)
+                !s.disabled && s.role == crate::domain::Role::Agent && online.contains(&s.id)
             })
             .map(|s| s.id)
             .collect();
@@ -718,7 +663,7 @@ fn unmatched_reply(s: &AutomationSettings, now: Millis) -> Option<(BotNote, &str
 
 /// A human owns it: handed off, or taken by an agent.
 fn owned_by_human(row: &ConversationRow) -> bool {
-    row.handler == Handler::Human.as_str() || row.assignee_id.is_some()
+    row.handler == Handler::Human || row.assignee_id.is_some()
 }
 
 async fn load_settings(store: &Store) -> anyhow::Result<AutomationSettings> {

@@ -59,37 +59,7 @@ const REGEX_SIZE_LIMIT: usize = 2 << 20;
 /// changes, and lives for as long as the rules do.
 pub const REGEXES_MEMORY_LIMIT: usize = 64 << 20;
 
-/// How a rule's keywords are compared with a customer's text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MatchKind {
-    /// the whole normalised text is the keyword
-    Exact,
-    /// the normalised text contains the keyword
-    Contains,
-    /// the keyword is a regex that matches the normalised text
-    Regex,
-}
-
-impl MatchKind {
-    /// The name in the API and the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MatchKind::Exact => "exact",
-            MatchKind::Contains => "contains",
-            MatchKind::Regex => "regex",
-        }
-    }
-
-    /// The inverse of [`MatchKind::as_str`]; `None` for anything else.
-    pub fn parse(s: &str) -> Option<MatchKind> {
-        match s {
-            "exact" => Some(MatchKind::Exact),
-            "contains" => Some(MatchKind::Contains),
-            "regex" => Some(MatchKind::Regex),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::MatchKind;
 
 /// What the matcher needs of one enabled rule: no actions or replies, so it stays a pure
 /// function of the keywords.

@@ -20,11 +20,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rand::Rng;
-use serde_json::Value;
 use tokio::task::JoinHandle;
 
 use crate::config::DeliveryConfig;
-use crate::domain::{MessageType, Millis, ReplyRules, SenderKind, now_millis};
+use crate::domain::{MessageContent, Millis, ReplyRules, SenderKind, now_millis};
 use crate::live::{Event, Live};
 use crate::store::messages::{self, MessageRow};
 use crate::store::outbox::{self as outbox_store, NewMessage};
@@ -88,24 +87,21 @@ pub async fn queue_reply(
     rules: &ReplyRules,
     conversation_id: i64,
     sender: (SenderKind, Option<i64>),
-    kind: MessageType,
-    content: &Value,
+    content: &MessageContent,
     attachment: Option<Attachment>,
     reserve: u32,
 ) -> Result<MessageRow, QueueError> {
     let now = now_millis();
-    let deliver = kind != MessageType::Note;
+    let deliver = !matches!(content, MessageContent::Note(_));
     let mut tx = store.begin_write().await?;
     if deliver {
         spend_one_reply(&mut tx, rules, conversation_id, now, reserve).await?;
     }
-    let text = content.to_string();
     let message = NewMessage {
         conversation_id,
         sender_kind: sender.0,
         sender_id: sender.1,
-        kind,
-        content: &text,
+        content,
         deliver,
     };
     let id = match outbox_store::insert(&mut tx, &message, now).await {

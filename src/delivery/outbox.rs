@@ -11,53 +11,43 @@ use serde_json::{Value, json};
 use tokio::sync::{Notify, Semaphore};
 
 use super::{Delivery, backoff};
-use crate::domain::{MessageStatus, Millis, now_millis};
+use crate::domain::{MessageContent, MessageStatus, Millis, now_millis};
 use crate::live::Event;
 use crate::store::outbox::{self, Outcome, Pending};
 use crate::wechat::api::ApiError;
 use crate::writer::Update;
 
-/// The body of `custom/send` for a stored message.
+/// The body of `custom/send` for a stored message; `media_id` is the attachment kefu uploaded.
 pub fn send_body(
     openid: &str,
-    kind: &str,
-    content: &Value,
+    content: &MessageContent,
     media_id: Option<&str>,
 ) -> Result<Value, String> {
-    let field = |name: &str| {
-        content
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    };
-    match kind {
-        "text" => {
-            Ok(json!({ "touser": openid, "msgtype": "text", "text": { "content": field("text") } }))
+    match content {
+        MessageContent::Text(t) => {
+            Ok(json!({ "touser": openid, "msgtype": "text", "text": { "content": t.text } }))
         }
-        "image" => {
+        MessageContent::Image(_) => {
             let media_id = media_id.ok_or("the image was not uploaded")?;
             Ok(json!({ "touser": openid, "msgtype": "image", "image": { "media_id": media_id } }))
         }
-        "link" => Ok(json!({ "touser": openid, "msgtype": "link", "link": {
-            "title": field("title"), "description": field("description"),
-            "url": field("url"), "thumb_url": field("thumb_url"),
+        MessageContent::Link(l) => Ok(json!({ "touser": openid, "msgtype": "link", "link": {
+            "title": l.title, "description": l.description,
+            "url": l.url, "thumb_url": l.thumb_url,
         }})),
-        "miniprogrampage" => {
+        MessageContent::MiniProgramPage(card) => {
             let thumb = media_id
-                .or_else(|| {
-                    content
-                        .get("thumb_media_id")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                })
+                .or(card.thumb_media_id.as_deref().filter(|s| !s.is_empty()))
                 .ok_or("the card has no cover image")?;
             Ok(
                 json!({ "touser": openid, "msgtype": "miniprogrampage", "miniprogrampage": {
-                    "title": field("title"), "pagepath": field("pagepath"), "thumb_media_id": thumb,
+                    "title": card.title, "pagepath": card.pagepath, "thumb_media_id": thumb,
                 }}),
             )
         }
-        other => Err(format!("a {other} message cannot be sent")),
+        MessageContent::Event(_) | MessageContent::Note(_) | MessageContent::Unknown(_) => {
+            Err(format!("a {} message cannot be sent", content.kind()))
+        }
     }
 }
 
@@ -184,7 +174,6 @@ async fn attempt(d: &Delivery, p: &Pending) -> Outcome {
         code: code.to_owned(),
         message,
     };
-    let mut content: Value = serde_json::from_str(&p.content).unwrap_or(Value::Null);
     // Upload the attachment once; its media_id is kept for retries.
     let mut media_id = p.media_id.clone();
     if media_id.is_none()
@@ -213,26 +202,20 @@ async fn attempt(d: &Delivery, p: &Pending) -> Outcome {
             Err(e) => return retry_or_fail(d, p, e, now),
         }
     }
-    let body = match send_body(&p.openid, &p.kind, &content, media_id.as_deref()) {
+    let body = match send_body(&p.openid, &p.content, media_id.as_deref()) {
         Ok(b) => b,
         Err(reason) => return failed("invalid_message", reason),
     };
     match d.api.send(&body).await {
-        Ok(()) => {
-            if let (Some(id), Some(obj)) = (&media_id, content.as_object_mut()) {
-                let key = if p.kind == "image" {
-                    "media_id"
-                } else {
-                    "thumb_media_id"
-                };
-                obj.insert(key.into(), Value::String(id.clone()));
-            }
-            Outcome::Sent {
-                outbox_id: p.outbox_id,
-                message_id: p.message_id,
-                content: media_id.is_some().then(|| content.to_string()),
-            }
-        }
+        Ok(()) => Outcome::Sent {
+            outbox_id: p.outbox_id,
+            message_id: p.message_id,
+            content: media_id.map(|id| {
+                let mut content = p.content.clone();
+                content.set_uploaded_media(&id);
+                content
+            }),
+        },
         Err(e) => retry_or_fail(d, p, e, now),
     }
 }
@@ -279,22 +262,30 @@ mod tests {
 
     #[test]
     fn send_bodies_follow_wechats_shapes() {
-        let text = send_body("o1", "text", &json!({"text": "你好"}), None).unwrap();
+        use crate::domain::content::{Image, MiniProgramPage, Text};
+        let text = send_body("o1", &MessageContent::text("你好"), None).unwrap();
         assert_eq!(
             text,
             json!({"touser":"o1","msgtype":"text","text":{"content":"你好"}})
         );
-        let image = send_body("o1", "image", &json!({}), Some("m1")).unwrap();
+        let photo = MessageContent::Image(Image {
+            media_id: None,
+            pic_url: None,
+            url: None,
+        });
+        let image = send_body("o1", &photo, Some("m1")).unwrap();
         assert_eq!(image["image"]["media_id"], "m1");
-        assert!(send_body("o1", "image", &json!({}), None).is_err());
-        let card = send_body(
-            "o1",
-            "miniprogrampage",
-            &json!({"title":"t","pagepath":"p","thumb_media_id":"m2"}),
-            None,
-        )
-        .unwrap();
+        assert!(send_body("o1", &photo, None).is_err());
+        let card = MessageContent::MiniProgramPage(MiniProgramPage {
+            title: "t".into(),
+            appid: String::new(),
+            pagepath: "p".into(),
+            thumb_url: None,
+            thumb_media_id: Some("m2".into()),
+        });
+        let card = send_body("o1", &card, None).unwrap();
         assert_eq!(card["miniprogrampage"]["thumb_media_id"], "m2");
-        assert!(send_body("o1", "note", &json!({"text":"x"}), None).is_err());
+        let note = MessageContent::Note(Text { text: "x".into() });
+        assert!(send_body("o1", &note, None).is_err());
     }
 }

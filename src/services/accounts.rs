@@ -21,7 +21,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use super::{Caller, Staff};
-use crate::domain::{Role, now_millis};
+use crate::domain::{Locale, Role, now_millis};
 use crate::error::AppError;
 use crate::i18n::Lang;
 use crate::store::audit::{self, Actor};
@@ -259,7 +259,7 @@ async fn keep_an_admin(
     tx: &mut sqlx::SqliteConnection,
     user: &staff::StaffRow,
 ) -> Result<(), AccountError> {
-    if user.role() == Role::Admin
+    if user.role == Role::Admin
         && !user.disabled
         && staff::count_other_enabled_admins(tx, user.id).await? == 0
     {
@@ -279,7 +279,7 @@ pub async fn set_role(
     let now = now_millis();
     let mut tx = store.begin_write().await?;
     let user = find(&mut tx, account).await?;
-    if user.role() == role {
+    if user.role == role {
         return Ok(());
     }
     if role != Role::Admin {
@@ -420,8 +420,8 @@ pub async fn change_own_password(
 /// A staff member's interface language; None follows the browser (`staff.locale`).
 pub async fn set_locale(store: &Store, me: &Staff, lang: Option<Lang>) -> Result<(), AccountError> {
     let locale = lang.map(|l| match l {
-        Lang::Zh => "zh",
-        Lang::En => "en",
+        Lang::Zh => Locale::Zh,
+        Lang::En => Locale::En,
     });
     let now = now_millis();
     let mut tx = store.begin_write().await?;
@@ -431,7 +431,7 @@ pub async fn set_locale(store: &Store, me: &Staff, lang: Option<Lang>) -> Result
         &me.actor(),
         action::LOCALE,
         &me.username,
-        Some(locale.unwrap_or("browser")),
+        Some(locale.map_or("browser", Locale::as_str)),
         now,
     )
     .await?;

@@ -25,7 +25,7 @@ pub mod replies;
 pub mod rules;
 pub mod settings;
 
-use crate::domain::Role;
+use crate::domain::{Locale, Role};
 use crate::error::AppError;
 use crate::store::audit::Actor;
 use crate::store::staff::StaffRow;
@@ -39,7 +39,7 @@ pub struct Staff {
     pub username: String,
     pub name: String,
     pub role: Role,
-    pub locale: Option<String>,
+    pub locale: Option<Locale>,
 }
 
 impl Staff {
@@ -59,7 +59,7 @@ impl From<StaffRow> for Staff {
     fn from(u: StaffRow) -> Staff {
         Staff {
             id: u.id,
-            role: u.role(),
+            role: u.role,
             username: u.username,
             name: u.display_name,
             locale: u.locale,

@@ -9,17 +9,16 @@
 //! whoever asked.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::delivery;
-use crate::domain::MessageType;
+use crate::domain::MessageContent;
+use crate::domain::content::{Image, Link, MiniProgramPage, Text};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, RequestText, fill};
 
 /// A checked reply, ready to queue (with its image, for an upload) or to keep in a rule.
 pub struct Reply {
-    pub kind: MessageType,
-    pub content: Value,
+    pub content: MessageContent,
     pub file: Option<(Vec<u8>, &'static str)>,
 }
 
@@ -127,40 +126,33 @@ pub fn check(appid: Option<&str>, input: ReplyDraft, at: &str, lang: Lang) -> Ap
         at,
         r: lang.request(),
     };
-    let (kind, content) = match &input {
+    let content = match &input {
         ReplyDraft::Text(c) => {
             let text = f.text(&c.text, "text", delivery::MAX_TEXT_CHARS)?;
             check_miniprogram_links(appid, text, f.r)?;
-            (MessageType::Text, json!({ "text": text }))
+            MessageContent::text(text)
         }
-        ReplyDraft::Note(c) => (
-            MessageType::Note,
-            json!({ "text": f.text(&c.text, "text", 10_000)? }),
-        ),
-        ReplyDraft::Image(c) => (
-            MessageType::Image,
-            json!({ "media_id": f.text(&c.media_id, "media_id", 256)?, "url": null }),
-        ),
-        ReplyDraft::Link(c) => (
-            MessageType::Link,
-            json!({
-                "title": f.text(&c.title, "title", 200)?,
-                "description": f.text(&c.description, "description", 500)?,
-                "url": f.http_url(&c.url, "url")?,
-                "thumb_url": f.http_url(&c.thumb_url, "thumb_url")?,
-            }),
-        ),
+        ReplyDraft::Note(c) => MessageContent::Note(Text {
+            text: f.text(&c.text, "text", 10_000)?.to_owned(),
+        }),
+        ReplyDraft::Image(c) => MessageContent::Image(Image {
+            media_id: Some(f.text(&c.media_id, "media_id", 256)?.to_owned()),
+            pic_url: None,
+            url: None,
+        }),
+        ReplyDraft::Link(c) => MessageContent::Link(Link {
+            title: f.text(&c.title, "title", 200)?.to_owned(),
+            description: f.text(&c.description, "description", 500)?.to_owned(),
+            url: f.http_url(&c.url, "url")?.to_owned(),
+            thumb_url: f.http_url(&c.thumb_url, "thumb_url")?.to_owned(),
+        }),
         ReplyDraft::MiniProgramPage(c) => {
             let thumb_media_id = f.text(&c.thumb_media_id, "thumb_media_id", 256)?;
             let card = card_content(appid, &f, &c.title, c.appid.as_deref(), &c.pagepath)?;
-            (
-                MessageType::MiniProgramPage,
-                card.with_thumb(thumb_media_id),
-            )
+            card.with_thumb(thumb_media_id)
         }
     };
     Ok(Reply {
-        kind,
         content,
         file: None,
     })
@@ -174,19 +166,19 @@ pub struct Card {
 }
 
 impl Card {
-    fn with_thumb(self, thumb_media_id: &str) -> Value {
+    fn with_thumb(self, thumb_media_id: &str) -> MessageContent {
         self.content(Some(thumb_media_id))
     }
 
     /// The card's content as stored; `thumb_media_id` is None while the cover is an upload
     /// not yet sent to WeChat.
-    pub fn content(self, thumb_media_id: Option<&str>) -> Value {
-        json!({
-            "title": self.title,
-            "appid": self.appid,
-            "pagepath": self.pagepath,
-            "thumb_url": null,
-            "thumb_media_id": thumb_media_id,
+    pub fn content(self, thumb_media_id: Option<&str>) -> MessageContent {
+        MessageContent::MiniProgramPage(MiniProgramPage {
+            title: self.title,
+            appid: self.appid,
+            pagepath: self.pagepath,
+            thumb_url: None,
+            thumb_media_id: thumb_media_id.map(str::to_owned),
         })
     }
 }

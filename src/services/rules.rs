@@ -9,15 +9,13 @@
 //! as a whole is refused and nothing is saved). Only admins change rules; anyone signed in
 //! may read them and try a text (`try_text`).
 
-use serde_json::Value;
-
 use super::Staff;
 use super::replies::{self, ReplyDraft};
 use crate::automation::rules::{
     self as matcher, KeywordProblem, MatchKind, RegexProblem, RuleError,
 };
 use crate::automation::{Action, Automation, Compiled, Outcome};
-use crate::domain::now_millis;
+use crate::domain::{MessageContent, now_millis};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, RequestText, fill};
 use crate::store::Store;
@@ -60,8 +58,7 @@ pub struct RuleInput {
     pub kind: MatchKind,
     pub keywords: Vec<String>,
     pub action: Action,
-    /// `{"type", "content"}` as stored
-    pub reply: Option<Value>,
+    pub reply: Option<MessageContent>,
 }
 
 /// Checks a rule; every sentence names the field, in `lang`. `appid` is this mini program's
@@ -95,10 +92,7 @@ pub fn check(appid: Option<&str>, draft: RuleDraft, lang: Lang) -> AppResult<Rul
     let reply = match draft.reply {
         None => None,
         Some(ReplyDraft::Note(_)) => return Err(bad(r.rule_note)),
-        Some(input) => {
-            let checked = replies::check(appid, input, "reply", lang)?;
-            Some(serde_json::json!({ "type": checked.kind.as_str(), "content": checked.content }))
-        }
+        Some(input) => Some(replies::check(appid, input, "reply", lang)?.content),
     };
     match (action, &reply) {
         (Action::Reply, None) => return Err(bad(r.rule_needs_reply)),
@@ -191,16 +185,14 @@ pub async fn save(
     lang: Lang,
 ) -> AppResult<RuleRow> {
     require_admin(by)?;
-    let keywords = serde_json::to_string(&input.keywords).map_err(anyhow::Error::from)?;
-    let reply = input.reply.as_ref().map(Value::to_string);
     let fields = RuleFields {
         name: &input.name,
         enabled: input.enabled,
         priority: input.priority,
-        match_kind: input.kind.as_str(),
-        keywords: &keywords,
-        action: input.action.as_str(),
-        reply: reply.as_deref(),
+        match_kind: input.kind,
+        keywords: &input.keywords,
+        action: input.action,
+        reply: input.reply.as_ref(),
     };
     let change = match id {
         Some(id) => RuleChange::Update(id, fields),

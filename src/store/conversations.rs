@@ -2,14 +2,14 @@
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
-use crate::domain::{ConversationStatus, Millis};
+use crate::domain::{ConversationStatus, Handler, Millis};
 
 /// A conversation with what a list row needs: its contact, assignee and last message.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConversationRow {
     pub id: i64,
-    pub status: String,
-    pub handler: String,
+    pub status: ConversationStatus,
+    pub handler: Handler,
     pub unread: i64,
     pub created_at: Millis,
     pub last_activity_at: Millis,
@@ -56,7 +56,7 @@ pub async fn list(pool: &SqlitePool, f: &ListFilter) -> sqlx::Result<Vec<Convers
     let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
     q.push(" where 1 = 1");
     if let Some(status) = f.status {
-        q.push(" and c.status = ").push_bind(status.as_str());
+        q.push(" and c.status = ").push_bind(status);
     }
     match f.assignee {
         AssigneeFilter::Any => {}
@@ -106,7 +106,7 @@ pub async fn set_status(
            where id = $3
        returning contact_id",
     )
-    .bind(status.as_str())
+    .bind(status)
     .bind(now)
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -176,10 +176,10 @@ pub async fn assign_if_unassigned(
 pub async fn set_handler(
     conn: &mut SqliteConnection,
     id: i64,
-    handler: crate::domain::Handler,
+    handler: Handler,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query("update conversations set handler = $1 where id = $2")
-        .bind(handler.as_str())
+        .bind(handler)
         .bind(id)
         .execute(&mut *conn)
         .await?;

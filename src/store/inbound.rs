@@ -19,7 +19,8 @@ pub struct Inbound {
     /// unique per push: WeChat's retries carry the same key
     pub dedup_key: String,
     pub kind: MessageType,
-    /// the content as JSON text
+    /// the content column's JSON text, written once by `ingest::to_inbound` from the push's
+    /// `MessageContent` (so the single writer only binds it)
     pub content: String,
     /// WeChat's CreateTime in ms
     pub wechat_time: Millis,
@@ -194,7 +195,7 @@ pub async fn store_batch(
         row.push_bind(conversation_of(m).1)
             .push("'in'")
             .push("'customer'")
-            .push_bind(m.kind.as_str())
+            .push_bind(m.kind)
             .push_bind(&m.content)
             .push_bind(&m.dedup_key)
             .push("'received'")

@@ -3,14 +3,14 @@
 
 use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::domain::Millis;
+use crate::domain::{Direction, MediaState, Millis};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MediaRow {
     pub message_id: i64,
-    pub direction: String,
+    pub direction: Direction,
     pub media_id: Option<String>,
-    pub state: String,
+    pub state: MediaState,
     pub path: Option<String>,
     pub content_type: Option<String>,
     pub attempts: i64,

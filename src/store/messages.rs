@@ -1,28 +1,84 @@
 //! Reading messages of a conversation, newest first.
 
 use sqlx::SqlitePool;
+use sqlx::sqlite::SqliteRow;
 
-use crate::domain::Millis;
+use crate::domain::{Direction, MediaState, MessageContent, MessageStatus, Millis, SenderKind};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct MessageRow {
     pub id: i64,
     pub conversation_id: i64,
-    pub direction: String,
-    pub sender_kind: String,
+    pub direction: Direction,
+    pub sender_kind: SenderKind,
     pub sender_id: Option<i64>,
     /// the agent's display name, or the contact's for a customer message
     pub sender_name: Option<String>,
     pub openid: String,
-    #[sqlx(rename = "type")]
-    pub kind: String,
-    pub content: String,
-    pub status: String,
+    /// what it says; its kind is the `type` column
+    pub content: MessageContent,
+    pub status: MessageStatus,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub created_at: Millis,
-    /// for images: whether kefu holds a copy it can serve
-    pub media_state: Option<String>,
+    /// for images (and card covers): where kefu's own copy stands
+    pub media_state: Option<MediaState>,
+}
+
+/// The columns as they come; `MessageRow` reads its content from `type` and `content`.
+#[derive(sqlx::FromRow)]
+struct Columns {
+    id: i64,
+    conversation_id: i64,
+    direction: Direction,
+    sender_kind: SenderKind,
+    sender_id: Option<i64>,
+    sender_name: Option<String>,
+    openid: String,
+    #[sqlx(rename = "type")]
+    kind: crate::domain::MessageType,
+    content: String,
+    status: MessageStatus,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    created_at: Millis,
+    media_state: Option<MediaState>,
+}
+
+impl<'r> sqlx::FromRow<'r, SqliteRow> for MessageRow {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<MessageRow> {
+        let c = Columns::from_row(row)?;
+        Ok(MessageRow {
+            content: read_content(c.id, c.kind, &c.content),
+            id: c.id,
+            conversation_id: c.conversation_id,
+            direction: c.direction,
+            sender_kind: c.sender_kind,
+            sender_id: c.sender_id,
+            sender_name: c.sender_name,
+            openid: c.openid,
+            status: c.status,
+            error_code: c.error_code,
+            error_message: c.error_message,
+            created_at: c.created_at,
+            media_state: c.media_state,
+        })
+    }
+}
+
+/// A stored content that does not read as its type is logged and shown as an unknown message
+/// holding the stored text, rather than failing the read: one damaged row must not make a
+/// whole conversation, or every inbox listing it as a last message, unreadable (a 500), and
+/// staff still see what is there. It is never sent (unknown messages are not sendable).
+pub(crate) fn read_content(
+    message_id: i64,
+    kind: crate::domain::MessageType,
+    json: &str,
+) -> MessageContent {
+    MessageContent::from_stored(kind, json).unwrap_or_else(|e| {
+        tracing::error!(message.id = message_id, message.kind = %kind, error = %e, "a stored message content cannot be read; shown as unknown");
+        MessageContent::unreadable(kind.as_str(), json)
+    })
 }
 
 const SELECT: &str = r"select m.id, m.conversation_id, m.direction, m.sender_kind, m.sender_id,

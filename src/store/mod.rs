@@ -118,8 +118,208 @@ impl Store {
     }
 }
 
+/// The `content` column's text for a message's content (its kind goes in the `type` column).
+pub(crate) fn content_json(content: &crate::domain::MessageContent) -> Result<String, DbError> {
+    content
+        .to_stored()
+        .map_err(|e| DbError::Encode(Box::new(e)))
+}
+
 /// Whether `err` is a unique-constraint violation (the caller knows which constraint it risked).
 pub fn is_unique_violation(err: &DbError) -> bool {
     err.as_database_error()
         .is_some_and(|e| e.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The store's boundary: what comes out of a row is typed, and what does not read is
+    //! either an error (an enumerated column, a rule's keywords) or, for a message's content,
+    //! an unknown message that keeps the stored text.
+
+    use super::*;
+    use crate::domain::{
+        ConversationStatus, Handler, MessageContent, MessageType, Role, SenderKind, content,
+    };
+    use crate::store::inbound::{Inbound, Stored};
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/kefu.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    fn inbound(key: &str, kind: MessageType, content: &str) -> Inbound {
+        Inbound {
+            openid: "o-store-test".into(),
+            dedup_key: key.into(),
+            kind,
+            content: content.into(),
+            wechat_time: 1_000,
+            is_customer_message: true,
+            is_enter: false,
+            session_from: None,
+            media_id: None,
+        }
+    }
+
+    /// Stores one incoming message; (message id, conversation id).
+    async fn push(store: &Store, message: &Inbound) -> (i64, i64) {
+        let mut tx = store.begin_write().await.unwrap();
+        let stored = inbound::store_batch(&mut tx, &[message], 1_000)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        match stored[0] {
+            Stored::New {
+                message_id,
+                conversation_id,
+                ..
+            } => (message_id, conversation_id),
+            Stored::Duplicate => panic!("a fresh key"),
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_come_out_typed() {
+        let (_dir, store) = store().await;
+        let (_, conversation) = push(
+            &store,
+            &inbound("k1", MessageType::Text, r#"{"text":"hi"}"#),
+        )
+        .await;
+        let row = conversations::get(store.pool(), conversation)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.status, row.handler),
+            (ConversationStatus::Open, Handler::Bot)
+        );
+        let mut tx = store.begin_write().await.unwrap();
+        conversations::set_status(&mut tx, conversation, ConversationStatus::Pending, 2_000)
+            .await
+            .unwrap();
+        conversations::set_handler(&mut tx, conversation, Handler::Wechat)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let row = conversations::get(store.pool(), conversation)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (row.status, row.handler),
+            (ConversationStatus::Pending, Handler::Wechat)
+        );
+        // every content kefu writes goes in and comes out the same
+        for (kind, json) in content::stored_examples() {
+            let content = MessageContent::from_stored(kind, &json.to_string()).unwrap();
+            let mut tx = store.begin_write().await.unwrap();
+            let message = outbox::NewMessage {
+                conversation_id: conversation,
+                sender_kind: SenderKind::Agent,
+                sender_id: None,
+                content: &content,
+                deliver: false,
+            };
+            let id = outbox::insert(&mut tx, &message, 3_000).await.unwrap();
+            tx.commit().await.unwrap();
+            let row = messages::get(store.pool(), id).await.unwrap().unwrap();
+            assert_eq!(row.content, content);
+            assert_eq!(row.sender_kind, SenderKind::Agent);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_whose_content_does_not_read_is_shown_as_unknown_with_the_stored_text() {
+        let (_dir, store) = store().await;
+        for (key, kind, stored) in [
+            ("k1", MessageType::Text, r#"{"text": 42}"#),
+            ("k2", MessageType::Image, "not json at all"),
+            ("k3", MessageType::Link, r#"{"title": "no url"}"#),
+        ] {
+            let (id, _) = push(&store, &inbound(key, kind, stored)).await;
+            let row = messages::get(store.pool(), id).await.unwrap().unwrap();
+            assert_eq!(
+                row.content,
+                MessageContent::unreadable(kind.as_str(), stored),
+                "{kind}"
+            );
+            assert_eq!(row.content.kind(), MessageType::Unknown);
+            assert!(!row.content.is_sendable());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_enumerated_value_kefu_does_not_know_is_an_error_not_a_default() {
+        let (_dir, store) = store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        let id = staff::create(&mut tx, "ann", "Ann", Role::Agent, "hash", 0)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let ann = staff::by_id(store.pool(), id).await.unwrap().unwrap();
+        assert_eq!((ann.role, ann.locale), (Role::Agent, None));
+        // `locale` has no CHECK constraint: a value written by hand reaches the decoder
+        sqlx::query("update staff_users set locale = 'fr' where id = $1")
+            .bind(id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let error = staff::by_id(store.pool(), id).await.unwrap_err();
+        assert!(
+            matches!(&error, sqlx::Error::ColumnDecode { index, .. } if index.contains("locale")),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rules_keywords_must_read_and_an_unreadable_reply_is_kept_as_unknown() {
+        use crate::domain::{MatchKind, RuleAction};
+        let (_dir, store) = store().await;
+        let keywords = vec!["退款".to_owned()];
+        let reply = MessageContent::text("ok");
+        let mut tx = store.begin_write().await.unwrap();
+        let fields = rules::RuleFields {
+            name: "refund",
+            enabled: true,
+            priority: 1,
+            match_kind: MatchKind::Contains,
+            keywords: &keywords,
+            action: RuleAction::Reply,
+            reply: Some(&reply),
+        };
+        let id = rules::create(&mut tx, &fields, 0).await.unwrap();
+        tx.commit().await.unwrap();
+        let rule = rules::get(store.pool(), id).await.unwrap().unwrap();
+        assert_eq!(
+            (rule.match_kind, rule.action, &rule.keywords, &rule.reply),
+            (
+                MatchKind::Contains,
+                RuleAction::Reply,
+                &keywords,
+                &Some(reply)
+            )
+        );
+        sqlx::query("update rules set reply = '{\"type\":\"voice\"}' where id = $1")
+            .bind(id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let rule = rules::get(store.pool(), id).await.unwrap().unwrap();
+        assert_eq!(
+            rule.reply,
+            Some(MessageContent::unreadable("reply", r#"{"type":"voice"}"#))
+        );
+        sqlx::query("update rules set keywords = 'oops' where id = $1")
+            .bind(id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert!(rules::get(store.pool(), id).await.is_err());
+    }
 }

@@ -1,9 +1,10 @@
 //! The durable outbox: an outbound message and its outbox row are written in one transaction;
 //! `delivery` sends them in order per conversation and reports each outcome here.
 
+use sqlx::sqlite::SqliteRow;
 use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::domain::{MessageType, Millis, SenderKind};
+use crate::domain::{MessageContent, MessageStatus, MessageType, Millis, SenderKind};
 
 /// The reply counters of a contact at the moment a reply is queued, to check WeChat's rules.
 #[derive(Debug, Clone, Copy, sqlx::FromRow)]
@@ -40,8 +41,7 @@ pub struct NewMessage<'a> {
     pub conversation_id: i64,
     pub sender_kind: SenderKind,
     pub sender_id: Option<i64>,
-    pub kind: MessageType,
-    pub content: &'a str,
+    pub content: &'a MessageContent,
     /// notes are stored, never sent
     pub deliver: bool,
 }
@@ -52,17 +52,21 @@ pub async fn insert(
     m: &NewMessage<'_>,
     now: Millis,
 ) -> sqlx::Result<i64> {
-    let status = if m.deliver { "queued" } else { "received" };
+    let status = if m.deliver {
+        MessageStatus::Queued
+    } else {
+        MessageStatus::Received
+    };
     let id: i64 = sqlx::query_scalar(
         r"insert into messages (conversation_id, direction, sender_kind, sender_id, type, content, status, created_at)
           values ($1, 'out', $2, $3, $4, $5, $6, $7)
           returning id",
     )
     .bind(m.conversation_id)
-    .bind(m.sender_kind.as_str())
+    .bind(m.sender_kind)
     .bind(m.sender_id)
-    .bind(m.kind.as_str())
-    .bind(m.content)
+    .bind(m.content.kind())
+    .bind(super::content_json(m.content)?)
     .bind(status)
     .bind(now)
     .fetch_one(&mut *conn)
@@ -89,16 +93,14 @@ pub async fn insert(
 }
 
 /// A message due for (another) delivery attempt, with what sending it needs.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Pending {
     pub outbox_id: i64,
     pub message_id: i64,
     pub conversation_id: i64,
     pub contact_id: i64,
     pub openid: String,
-    #[sqlx(rename = "type")]
-    pub kind: String,
-    pub content: String,
+    pub content: MessageContent,
     pub attempts: i64,
     pub first_attempt_at: Option<Millis>,
     /// WeChat's media_id of the attachment, once uploaded
@@ -106,6 +108,44 @@ pub struct Pending {
     /// the attachment kept by kefu (relative to the media dir)
     pub file_path: Option<String>,
     pub file_type: Option<String>,
+}
+
+/// The columns as they come; `Pending` reads its content from `type` and `content`.
+#[derive(sqlx::FromRow)]
+struct PendingColumns {
+    outbox_id: i64,
+    message_id: i64,
+    conversation_id: i64,
+    contact_id: i64,
+    openid: String,
+    #[sqlx(rename = "type")]
+    kind: MessageType,
+    content: String,
+    attempts: i64,
+    first_attempt_at: Option<Millis>,
+    media_id: Option<String>,
+    file_path: Option<String>,
+    file_type: Option<String>,
+}
+
+impl<'r> sqlx::FromRow<'r, SqliteRow> for Pending {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<Pending> {
+        let c = PendingColumns::from_row(row)?;
+        Ok(Pending {
+            // unreadable content is an unknown message, which delivery refuses to send
+            content: super::messages::read_content(c.message_id, c.kind, &c.content),
+            outbox_id: c.outbox_id,
+            message_id: c.message_id,
+            conversation_id: c.conversation_id,
+            contact_id: c.contact_id,
+            openid: c.openid,
+            attempts: c.attempts,
+            first_attempt_at: c.first_attempt_at,
+            media_id: c.media_id,
+            file_path: c.file_path,
+            file_type: c.file_type,
+        })
+    }
 }
 
 /// The head of each conversation's queue that is due now: messages of one conversation go
@@ -148,11 +188,12 @@ pub async fn backlog(pool: &SqlitePool) -> sqlx::Result<i64> {
 /// What became of one delivery attempt.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// WeChat accepted it; `content` is the message content with what sending added (the media_id).
+    /// WeChat accepted it; `content` is the message content with what sending added (the
+    /// media_id of an uploaded attachment), when it changed.
     Sent {
         outbox_id: i64,
         message_id: i64,
-        content: Option<String>,
+        content: Option<MessageContent>,
     },
     /// The attachment is uploaded; keep its media_id so a retry does not upload again.
     Uploaded { outbox_id: i64, media_id: String },
@@ -186,6 +227,7 @@ pub async fn record(
             message_id,
             content,
         } => {
+            let content = content.as_ref().map(super::content_json).transpose()?;
             sqlx::query(
                 "update messages set status = 'sent', error_code = null, error_message = null, content = coalesce($1, content) where id = $2",
             )

@@ -2,26 +2,77 @@
 //! the enabled ones whenever they change.
 
 use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteRow;
 
-use crate::domain::Millis;
+use crate::domain::{MatchKind, MessageContent, Millis, RuleAction};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct RuleRow {
     pub id: i64,
     pub name: String,
     pub enabled: bool,
     pub priority: i64,
-    #[sqlx(rename = "match")]
-    pub match_kind: String,
-    /// JSON array of strings
-    pub keywords: String,
-    pub action: String,
-    /// JSON `{"type", "content"}` or null
-    pub reply: Option<String>,
+    pub match_kind: MatchKind,
+    pub keywords: Vec<String>,
+    pub action: RuleAction,
+    pub reply: Option<MessageContent>,
     pub hits: i64,
     pub last_hit_at: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
+}
+
+/// The columns as they come: `keywords` is a JSON array of strings, `reply` a JSON
+/// `{"type", "content"}` or null.
+#[derive(sqlx::FromRow)]
+struct Columns {
+    id: i64,
+    name: String,
+    enabled: bool,
+    priority: i64,
+    #[sqlx(rename = "match")]
+    match_kind: MatchKind,
+    keywords: String,
+    action: RuleAction,
+    reply: Option<String>,
+    hits: i64,
+    last_hit_at: Option<Millis>,
+    created_at: Millis,
+    updated_at: Millis,
+}
+
+impl<'r> sqlx::FromRow<'r, SqliteRow> for RuleRow {
+    fn from_row(row: &'r SqliteRow) -> sqlx::Result<RuleRow> {
+        let c = Columns::from_row(row)?;
+        let keywords =
+            serde_json::from_str(&c.keywords).map_err(|e| sqlx::Error::ColumnDecode {
+                index: "keywords".into(),
+                source: Box::new(e),
+            })?;
+        // An unreadable reply is logged and kept as an unknown message, like a message's
+        // content: the rule stays listed (and can be fixed in the console); the bot never
+        // sends an unknown message.
+        let reply = c.reply.map(|json| {
+            serde_json::from_str(&json).unwrap_or_else(|e| {
+                tracing::error!(rule.id = c.id, error = %e, "a stored rule reply cannot be read; shown as unknown");
+                MessageContent::unreadable("reply", &json)
+            })
+        });
+        Ok(RuleRow {
+            id: c.id,
+            name: c.name,
+            enabled: c.enabled,
+            priority: c.priority,
+            match_kind: c.match_kind,
+            keywords,
+            action: c.action,
+            reply,
+            hits: c.hits,
+            last_hit_at: c.last_hit_at,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        })
+    }
 }
 
 /// A rule as saved: everything an admin sets.
@@ -30,10 +81,24 @@ pub struct RuleFields<'a> {
     pub name: &'a str,
     pub enabled: bool,
     pub priority: i64,
-    pub match_kind: &'a str,
-    pub keywords: &'a str,
-    pub action: &'a str,
-    pub reply: Option<&'a str>,
+    pub match_kind: MatchKind,
+    pub keywords: &'a [String],
+    pub action: RuleAction,
+    pub reply: Option<&'a MessageContent>,
+}
+
+impl RuleFields<'_> {
+    /// The `keywords` and `reply` columns' JSON text.
+    fn json_columns(&self) -> sqlx::Result<(String, Option<String>)> {
+        let encode = |e: serde_json::Error| sqlx::Error::Encode(Box::new(e));
+        let keywords = serde_json::to_string(self.keywords).map_err(encode)?;
+        let reply = self
+            .reply
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(encode)?;
+        Ok((keywords, reply))
+    }
 }
 
 const SELECT: &str = "select id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at from rules";
@@ -59,6 +124,7 @@ pub async fn create(
     r: &RuleFields<'_>,
     now: Millis,
 ) -> sqlx::Result<i64> {
+    let (keywords, reply) = r.json_columns()?;
     sqlx::query_scalar(
         r"insert into rules (name, enabled, priority, match, keywords, action, reply, created_at, updated_at)
           values ($1, $2, $3, $4, $5, $6, $7, $8, $8)
@@ -68,9 +134,9 @@ pub async fn create(
     .bind(r.enabled)
     .bind(r.priority)
     .bind(r.match_kind)
-    .bind(r.keywords)
+    .bind(keywords)
     .bind(r.action)
-    .bind(r.reply)
+    .bind(reply)
     .bind(now)
     .fetch_one(conn)
     .await
@@ -83,6 +149,7 @@ pub async fn update(
     r: &RuleFields<'_>,
     now: Millis,
 ) -> sqlx::Result<bool> {
+    let (keywords, reply) = r.json_columns()?;
     let done = sqlx::query(
         r"update rules set name = $1, enabled = $2, priority = $3, match = $4, keywords = $5,
                  action = $6, reply = $7, updated_at = $8
@@ -92,9 +159,9 @@ pub async fn update(
     .bind(r.enabled)
     .bind(r.priority)
     .bind(r.match_kind)
-    .bind(r.keywords)
+    .bind(keywords)
     .bind(r.action)
-    .bind(r.reply)
+    .bind(reply)
     .bind(now)
     .bind(id)
     .execute(conn)

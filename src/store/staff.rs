@@ -3,25 +3,19 @@
 
 use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::domain::{Millis, Role};
+use crate::domain::{Locale, Millis, Role};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StaffRow {
     pub id: i64,
     pub username: String,
     pub display_name: String,
-    pub role: String,
+    pub role: Role,
     pub password_hash: String,
     pub disabled: bool,
     pub created_at: Millis,
     /// the interface language the staff member chose; None follows the browser
-    pub locale: Option<String>,
-}
-
-impl StaffRow {
-    pub fn role(&self) -> Role {
-        Role::parse(&self.role).unwrap_or(Role::Agent)
-    }
+    pub locale: Option<Locale>,
 }
 
 const SELECT: &str = "select id, username, display_name, role, password_hash, disabled, created_at, locale from staff_users";
@@ -49,7 +43,7 @@ pub async fn create(
     )
     .bind(username)
     .bind(display_name)
-    .bind(role.as_str())
+    .bind(role)
     .bind(password_hash)
     .bind(now)
     .fetch_one(conn)
@@ -167,7 +161,7 @@ pub async fn by_token_hash(
 pub async fn set_locale(
     conn: &mut SqliteConnection,
     id: i64,
-    locale: Option<&str>,
+    locale: Option<Locale>,
 ) -> sqlx::Result<()> {
     sqlx::query("update staff_users set locale = $1 where id = $2")
         .bind(locale)
@@ -180,7 +174,7 @@ pub async fn set_locale(
 /// Makes a staff member an admin or an agent.
 pub async fn set_role(conn: &mut SqliteConnection, id: i64, role: Role) -> sqlx::Result<()> {
     sqlx::query("update staff_users set role = $1 where id = $2")
-        .bind(role.as_str())
+        .bind(role)
         .bind(id)
         .execute(conn)
         .await
@@ -196,7 +190,7 @@ pub async fn count_other_enabled_admins(
     sqlx::query_scalar(
         "select count(*) from staff_users where role = $1 and disabled = 0 and id <> $2",
     )
-    .bind(Role::Admin.as_str())
+    .bind(Role::Admin)
     .bind(except)
     .fetch_one(conn)
     .await

@@ -6,12 +6,13 @@ use axum::extract::{FromRequest, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::delivery::{self, Attachment, QueueError};
+use crate::domain::content::Image;
 use crate::domain::{
-    ConversationStatus, Handler, MessageType, Millis, ReplyRules, SenderKind, now_millis, rfc3339,
+    ConversationStatus, Direction, Handler, MediaState, MessageContent, MessageStatus, MessageType,
+    Millis, ReplyRules, SenderKind, now_millis, rfc3339,
 };
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, RequestText, fill};
@@ -180,7 +181,7 @@ async fn list_messages(
     let next = has_more
         .then(|| rows.last().map(|m| m.id.to_string()))
         .flatten();
-    let messages = rows.iter().map(message_json).collect();
+    let messages = rows.iter().map(MessageView::of).collect();
     Ok(Json(MessageList { messages, next }))
 }
 
@@ -307,7 +308,7 @@ pub struct ConversationList {
 /// `GET /api/v1/conversations/{id}/messages`.
 #[derive(Debug, Serialize)]
 pub struct MessageList {
-    pub messages: Vec<Value>,
+    pub messages: Vec<MessageView>,
     pub next: Option<String>,
 }
 
@@ -319,15 +320,14 @@ pub struct ConversationView {
     pub assignee: Option<Person>,
     pub contact: ContactView,
     pub created_at: String,
-    pub handler: String,
+    pub handler: Handler,
     pub id: i64,
     pub last_activity_at: String,
-    /// the message as `message_json` shapes it
-    pub last_message: Option<Value>,
+    pub last_message: Option<MessageView>,
     pub last_message_at: Option<String>,
     pub replies_left: u32,
     pub reply_window_ends_at: Option<String>,
-    pub status: String,
+    pub status: ConversationStatus,
     pub unread: i64,
 }
 
@@ -370,51 +370,99 @@ impl ConversationView {
                 session_from: r.session_from.clone(),
             },
             created_at: rfc3339(r.created_at),
-            handler: r.handler.clone(),
+            handler: r.handler,
             id: r.id,
             last_activity_at: rfc3339(r.last_activity_at),
-            last_message: last.map(message_json),
+            last_message: last.map(MessageView::of),
             last_message_at: r.last_message_at.map(rfc3339),
             replies_left: allowance.left,
             reply_window_ends_at: allowance.ends_at.map(rfc3339),
-            status: r.status.clone(),
+            status: r.status,
             unread: r.unread,
         }
     }
 }
 
-/// A message as docs/CONTRACT.md shapes it.
-pub fn message_json(m: &MessageRow) -> Value {
-    let mut content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
-    if let Some(obj) = content.as_object_mut() {
-        // kefu serves its own stored copy; null until the fetch from WeChat has it
-        let url = (m.media_state.as_deref() == Some("stored"))
+/// A message as docs/CONTRACT.md shapes it. Like the conversation, its fields (and its
+/// content's, see `domain::content`) are in alphabetical order, the order of the `json!` map
+/// it once was.
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    #[serde(serialize_with = "content_payload")]
+    pub content: MessageContent,
+    pub conversation_id: i64,
+    pub created_at: String,
+    pub direction: Direction,
+    pub error: Option<MessageError>,
+    pub id: i64,
+    pub sender: Sender,
+    pub status: MessageStatus,
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+}
+
+/// Who wrote a message: a customer by openid, staff by id (the bot and kefu by none).
+#[derive(Debug, Serialize)]
+pub struct Sender {
+    pub id: Option<SenderId>,
+    pub kind: SenderKind,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum SenderId {
+    Openid(String),
+    Staff(i64),
+}
+
+/// Why WeChat refused a reply.
+#[derive(Debug, Serialize)]
+pub struct MessageError {
+    pub code: String,
+    pub message: Option<String>,
+}
+
+fn content_payload<S: serde::Serializer>(c: &MessageContent, s: S) -> Result<S::Ok, S::Error> {
+    c.payload().serialize(s)
+}
+
+impl MessageView {
+    pub fn of(m: &MessageRow) -> MessageView {
+        // kefu serves its own stored copy; an image's url is null until the fetch from WeChat
+        // has it, a card keeps WeChat's cover address until then
+        let url = (m.media_state == Some(MediaState::Stored))
             .then(|| format!("/api/v1/messages/{}/media", m.id));
-        match m.kind.as_str() {
-            "image" => {
-                obj.insert("url".into(), url.map_or(Value::Null, Value::String));
-            }
-            "miniprogrampage" if url.is_some() => {
-                obj.insert("thumb_url".into(), url.map_or(Value::Null, Value::String));
-            }
+        let mut content = m.content.clone();
+        match &mut content {
+            MessageContent::Image(image) => image.url = url,
+            MessageContent::MiniProgramPage(card) if url.is_some() => card.thumb_url = url,
             _ => {}
         }
+        MessageView {
+            kind: content.kind(),
+            content,
+            conversation_id: m.conversation_id,
+            created_at: rfc3339(m.created_at),
+            direction: m.direction,
+            error: m.error_code.as_ref().map(|code| MessageError {
+                code: code.clone(),
+                message: m.error_message.clone(),
+            }),
+            id: m.id,
+            sender: Sender {
+                id: match m.sender_kind {
+                    SenderKind::Customer => Some(SenderId::Openid(m.openid.clone())),
+                    SenderKind::Agent | SenderKind::Bot | SenderKind::System => {
+                        m.sender_id.map(SenderId::Staff)
+                    }
+                },
+                kind: m.sender_kind,
+                name: m.sender_name.clone(),
+            },
+            status: m.status,
+        }
     }
-    let sender_id = match m.sender_kind.as_str() {
-        "customer" => Value::String(m.openid.clone()),
-        _ => m.sender_id.map_or(Value::Null, Value::from),
-    };
-    json!({
-        "id": m.id,
-        "conversation_id": m.conversation_id,
-        "direction": m.direction,
-        "sender": { "kind": m.sender_kind, "id": sender_id, "name": m.sender_name },
-        "type": m.kind,
-        "content": content,
-        "status": m.status,
-        "error": m.error_code.as_ref().map(|code| json!({ "code": code, "message": m.error_message })),
-        "created_at": rfc3339(m.created_at),
-    })
 }
 
 /// `POST /api/v1/conversations/{id}/messages`: queue a reply (202) or store a private note.
@@ -424,7 +472,7 @@ async fn post_message(
     ApiLang(lang): ApiLang,
     Path(id): Path<String>,
     request: axum::extract::Request,
-) -> AppResult<(axum::http::StatusCode, Json<Value>)> {
+) -> AppResult<(axum::http::StatusCode, Json<MessageView>)> {
     let id = parse_id(&id)?;
     let is_multipart = request
         .headers()
@@ -442,7 +490,10 @@ async fn post_message(
         replies::check(appid(&state), input.into(), "", lang)?
     };
     let row = send_reply(&state, id, (SenderKind::Agent, Some(user.id)), reply).await?;
-    Ok((axum::http::StatusCode::ACCEPTED, Json(message_json(&row))))
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(MessageView::of(&row)),
+    ))
 }
 
 /// Queues a validated reply, storing its attachment first.
@@ -452,7 +503,7 @@ pub async fn send_reply(
     sender: (SenderKind, Option<i64>),
     reply: Reply,
 ) -> AppResult<MessageRow> {
-    if reply.kind != MessageType::Note && state.api.is_none() {
+    if !matches!(reply.content, MessageContent::Note(_)) && state.api.is_none() {
         return Err(AppError::Unavailable(
             "kefu cannot send replies until KEFU_WECHAT_APPID and KEFU_WECHAT_SECRET are set"
                 .into(),
@@ -478,7 +529,6 @@ pub async fn send_reply(
         &state.config.reply_rules,
         conversation_id,
         sender,
-        reply.kind,
         &reply.content,
         attachment,
         0,
@@ -571,8 +621,12 @@ async fn reply_from_multipart(
     }
     let content_type =
         delivery::sniff_image(&bytes).ok_or_else(|| AppError::Invalid(r.image_kind.into()))?;
-    let (kind, content) = match kind.as_deref().unwrap_or("image") {
-        "image" => (MessageType::Image, json!({ "media_id": null, "url": null })),
+    let content = match kind.as_deref().unwrap_or("image") {
+        "image" => MessageContent::Image(Image {
+            media_id: None,
+            pic_url: None,
+            url: None,
+        }),
         "miniprogrampage" => {
             let card = replies::card(
                 appid(state),
@@ -581,12 +635,11 @@ async fn reply_from_multipart(
                 &pagepath,
                 lang,
             )?;
-            (MessageType::MiniProgramPage, card.content(None))
+            card.content(None)
         }
         _ => return Err(AppError::Invalid(r.multipart_type.into())),
     };
     Ok(Reply {
-        kind,
         content,
         file: Some((bytes, content_type)),
     })
@@ -645,7 +698,7 @@ async fn retry_message(
     State(state): State<AppState>,
     user: Staff,
     Path(id): Path<String>,
-) -> AppResult<(axum::http::StatusCode, Json<Value>)> {
+) -> AppResult<(axum::http::StatusCode, Json<MessageView>)> {
     let id: i64 = id
         .parse()
         .map_err(|_| AppError::NotFound(format!("there is no message {id:?}")))?;
@@ -663,7 +716,10 @@ async fn retry_message(
             "message {id} is not a failed reply"
         )));
     };
-    Ok((axum::http::StatusCode::ACCEPTED, Json(message_json(&row))))
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(MessageView::of(&row)),
+    ))
 }
 
 /// `GET /api/v1/messages/{id}/media`: kefu's own copy of an image, for staff only.
@@ -678,7 +734,7 @@ async fn message_media(
         .map_err(|_| AppError::NotFound(format!("there is no message {id:?}")))?;
     let row = crate::store::media::get(state.store.pool(), id)
         .await?
-        .filter(|m| m.state == "stored")
+        .filter(|m| m.state == MediaState::Stored)
         .ok_or_else(|| AppError::NotFound(format!("kefu holds no image for message {id}")))?;
     let (Some(path), Some(content_type)) = (row.path, row.content_type) else {
         return Err(AppError::NotFound(format!(
@@ -707,6 +763,8 @@ async fn message_media(
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Value, json};
+
     use super::*;
 
     /// A conversation as the API showed it when it was built with `json!` (whose map sorts its
@@ -721,8 +779,8 @@ mod tests {
         ] {
             let r = ConversationRow {
                 id: 3,
-                status: "open".into(),
-                handler: "human".into(),
+                status: ConversationStatus::Open,
+                handler: Handler::Human,
                 unread: 2,
                 created_at: now - 3_600_000,
                 last_activity_at: now - 60_000,
@@ -774,6 +832,112 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Typing::skipped("because")).unwrap(),
             json!({ "typing": "skipped", "reason": "because" }).to_string()
+        );
+    }
+
+    /// `message_json` as it was before content was typed: the stored JSON re-parsed, patched
+    /// with kefu's media URL, and put out under the stored type in a `json!` map.
+    fn message_json_before(m: &MessageRow, kind: &str, stored: &str) -> Value {
+        let mut content: Value = serde_json::from_str(stored).unwrap_or(Value::Null);
+        if let Some(obj) = content.as_object_mut() {
+            let url = (m.media_state.map(MediaState::as_str) == Some("stored"))
+                .then(|| format!("/api/v1/messages/{}/media", m.id));
+            match kind {
+                "image" => {
+                    obj.insert("url".into(), url.map_or(Value::Null, Value::String));
+                }
+                "miniprogrampage" if url.is_some() => {
+                    obj.insert("thumb_url".into(), url.map_or(Value::Null, Value::String));
+                }
+                _ => {}
+            }
+        }
+        let sender_id = match m.sender_kind.as_str() {
+            "customer" => Value::String(m.openid.clone()),
+            _ => m.sender_id.map_or(Value::Null, Value::from),
+        };
+        json!({
+            "id": m.id,
+            "conversation_id": m.conversation_id,
+            "direction": m.direction.as_str(),
+            "sender": { "kind": m.sender_kind.as_str(), "id": sender_id, "name": m.sender_name },
+            "type": kind,
+            "content": content,
+            "status": m.status.as_str(),
+            "error": m.error_code.as_ref().map(|code| json!({ "code": code, "message": m.error_message })),
+            "created_at": rfc3339(m.created_at),
+        })
+    }
+
+    fn message_row(
+        content: MessageContent,
+        sender_kind: SenderKind,
+        media_state: Option<MediaState>,
+        failed: bool,
+    ) -> MessageRow {
+        MessageRow {
+            id: 7,
+            conversation_id: 3,
+            direction: if sender_kind == SenderKind::Customer {
+                Direction::In
+            } else {
+                Direction::Out
+            },
+            sender_kind,
+            sender_id: (sender_kind == SenderKind::Agent).then_some(2),
+            sender_name: Some("名字".into()),
+            openid: "o-1".into(),
+            content,
+            status: if failed {
+                MessageStatus::Failed
+            } else {
+                MessageStatus::Sent
+            },
+            error_code: failed.then(|| "45015".into()),
+            error_message: failed.then(|| "窗口已关闭".into()),
+            created_at: 1_714_112_445_123,
+            media_state,
+        }
+    }
+
+    #[test]
+    fn every_stored_content_is_shown_by_the_api_byte_for_byte_as_before() {
+        let media = [
+            None,
+            Some(MediaState::Pending),
+            Some(MediaState::Stored),
+            Some(MediaState::Failed),
+        ];
+        for (kind, stored) in crate::domain::content::stored_examples() {
+            let stored = stored.to_string();
+            let content = MessageContent::from_stored(kind, &stored).unwrap();
+            for sender in SenderKind::ALL {
+                for media in media {
+                    for failed in [false, true] {
+                        let m = message_row(content.clone(), *sender, media, failed);
+                        let typed = serde_json::to_string(&MessageView::of(&m)).unwrap();
+                        let before = message_json_before(&m, kind.as_str(), &stored).to_string();
+                        assert_eq!(typed, before, "{kind} {sender} {media:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_incoming_image_reads_exactly_as_the_contract_shows_it() {
+        let stored = r#"{"media_id":"M","pic_url":"http://p"}"#;
+        let content = MessageContent::from_stored(MessageType::Image, stored).unwrap();
+        let mut m = message_row(
+            content,
+            SenderKind::Customer,
+            Some(MediaState::Stored),
+            false,
+        );
+        m.status = MessageStatus::Received;
+        assert_eq!(
+            serde_json::to_string(&MessageView::of(&m)).unwrap(),
+            r#"{"content":{"media_id":"M","pic_url":"http://p","url":"/api/v1/messages/7/media"},"conversation_id":3,"created_at":"2024-04-26T06:20:45.123Z","direction":"in","error":null,"id":7,"sender":{"id":"o-1","kind":"customer","name":"名字"},"status":"received","type":"image"}"#
         );
     }
 }

@@ -150,11 +150,7 @@ async fn inbox(
         .into_iter()
         .map(|key| Tab {
             key,
-            label: if key == "all" {
-                t.any_status
-            } else {
-                status_label(t, key)
-            },
+            label: ConversationStatus::parse(key).map_or(t.any_status, |s| status_label(t, s)),
             href: inbox_href(view, key, None),
             current: key == status,
             count: 0,

@@ -266,7 +266,11 @@ pub struct ApiLang(pub Lang);
 
 impl ApiLang {
     pub fn of(staff: &Staff, headers: &HeaderMap) -> Lang {
-        Lang::preferred(staff.locale.as_deref(), accept_language(headers)).unwrap_or(Lang::En)
+        Lang::preferred(
+            staff.locale.map(crate::domain::Locale::as_str),
+            accept_language(headers),
+        )
+        .unwrap_or(Lang::En)
     }
 
     /// For a request whose caller is not known (yet).

@@ -49,7 +49,10 @@ impl FromRequestParts<AppState> for Viewer {
 
 /// The language to show `staff`: their own setting, else what the browser asks for.
 pub fn lang_for(staff: &Staff, headers: &HeaderMap) -> Lang {
-    Lang::choose(staff.locale.as_deref(), accept_language(headers))
+    Lang::choose(
+        staff.locale.map(crate::domain::Locale::as_str),
+        accept_language(headers),
+    )
 }
 
 fn accept_language(headers: &HeaderMap) -> Option<&str> {

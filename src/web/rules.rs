@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::app::AppState;
+use crate::automation::Action;
 use crate::automation::Outcome;
+use crate::automation::rules::MatchKind;
 use crate::automation::settings::AutomationSettings;
-use crate::domain::rfc3339;
+use crate::domain::{MessageContent, rfc3339};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, fill};
 use crate::services::replies::ReplyDraft;
@@ -44,7 +46,7 @@ pub fn router() -> Router<AppState> {
 /// answer has always had (it was a `json!` map, which sorts its keys).
 #[derive(Debug, Serialize)]
 pub struct RuleView {
-    pub action: String,
+    pub action: Action,
     pub created_at: String,
     pub enabled: bool,
     pub hits: i64,
@@ -52,31 +54,27 @@ pub struct RuleView {
     pub keywords: Vec<String>,
     pub last_hit_at: Option<String>,
     #[serde(rename = "match")]
-    pub match_kind: String,
+    pub match_kind: MatchKind,
     pub name: String,
     pub priority: i64,
-    /// `{"type", "content"}` as stored
-    pub reply: Option<Value>,
+    pub reply: Option<MessageContent>,
     pub updated_at: String,
 }
 
 impl RuleView {
     pub fn of(r: &RuleRow) -> RuleView {
         RuleView {
-            action: r.action.clone(),
+            action: r.action,
             created_at: rfc3339(r.created_at),
             enabled: r.enabled,
             hits: r.hits,
             id: r.id,
-            keywords: serde_json::from_str(&r.keywords).unwrap_or_default(),
+            keywords: r.keywords.clone(),
             last_hit_at: r.last_hit_at.map(rfc3339),
-            match_kind: r.match_kind.clone(),
+            match_kind: r.match_kind,
             name: r.name.clone(),
             priority: r.priority,
-            reply: r
-                .reply
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok()),
+            reply: r.reply.clone(),
             updated_at: rfc3339(r.updated_at),
         }
     }
@@ -157,17 +155,10 @@ pub struct TestView {
     pub normalized: String,
     /// reply, handoff or transfer_wechat (a rule fired), away, fallback or nothing
     pub outcome: &'static str,
-    pub reply: Option<ReplyView>,
+    /// the message the bot would send
+    pub reply: Option<MessageContent>,
     pub rule: Option<RuleRef>,
     pub text: String,
-}
-
-/// A message the bot would send.
-#[derive(Debug, Serialize)]
-pub struct ReplyView {
-    pub content: Value,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -194,10 +185,7 @@ pub fn test_view(state: &AppState, text: &str) -> TestView {
     TestView {
         normalized: tried.normalized,
         outcome,
-        reply: reply.map(|r| ReplyView {
-            kind: r.kind.as_str(),
-            content: r.content,
-        }),
+        reply,
         rule,
         text: text.to_owned(),
     }
@@ -347,25 +335,34 @@ mod tests {
                 Some(r#"{"type":"text","content":{"text":"请看价格表"}}"#.to_owned()),
                 Some(1_700_000_200_000),
             ),
+            (
+                Some(r#"{"type":"miniprogrampage","content":{"title":"t","appid":"wx1","pagepath":"p","thumb_url":null,"thumb_media_id":"m"}}"#.to_owned()),
+                None,
+            ),
+            (
+                Some(r#"{"type":"link","content":{"title":"t","description":"d","url":"https://a.cn","thumb_url":"https://a.cn/t"}}"#.to_owned()),
+                None,
+            ),
             (None, None),
         ] {
+            // the columns as stored, and the row the store reads from them
+            let (match_kind, stored_keywords, action) = ("contains", r#"["价格","多少钱"]"#, "reply");
             let r = RuleRow {
                 id: 2,
                 name: "价格".into(),
                 enabled: true,
                 priority: -5,
-                match_kind: "contains".into(),
-                keywords: r#"["价格","多少钱"]"#.into(),
-                action: "reply".into(),
-                reply,
+                match_kind: MatchKind::parse(match_kind).unwrap(),
+                keywords: serde_json::from_str(stored_keywords).unwrap(),
+                action: Action::parse(action).unwrap(),
+                reply: reply.as_deref().map(|s| serde_json::from_str(s).unwrap()),
                 hits: 3,
                 last_hit_at,
                 created_at: 1_700_000_000_000,
                 updated_at: 1_700_000_100_000,
             };
-            let keywords: Value = serde_json::from_str(&r.keywords).unwrap();
-            let reply: Value = r
-                .reply
+            let keywords: Value = serde_json::from_str(stored_keywords).unwrap();
+            let reply: Value = reply
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok())
                 .unwrap_or(Value::Null);
@@ -374,9 +371,9 @@ mod tests {
                 "name": r.name,
                 "enabled": r.enabled,
                 "priority": r.priority,
-                "match": r.match_kind,
+                "match": match_kind,
                 "keywords": keywords,
-                "action": r.action,
+                "action": action,
                 "reply": reply,
                 "hits": r.hits,
                 "last_hit_at": r.last_hit_at.map(rfc3339),
@@ -395,10 +392,7 @@ mod tests {
         let view = TestView {
             normalized: "help".into(),
             outcome: "reply",
-            reply: Some(ReplyView {
-                content: json!({ "text": "hi" }),
-                kind: "text",
-            }),
+            reply: Some(MessageContent::text("hi")),
             rule: Some(RuleRef {
                 id: 1,
                 name: "any help".into(),

@@ -14,7 +14,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::domain::Role;
+use crate::domain::{Locale, Role};
 use crate::error::AppError;
 use crate::i18n::{Lang, SettingsText};
 use crate::services::accounts::{self, AccountError};
@@ -56,7 +56,7 @@ fn render_page(
             Role::Admin => s.role_admin,
             Role::Agent => s.role_agent,
         },
-        locale: viewer.staff.locale.as_deref().unwrap_or(""),
+        locale: viewer.staff.locale.map_or("", Locale::as_str),
         notice,
         error,
     };

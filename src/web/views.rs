@@ -6,9 +6,11 @@
 //! made by splitting text into segments, never by building HTML in Rust.
 
 use askama::Template;
-use serde_json::Value;
 
-use crate::domain::{Allowance, Millis, ReplyRules};
+use crate::domain::{
+    Allowance, ConversationStatus, Handler, MediaState, MessageContent, MessageStatus, Millis,
+    ReplyRules, SenderKind,
+};
 use crate::i18n::{Lang, Text};
 use crate::store::conversations::ConversationRow;
 use crate::store::messages::MessageRow;
@@ -23,9 +25,9 @@ pub struct RowView {
     /// the contact's name, else their openid
     pub name: String,
     pub openid: String,
-    pub status: String,
+    pub status: &'static str,
     pub status_label: &'static str,
-    pub handler: String,
+    pub handler: &'static str,
     pub handler_label: &'static str,
     /// the assignee's id as text ("" when nobody), for `data-assignee`
     pub assignee_id: String,
@@ -34,7 +36,7 @@ pub struct RowView {
     /// the last message's id (0 when none) and direction, so a script can tell a new
     /// customer message from a reply
     pub last_message_id: i64,
-    pub last_direction: String,
+    pub last_direction: &'static str,
     pub activity: When,
     pub unread: i64,
     pub window: WindowView,
@@ -42,7 +44,7 @@ pub struct RowView {
 }
 
 /// A time, as `<time datetime>` wants it and as text for when scripts do not run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct When {
     pub ms: Millis,
     pub iso: String,
@@ -95,19 +97,19 @@ impl WindowView {
     }
 }
 
-pub fn status_label(t: &Text, status: &str) -> &'static str {
+pub fn status_label(t: &Text, status: ConversationStatus) -> &'static str {
     match status {
-        "pending" => t.pending,
-        "resolved" => t.resolved,
-        _ => t.open,
+        ConversationStatus::Open => t.open,
+        ConversationStatus::Pending => t.pending,
+        ConversationStatus::Resolved => t.resolved,
     }
 }
 
-fn handler_label(t: &Text, handler: &str) -> &'static str {
+fn handler_label(t: &Text, handler: Handler) -> &'static str {
     match handler {
-        "human" => t.handler_human,
-        "wechat" => t.handler_wechat,
-        _ => t.handler_bot,
+        Handler::Bot => t.handler_bot,
+        Handler::Human => t.handler_human,
+        Handler::Wechat => t.handler_wechat,
     }
 }
 
@@ -134,10 +136,10 @@ impl RowView {
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| r.openid.clone()),
             openid: r.openid.clone(),
-            status: r.status.clone(),
-            status_label: status_label(t, &r.status),
-            handler: r.handler.clone(),
-            handler_label: handler_label(t, &r.handler),
+            status: r.status.as_str(),
+            status_label: status_label(t, r.status),
+            handler: r.handler.as_str(),
+            handler_label: handler_label(t, r.handler),
             assignee_id: r.assignee_id.map(|id| id.to_string()).unwrap_or_default(),
             assignee_name: r
                 .assignee_name
@@ -145,7 +147,7 @@ impl RowView {
                 .unwrap_or_else(|| t.nobody.to_owned()),
             preview: last.map(|m| preview(m, t)).unwrap_or_default(),
             last_message_id: r.last_message_id.unwrap_or(0),
-            last_direction: last.map(|m| m.direction.clone()).unwrap_or_default(),
+            last_direction: last.map_or("", |m| m.direction.as_str()),
             activity: When::at(r.last_activity_at),
             unread: r.unread,
             window: WindowView::of(allowance, now, t),
@@ -156,16 +158,14 @@ impl RowView {
 
 /// A message in one line of plain text, for an inbox row or a notification.
 pub fn preview(m: &MessageRow, t: &Text) -> String {
-    let content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
-    let field = |name: &str| content.get(name).and_then(Value::as_str).unwrap_or("");
-    let text = match m.kind.as_str() {
-        "text" => field("text").to_owned(),
-        "note" => format!("{} {}", t.note, field("text")),
-        "image" => t.image.to_owned(),
-        "link" => format!("{} {}", t.link, field("title")),
-        "miniprogrampage" => format!("{} {}", t.card, field("title")),
-        "event" => format!("{} {}", t.event, field("event")),
-        _ => t.other.to_owned(),
+    let text = match &m.content {
+        MessageContent::Text(c) => c.text.clone(),
+        MessageContent::Note(c) => format!("{} {}", t.note, c.text),
+        MessageContent::Image(_) => t.image.to_owned(),
+        MessageContent::Link(c) => format!("{} {}", t.link, c.title),
+        MessageContent::MiniProgramPage(c) => format!("{} {}", t.card, c.title),
+        MessageContent::Event(c) => format!("{} {}", t.event, c.event),
+        MessageContent::Unknown(_) => t.other.to_owned(),
     };
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() > PREVIEW_CHARS {
@@ -253,16 +253,16 @@ fn web_url(s: &str) -> Option<String> {
 }
 
 /// One message as the conversation page shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct MessageView {
     pub id: i64,
     pub conversation_id: i64,
-    pub direction: String,
+    pub direction: &'static str,
     /// text, image, link, miniprogrampage, event, note, unknown
-    pub kind: String,
-    pub status: String,
+    pub kind: &'static str,
+    pub status: &'static str,
     pub status_label: &'static str,
-    pub sender_kind: String,
+    pub sender_kind: &'static str,
     pub sender_label: String,
     pub at: When,
     /// text and note
@@ -270,7 +270,7 @@ pub struct MessageView {
     /// image: kefu's stored copy, when it has one
     pub image_url: Option<String>,
     /// image: pending, stored, failed (incoming ones are fetched from WeChat)
-    pub media_state: String,
+    pub media_state: &'static str,
     /// link and card
     pub title: String,
     pub description: String,
@@ -288,82 +288,64 @@ pub struct MessageView {
 
 impl MessageView {
     pub fn of(m: &MessageRow, t: &Text) -> MessageView {
-        let content: Value = serde_json::from_str(&m.content).unwrap_or(Value::Null);
-        let field = |name: &str| {
-            content
-                .get(name)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
+        let media_url = (m.media_state == Some(MediaState::Stored))
+            .then(|| format!("/api/v1/messages/{}/media", m.id));
+        let sender_label = match m.sender_kind {
+            SenderKind::Customer => m.sender_name.clone().unwrap_or_else(|| m.openid.clone()),
+            SenderKind::Agent => m.sender_name.clone().unwrap_or_default(),
+            SenderKind::Bot => t.bot.to_owned(),
+            SenderKind::System => t.system.to_owned(),
         };
-        let stored = m.media_state.as_deref() == Some("stored");
-        let media_url = stored.then(|| format!("/api/v1/messages/{}/media", m.id));
-        let sender_label = match m.sender_kind.as_str() {
-            "customer" => m.sender_name.clone().unwrap_or_else(|| m.openid.clone()),
-            "agent" => m.sender_name.clone().unwrap_or_default(),
-            "bot" => t.bot.to_owned(),
-            _ => t.system.to_owned(),
-        };
-        let event_label = if m.kind == "event" {
-            let event = field("event");
-            let from = field("session_from");
-            let what = if event == "user_enter_tempsession" {
-                t.entered_chat.to_owned()
-            } else {
-                event
-            };
-            if from.is_empty() {
-                what
-            } else {
-                format!("{what} · {} {from}", t.from_source)
-            }
-        } else {
-            String::new()
-        };
-        MessageView {
+        let mut view = MessageView {
             id: m.id,
             conversation_id: m.conversation_id,
-            direction: m.direction.clone(),
-            kind: m.kind.clone(),
-            status: m.status.clone(),
-            status_label: match m.status.as_str() {
-                "queued" => t.status_queued,
-                "sent" => t.status_sent,
-                "failed" => t.status_failed,
-                _ => t.status_received,
+            direction: m.direction.as_str(),
+            kind: m.content.kind().as_str(),
+            status: m.status.as_str(),
+            status_label: match m.status {
+                MessageStatus::Received => t.status_received,
+                MessageStatus::Queued => t.status_queued,
+                MessageStatus::Sent => t.status_sent,
+                MessageStatus::Failed => t.status_failed,
             },
-            sender_kind: m.sender_kind.clone(),
+            sender_kind: m.sender_kind.as_str(),
             sender_label,
             at: When::at(m.created_at),
-            segments: match m.kind.as_str() {
-                "text" | "note" => linkify(&field("text")),
-                _ => Vec::new(),
-            },
-            image_url: if m.kind == "image" {
-                media_url.clone()
-            } else {
-                None
-            },
-            media_state: m.media_state.clone().unwrap_or_default(),
-            title: field("title"),
-            description: field("description"),
-            url: web_url(&field("url")),
-            thumb_url: if m.kind == "miniprogrampage" {
-                media_url
-            } else {
-                web_url(&field("thumb_url"))
-            },
-            appid: field("appid"),
-            pagepath: field("pagepath"),
-            event_label,
-            raw: if m.kind == "unknown" {
-                field("raw")
-            } else {
-                String::new()
-            },
+            media_state: m.media_state.map_or("", MediaState::as_str),
             error_code: m.error_code.clone().unwrap_or_default(),
             error_message: m.error_message.clone().unwrap_or_default(),
+            ..MessageView::default()
+        };
+        match &m.content {
+            MessageContent::Text(c) | MessageContent::Note(c) => view.segments = linkify(&c.text),
+            MessageContent::Image(_) => view.image_url = media_url,
+            MessageContent::Link(c) => {
+                view.title = c.title.clone();
+                view.description = c.description.clone();
+                view.url = web_url(&c.url);
+                view.thumb_url = web_url(&c.thumb_url);
+            }
+            MessageContent::MiniProgramPage(c) => {
+                view.title = c.title.clone();
+                view.appid = c.appid.clone();
+                view.pagepath = c.pagepath.clone();
+                // only kefu's own copy of the cover: WeChat's address is not for browsers
+                view.thumb_url = media_url;
+            }
+            MessageContent::Event(c) => {
+                let what = if c.event == "user_enter_tempsession" {
+                    t.entered_chat.to_owned()
+                } else {
+                    c.event.clone()
+                };
+                view.event_label = match c.session_from.as_deref().filter(|f| !f.is_empty()) {
+                    Some(from) => format!("{what} · {} {from}", t.from_source),
+                    None => what,
+                };
+            }
+            MessageContent::Unknown(c) => view.raw = c.raw.clone(),
         }
+        view
     }
 }
 
@@ -455,14 +437,13 @@ mod tests {
         let m = MessageRow {
             id: 1,
             conversation_id: 1,
-            direction: "in".into(),
-            sender_kind: "customer".into(),
+            direction: crate::domain::Direction::In,
+            sender_kind: SenderKind::Customer,
             sender_id: None,
             sender_name: None,
             openid: "o".into(),
-            kind: "text".into(),
-            content: serde_json::json!({ "text": format!("a\n\nb {long}") }).to_string(),
-            status: "received".into(),
+            content: MessageContent::text(format!("a\n\nb {long}")),
+            status: MessageStatus::Received,
             error_code: None,
             error_message: None,
             created_at: 0,

@@ -160,7 +160,7 @@ async fn the_first_admin_gets_the_password_from_kefu_admin_password() {
         .await
         .unwrap()
         .expect("admin was created on first start");
-    assert_eq!(admin.role, "admin");
+    assert_eq!(admin.role.as_str(), "admin");
     assert!(!admin.disabled);
     assert!(kefu::services::accounts::verify_password(ADMIN_PASSWORD, &admin.password_hash).await);
     assert!(

@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::{Admin, Choice, bad, choices, cut, from_rules};
 use crate::app::AppState;
+use crate::domain::{MatchKind, MessageContent, MessageType, RuleAction};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{AdminText, fill};
 use crate::services::replies::{CardInput, ImageInput, LinkInput, ReplyDraft, TextInput};
@@ -37,64 +37,55 @@ pub(super) fn router() -> Router<AppState> {
         .route("/admin/rules/{id}/delete", post(delete_rule))
 }
 
-fn match_label(a: &AdminText, kind: &str) -> &'static str {
+fn match_label(a: &AdminText, kind: MatchKind) -> &'static str {
     match kind {
-        "exact" => a.match_exact,
-        "contains" => a.match_contains,
-        "regex" => a.match_regex,
-        _ => a.unknown,
+        MatchKind::Exact => a.match_exact,
+        MatchKind::Contains => a.match_contains,
+        MatchKind::Regex => a.match_regex,
     }
 }
 
-fn action_label(a: &AdminText, action: &str) -> &'static str {
+fn action_label(a: &AdminText, action: RuleAction) -> &'static str {
     match action {
-        "reply" => a.action_reply,
-        "handoff" => a.action_handoff,
-        "transfer_wechat" => a.action_transfer,
-        _ => a.unknown,
+        RuleAction::Reply => a.action_reply,
+        RuleAction::Handoff => a.action_handoff,
+        RuleAction::TransferWechat => a.action_transfer,
     }
 }
 
-fn reply_type_label(a: &AdminText, kind: &str) -> &'static str {
+fn reply_type_label(a: &AdminText, kind: MessageType) -> &'static str {
     match kind {
-        "text" => a.reply_text,
-        "link" => a.reply_link,
-        "miniprogrampage" => a.reply_card,
-        "image" => a.reply_image,
-        _ => a.unknown,
+        MessageType::Text => a.reply_text,
+        MessageType::Link => a.reply_link,
+        MessageType::MiniProgramPage => a.reply_card,
+        MessageType::Image => a.reply_image,
+        MessageType::Event | MessageType::Note | MessageType::Unknown => a.unknown,
     }
 }
 
-/// A reply `{"type", "content"}` as lines of text: what the customer would get.
-fn reply_lines(reply: &Value) -> Vec<String> {
-    let c = &reply["content"];
-    let field = |name: &str| c[name].as_str().unwrap_or_default().to_owned();
-    let lines: Vec<String> = match reply["type"].as_str().unwrap_or_default() {
-        "text" => field("text").lines().map(str::to_owned).collect(),
-        "link" => vec![field("title"), field("description"), field("url")],
-        "miniprogrampage" => vec![field("title"), field("pagepath")],
-        "image" => vec![format!("media_id {}", field("media_id"))],
-        _ => vec![reply.to_string()],
+/// A reply as lines of text: what the customer would get.
+fn reply_lines(reply: &MessageContent) -> Vec<String> {
+    let lines: Vec<String> = match reply {
+        MessageContent::Text(c) | MessageContent::Note(c) => {
+            c.text.lines().map(str::to_owned).collect()
+        }
+        MessageContent::Link(c) => vec![c.title.clone(), c.description.clone(), c.url.clone()],
+        MessageContent::MiniProgramPage(c) => vec![c.title.clone(), c.pagepath.clone()],
+        MessageContent::Image(c) => vec![format!(
+            "media_id {}",
+            c.media_id.as_deref().unwrap_or_default()
+        )],
+        MessageContent::Event(c) => vec![c.event.clone()],
+        MessageContent::Unknown(c) => vec![c.raw.clone()],
     };
     lines.into_iter().filter(|l| !l.trim().is_empty()).collect()
 }
 
 /// One line for the rules table: the reply's kind and the start of what it says.
-fn reply_summary(a: &AdminText, reply: &Value) -> String {
-    let kind = reply_type_label(a, reply["type"].as_str().unwrap_or_default());
+fn reply_summary(a: &AdminText, reply: &MessageContent) -> String {
+    let kind = reply_type_label(a, reply.kind());
     let (text, _) = cut(&reply_lines(reply).join(" · "), SUMMARY_CHARS);
     format!("{kind}: {text}")
-}
-
-fn stored_reply(row: &RuleRow) -> Option<Value> {
-    row.reply
-        .as_deref()
-        .and_then(|r| serde_json::from_str::<Value>(r).ok())
-        .filter(|v| !v.is_null())
-}
-
-fn stored_keywords(row: &RuleRow) -> Vec<String> {
-    serde_json::from_str(&row.keywords).unwrap_or_default()
 }
 
 /// One rule in the table.
@@ -103,10 +94,10 @@ struct RuleItem {
     name: String,
     enabled: bool,
     priority: i64,
-    match_kind: String,
+    match_kind: &'static str,
     match_label: &'static str,
     keywords: Vec<String>,
-    action: String,
+    action: &'static str,
     action_label: &'static str,
     /// one line, empty when the rule sends nothing
     reply: String,
@@ -134,10 +125,7 @@ struct TesterView {
 impl TesterView {
     fn of(a: &AdminText, result: &TestView) -> TesterView {
         let outcome = result.outcome.to_owned();
-        let reply = result
-            .reply
-            .as_ref()
-            .map(|r| serde_json::json!({ "type": r.kind, "content": r.content }));
+        let reply = result.reply.as_ref();
         let sentence = match (outcome.as_str(), reply.is_some()) {
             ("away", _) => a.tester_away,
             ("fallback", _) => a.tester_fallback,
@@ -149,18 +137,13 @@ impl TesterView {
             (_, false) => a.tester_silent,
         };
         TesterView {
-            action_label: action_label(a, &outcome),
+            // a rule's action; away, fallback and nothing are no action
+            action_label: RuleAction::parse(&outcome).map_or(a.unknown, |x| action_label(a, x)),
             rule: result.rule.as_ref().map(|r| r.name.clone()),
             sentence,
-            reply_type: result
-                .reply
-                .as_ref()
-                .map_or_else(String::new, |r| r.kind.to_owned()),
-            reply_kind: result
-                .reply
-                .as_ref()
-                .map_or("", |r| reply_type_label(a, r.kind)),
-            reply: reply.as_ref().map(reply_lines).unwrap_or_default(),
+            reply_type: reply.map_or("", |r| r.kind().as_str()).to_owned(),
+            reply_kind: reply.map_or("", |r| reply_type_label(a, r.kind())),
+            reply: reply.map(reply_lines).unwrap_or_default(),
             outcome,
         }
     }
@@ -200,13 +183,15 @@ async fn render_rules(
             name: r.name.clone(),
             enabled: r.enabled,
             priority: r.priority,
-            match_kind: r.match_kind.clone(),
-            match_label: match_label(a, &r.match_kind),
-            keywords: stored_keywords(r),
-            action: r.action.clone(),
-            action_label: action_label(a, &r.action),
-            reply: stored_reply(r)
-                .map(|v| reply_summary(a, &v))
+            match_kind: r.match_kind.as_str(),
+            match_label: match_label(a, r.match_kind),
+            keywords: r.keywords.clone(),
+            action: r.action.as_str(),
+            action_label: action_label(a, r.action),
+            reply: r
+                .reply
+                .as_ref()
+                .map(|reply| reply_summary(a, reply))
                 .unwrap_or_default(),
             hits: r.hits,
             last_hit: r.last_hit_at.map(When::at),
@@ -338,32 +323,37 @@ impl RuleForm {
             name: row.name.clone(),
             enabled: row.enabled.then(|| "on".to_owned()),
             priority: row.priority.to_string(),
-            match_kind: row.match_kind.clone(),
-            keywords: stored_keywords(row).join("\n"),
-            action: row.action.clone(),
+            match_kind: row.match_kind.as_str().to_owned(),
+            keywords: row.keywords.join("\n"),
+            action: row.action.as_str().to_owned(),
             reply_type: "none".into(),
             ..RuleForm::default()
         };
-        if let Some(reply) = stored_reply(row) {
-            let c = &reply["content"];
-            let field = |name: &str| c[name].as_str().unwrap_or_default().to_owned();
-            f.reply_type = reply["type"].as_str().unwrap_or("none").to_owned();
-            match f.reply_type.as_str() {
-                "text" => f.reply_text = field("text"),
-                "link" => {
-                    f.link_title = field("title");
-                    f.link_description = field("description");
-                    f.link_url = field("url");
-                    f.link_thumb_url = field("thumb_url");
-                }
-                "miniprogrampage" => {
-                    f.card_title = field("title");
-                    f.card_pagepath = field("pagepath");
-                    f.card_thumb_media_id = field("thumb_media_id");
-                }
-                "image" => f.image_media_id = field("media_id"),
-                _ => {}
+        match &row.reply {
+            None => {}
+            Some(MessageContent::Text(c)) => {
+                f.reply_type = "text".into();
+                f.reply_text = c.text.clone();
             }
+            Some(MessageContent::Link(c)) => {
+                f.reply_type = "link".into();
+                f.link_title = c.title.clone();
+                f.link_description = c.description.clone();
+                f.link_url = c.url.clone();
+                f.link_thumb_url = c.thumb_url.clone();
+            }
+            Some(MessageContent::MiniProgramPage(c)) => {
+                f.reply_type = "miniprogrampage".into();
+                f.card_title = c.title.clone();
+                f.card_pagepath = c.pagepath.clone();
+                f.card_thumb_media_id = c.thumb_media_id.clone().unwrap_or_default();
+            }
+            Some(MessageContent::Image(c)) => {
+                f.reply_type = "image".into();
+                f.image_media_id = c.media_id.clone().unwrap_or_default();
+            }
+            // not a reply a rule can be saved with (an unreadable one is shown as unknown)
+            Some(other) => f.reply_type = other.kind().as_str().into(),
         }
         f
     }

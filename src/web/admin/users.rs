@@ -110,7 +110,7 @@ async fn render_users(
     let users = rows
         .into_iter()
         .map(|u| {
-            let role = u.role();
+            let role = u.role;
             UserItem {
                 id: u.id,
                 is_me: u.id == admin.0.staff.id,

@@ -1,16 +1,25 @@
 //! Types every part of kefu shares: the states a conversation and a message can be in, the
-//! staff roles, and time helpers. No I/O here. Each enum is stored as its lowercase name,
-//! which is also its JSON spelling (docs/CONTRACT.md).
+//! staff roles, what a message says (`content`), and time helpers. No I/O here.
+//!
+//! Each enum is stored as its lowercase name, which is also its JSON spelling
+//! (docs/CONTRACT.md). The store reads them as these enums: a value kefu does not know is a
+//! decode error, never quietly taken for some default.
+
+pub mod content;
+
+pub use content::MessageContent;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+/// An enum kept as text: its spelling in the database and in JSON, `parse`/`as_str` between the
+/// two, and the sqlx impls that make it a column type of its own. The impls are plain text
+/// mappings for any backend that stores text, so PostgreSQL can reuse them unchanged.
 macro_rules! text_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vm])* #[serde(rename = $text)] $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -24,7 +33,46 @@ macro_rules! text_enum {
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
+                // `pad`, so that widths such as `{:<6}` apply
+                f.pad(self.as_str())
+            }
+        }
+
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
+            }
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $name
+        where
+            &'static str: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&'static str as sqlx::Encode<'q, DB>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
+                $name::parse(text).ok_or_else(|| {
+                    format!(concat!("{:?} is not a ", stringify!($name)), text).into()
+                })
             }
         }
     };
@@ -38,9 +86,13 @@ text_enum!(
     /// Who answers a conversation now: kefu's bot, a human in kefu, or WeChat's own tool.
     Handler { Bot = "bot", Human = "human", Wechat = "wechat" }
 );
-text_enum!(Direction { In = "in", Out = "out" });
+text_enum!(
+    /// Which way a message (or a stored image) went: from the customer, or to them.
+    Direction { In = "in", Out = "out" }
+);
 text_enum!(SenderKind { Customer = "customer", Agent = "agent", Bot = "bot", System = "system" });
 text_enum!(
+    /// A message's kind: the `type` column, and the tag of its `MessageContent`.
     MessageType {
         Text = "text",
         Image = "image",
@@ -57,6 +109,29 @@ text_enum!(
 text_enum!(
     /// Staff roles: admins configure kefu, agents answer customers.
     Role { Admin = "admin", Agent = "agent" }
+);
+text_enum!(
+    /// The interface language a staff member chose (none: follow the browser).
+    Locale { Zh = "zh", En = "en" }
+);
+text_enum!(
+    /// Where kefu's copy of an image stands: still to fetch from WeChat, kept, or given up on.
+    MediaState { Pending = "pending", Stored = "stored", Failed = "failed" }
+);
+text_enum!(
+    /// How a rule's keywords are compared with a customer's text.
+    MatchKind {
+        /// the whole normalised text is the keyword
+        Exact = "exact",
+        /// the normalised text contains the keyword
+        Contains = "contains",
+        /// the keyword is a regex that matches the normalised text
+        Regex = "regex",
+    }
+);
+text_enum!(
+    /// What a rule does when it fires.
+    RuleAction { Reply = "reply", Handoff = "handoff", TransferWechat = "transfer_wechat" }
 );
 
 /// Milliseconds since the Unix epoch: how kefu stores every time (portable, sortable).
@@ -166,6 +241,74 @@ mod tests {
             "\"miniprogrampage\""
         );
         assert_eq!(Role::parse("root"), None);
+        assert_eq!(
+            serde_json::to_string(&RuleAction::TransferWechat).unwrap(),
+            "\"transfer_wechat\""
+        );
+        assert_eq!(format!("{:<6}|", Role::Agent), "agent |");
+    }
+
+    /// Binds every value of each enum and reads it back through SQLite, then reads a name the
+    /// enum does not have: that must fail, naming the value, never fall back to a default.
+    async fn decodes_strictly<T>(conn: &mut sqlx::SqliteConnection, all: &[T])
+    where
+        T: Copy
+            + std::fmt::Debug
+            + PartialEq
+            + Send
+            + Unpin
+            + for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + 'static,
+    {
+        for value in all {
+            let back: T = sqlx::query_scalar("select $1")
+                .bind(*value)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            assert_eq!(back, *value);
+        }
+        let unknown = sqlx::query_scalar::<_, T>("select 'not-a-value'")
+            .fetch_one(&mut *conn)
+            .await;
+        let error = unknown
+            .expect_err("an unknown value is an error")
+            .to_string();
+        assert!(error.contains("\"not-a-value\" is not a"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn every_enum_is_a_text_column_and_an_unknown_value_does_not_decode() {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        decodes_strictly(&mut conn, ConversationStatus::ALL).await;
+        decodes_strictly(&mut conn, Handler::ALL).await;
+        decodes_strictly(&mut conn, Direction::ALL).await;
+        decodes_strictly(&mut conn, SenderKind::ALL).await;
+        decodes_strictly(&mut conn, MessageType::ALL).await;
+        decodes_strictly(&mut conn, MessageStatus::ALL).await;
+        decodes_strictly(&mut conn, Role::ALL).await;
+        decodes_strictly(&mut conn, Locale::ALL).await;
+        decodes_strictly(&mut conn, MediaState::ALL).await;
+        decodes_strictly(&mut conn, MatchKind::ALL).await;
+        decodes_strictly(&mut conn, RuleAction::ALL).await;
+        // stored as plain text, so SQL written against the names keeps working
+        let text: String = sqlx::query_scalar("select $1")
+            .bind(RuleAction::TransferWechat)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(text, "transfer_wechat");
+        // a NULL is still None for an optional column, not an error
+        let none: Option<Locale> = sqlx::query_scalar("select null")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(none, None);
     }
 
     #[test]
