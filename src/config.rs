@@ -140,6 +140,9 @@ pub struct Settings {
     /// The log filter, e.g. kefu=debug,info [default: info]
     #[arg(long, env = "KEFU_LOG", value_name = "FILTER", global = true)]
     pub log: Option<Text>,
+    /// Connections open at once, bounded by the open-files limit; past it new ones are closed at once [default: 10000]
+    #[arg(long, env = "KEFU_MAX_CONNECTIONS", value_name = "N", global = true)]
+    pub max_connections: Option<Text>,
 }
 
 /// A setting's value as written. In the file it may be a string, a number or a boolean: they
@@ -242,6 +245,8 @@ pub struct Config {
     pub log: String,
     pub reply_rules: crate::domain::ReplyRules,
     pub delivery: DeliveryConfig,
+    /// Connections open at once; None: 10,000, bounded by the file-descriptor limit.
+    pub max_connections: Option<usize>,
 }
 
 /// How the outbox worker retries.
@@ -509,7 +514,12 @@ impl Config {
             backoff_ms: number(get!(delivery_backoff_ms), 1000, 1, 3_600_000)? as i64,
             concurrency: number(get!(delivery_concurrency), 128, 1, 4096)? as usize,
         };
+        let max_connections = match get!(max_connections) {
+            Some(r) => Some(number(Some(r), 0, 1, 1_000_000)? as usize),
+            None => None,
+        };
         Ok(Config {
+            max_connections,
             reply_rules,
             delivery,
             listen,

@@ -2,7 +2,8 @@
 //! so tests bind port 0 and talk to the server at once.
 //!
 //! The routes and middleware are in `web::router`; here, in files of their own: the metrics
-//! recorder (`metrics`), the periodic jobs (`jobs`) and the stored access token (`tokens`).
+//! recorder (`metrics`), the periodic jobs (`jobs`), the stored access token (`tokens`) and the
+//! HTTP connections with their timeouts and cap (`serve`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::writer::Writer;
 
 mod jobs;
 mod metrics;
+mod serve;
 mod tokens;
 
 use tokens::DbTokens;
@@ -201,21 +203,10 @@ pub async fn start_with(
     let addr = listener.local_addr()?;
     let app = web::router::router(state.clone());
     let (shutdown, on_shutdown) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        // no Nagle delay: live updates are small frames that must leave at once (with it,
-        // a frame could wait for the client's delayed ACK, ~40 ms)
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = on_shutdown.await;
-        })
-        .await
-    });
+    let max_connections = state.config.max_connections;
+    let server = tokio::spawn(serve::serve(listener, app, max_connections, async {
+        let _ = on_shutdown.await;
+    }));
     tracing::info!(listen = %addr, webhook = %state.config.webhook_path, "kefu is serving");
     Ok(Running {
         addr,
