@@ -143,6 +143,9 @@ pub struct Settings {
     /// Connections open at once, bounded by the open-files limit; past it new ones are closed at once [default: 10000]
     #[arg(long, env = "KEFU_MAX_CONNECTIONS", value_name = "N", global = true)]
     pub max_connections: Option<Text>,
+    /// Reverse proxies whose X-Forwarded-For / X-Real-IP name the client: addresses or CIDR ranges, comma-separated
+    #[arg(long, env = "KEFU_TRUSTED_PROXIES", value_name = "LIST", global = true)]
+    pub trusted_proxies: Option<Text>,
 }
 
 /// A setting's value as written. In the file it may be a string, a number or a boolean: they
@@ -247,6 +250,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Connections open at once; None: 10,000, bounded by the file-descriptor limit.
     pub max_connections: Option<usize>,
+    /// Reverse proxies whose `X-Forwarded-For` / `X-Real-IP` name the client.
+    pub trusted_proxies: Vec<crate::web::client_ip::Cidr>,
 }
 
 /// How the outbox worker retries.
@@ -518,7 +523,18 @@ impl Config {
             Some(r) => Some(number(Some(r), 0, 1, 1_000_000)? as usize),
             None => None,
         };
+        let trusted_proxies = match get!(trusted_proxies) {
+            Some(r) => crate::web::client_ip::Cidr::parse_list(r.value).map_err(|bad| {
+                ConfigError(format!(
+                    "{} must be addresses or CIDR ranges separated by commas, like \
+                     127.0.0.1,10.0.0.0/8 (cannot read {bad:?})",
+                    r.source
+                ))
+            })?,
+            None => Vec::new(),
+        };
         Ok(Config {
+            trusted_proxies,
             max_connections,
             reply_rules,
             delivery,

@@ -9,11 +9,11 @@
 //! by tower-http's `CsrfLayer` in `web/router.rs`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -28,6 +28,7 @@ use crate::i18n::Lang;
 use crate::services::accounts::{self, random_secret, token_hash, verify_password};
 use crate::store::audit::{self, Actor};
 use crate::store::{sessions, staff};
+use crate::web::client_ip::ClientIp;
 use crate::web::json::ApiLang;
 use crate::web::pages::PageError;
 
@@ -216,7 +217,7 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -224,9 +225,9 @@ async fn login(
     let next = safe_next(form.next.as_deref()).to_owned();
     let username = form.username.trim();
     let now = now_millis();
-    if let Some(wait) = state.login_throttle.blocked_for(username, peer.ip(), now) {
+    if let Some(wait) = state.login_throttle.blocked_for(username, client, now) {
         let minutes = (wait + 59_999) / 60_000;
-        tracing::warn!(staff.username = username, client.ip = %peer.ip(), "sign-in throttled");
+        tracing::warn!(staff.username = username, client.ip = %client, "sign-in throttled");
         return Ok(render_login(
             StatusCode::TOO_MANY_REQUESTS,
             &next,
@@ -248,8 +249,8 @@ async fn login(
     let user = match user {
         Some(u) if matches && !u.disabled => u,
         _ => {
-            state.login_throttle.failed(username, peer.ip(), now);
-            tracing::warn!(staff.username = username, client.ip = %peer.ip(), "a sign-in failed");
+            state.login_throttle.failed(username, client, now);
+            tracing::warn!(staff.username = username, client.ip = %client, "a sign-in failed");
             return Ok(render_login(
                 StatusCode::UNAUTHORIZED,
                 &next,

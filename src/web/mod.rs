@@ -6,6 +6,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod canned;
+pub mod client_ip;
 pub mod demo;
 pub mod health;
 pub mod home;

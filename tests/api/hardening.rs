@@ -226,3 +226,46 @@ async fn past_the_connection_cap_new_connections_are_closed_until_one_ends() {
     )
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The client's address behind a proxy (KEFU_TRUSTED_PROXIES)
+
+/// A failed sign-in as `user`, claiming to come from `forwarded`; the status.
+async fn failed_sign_in(app: &TestApp, user: &str, forwarded: &str) -> reqwest::StatusCode {
+    app.client
+        .post(app.url("/login"))
+        .header("X-Forwarded-For", forwarded)
+        .header("X-Real-IP", forwarded)
+        .form(&[("username", user), ("password", "wrong"), ("next", "/")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_forged_forwarded_header_from_an_untrusted_peer_does_not_dodge_the_throttle() {
+    // the test client (127.0.0.1) is not a trusted proxy here
+    let app = TestApp::start_with(&[("KEFU_TRUSTED_PROXIES", "10.0.0.0/8")]).await;
+    for i in 0..5 {
+        let status = failed_sign_in(&app, &format!("ghost-{i}"), &format!("203.0.113.{i}")).await;
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    }
+    // five failures from this peer, whatever the header said: its address is held off
+    let status = failed_sign_in(&app, "ghost-new", "198.51.100.7").await;
+    assert_eq!(status, reqwest::StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_trusted_proxys_forwarded_header_names_the_client_the_throttle_counts() {
+    let app = TestApp::start_with(&[("KEFU_TRUSTED_PROXIES", "127.0.0.1, ::1")]).await;
+    for i in 0..5 {
+        let status = failed_sign_in(&app, &format!("ghost-{i}"), "203.0.113.9").await;
+        assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    }
+    // the client behind the proxy is held off; another client through the same proxy is not
+    let status = failed_sign_in(&app, "ghost-new", "203.0.113.9").await;
+    assert_eq!(status, reqwest::StatusCode::TOO_MANY_REQUESTS);
+    let status = failed_sign_in(&app, "ghost-other", "198.51.100.7").await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+}
