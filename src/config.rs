@@ -146,6 +146,9 @@ pub struct Settings {
     /// Reverse proxies whose X-Forwarded-For / X-Real-IP name the client: addresses or CIDR ranges, comma-separated
     #[arg(long, env = "KEFU_TRUSTED_PROXIES", value_name = "LIST", global = true)]
     pub trusted_proxies: Option<Text>,
+    /// An address such as 127.0.0.1:9100 where /metrics is served without authentication
+    #[arg(long, env = "KEFU_METRICS_LISTEN", value_name = "ADDR", global = true)]
+    pub metrics_listen: Option<Text>,
 }
 
 /// A setting's value as written. In the file it may be a string, a number or a boolean: they
@@ -252,6 +255,8 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// Reverse proxies whose `X-Forwarded-For` / `X-Real-IP` name the client.
     pub trusted_proxies: Vec<crate::web::client_ip::Cidr>,
+    /// Where `/metrics` is also served, without authentication.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// How the outbox worker retries.
@@ -533,7 +538,17 @@ impl Config {
             })?,
             None => Vec::new(),
         };
+        let metrics_listen = match get!(metrics_listen) {
+            Some(r) => Some(r.value.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "{} is not an address like 127.0.0.1:9100 (got {:?})",
+                    r.source, r.value
+                ))
+            })?),
+            None => None,
+        };
         Ok(Config {
+            metrics_listen,
             trusted_proxies,
             max_connections,
             reply_rules,

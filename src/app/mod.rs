@@ -187,6 +187,17 @@ pub async fn start_with(
             media_dir: config.data_dir.join("media"),
         }));
     }
+    // `/metrics` without authentication on an address of its own, when asked
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => {
+            let l = TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on KEFU_METRICS_LISTEN ({at})"))?;
+            config.metrics_listen = Some(l.local_addr()?);
+            Some(l)
+        }
+        None => None,
+    };
     let state = AppState {
         config: Arc::new(config),
         store,
@@ -200,6 +211,16 @@ pub async fn start_with(
         automation,
         demo,
     };
+    if let Some(l) = metrics_listener {
+        let app = web::health::metrics_router(web::health::MetricsSource::of(&state));
+        tracing::info!(listen = %state.config.metrics_listen.map_or_else(String::new, |a| a.to_string()), "serving /metrics without authentication");
+        // stopped with the workers: it holds no writer, so nothing waits for it
+        workers.push(tokio::spawn(async move {
+            if let Err(e) = serve::serve(l, app, Some(64), std::future::pending()).await {
+                tracing::warn!(error = %e, "the metrics listener stopped");
+            }
+        }));
+    }
     let addr = listener.local_addr()?;
     let app = web::router::router(state.clone());
     let (shutdown, on_shutdown) = oneshot::channel::<()>();

@@ -271,6 +271,11 @@ impl Automation {
         self.enqueue(Job::Assign);
     }
 
+    /// Jobs waiting for the bot (for `/metrics`).
+    pub fn queue_depth(&self) -> usize {
+        QUEUE.saturating_sub(self.inner.jobs.capacity())
+    }
+
     fn enqueue(&self, job: Job) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.inner.jobs.try_send(job) {
             metrics::counter!("kefu_bot_jobs_dropped_total").increment(1);

@@ -179,6 +179,15 @@ pub async fn next_due_at(pool: &SqlitePool) -> sqlx::Result<Option<Millis>> {
         .await
 }
 
+/// Replies waiting to be sent, and when the oldest of them was written (for `/metrics`).
+pub async fn depth(pool: &SqlitePool) -> sqlx::Result<(i64, Option<Millis>)> {
+    sqlx::query_as(
+        "select count(*), min(m.created_at) from outbox o join messages m on m.id = o.message_id",
+    )
+    .fetch_one(pool)
+    .await
+}
+
 pub async fn backlog(pool: &SqlitePool) -> sqlx::Result<i64> {
     sqlx::query_scalar("select count(*) from outbox")
         .fetch_one(pool)

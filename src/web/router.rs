@@ -34,7 +34,10 @@ pub fn router(state: AppState) -> Router {
         .merge(web::assets::router())
         .merge(web::demo::router())
         .merge(web::auth::router())
-        .layer(middleware::from_fn(record_request))
+        .layer(middleware::from_fn_with_state(
+            WebhookPath(state.config.webhook_path.clone().into()),
+            record_request,
+        ))
         .layer(csrf)
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -81,15 +84,34 @@ fn csrf_layer(
     })
 }
 
+#[derive(Clone)]
+struct WebhookPath(std::sync::Arc<str>);
+
 /// Counts requests and their latency, labelled by route (not by raw path, which would let a
-/// caller create unbounded label values).
-async fn record_request(req: Request, next: Next) -> Response {
+/// caller create unbounded label values); and, for WeChat's pushes, the time to `success`.
+async fn record_request(
+    axum::extract::State(webhook): axum::extract::State<WebhookPath>,
+    req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let push = req.method() == axum::http::Method::POST && route == *webhook.0;
     let response = next.run(req).await;
+    if push {
+        // stored, duplicate and transferred are counted where they are decided
+        if response.status().is_success() {
+            metrics::histogram!("kefu_push_success_seconds")
+                .record(started.elapsed().as_secs_f64());
+        } else if response.status().is_client_error() {
+            metrics::counter!("kefu_pushes_total", "outcome" => "refused").increment(1);
+        } else {
+            metrics::counter!("kefu_pushes_total", "outcome" => "failed").increment(1);
+        }
+    }
     let status = response.status().as_u16().to_string();
     metrics::histogram!("kefu_http_request_seconds", "route" => route.clone())
         .record(started.elapsed().as_secs_f64());

@@ -204,13 +204,25 @@ impl WechatApi {
             "secret": self.secret.expose(),
             "force_refresh": false,
         });
-        let answer = self.post_raw("/cgi-bin/stable_token", None, &body).await?;
+        let refreshed = |outcome: &'static str| {
+            metrics::counter!("kefu_wechat_token_refreshes_total", "outcome" => outcome)
+                .increment(1);
+        };
+        let answer = match self.post_raw("/cgi-bin/stable_token", None, &body).await {
+            Ok(a) => a,
+            Err(e) => {
+                refreshed("failed");
+                return Err(e);
+            }
+        };
         let (Some(value), Some(expires_in)) = (
             answer.get("access_token").and_then(Value::as_str),
             answer.get("expires_in").and_then(Value::as_i64),
         ) else {
+            refreshed("failed");
             return Err(answer_error(&answer));
         };
+        refreshed("ok");
         if !usable(value) {
             // stable_token hands out the same token while WeChat deems it valid: keep neither
             // it nor the call, and let the caller try again later
@@ -258,9 +270,16 @@ impl WechatApi {
 
     /// `POST /cgi-bin/message/custom/send` with a body built by `send_body`.
     pub async fn send(&self, body: &Value) -> Result<(), ApiError> {
-        self.call_json("/cgi-bin/message/custom/send", body)
+        let sent = self
+            .call_json("/cgi-bin/message/custom/send", body)
             .await
-            .map(|_| ())
+            .map(|_| ());
+        let errcode = match &sent {
+            Ok(()) => "0".to_owned(),
+            Err(e) => e.code().to_owned(),
+        };
+        metrics::counter!("kefu_wechat_sends_total", "errcode" => errcode).increment(1);
+        sent
     }
 
     pub async fn typing(&self, openid: &str, typing: Typing) -> Result<(), ApiError> {

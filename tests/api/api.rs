@@ -636,7 +636,7 @@ async fn metrics_count_pushes_in_prometheus_text_format() {
     for _ in 0..2 {
         assert_success(app.push_plaintext(&body, Mode::Plain, Format::Json).await).await;
     }
-    let resp = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let resp = app.get("/metrics").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let content_type = resp
         .headers()

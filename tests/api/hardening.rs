@@ -1,14 +1,21 @@
 //! What a hostile or careless client cannot do to a running kefu: hold connections with slow
-//! headers, slow bodies or idleness, or open more than the cap.
+//! headers, slow bodies or idleness, or open more than the cap; forge its address past the
+//! sign-in throttle; or read `/metrics` without being an admin.
 
 use std::time::{Duration, Instant};
 
+use kefu::domain::Role;
+use kefu::live::Event;
+use kefu::wechat::fake::{FakeConfig, FakeWechat};
 use kefu::wechat::push::Format;
 use kefu::wechat::simulate::{self, SimulatedKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::broadcast::error::RecvError;
 
-use crate::helpers::{Mode, TestApp, assert_success, now, openid};
+use serde_json::json;
+
+use crate::helpers::{APPID, Mode, TestApp, assert_success, id_of, now, openid};
 
 /// Reads until the server closes the connection (or `limit` passes: a failure); what it sent
 /// and how long that took.
@@ -268,4 +275,99 @@ async fn a_trusted_proxys_forwarded_header_names_the_client_the_throttle_counts(
     assert_eq!(status, reqwest::StatusCode::TOO_MANY_REQUESTS);
     let status = failed_sign_in(&app, "ghost-other", "198.51.100.7").await;
     assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+}
+
+// ---------------------------------------------------------------------------------------------
+// /metrics: for admins on the main listener, for anyone on KEFU_METRICS_LISTEN
+
+#[tokio::test]
+async fn metrics_on_the_main_listener_need_an_admins_token() {
+    let app = TestApp::start().await;
+    let anonymous = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let (_, agent) = crate::helpers::add_staff(&app, "metrics-agent", "Agent", Role::Agent).await;
+    let as_agent = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(agent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_agent.status(), reqwest::StatusCode::FORBIDDEN);
+    let as_admin = app.get("/metrics").await;
+    assert_eq!(as_admin.status(), reqwest::StatusCode::OK);
+    assert!(as_admin.text().await.unwrap().contains("kefu_"));
+}
+
+const SECRET: &str = "kefu-fake-app-secret-for-hardening";
+
+#[tokio::test]
+async fn the_separate_metrics_listener_shows_what_an_operator_watches_after_a_push_and_a_reply() {
+    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
+        .await
+        .unwrap();
+    let app = TestApp::start_with(&[
+        ("KEFU_WECHAT_API_BASE", &fake.base_url()),
+        ("KEFU_WECHAT_SECRET", SECRET),
+        ("KEFU_METRICS_LISTEN", "127.0.0.1:0"),
+    ])
+    .await;
+    let metrics_addr = app
+        .state()
+        .config
+        .metrics_listen
+        .expect("the bound metrics address");
+    assert_ne!(metrics_addr, app.addr);
+
+    let who = openid("metrics-listener");
+    app.push_text(&who, "hello").await;
+    let conversation = id_of(&app.conversation_of(&who).await);
+    let mut events = app.state().live.subscribe();
+    let resp = app
+        .post_json(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            json!({"type": "text", "content": {"text": "hi"}}),
+        )
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::ACCEPTED);
+    // the reply's status changes once WeChat (the fake) answered
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(Event::MessageStatus { .. }) | Err(RecvError::Lagged(_)) = events.recv().await
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the reply was sent");
+
+    let resp = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    let text = resp.text().await.unwrap();
+    for name in [
+        "kefu_pushes_total{outcome=\"stored\"}",
+        "kefu_push_success_seconds",
+        "kefu_writer_batch_size",
+        "kefu_writer_commit_seconds",
+        "kefu_outbox_depth",
+        "kefu_outbox_oldest_seconds",
+        "kefu_wechat_sends_total{errcode=\"0\"}",
+        "kefu_wechat_token_refreshes_total{outcome=\"ok\"}",
+        "kefu_live_connections",
+        "kefu_bot_queue_depth",
+        "kefu_bot_jobs_dropped_total",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "no {name} in:\n{text}"
+        );
+    }
+    // only /metrics there
+    let other = reqwest::get(format!("http://{metrics_addr}/api/v1/conversations"))
+        .await
+        .unwrap();
+    assert_eq!(other.status(), reqwest::StatusCode::NOT_FOUND);
 }
