@@ -26,6 +26,7 @@ pub mod staff;
 pub mod tokens;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
@@ -44,7 +45,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
-    options: SqliteConnectOptions,
+    /// shared: a `Store` is cloned often, and the options hold a map of pragmas
+    options: Arc<SqliteConnectOptions>,
 }
 
 impl Store {
@@ -68,7 +70,10 @@ impl Store {
             .min_connections(1)
             .connect_with(options.clone())
             .await?;
-        Ok(Store { pool, options })
+        Ok(Store {
+            pool,
+            options: Arc::new(options),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
