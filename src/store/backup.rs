@@ -72,10 +72,9 @@ pub async fn backup(url: &str, dest: &Path) -> Result<Copied, BackupError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "kefu-backup".to_owned());
-    let partial = dir.join(format!(
-        ".{name}.partial-{}",
-        crate::services::accounts::random_secret(6)
-    ));
+    // a random suffix so two backups into one folder never share a temporary file (the store
+    // layer asks `rand` directly rather than borrowing the accounts service's secret maker)
+    let partial = dir.join(format!(".{name}.partial-{:016x}", rand::random::<u64>()));
     let outcome = copy_into(url, &source, &partial, dest, dir).await;
     // whatever happened, no temporary file stays behind
     let _ = std::fs::remove_file(&partial);
