@@ -27,8 +27,11 @@ pub fn send_body(
         MessageContent::Text(t) => {
             Ok(json!({ "touser": openid, "msgtype": "text", "text": { "content": t.text } }))
         }
-        MessageContent::Image(_) => {
-            let media_id = media_id.ok_or("the image was not uploaded")?;
+        MessageContent::Image(image) => {
+            // an uploaded file's media_id, else the one the reply named (already on WeChat)
+            let media_id = media_id
+                .or(image.media_id.as_deref().filter(|s| !s.is_empty()))
+                .ok_or("the image was not uploaded")?;
             Ok(json!({ "touser": openid, "msgtype": "image", "image": { "media_id": media_id } }))
         }
         MessageContent::Link(l) => Ok(json!({ "touser": openid, "msgtype": "link", "link": {
@@ -276,6 +279,14 @@ mod tests {
         let image = send_body("o1", &photo, Some("m1")).unwrap();
         assert_eq!(image["image"]["media_id"], "m1");
         assert!(send_body("o1", &photo, None).is_err());
+        // an image the reply named by its media_id (already on WeChat) goes out as it is
+        let named = MessageContent::Image(Image {
+            media_id: Some("m-named".into()),
+            pic_url: None,
+            url: None,
+        });
+        let image = send_body("o1", &named, None).unwrap();
+        assert_eq!(image["image"]["media_id"], "m-named");
         let card = MessageContent::MiniProgramPage(MiniProgramPage {
             title: "t".into(),
             appid: String::new(),

@@ -412,6 +412,49 @@ async fn a_text_link_to_a_mini_program_page_must_name_this_mini_programs_own_app
 }
 
 #[tokio::test]
+async fn an_image_named_by_its_media_id_is_sent_as_it_is_without_an_upload() {
+    let (app, fake) = start_with_fake(&[]).await;
+    let customer = openid("imgnamed");
+    let conv = customer_writes(&app, &customer, "the picture again please").await;
+    let mut watch = Watch::new(&app);
+    // an image kefu or WeChat's own tools put on WeChat earlier
+    fake.add_media("MEDIA_ALREADY_ON_WECHAT", "image/png", PNG.to_vec());
+
+    let queued = reply(
+        &app,
+        conv,
+        json!({"type": "image", "content": {"media_id": "MEDIA_ALREADY_ON_WECHAT"}}),
+    )
+    .await;
+    assert_eq!(queued["status"], "queued", "{queued}");
+    let done = watch.settled(&app, conv, id_of(&queued)).await;
+    assert_eq!(done["status"], "sent", "{done}");
+    assert!(
+        fake.calls().iter().all(|c| c.path != UPLOAD),
+        "nothing is uploaded"
+    );
+    let sent = fake.sent_to(&customer);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].msgtype, "image");
+    assert_eq!(sent[0].body["image"]["media_id"], "MEDIA_ALREADY_ON_WECHAT");
+    assert_eq!(
+        done["content"]["media_id"], "MEDIA_ALREADY_ON_WECHAT",
+        "{done}"
+    );
+
+    // one WeChat does not know fails visibly, with WeChat's reason
+    let queued = reply(
+        &app,
+        conv,
+        json!({"type": "image", "content": {"media_id": "MEDIA_NEVER_UPLOADED"}}),
+    )
+    .await;
+    let done = watch.settled(&app, conv, id_of(&queued)).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["error"]["code"], "40007", "{done}");
+}
+
+#[tokio::test]
 async fn an_uploaded_image_is_sent_to_wechat_as_temporary_media_then_as_an_image_message() {
     let (app, fake) = start_with_fake(&[]).await;
     let customer = openid("imgout");
