@@ -5,6 +5,19 @@
 //! or allocates much beyond the size of its input, whatever bytes arrive. XML is read with
 //! quick-xml's low-level reader so no DTD or external entity can ever be resolved, and a
 //! `<!DOCTYPE>` is refused outright.
+//!
+//! It is strict about what WeChat never sends, because such a push is a forgery or corruption
+//! and storing it would hand it to staff, rules and the API as if a customer had written it:
+//! - a field kefu reads must have WeChat's type (text fields are JSON strings, `MsgId` an
+//!   integer or a string, `CreateTime` an integer or a string of digits);
+//! - no control character (C0 other than TAB, LF and CR, and DEL) in a field kefu reads,
+//!   whether it came raw, as a JSON `\u0000` escape or as an XML character reference; raw
+//!   C0 controls, or references to them, anywhere in an XML document are not even XML 1.0;
+//! - no JSON object key given twice at any level, no XML element given twice under the root:
+//!   which of the two counts would be a guess, and the raw body is kept for later readers.
+//!
+//! A field kefu does not read for the push's type (`Title` in a text, every field of a type it
+//! does not know) is not checked: it is kept whole in `Push::raw`, like any unknown field.
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesRef, Event};
@@ -88,7 +101,9 @@ pub struct Push {
 #[derive(Debug, Clone, PartialEq)]
 pub enum PushKind {
     Text {
-        msg_id: String,
+        /// WeChat's documented pushes always carry one, but some senders (wechatpy's test
+        /// vector) leave it out: such a text is deduplicated by sender, time and content
+        msg_id: Option<String>,
         content: String,
     },
     Image {
@@ -130,10 +145,15 @@ impl Push {
 
     /// The key that makes a push unique, stored in a UNIQUE column so WeChat's retries change nothing:
     /// messages with MsgId: "msg:{msg_id}"; events: "event:{from_user}:{create_time}:{event}";
+    /// a text without MsgId: "text:{from_user}:{create_time}:{sha1 hex of the content}" (the
+    /// same words in the same second are a retry; other words are another message);
     /// Unknown without MsgId: "raw:{sha1 hex of raw}".
     pub fn dedup_key(&self) -> String {
         match &self.kind {
-            PushKind::Text { msg_id, .. }
+            PushKind::Text {
+                msg_id: Some(msg_id),
+                ..
+            }
             | PushKind::Image { msg_id, .. }
             | PushKind::MiniProgramPage { msg_id, .. }
             | PushKind::Unknown {
@@ -143,6 +163,15 @@ impl Push {
             PushKind::Event { event, .. } => {
                 format!("event:{}:{}:{event}", self.from_user, self.create_time)
             }
+            PushKind::Text {
+                msg_id: None,
+                content,
+            } => format!(
+                "text:{}:{}:{}",
+                self.from_user,
+                self.create_time,
+                hex::encode(Sha1::digest(content.as_bytes()))
+            ),
             PushKind::Unknown { msg_id: None, .. } => {
                 format!("raw:{}", hex::encode(Sha1::digest(self.raw.as_bytes())))
             }
@@ -173,6 +202,8 @@ pub enum PushError {
     MissingField(&'static str),
     #[error("the push field {0} has an unusable value")]
     BadField(&'static str),
+    #[error("the push field {0} holds a control character")]
+    ControlCharacter(&'static str),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +215,8 @@ enum Scalar {
     Text(String),
     Unsigned(u64),
     Signed(i64),
-    Float(f64),
+    /// a number with a fraction or exponent: no field of WeChat's is one
+    Float,
     Bool,
     Null,
     /// an object or array, skipped without being kept
@@ -222,8 +254,8 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         Ok(Scalar::Signed(v))
     }
 
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-        Ok(Scalar::Float(v))
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Float)
     }
 
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalar, E> {
@@ -249,15 +281,34 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 }
 
-/// A free-text field: numbers are taken as their decimal text, null as absent.
+/// A control character no text of WeChat's holds: C0 but TAB, LF and CR, and DEL. (C1
+/// controls, U+0080 to U+009F, are left alone: they are legal XML and WeChat's own pages
+/// say nothing of them.)
+fn is_forbidden_control(c: char) -> bool {
+    (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{7f}'
+}
+
+fn no_controls(s: String, name: &'static str) -> Result<String, PushError> {
+    if s.chars().any(is_forbidden_control) {
+        Err(PushError::ControlCharacter(name))
+    } else {
+        Ok(s)
+    }
+}
+
+/// A text field: WeChat writes each as a string (XML text, a JSON string); null is absent.
+/// A number, boolean, object or array is refused, never turned into text.
 fn text_field(value: Option<Scalar>, name: &'static str) -> Result<Option<String>, PushError> {
     match value {
         None | Some(Scalar::Null) => Ok(None),
-        Some(Scalar::Text(s)) => Ok(Some(s)),
-        Some(Scalar::Unsigned(n)) => Ok(Some(n.to_string())),
-        Some(Scalar::Signed(n)) => Ok(Some(n.to_string())),
-        Some(Scalar::Float(n)) => Ok(Some(n.to_string())),
-        Some(Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(name)),
+        Some(Scalar::Text(s)) => no_controls(s, name).map(Some),
+        Some(
+            Scalar::Unsigned(_)
+            | Scalar::Signed(_)
+            | Scalar::Float
+            | Scalar::Bool
+            | Scalar::Compound,
+        ) => Err(PushError::BadField(name)),
     }
 }
 
@@ -277,14 +328,15 @@ fn msg_id_field(value: Option<Scalar>, format: Format) -> Result<Option<String>,
             if s.is_empty() || s.len() > MAX_ID_BYTES {
                 Err(PushError::BadField(NAME))
             } else {
-                Ok(Some(s))
+                no_controls(s, NAME).map(Some)
             }
         }
-        Some(Scalar::Float(_) | Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(NAME)),
+        Some(Scalar::Float | Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(NAME)),
     }
 }
 
-/// CreateTime: an integer, or a string holding one.
+/// CreateTime: an integer, or a string of decimal digits (XML's text; WxJava's JSON tests give
+/// it so too, docs/WECHAT.md §4).
 /// Latest CreateTime accepted: the end of year 9999. A time beyond it is no real push, and
 /// would overflow the arithmetic of the reply window.
 const MAX_CREATE_TIME: i64 = 253_402_300_799;
@@ -306,12 +358,17 @@ fn time_value(value: Option<Scalar>) -> Result<Option<i64>, PushError> {
         Some(Scalar::Unsigned(n)) => i64::try_from(n)
             .map(Some)
             .map_err(|_| PushError::BadField(NAME)),
-        Some(Scalar::Text(s)) => s
-            .trim()
-            .parse::<i64>()
-            .map(Some)
-            .map_err(|_| PushError::BadField(NAME)),
-        Some(Scalar::Float(_) | Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(NAME)),
+        Some(Scalar::Text(s)) => {
+            let digits = trim_xml_whitespace(&s);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(PushError::BadField(NAME));
+            }
+            digits
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| PushError::BadField(NAME))
+        }
+        Some(Scalar::Float | Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(NAME)),
     }
 }
 
@@ -411,7 +468,9 @@ impl RawFields {
     fn into_push(self, format: Format, raw: &str) -> Result<Push, PushError> {
         let from_user = match self.from_user {
             // an openid is an id: only a string will do
-            Some(Scalar::Text(s)) if !s.is_empty() && s.len() <= MAX_ID_BYTES => s,
+            Some(Scalar::Text(s)) if !s.is_empty() && s.len() <= MAX_ID_BYTES => {
+                no_controls(s, "FromUserName")?
+            }
             None | Some(Scalar::Null) => return Err(PushError::MissingField("FromUserName")),
             Some(_) => return Err(PushError::BadField("FromUserName")),
         };
@@ -424,7 +483,7 @@ impl RawFields {
 
         let kind = match msg_type.as_str() {
             "text" => PushKind::Text {
-                msg_id: required(msg_id_field(self.msg_id, format)?, "MsgId")?,
+                msg_id: msg_id_field(self.msg_id, format)?,
                 content: required(text_field(self.content, "Content")?, "Content")?,
             },
             "image" => PushKind::Image {
@@ -480,13 +539,88 @@ fn body_text(body: &[u8]) -> Result<&str, PushError> {
     Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
 }
 
-/// A JSON document whose top level must be an object (a derived struct would also take an array).
+/// A JSON document whose top level must be an object (a derived struct would also take an array)
+/// and in which no object has a key twice.
 fn json_document<T: DeserializeOwned>(text: &str) -> Result<T, PushError> {
     let start = text.trim_start_matches([' ', '\t', '\n', '\r']);
     if !start.starts_with('{') {
         return Err(malformed("JSON", "the top level is not an object"));
     }
-    serde_json::from_str(text).map_err(|e| malformed("JSON", e))
+    let value = serde_json::from_str(text).map_err(|e| malformed("JSON", e))?;
+    if let Some(key) = json_repeated_key(text)? {
+        return Err(malformed("JSON", format!("the key {key:?} appears twice")));
+    }
+    Ok(value)
+}
+
+/// The first key given twice in one object, at any depth, of a document serde_json has already
+/// read as valid JSON. serde's derive sees a repeated field of its own struct only, and the
+/// values it skips (unknown fields, nested objects) are not looked into; this walk does look,
+/// iteratively, so a deeply nested body costs no stack. Keys are compared decoded (`"a"` and
+/// `"\u0061"` are one key), and borrowed from the text unless they hold an escape.
+fn json_repeated_key(text: &str) -> Result<Option<String>, PushError> {
+    use std::borrow::Cow;
+    use std::collections::HashSet;
+
+    enum Open {
+        /// an object, by a number unique in this document
+        Object(usize),
+        Array,
+    }
+    let bytes = text.as_bytes();
+    let mut open: Vec<Open> = Vec::new();
+    let mut keys: HashSet<(usize, Cow<'_, str>)> = HashSet::new();
+    let mut objects = 0usize;
+    // the structural byte before the current token: a string after `{` or `,` in an object is a key
+    let mut previous = b' ';
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'{' => {
+                objects += 1;
+                open.push(Open::Object(objects));
+                previous = b;
+            }
+            b'[' => {
+                open.push(Open::Array);
+                previous = b;
+            }
+            b'}' | b']' => {
+                open.pop();
+                previous = b;
+            }
+            b',' | b':' => previous = b,
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                let Some(token) = text.get(start..=i) else {
+                    return Err(malformed("JSON", "a string is not closed"));
+                };
+                if let (Some(Open::Object(object)), b'{' | b',') = (open.last(), previous) {
+                    let inner = &token[1..token.len() - 1];
+                    let key: Cow<'_, str> = if inner.contains('\\') {
+                        Cow::Owned(
+                            serde_json::from_str::<String>(token)
+                                .map_err(|e| malformed("JSON", e))?,
+                        )
+                    } else {
+                        Cow::Borrowed(inner)
+                    };
+                    if !keys.insert((*object, key.clone())) {
+                        return Ok(Some(key.into_owned()));
+                    }
+                }
+                previous = b'"';
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(None)
 }
 
 fn malformed(format: &str, detail: impl fmt::Display) -> PushError {
@@ -566,14 +700,32 @@ impl ChildText {
     }
 }
 
+/// A character XML 1.0 does not allow anywhere (its `Char` production): the C0 controls but
+/// TAB, LF and CR. quick-xml does not check it, so a raw NUL in CDATA would pass.
+fn is_xml_forbidden(c: char) -> bool {
+    c < ' ' && !matches!(c, '\t' | '\n' | '\r')
+}
+
 /// The text of each direct child of the root whose name is in `wanted`, in document order.
-/// Grandchildren are checked for well-formedness but not read.
+/// Grandchildren are checked for well-formedness but not read. A direct child given twice,
+/// wanted or not, is refused.
 fn xml_fields(
     text: &str,
     wanted: &[&'static str],
 ) -> Result<Vec<(&'static str, String)>, PushError> {
+    if let Some((at, c)) = text.char_indices().find(|(_, c)| is_xml_forbidden(*c)) {
+        return Err(malformed(
+            "XML",
+            format!(
+                "the control character U+{:04X} (at byte {at}) is not allowed",
+                c as u32
+            ),
+        ));
+    }
     let mut reader = Reader::from_str(text);
     let mut fields: Vec<(&'static str, String)> = Vec::new();
+    // every direct child's name so far (the wanted ones are also checked by `keep`)
+    let mut children: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut current: Option<ChildText> = None;
     let mut depth = 0usize;
     let mut root_seen = false;
@@ -599,6 +751,7 @@ fn xml_fields(
                 root_seen = true;
                 if depth == 2 {
                     let name = start.name();
+                    once(&mut children, name.into_inner())?;
                     current = wanted
                         .iter()
                         .find(|w| **w == name.as_ref())
@@ -616,6 +769,7 @@ fn xml_fields(
                     }
                     1 => {
                         let name = start.name();
+                        once(&mut children, name.into_inner())?;
                         if let Some(w) = wanted.iter().find(|w| **w == name.as_ref()) {
                             keep(&mut fields, (w, String::new()))?;
                         }
@@ -709,10 +863,30 @@ fn keep(
     Ok(())
 }
 
+/// Refuses a direct child of the root whose name was seen before.
+fn once(children: &mut std::collections::HashSet<String>, name: &str) -> Result<(), PushError> {
+    if children.insert(name.to_owned()) {
+        Ok(())
+    } else {
+        Err(malformed(
+            "XML",
+            format!("the {name} element appears twice"),
+        ))
+    }
+}
+
 /// A character reference or one of XML's five predefined entities; anything else would need a
-/// DTD, and DTDs are refused.
+/// DTD, and DTDs are refused. A reference must name a character XML allows (`&#1;` is no more
+/// XML than the raw byte).
 fn resolve_reference(reference: &BytesRef<'_>) -> Result<ResolvedRef, PushError> {
     match reference.resolve_char_ref() {
+        Ok(Some(c)) if is_xml_forbidden(c) => Err(malformed(
+            "XML",
+            format!(
+                "a character reference to the control character U+{:04X}",
+                c as u32
+            ),
+        )),
         Ok(Some(c)) => Ok(ResolvedRef::Char(c)),
         Ok(None) => quick_xml::escape::resolve_predefined_entity(reference)
             .map(ResolvedRef::Entity)
@@ -724,6 +898,313 @@ fn resolve_reference(reference: &BytesRef<'_>) -> Result<ResolvedRef, PushError>
 enum ResolvedRef {
     Char(char),
     Entity(&'static str),
+}
+
+/// Issue #11's strict pushes: wrong types, control characters, repeated keys, and the text
+/// without MsgId. (A module of their own, apart from `tests`, so the two grow independently.)
+#[cfg(test)]
+mod strict {
+    use super::*;
+
+    const JSON_TEXT: &str = r#"{"ToUserName":"toUser","FromUserName":"fromUser","CreateTime":1482048670,"MsgType":"text","Content":"this is a test","MsgId":1234567890123456}"#;
+    const XML_TEXT: &str = "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName><CreateTime>1482048670</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[this is a test]]></Content><MsgId>1234567890123456</MsgId></xml>";
+    const JSON_IMAGE: &str = r#"{"ToUserName":"toUser","FromUserName":"fromUser","CreateTime":1482048670,"MsgType":"image","PicUrl":"this is a url","MediaId":"media_id","MsgId":1234567890123456}"#;
+    const JSON_CARD: &str = r#"{"ToUserName":"toUser","FromUserName":"fromUser","CreateTime":1482048670,"MsgType":"miniprogrampage","MsgId":1234567890123456,"Title":"title","AppId":"appid","PagePath":"path","ThumbUrl":"","ThumbMediaId":""}"#;
+    const JSON_ENTER: &str = r#"{"ToUserName":"toUser","FromUserName":"fromUser","CreateTime":1482048670,"MsgType":"event","Event":"user_enter_tempsession","SessionFrom":"sessionFrom"}"#;
+    /// tests/vectors/wechatpy_tests_test_crypto.json, `$.encrypt.plaintext`: a text without MsgId
+    const WECHATPY_PLAINTEXT: &str = "<xml>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[test]]></Content>\n<FromUserName><![CDATA[wx49f0ab532d5d035a]]></FromUserName>\n<ToUserName><![CDATA[messense]]></ToUserName>\n<AgentID>1</AgentID>\n<CreateTime>1411525903</CreateTime>\n</xml>";
+
+    fn json(body: &str) -> Result<Push, PushError> {
+        Push::parse(body.as_bytes(), Format::Json)
+    }
+
+    fn xml(body: &str) -> Result<Push, PushError> {
+        Push::parse(body.as_bytes(), Format::Xml)
+    }
+
+    fn is_malformed(result: Result<Push, PushError>) -> bool {
+        matches!(result, Err(PushError::Malformed(_)))
+    }
+
+    // ---- wrong types
+
+    #[test]
+    fn a_text_field_that_is_not_a_json_string_is_refused() {
+        for (field, value) in [
+            ("Content", "42"),
+            ("Content", "4.2"),
+            ("Content", "true"),
+            ("Content", "{}"),
+            ("Content", "[\"a\"]"),
+            ("MsgType", "1"),
+            ("MsgType", "[]"),
+            ("FromUserName", "{}"),
+            ("FromUserName", "7"),
+            ("ToUserName", "0"),
+        ] {
+            let mut object: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(JSON_TEXT).unwrap();
+            object.insert(field.into(), serde_json::from_str(value).unwrap());
+            let body = serde_json::to_string(&object).unwrap();
+            let name = PUSH_FIELDS.iter().find(|f| **f == field).unwrap();
+            assert_eq!(json(&body), Err(PushError::BadField(name)), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_fields_of_images_cards_and_events_must_be_strings_too() {
+        for (base, field) in [
+            (JSON_IMAGE, "MediaId"),
+            (JSON_IMAGE, "PicUrl"),
+            (JSON_CARD, "Title"),
+            (JSON_CARD, "AppId"),
+            (JSON_CARD, "PagePath"),
+            (JSON_CARD, "ThumbUrl"),
+            (JSON_CARD, "ThumbMediaId"),
+            (JSON_ENTER, "Event"),
+            (JSON_ENTER, "SessionFrom"),
+        ] {
+            let mut object: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(base).unwrap();
+            object.insert(field.into(), serde_json::json!(12));
+            let body = serde_json::to_string(&object).unwrap();
+            let name = PUSH_FIELDS.iter().find(|f| **f == field).unwrap();
+            assert_eq!(json(&body), Err(PushError::BadField(name)), "{body}");
+        }
+    }
+
+    #[test]
+    fn create_time_must_be_an_integer_or_a_string_of_digits() {
+        for time in [
+            "\"abc\"", "\"12a\"", "\"+5\"", "\"-5\"", "\" \"", "\"1e3\"", "[]", "null",
+        ] {
+            let body = JSON_TEXT.replace("1482048670", time);
+            let expected = if time == "null" {
+                PushError::MissingField("CreateTime")
+            } else {
+                PushError::BadField("CreateTime")
+            };
+            assert_eq!(json(&body), Err(expected), "{time}");
+        }
+        let body = JSON_TEXT.replace("1482048670", "\"1482048670\"");
+        assert_eq!(json(&body).unwrap().create_time, 1482048670);
+        // XML gives digits as text, with layout around them
+        let body = XML_TEXT.replace("1482048670", "\n  1482048670\n");
+        assert_eq!(xml(&body).unwrap().create_time, 1482048670);
+        let body = XML_TEXT.replace("1482048670", "1482048670x");
+        assert_eq!(xml(&body), Err(PushError::BadField("CreateTime")));
+    }
+
+    #[test]
+    fn fields_a_push_does_not_read_and_unknown_types_are_kept_whole() {
+        // Title is no field of a text; Location_X no field kefu knows; a video is no type it knows
+        let body = JSON_TEXT.replace(
+            '}',
+            r#","Title":5,"Location_X":23.1,"Extra":{"a":[1,null]}}"#,
+        );
+        let push = json(&body).unwrap();
+        assert_eq!(push.raw, body);
+        let body = r#"{"FromUserName":"u","CreateTime":1,"MsgType":"video","Content":42,"MediaId":{"x":1},"MsgId":3}"#;
+        let push = json(body).unwrap();
+        assert_eq!(push.msg_type(), "video");
+        assert_eq!(push.raw, body);
+    }
+
+    // ---- control characters
+
+    #[test]
+    fn a_control_character_in_a_json_text_field_is_refused() {
+        for escape in [
+            r"\u0000", r"\u0001", r"\u001b", r"\u001f", r"\u007f", r"\b", r"\f",
+        ] {
+            let body = JSON_TEXT.replace("this is a test", &format!("a{escape}b"));
+            assert_eq!(
+                json(&body),
+                Err(PushError::ControlCharacter("Content")),
+                "{escape}"
+            );
+            let body = JSON_TEXT.replace("fromUser", &format!("o{escape}"));
+            assert_eq!(
+                json(&body),
+                Err(PushError::ControlCharacter("FromUserName")),
+                "{escape}"
+            );
+            let body = JSON_TEXT.replace("\"text\"", &format!("\"te{escape}xt\""));
+            assert_eq!(json(&body), Err(PushError::ControlCharacter("MsgType")));
+            let body = JSON_TEXT.replace("1234567890123456", &format!("\"id{escape}\""));
+            assert_eq!(json(&body), Err(PushError::ControlCharacter("MsgId")));
+            let body = JSON_ENTER.replace("sessionFrom", &format!("s{escape}"));
+            assert_eq!(json(&body), Err(PushError::ControlCharacter("SessionFrom")));
+        }
+        // raw control characters are not even JSON
+        let body = JSON_TEXT.replace("this is a test", "a\u{0}b");
+        assert!(is_malformed(json(&body)));
+    }
+
+    #[test]
+    fn tab_line_feed_and_carriage_return_are_text() {
+        let body = JSON_TEXT.replace("this is a test", r"a\tb\nc\r\nd");
+        assert_eq!(
+            json(&body).unwrap().kind,
+            PushKind::Text {
+                msg_id: Some("1234567890123456".into()),
+                content: "a\tb\nc\r\nd".into()
+            }
+        );
+        let body = XML_TEXT.replace("this is a test", "a\tb\nc\r\nd");
+        assert!(xml(&body).is_ok());
+        let body = XML_TEXT.replace("<![CDATA[this is a test]]>", "a&#9;b&#10;c&#13;");
+        assert!(xml(&body).is_ok());
+    }
+
+    #[test]
+    fn a_control_character_anywhere_in_xml_is_refused() {
+        for c in [
+            '\u{0}', '\u{1}', '\u{8}', '\u{b}', '\u{c}', '\u{1b}', '\u{1f}',
+        ] {
+            // raw, in CDATA, in plain text, in an element kefu does not read
+            let body = XML_TEXT.replace("this is a test", &format!("a{c}b"));
+            assert!(is_malformed(xml(&body)), "{c:?}");
+            let body = XML_TEXT.replace("<![CDATA[fromUser]]>", &format!("o{c}"));
+            assert!(is_malformed(xml(&body)), "{c:?}");
+            let body = XML_TEXT.replace("</xml>", &format!("<Extra>{c}</Extra></xml>"));
+            assert!(is_malformed(xml(&body)), "{c:?}");
+            // as a character reference
+            let reference = format!("&#{};", c as u32);
+            let body = XML_TEXT.replace("<![CDATA[this is a test]]>", &reference);
+            assert!(is_malformed(xml(&body)), "{reference}");
+            let reference = format!("&#x{:x};", c as u32);
+            let body = XML_TEXT.replace("<![CDATA[this is a test]]>", &reference);
+            assert!(is_malformed(xml(&body)), "{reference}");
+        }
+        let err = xml(&XML_TEXT.replace("this is a test", "\u{0}")).unwrap_err();
+        assert!(err.to_string().contains("U+0000"), "{err}");
+        // in the envelope too
+        assert!(matches!(
+            encrypted_field(b"<xml><Encrypt>ab\x01c</Encrypt></xml>", Format::Xml),
+            Err(PushError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn del_is_legal_xml_but_refused_in_a_field_kefu_reads() {
+        let body = XML_TEXT.replace("this is a test", "a\u{7f}b");
+        assert_eq!(xml(&body), Err(PushError::ControlCharacter("Content")));
+        let body = XML_TEXT.replace("<![CDATA[this is a test]]>", "a&#127;b");
+        assert_eq!(xml(&body), Err(PushError::ControlCharacter("Content")));
+        // kept in an element kefu does not read
+        let body = XML_TEXT.replace("</xml>", "<Extra>\u{7f}</Extra></xml>");
+        assert!(xml(&body).is_ok());
+    }
+
+    // ---- keys given twice
+
+    #[test]
+    fn a_json_key_given_twice_at_any_level_is_refused() {
+        for extra in [
+            r#""Extra":1,"Extra":2"#,
+            r#""Extra":{"a":1,"b":{"c":1,"c":2}}"#,
+            r#""Extra":[{"a":1,"a":1}]"#,
+            r#""Extra":{"a":1,"\u0061":2}"#,
+            r#""Content\u0000":1,"Content\u0000":2"#,
+        ] {
+            let body = JSON_TEXT.replace('}', &format!(",{extra}}}"));
+            let err = json(&body).unwrap_err();
+            assert!(
+                matches!(&err, PushError::Malformed(d) if d.contains("appears twice")),
+                "{extra}: {err:?}"
+            );
+        }
+        // a known field given twice, spelled once with an escape
+        let body = JSON_TEXT.replace('}', r#","\u0043ontent":"b"}"#);
+        assert!(is_malformed(json(&body)));
+        // the same key in different objects, and keys like values, are fine
+        let body = JSON_TEXT.replace(
+            '}',
+            r#","Extra":{"a":{"a":1},"b":[{"a":1},{"a":2}],"c":"a"},"Other":{"a":"a"}}"#,
+        );
+        assert!(json(&body).is_ok());
+        let body = JSON_TEXT.replace('}', r#","Extra":["Extra","Extra"]}"#);
+        assert!(json(&body).is_ok());
+        // in the envelope too
+        assert!(matches!(
+            encrypted_field(br#"{"Encrypt":"abc","X":{"k":1,"k":1}}"#, Format::Json),
+            Err(PushError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn an_xml_element_given_twice_under_the_root_is_refused() {
+        let body = XML_TEXT.replace("</xml>", "<Extra>1</Extra><Extra>2</Extra></xml>");
+        let err = xml(&body).unwrap_err();
+        assert_eq!(
+            err,
+            PushError::Malformed("XML: the Extra element appears twice".into())
+        );
+        let body = XML_TEXT.replace("</xml>", "<Extra/><Extra>2</Extra></xml>");
+        assert!(is_malformed(xml(&body)));
+        let body = XML_TEXT.replace("</xml>", "<MsgId>1</MsgId></xml>");
+        assert!(is_malformed(xml(&body)));
+        // deeper repeats are a list, as in WeChat's own nested pushes
+        let body = XML_TEXT.replace("</xml>", "<List><item>1</item><item>2</item></List></xml>");
+        assert!(xml(&body).is_ok());
+    }
+
+    // ---- a text without MsgId
+
+    #[test]
+    fn the_wechatpy_text_without_msg_id_is_kept() {
+        let push = xml(WECHATPY_PLAINTEXT).unwrap();
+        assert_eq!(
+            push.kind,
+            PushKind::Text {
+                msg_id: None,
+                content: "test".into()
+            }
+        );
+        assert_eq!(push.from_user, "wx49f0ab532d5d035a");
+        assert_eq!(push.create_time, 1411525903);
+        // sha1("test"), by `printf %s test | sha1sum`
+        assert_eq!(
+            push.dedup_key(),
+            "text:wx49f0ab532d5d035a:1411525903:a94a8fe5ccb19ba61c4c0873d391e987982fbbd3"
+        );
+    }
+
+    #[test]
+    fn a_text_without_msg_id_is_unique_by_sender_time_and_content() {
+        let without = |from: &str, time: &str, text: &str| {
+            json(
+                &JSON_TEXT
+                    .replace(r#","MsgId":1234567890123456"#, "")
+                    .replace("fromUser", from)
+                    .replace("1482048670", time)
+                    .replace("this is a test", text),
+            )
+            .unwrap()
+            .dedup_key()
+        };
+        let key = without("u", "1", "hi");
+        assert_eq!(key, without("u", "1", "hi"));
+        assert_ne!(key, without("u", "1", "hi!"));
+        assert_ne!(key, without("u", "2", "hi"));
+        assert_ne!(key, without("v", "1", "hi"));
+        assert!(key.starts_with("text:u:1:"), "{key}");
+        // and never the key of a text with a MsgId
+        assert!(json(JSON_TEXT).unwrap().dedup_key().starts_with("msg:"));
+        // JSON and XML spell the same text the same way
+        let body = XML_TEXT.replace("<MsgId>1234567890123456</MsgId>", "");
+        let from_json = json(&JSON_TEXT.replace(r#","MsgId":1234567890123456"#, "")).unwrap();
+        assert_eq!(xml(&body).unwrap().dedup_key(), from_json.dedup_key());
+    }
+
+    #[test]
+    fn the_refusals_read_as_one_sentence() {
+        assert_eq!(
+            PushError::ControlCharacter("Content").to_string(),
+            "the push field Content holds a control character"
+        );
+    }
 }
 
 #[cfg(test)]
@@ -761,7 +1242,7 @@ mod tests {
 
     fn text_of(push: &Push) -> (&str, &str) {
         match &push.kind {
-            PushKind::Text { msg_id, content } => (msg_id, content),
+            PushKind::Text { msg_id, content } => (msg_id.as_deref().unwrap_or_default(), content),
             other => panic!("expected a text push, got {other:?}"),
         }
     }
@@ -776,7 +1257,7 @@ mod tests {
             from_user: "fromUser".into(),
             create_time: 1482048670,
             kind: PushKind::Text {
-                msg_id: "1234567890123456".into(),
+                msg_id: Some("1234567890123456".into()),
                 content: "this is a test".into(),
             },
             format,
@@ -1099,9 +1580,8 @@ mod tests {
     }
 
     #[test]
-    fn a_message_without_msg_id_is_refused() {
-        let body = JSON_TEXT.replace(r#","MsgId":1234567890123456"#, "");
-        assert_eq!(json(&body), Err(PushError::MissingField("MsgId")));
+    fn an_image_or_card_without_msg_id_is_refused() {
+        // (a text without one is kept: see `strict` below)
         let body = JSON_IMAGE.replace(r#","MsgId":1234567890123456"#, "");
         assert_eq!(json(&body), Err(PushError::MissingField("MsgId")));
         let body = XML_CARD.replace("<MsgId>1234567890123456</MsgId>", "");
@@ -1162,9 +1642,13 @@ mod tests {
     }
 
     #[test]
-    fn json_numbers_in_text_fields_become_strings_and_null_counts_as_absent() {
+    fn json_numbers_in_text_fields_are_refused_and_null_counts_as_absent() {
+        // a number in a text field used to be taken as its decimal text; issue #11 refuses it
         let body = r#"{"ToUserName":null,"FromUserName":"u","CreateTime":1,"MsgType":"text","Content":12345,"MsgId":1,"Title":{"nested":[1,2]}}"#;
-        let push = json(body).unwrap();
+        assert_eq!(json(body), Err(PushError::BadField("Content")));
+        // a field a text does not read (Title) is kept whole in raw, like an unknown one
+        let body = body.replace("12345", "\"12345\"");
+        let push = json(&body).unwrap();
         assert_eq!(push.to_user, "");
         assert_eq!(text_of(&push).1, "12345");
         let body =
