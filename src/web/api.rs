@@ -429,14 +429,17 @@ fn content_payload<S: serde::Serializer>(c: &MessageContent, s: S) -> Result<S::
 
 impl MessageView {
     pub fn of(m: &MessageRow) -> MessageView {
-        // kefu serves its own stored copy; an image's url is null until the fetch from WeChat
-        // has it, a card keeps WeChat's cover address until then
-        let url = (m.media_state == Some(MediaState::Stored))
-            .then(|| format!("/api/v1/messages/{}/media", m.id));
+        // kefu serves its own copy. An image kefu keeps (every incoming one) has its url from
+        // the moment it is stored: the url answers 404 `media_not_ready` until the fetch from
+        // WeChat has the bytes, so a client never waits for the field to appear. A card keeps
+        // WeChat's cover address until kefu holds the cover.
+        let url = format!("/api/v1/messages/{}/media", m.id);
         let mut content = m.content.clone();
         match &mut content {
-            MessageContent::Image(image) => image.url = url,
-            MessageContent::MiniProgramPage(card) if url.is_some() => card.thumb_url = url,
+            MessageContent::Image(image) => image.url = m.media_state.map(|_| url),
+            MessageContent::MiniProgramPage(card) if m.media_state == Some(MediaState::Stored) => {
+                card.thumb_url = Some(url);
+            }
             _ => {}
         }
         MessageView {
@@ -722,7 +725,10 @@ async fn retry_message(
     ))
 }
 
-/// `GET /api/v1/messages/{id}/media`: kefu's own copy of an image, for staff only.
+/// `GET /api/v1/messages/{id}/media`: kefu's own copy of an image, for staff only. Before the
+/// media worker has it, 404 with the code `media_not_ready` (try again); when WeChat would not
+/// give it, 404 with `media_failed` (it will not come); a message without an image kefu keeps,
+/// 404 `not_found`.
 async fn message_media(
     State(state): State<AppState>,
     _user: Staff,
@@ -734,8 +740,26 @@ async fn message_media(
         .map_err(|_| AppError::NotFound(format!("there is no message {id:?}")))?;
     let row = crate::store::media::get(state.store.pool(), id)
         .await?
-        .filter(|m| m.state == MediaState::Stored)
         .ok_or_else(|| AppError::NotFound(format!("kefu holds no image for message {id}")))?;
+    match row.state {
+        MediaState::Stored => {}
+        MediaState::Pending => {
+            return Ok(media_missing(
+                "media_not_ready",
+                format!(
+                    "kefu is still fetching the image of message {id} from WeChat; try again shortly"
+                ),
+            ));
+        }
+        MediaState::Failed => {
+            return Ok(media_missing(
+                "media_failed",
+                format!(
+                    "kefu could not fetch the image of message {id} from WeChat and has stopped trying"
+                ),
+            ));
+        }
+    }
     let (Some(path), Some(content_type)) = (row.path, row.content_type) else {
         return Err(AppError::NotFound(format!(
             "kefu holds no image for message {id}"
@@ -759,6 +783,18 @@ async fn message_media(
         bytes,
     )
         .into_response())
+}
+
+/// The contract's error body with a 404 and a code of its own (`AppError::NotFound` always says
+/// `not_found`), not to be cached: the image may be there on the next try.
+fn media_missing(code: &'static str, message: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -836,7 +872,8 @@ mod tests {
     }
 
     /// `message_json` as it was before content was typed: the stored JSON re-parsed, patched
-    /// with kefu's media URL, and put out under the stored type in a `json!` map.
+    /// with kefu's media URL, and put out under the stored type in a `json!` map. (Since issue
+    /// #11 an image kefu keeps has its url whatever the state of the fetch.)
     fn message_json_before(m: &MessageRow, kind: &str, stored: &str) -> Value {
         let mut content: Value = serde_json::from_str(stored).unwrap_or(Value::Null);
         if let Some(obj) = content.as_object_mut() {
@@ -844,6 +881,9 @@ mod tests {
                 .then(|| format!("/api/v1/messages/{}/media", m.id));
             match kind {
                 "image" => {
+                    let url = m
+                        .media_state
+                        .map(|_| format!("/api/v1/messages/{}/media", m.id));
                     obj.insert("url".into(), url.map_or(Value::Null, Value::String));
                 }
                 "miniprogrampage" if url.is_some() => {

@@ -318,7 +318,12 @@ impl MessageView {
         };
         match &m.content {
             MessageContent::Text(c) | MessageContent::Note(c) => view.segments = linkify(&c.text),
-            MessageContent::Image(_) => view.image_url = media_url,
+            // the url of an image kefu keeps is there from the start (the template shows the
+            // picture once `media_state` says it is stored)
+            MessageContent::Image(_) if m.media_state.is_some() => {
+                view.image_url = Some(format!("/api/v1/messages/{}/media", m.id));
+            }
+            MessageContent::Image(_) => {}
             MessageContent::Link(c) => {
                 view.title = c.title.clone();
                 view.description = c.description.clone();

@@ -116,7 +116,10 @@ impl Watch {
             let served = m["content"]["url"]
                 .as_str()
                 .or(m["content"]["thumb_url"].as_str());
-            if served.is_some_and(|u| u.starts_with("/api/v1/messages/")) {
+            // an image has its url from the start (issue #11): held once the url serves bytes
+            if let Some(url) = served.filter(|u| u.starts_with("/api/v1/messages/"))
+                && app.get(url).await.status() == StatusCode::OK
+            {
                 return m;
             }
             self.next(
@@ -1331,7 +1334,13 @@ async fn an_unreachable_wechat_api_never_affects_the_webhook() {
         .iter()
         .find(|m| m["type"] == "image")
         .expect("the image message");
-    assert!(image["content"]["url"].is_null(), "{image}");
+    // its url is there from the start (issue #11; it was null until the fetch before), and
+    // says the copy is not there yet
+    let url = image["content"]["url"]
+        .as_str()
+        .expect("an image has a url");
+    let waiting = assert_error(app.get(url).await, StatusCode::NOT_FOUND).await;
+    assert_eq!(waiting["error"]["code"], "media_not_ready", "{waiting}");
     // the reply waits to be retried: neither sent nor lost
     assert_eq!(message(&app, conv, mid).await["status"], "queued");
     assert_eq!(outbox_backlog(&app).await, 1);
