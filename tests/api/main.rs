@@ -15,4 +15,5 @@ mod live;
 mod operations;
 mod requests;
 mod settings;
+mod strict;
 mod webhook;
