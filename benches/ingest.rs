@@ -20,6 +20,12 @@
 //! measured without coordinated omission. The pushes are built before the clock starts and
 //! sent with hyper's client from one thread, so that most of the machine is left to kefu.
 //!
+//! kefu's peak memory (`VmHWM` of `/proc/<pid>/status`) is read after the saturation phase
+//! too, so that a change which saves CPU at the cost of memory (an allocator, bigger buffers)
+//! shows. `BENCH_PERF=FILE` records a `perf` profile of kefu (`perf record -g`, 999 Hz) over
+//! the saturation phase of each workload, in `FILE.<workload>`; read it with
+//! `perf report -i FILE.json --no-children --sort symbol`.
+//!
 //! `BENCH_KEFU_BIN=/path/to/kefu` runs another kefu binary instead of this build's (an older
 //! build, measured beside this one on the same day). `BENCH_RULES=1000` first stores that many
 //! enabled auto-reply rules (exact, contains and regex keywords, Chinese and English; a few
@@ -108,6 +114,8 @@ struct Outcome {
     /// kefu's CPU per acknowledged push over the saturation phase, microseconds
     user_us: f64,
     system_us: f64,
+    /// kefu's VmHWM after the saturation phase, MiB
+    rss_peak_mib: f64,
     stored: i64,
     acked: i64,
 }
@@ -159,9 +167,29 @@ fn main() {
         println!(
             "phase 1: {pushes} pushes over {connections} connections, as fast as kefu answers"
         );
+        let perf = std::env::var("BENCH_PERF").ok().map(|out| {
+            let child = std::process::Command::new("perf")
+                .args(["record", "-q", "-F", "999", "-g", "-o"])
+                .arg(format!("{out}.{}", workload.name()))
+                .arg("-p")
+                .arg(pid.to_string())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start perf record");
+            // let perf attach before the clock starts
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            child
+        });
         let before = CpuTicks::of(pid);
         let (acked_1, lat_1, elapsed) = runtime.block_on(saturate(&client, requests, connections));
         let cpu = CpuTicks::of(pid).since(before);
+        let rss_peak_mib = proc_status_kb(pid, "VmHWM").unwrap_or(0) as f64 / 1024.0;
+        if let Some(mut perf) = perf {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &perf.id().to_string()])
+                .status();
+            let _ = perf.wait();
+        }
         let rate_1 = acked_1 as f64 / elapsed.as_secs_f64();
         let (p50_ms, p99_ms) = report("saturation", acked_1, pushes, elapsed, rate_1, lat_1);
         let per_push = |ticks: u64| ticks as f64 * 1e6 / ticks_per_s as f64 / acked_1.max(1) as f64;
@@ -173,6 +201,7 @@ fn main() {
             cpu.system as f64 / ticks_per_s as f64,
             elapsed.as_secs_f64(),
         );
+        println!("kefu peak RSS (VmHWM): {rss_peak_mib:.1} MiB");
 
         let mut acked_2 = 0;
         if workload == Workload::Json {
@@ -204,6 +233,7 @@ fn main() {
             p99_ms,
             user_us,
             system_us,
+            rss_peak_mib,
             stored,
             acked,
         });
@@ -211,12 +241,12 @@ fn main() {
 
     println!();
     println!(
-        "{:<6} {:>9} {:>9} {:>9} {:>12} {:>12} {:>12}  stored = acknowledged",
-        "", "pushes/s", "p50 ms", "p99 ms", "user µs", "system µs", "CPU µs/push"
+        "{:<6} {:>9} {:>9} {:>9} {:>12} {:>12} {:>12} {:>9}  stored = acknowledged",
+        "", "pushes/s", "p50 ms", "p99 ms", "user µs", "system µs", "CPU µs/push", "RSS MiB"
     );
     for o in &outcomes {
         println!(
-            "{:<6} {:>9.0} {:>9.2} {:>9.2} {:>12.1} {:>12.1} {:>12.1}  {} = {}",
+            "{:<6} {:>9.0} {:>9.2} {:>9.2} {:>12.1} {:>12.1} {:>12.1} {:>9.1}  {} = {}",
             o.workload.name(),
             o.pushes_per_s,
             o.p50_ms,
@@ -224,6 +254,7 @@ fn main() {
             o.user_us,
             o.system_us,
             o.user_us + o.system_us,
+            o.rss_peak_mib,
             o.stored,
             o.acked
         );
