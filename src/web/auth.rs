@@ -110,41 +110,80 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
-/// Failed sign-ins, per account and per client address, kept in memory: a restart forgives
-/// them, which is acceptable for a throttle (the passwords themselves are argon2id).
+/// Failed sign-ins, kept in memory: a restart forgives them, which is acceptable for a
+/// throttle (the passwords themselves are argon2id).
+///
+/// A correct password is never refused because of other accounts' failures (behind a reverse
+/// proxy, or in one office, everyone may share one address):
+/// - per account: an account's own failures (from anywhere) hold back sign-ins to it, before
+///   its password is checked;
+/// - per address: an address's failures against names that are no account (guessing names)
+///   hold it back, but there the password is still checked, and a correct one for an enabled
+///   account signs in; anything else is answered "too many" (so the answer does not tell which
+///   names exist). Failures against a real account count only for that account.
+///
+/// The address is the real client's (`ClientIp`: the forwarded one behind a trusted proxy).
 #[derive(Default)]
 pub struct Throttle {
     failures: Mutex<HashMap<String, Vec<Millis>>>,
 }
 
+/// Whether a failed sign-in named an existing account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    Account,
+    Nobody,
+}
+
 impl Throttle {
-    fn keys(username: &str, ip: IpAddr) -> [String; 2] {
-        [
-            format!("user:{}", username.to_lowercase()),
-            format!("ip:{ip}"),
-        ]
+    fn account_key(username: &str) -> String {
+        format!("user:{}", username.to_lowercase())
     }
 
-    /// Minutes until another attempt is allowed, if any key is over the limit.
-    fn blocked_for(&self, username: &str, ip: IpAddr, now: Millis) -> Option<Millis> {
+    fn address_key(ip: IpAddr) -> String {
+        format!("ip:{ip}")
+    }
+
+    /// Milliseconds until `key` may try again, if it is over the limit.
+    fn wait(map: &mut HashMap<String, Vec<Millis>>, key: &str, now: Millis) -> Option<Millis> {
+        let times = map.get_mut(key)?;
+        times.retain(|t| now - t < WINDOW);
+        (times.len() >= MAX_FAILURES).then(|| times[0] + WINDOW - now)
+    }
+
+    /// How long the account must wait, if its own failures are over the limit: refused
+    /// before its password is checked.
+    fn account_blocked_for(&self, username: &str, now: Millis) -> Option<Millis> {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        Self::keys(username, ip)
-            .iter()
-            .filter_map(|k| {
-                let times = map.get_mut(k)?;
-                times.retain(|t| now - t < WINDOW);
-                (times.len() >= MAX_FAILURES).then(|| times[0] + WINDOW - now)
-            })
-            .max()
+        Self::wait(&mut map, &Self::account_key(username), now)
     }
 
-    fn failed(&self, username: &str, ip: IpAddr, now: Millis) {
+    /// How long the address is held back, if its failures against names that are no account
+    /// are over the limit: only a correct password gets through from it meanwhile.
+    fn address_blocked_for(&self, ip: IpAddr, now: Millis) -> Option<Millis> {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        Self::wait(&mut map, &Self::address_key(ip), now)
+    }
+
+    #[cfg(test)]
+    fn blocked_for(&self, username: &str, ip: IpAddr, now: Millis) -> Option<Millis> {
+        let account = self.account_blocked_for(username, now);
+        account.max(self.address_blocked_for(ip, now))
+    }
+
+    /// A failed sign-in: it counts for the name tried, and for the address only when the
+    /// name is no account.
+    fn failed(&self, username: &str, named: Named, ip: IpAddr, now: Millis) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         // keep the map bounded: forget keys whose failures are all old
         if map.len() > 10_000 {
             map.retain(|_, times| times.iter().any(|t| now - t < WINDOW));
         }
-        for k in Self::keys(username, ip) {
+        let mut keys = vec![Self::account_key(username)];
+        if named == Named::Nobody {
+            keys.push(Self::address_key(ip));
+        }
+        for k in keys {
             let times = map.entry(k).or_default();
             times.push(now);
             if times.len() > MAX_FAILURES {
@@ -155,8 +194,21 @@ impl Throttle {
 
     fn succeeded(&self, username: &str) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&format!("user:{}", username.to_lowercase()));
+        map.remove(&Self::account_key(username));
     }
+}
+
+/// The answer to a sign-in held back by the throttle: 429 and how long to wait.
+fn throttled(next: &str, username: &str, wait: Millis) -> Response {
+    let minutes = (wait + 59_999) / 60_000;
+    render_login(
+        StatusCode::TOO_MANY_REQUESTS,
+        next,
+        username,
+        Some(&format!(
+            "Too many failed sign-ins. Try again in {minutes} minutes. / 登录失败次数过多，请 {minutes} 分钟后再试。"
+        )),
+    )
 }
 
 #[derive(Template)]
@@ -225,18 +277,12 @@ async fn login(
     let next = safe_next(form.next.as_deref()).to_owned();
     let username = form.username.trim();
     let now = now_millis();
-    if let Some(wait) = state.login_throttle.blocked_for(username, client, now) {
-        let minutes = (wait + 59_999) / 60_000;
+    let throttle = &state.login_throttle;
+    if let Some(wait) = throttle.account_blocked_for(username, now) {
         tracing::warn!(staff.username = username, client.ip = %client, "sign-in throttled");
-        return Ok(render_login(
-            StatusCode::TOO_MANY_REQUESTS,
-            &next,
-            username,
-            Some(&format!(
-                "Too many failed sign-ins. Try again in {minutes} minutes. / 登录失败次数过多，请 {minutes} 分钟后再试。"
-            )),
-        ));
+        return Ok(throttled(&next, username, wait));
     }
+    let address_wait = throttle.address_blocked_for(client, now);
     let user = staff::by_username(state.store.pool(), username)
         .await
         .map_err(failed)?;
@@ -248,9 +294,17 @@ async fn login(
     let matches = verify_password(&form.password, hash).await;
     let user = match user {
         Some(u) if matches && !u.disabled => u,
-        _ => {
-            state.login_throttle.failed(username, client, now);
+        user => {
+            let named = if user.is_some() {
+                Named::Account
+            } else {
+                Named::Nobody
+            };
+            throttle.failed(username, named, client, now);
             tracing::warn!(staff.username = username, client.ip = %client, "a sign-in failed");
+            if let Some(wait) = address_wait {
+                return Ok(throttled(&next, username, wait));
+            }
             return Ok(render_login(
                 StatusCode::UNAUTHORIZED,
                 &next,
@@ -360,7 +414,7 @@ mod tests {
         let other: IpAddr = [10, 0, 0, 2].into();
         for i in 0..5 {
             assert!(t.blocked_for("alice", ip, i).is_none());
-            t.failed("alice", ip, i);
+            t.failed("alice", Named::Nobody, ip, i);
         }
         assert!(t.blocked_for("alice", ip, 10).is_some());
         assert!(t.blocked_for("ALICE", other, 10).is_some(), "per account");
