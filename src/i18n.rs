@@ -1201,6 +1201,18 @@ pub struct RequestText {
     pub hours_order: &'static str,
     pub offset: &'static str,
     pub cap: &'static str,
+    /// the workspace: the list's filters, labels, snoozing
+    pub query_handler: &'static str,
+    pub query_view: &'static str,
+    pub query_contact: &'static str,
+    /// `{name}`: the label name given
+    pub label_unknown: &'static str,
+    pub label_taken: &'static str,
+    pub label_color: &'static str,
+    pub labels_too_many: &'static str,
+    /// `{days}`: how far ahead a snooze may end
+    pub snooze_until: &'static str,
+    pub snooze_resolved: &'static str,
 }
 
 pub static REQUEST_ZH: RequestText = RequestText {
@@ -1279,6 +1291,15 @@ pub static REQUEST_ZH: RequestText = RequestText {
     hours_order: "营业时间的开始必须早于结束。",
     offset: "时区写作与 UTC 的偏移，例如 +08:00。",
     cap: "每位客服的上限须在 1 到 {max} 之间。",
+    query_handler: "`handler` 只能是 `bot`、`human` 或 `wechat`。",
+    query_view: "`view` 只能是 `waiting`、`mine`、`bot` 或 `all`。",
+    query_contact: "`contact` 必须是 1 到 128 个字符的 openid。",
+    label_unknown: "没有名为“{name}”的标签。",
+    label_taken: "已经有名为“{name}”的标签（不区分大小写）。",
+    label_color: "字段 `color` 必须是 #rrggbb 形式的颜色，例如 #1e90ff。",
+    labels_too_many: "一个会话最多 {max} 个标签。",
+    snooze_until: "字段 `until` 必须是将来的时间，最多 {days} 天后，按 RFC 3339 书写（例如 2026-12-08T09:00:00+08:00）。",
+    snooze_resolved: "已解决的会话不能稍后处理，请先重新打开。",
 };
 
 pub static REQUEST_EN: RequestText = RequestText {
@@ -1357,6 +1378,15 @@ pub static REQUEST_EN: RequestText = RequestText {
     hours_order: "Business hours must start before they end.",
     offset: "The time zone is an offset from UTC such as +08:00.",
     cap: "The per-agent cap must be between 1 and {max}.",
+    query_handler: "`handler` must be `bot`, `human` or `wechat`.",
+    query_view: "`view` must be `waiting`, `mine`, `bot` or `all`.",
+    query_contact: "`contact` must be an openid of 1 to 128 characters.",
+    label_unknown: "There is no label named “{name}”.",
+    label_taken: "There is already a label named “{name}” (letter case aside).",
+    label_color: "The field `color` must be a colour written #rrggbb, such as #1e90ff.",
+    labels_too_many: "A conversation has at most {max} labels.",
+    snooze_until: "The field `until` must be a time in the future, at most {days} days ahead, written RFC 3339 (such as 2026-12-08T09:00:00+08:00).",
+    snooze_resolved: "A resolved conversation cannot be snoozed; reopen it first.",
 };
 
 impl RequestText {
@@ -1483,6 +1513,15 @@ mod tests {
             ("hours_order", t.hours_order),
             ("offset", t.offset),
             ("cap", t.cap),
+            ("query_handler", t.query_handler),
+            ("query_view", t.query_view),
+            ("query_contact", t.query_contact),
+            ("label_unknown", t.label_unknown),
+            ("label_taken", t.label_taken),
+            ("label_color", t.label_color),
+            ("labels_too_many", t.labels_too_many),
+            ("snooze_until", t.snooze_until),
+            ("snooze_resolved", t.snooze_resolved),
         ]
     }
 

@@ -177,6 +177,7 @@ pub async fn start_with(
     let live = Live::new();
     let mut workers = vec![
         tokio::spawn(jobs::checkpoint_loop(store.clone())),
+        tokio::spawn(jobs::snooze_loop(store.clone(), live.clone())),
         tokio::spawn(web::live_render::run(
             store.clone(),
             live.clone(),

@@ -6,7 +6,10 @@
 //! - agents claim unassigned conversations and hand on or let go of their own; only admins
 //!   take a conversation from someone else (assigning it, or handing it to the bot or back);
 //! - only an enabled staff account can be given a conversation;
-//! - WeChat's tool takes a conversation only through a `transfer_wechat` rule.
+//! - WeChat's tool takes a conversation only through a `transfer_wechat` rule;
+//! - an agent's reply in a conversation the bot handles makes it a human's (and the agent's,
+//!   if nobody had it), so the bot does not talk over the agent;
+//! - anyone signed in may snooze a conversation that is not resolved.
 //!
 //! A refusal of what was asked is said in `lang`, the language of whoever asked.
 //!
@@ -14,7 +17,7 @@
 //! `ConversationChanged` event, which updates the dashboards and has the bot offer waiting
 //! conversations to agents.
 
-use crate::domain::{ConversationStatus, Handler, now_millis};
+use crate::domain::{ConversationStatus, Handler, Millis, now_millis, rfc3339};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, fill};
 use crate::live::{Event, Live};
@@ -106,6 +109,101 @@ pub async fn set_handler(
     // the change's event also has the bot offer waiting conversations to agents
     let change = ("conversation.handler", handler.as_str());
     finish(store, live, by, tx, id, change).await
+}
+
+/// An agent replied (a reply, not a note) in the conversation: if the bot handled it, it is
+/// a human's now, and the agent's if nobody had it, so the bot stays silent there
+/// (`conversation.handler`, and `conversation.assign` when it was given to the agent).
+/// Nothing changes when a human or WeChat's tool already handles it. Returns whether it changed.
+pub async fn taken_by_reply(store: &Store, live: &Live, by: &Staff, id: i64) -> AppResult<bool> {
+    let now = now_millis();
+    let mut tx = store.begin_write().await?;
+    let Some(assignee) = conversations::take_from_bot(&mut tx, id, by.id).await? else {
+        return Ok(false);
+    };
+    let target = format!("conversation {id}");
+    let actor = by.actor();
+    let detail = Handler::Human.as_str();
+    audit::record(
+        &mut tx,
+        &actor,
+        "conversation.handler",
+        &target,
+        Some(detail),
+        now,
+    )
+    .await?;
+    if assignee.is_none() {
+        let detail = format!("user {}", by.id);
+        audit::record(
+            &mut tx,
+            &actor,
+            "conversation.assign",
+            &target,
+            Some(&detail),
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    live.publish(Event::ConversationChanged {
+        conversation_id: id,
+    });
+    Ok(true)
+}
+
+/// How far ahead a snooze may end.
+pub const MAX_SNOOZE_DAYS: i64 = 90;
+
+/// Snoozes a conversation until `until`, an RFC 3339 time (`conversation.snooze`): it is `pending`, out of the
+/// `waiting` and `mine` views, until a customer message or the time ends the snooze. `until`
+/// must be in the future and at most `MAX_SNOOZE_DAYS` ahead; a resolved conversation is not
+/// snoozed. Returns it as it is now.
+pub async fn snooze(
+    store: &Store,
+    live: &Live,
+    by: &Staff,
+    id: i64,
+    until: &str,
+    lang: Lang,
+) -> AppResult<ConversationRow> {
+    let r = lang.request();
+    let now = now_millis();
+    let until = parse_rfc3339(until)
+        .filter(|&t| t > now && t <= now + MAX_SNOOZE_DAYS * 24 * 3600 * 1000)
+        .ok_or_else(|| {
+            let days = MAX_SNOOZE_DAYS.to_string();
+            AppError::Invalid(fill(r.snooze_until, &[("days", &days)]))
+        })?;
+    let mut tx = store.begin_write().await?;
+    let current = conversations::get(&mut *tx, id)
+        .await?
+        .ok_or_else(|| missing(id))?;
+    if current.status == ConversationStatus::Resolved {
+        return Err(AppError::Conflict(r.snooze_resolved.into()));
+    }
+    conversations::snooze(&mut tx, id, until).await?;
+    let detail = rfc3339(until);
+    finish(store, live, by, tx, id, ("conversation.snooze", &detail)).await
+}
+
+/// An RFC 3339 time (with its offset) in milliseconds since the epoch.
+fn parse_rfc3339(text: &str) -> Option<Millis> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Ends the snoozes due at `now` (the background job calls it): those conversations are open
+/// again, and the dashboards are told. kefu's own doing, so not audited. Returns their ids.
+pub async fn wake_snoozed(store: &Store, live: &Live, now: Millis) -> AppResult<Vec<i64>> {
+    let mut tx = store.begin_write().await?;
+    let woken = conversations::wake_due(&mut tx, now).await?;
+    tx.commit().await?;
+    for &conversation_id in &woken {
+        live.publish(Event::ConversationChanged { conversation_id });
+    }
+    Ok(woken)
 }
 
 /// Agents claim unassigned conversations and hand on their own; only admins take a

@@ -13,6 +13,7 @@
 //! | --- | --- |
 //! | `accounts` | staff accounts: adding, role, disabling, passwords, language, API tokens, the first admin |
 //! | `conversations` | a conversation's status, assignee and handler, reading it, its contact's name and note |
+//! | `labels` | labels: admins define them, anyone signed in puts them on conversations |
 //! | `replies` | what a reply may contain, for agents' replies and the bot's rules alike |
 //! | `rules` | the bot's rules: checking, saving, switching, moving, deleting, recompiling, trying |
 //! | `settings` | the bot's settings |
@@ -21,6 +22,7 @@
 pub mod accounts;
 pub mod canned;
 pub mod conversations;
+pub mod labels;
 pub mod replies;
 pub mod rules;
 pub mod settings;

@@ -24,13 +24,15 @@ pub struct ConversationRow {
     pub assignee_id: Option<i64>,
     pub assignee_name: Option<String>,
     pub last_message_id: Option<i64>,
+    /// while set, the conversation is snoozed (`pending`) until then
+    pub snoozed_until: Option<Millis>,
 }
 
 const SELECT: &str = r"select c.id, c.status, c.handler, c.unread, c.created_at, c.last_activity_at,
        ct.id as contact_id, ct.openid, ct.display_name as contact_name,
        ct.last_message_at, ct.last_enter_at, ct.replies_since_message, ct.replies_since_enter,
        ct.session_from,
-       c.assignee_id, s.display_name as assignee_name, c.last_message_id
+       c.assignee_id, s.display_name as assignee_name, c.last_message_id, c.snoozed_until
   from conversations c
   join contacts ct on ct.id = c.contact_id
   left join staff_users s on s.id = c.assignee_id";
@@ -51,10 +53,146 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
+/// The workspace's views of the list (docs/CONTRACT.md, "Workspace").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    #[default]
+    All,
+    /// open, a human's, nobody assigned (a snoozed conversation is pending, so not here)
+    Waiting,
+    /// assigned to this staff member, not snoozed
+    Mine(i64),
+    /// handled by the bot
+    Bot,
+}
+
+/// What the JSON API's list narrows by beyond `ListFilter`.
+#[derive(Debug, Clone, Default)]
+pub struct Narrow {
+    pub view: View,
+    pub handler: Option<Handler>,
+    /// a label's id
+    pub label: Option<i64>,
+    /// a contact's openid
+    pub contact: Option<String>,
+}
+
 /// Newest activity first; the filter's shape picks the index, so pages stay fast at any size.
 pub async fn list(pool: &SqlitePool, f: &ListFilter) -> sqlx::Result<Vec<ConversationRow>> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
+    list_where(pool, f, &Narrow::default()).await
+}
+
+/// `list`, narrowed further. Each narrowing has an index that leads with it (see the migration
+/// `workspace`): a view or handler reads its index in activity order; a contact's or a label's
+/// conversations are few enough to sort.
+pub async fn list_where(
+    pool: &SqlitePool,
+    f: &ListFilter,
+    n: &Narrow,
+) -> sqlx::Result<Vec<ConversationRow>> {
+    list_query(SELECT, f, n)
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+}
+
+/// The query plan SQLite chooses for each narrowing the API offers, as (filter, plan steps
+/// joined by "; "): for the tests that keep them index-backed.
+pub async fn list_plans(pool: &SqlitePool) -> sqlx::Result<Vec<(&'static str, String)>> {
+    let f = ListFilter {
+        status: None,
+        assignee: AssigneeFilter::Any,
+        before: Some((0, 0)),
+        limit: 51,
+    };
+    let cases = [
+        (
+            "view=waiting",
+            Narrow {
+                view: View::Waiting,
+                ..Narrow::default()
+            },
+        ),
+        (
+            "view=mine",
+            Narrow {
+                view: View::Mine(1),
+                ..Narrow::default()
+            },
+        ),
+        (
+            "view=bot",
+            Narrow {
+                view: View::Bot,
+                ..Narrow::default()
+            },
+        ),
+        (
+            "handler",
+            Narrow {
+                handler: Some(Handler::Human),
+                ..Narrow::default()
+            },
+        ),
+        (
+            "label",
+            Narrow {
+                label: Some(1),
+                ..Narrow::default()
+            },
+        ),
+        (
+            "contact",
+            Narrow {
+                contact: Some("o".into()),
+                ..Narrow::default()
+            },
+        ),
+    ];
+    let mut plans = Vec::new();
+    for (name, n) in cases {
+        let explain = format!("explain query plan {SELECT}");
+        let rows: Vec<(i64, i64, i64, String)> = list_query(&explain, &f, &n)
+            .build_query_as()
+            .fetch_all(pool)
+            .await?;
+        let steps: Vec<String> = rows.into_iter().map(|r| r.3).collect();
+        plans.push((name, steps.join("; ")));
+    }
+    Ok(plans)
+}
+
+fn list_query(select: &str, f: &ListFilter, n: &Narrow) -> QueryBuilder<Sqlite> {
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(select);
     q.push(" where 1 = 1");
+    match n.view {
+        View::All => {}
+        // literals, so the planner sees the waiting index's leading columns
+        View::Waiting => {
+            q.push(" and c.status = 'open' and c.handler = 'human' and c.assignee_id is null");
+        }
+        View::Mine(id) => {
+            q.push(" and c.assignee_id = ")
+                .push_bind(id)
+                .push(" and c.snoozed_until is null");
+        }
+        View::Bot => {
+            q.push(" and c.handler = 'bot'");
+        }
+    }
+    if let Some(handler) = n.handler {
+        q.push(" and c.handler = ").push_bind(handler);
+    }
+    if let Some(label) = n.label {
+        q.push(" and c.id in (select conversation_id from conversation_labels where label_id = ")
+            .push_bind(label)
+            .push(")");
+    }
+    if let Some(openid) = &n.contact {
+        q.push(" and c.contact_id = (select id from contacts where openid = ")
+            .push_bind(openid.clone())
+            .push(")");
+    }
     if let Some(status) = f.status {
         q.push(" and c.status = ").push_bind(status);
     }
@@ -78,7 +216,7 @@ pub async fn list(pool: &SqlitePool, f: &ListFilter) -> sqlx::Result<Vec<Convers
     }
     q.push(" order by c.last_activity_at desc, c.id desc limit ")
         .push_bind(f.limit);
-    q.build_query_as().fetch_all(pool).await
+    q
 }
 
 pub async fn get<'e>(
@@ -90,7 +228,7 @@ pub async fn get<'e>(
     q.build_query_as().fetch_optional(db).await
 }
 
-/// Moves a conversation to `status`. Resolving it frees the contact, so their next message
+/// Moves a conversation to `status` (which ends a snooze). Resolving it frees the contact, so their next message
 /// starts a new conversation; reopening makes it the contact's current one again if they
 /// have not started another meanwhile. Returns false when there is no such conversation.
 pub async fn set_status(
@@ -102,7 +240,8 @@ pub async fn set_status(
     let contact: Option<i64> = sqlx::query_scalar(
         r"update conversations
              set status = $1,
-                 resolved_at = case when $1 = 'resolved' then $2 else null end
+                 resolved_at = case when $1 = 'resolved' then $2 else null end,
+                 snoozed_until = null
            where id = $3
        returning contact_id",
     )
@@ -170,6 +309,71 @@ pub async fn assign_if_unassigned(
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// An agent replied in a conversation the bot handles: it becomes a human's, and the agent's
+/// if nobody had it. One statement, so a concurrent assignment is kept. Returns the
+/// assignee it had before (None: it was unassigned), or nothing when the bot did not handle
+/// it (nothing changed).
+pub async fn take_from_bot(
+    conn: &mut SqliteConnection,
+    id: i64,
+    agent: i64,
+) -> sqlx::Result<Option<Option<i64>>> {
+    // the caller's write transaction holds the lock between the read and the update
+    let before: Option<(Option<i64>,)> =
+        sqlx::query_as("select assignee_id from conversations where id = $1 and handler = 'bot'")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((assignee,)) = before else {
+        return Ok(None);
+    };
+    sqlx::query(
+        r"update conversations
+             set handler = 'human', assignee_id = coalesce(assignee_id, $2)
+           where id = $1 and handler = 'bot'",
+    )
+    .bind(id)
+    .bind(agent)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(assignee))
+}
+
+/// Snoozes a conversation until `until`: it is `pending` until then. Returns false when
+/// there is no such conversation.
+pub async fn snooze(conn: &mut SqliteConnection, id: i64, until: Millis) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "update conversations set status = 'pending', snoozed_until = $1 where id = $2",
+    )
+    .bind(until)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Ends the snoozes that are due at `now`: those conversations are open again. Returns
+/// their ids.
+pub async fn wake_due(conn: &mut SqliteConnection, now: Millis) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        r"update conversations set status = 'open', snoozed_until = null
+           where snoozed_until is not null and snoozed_until <= $1
+       returning id",
+    )
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// When the next snooze ends, if any conversation is snoozed.
+pub async fn next_snooze_end(pool: &SqlitePool) -> sqlx::Result<Option<Millis>> {
+    sqlx::query_scalar(
+        "select min(snoozed_until) from conversations where snoozed_until is not null",
+    )
+    .fetch_one(pool)
+    .await
 }
 
 /// Who answers the conversation: the bot, a human, or WeChat's tool.

@@ -15,6 +15,7 @@ pub mod canned;
 pub mod conversations;
 pub mod doctor;
 pub mod inbound;
+pub mod labels;
 pub mod media;
 pub mod messages;
 pub mod outbox;

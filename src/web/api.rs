@@ -1,9 +1,10 @@
 //! The JSON API under `/api/v1` (docs/CONTRACT.md): conversations and their messages, assignment
-//! and status. Callers authenticate with a bearer token from `kefu token create`.
+//! and status, labels and snoozing. Callers authenticate with a bearer token from `kefu token
+//! create`.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Path, Query, State};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,10 @@ use crate::services;
 use crate::services::replies::{
     self, CardInput, ImageInput, LinkInput, Reply, ReplyDraft, TextInput,
 };
-use crate::store::conversations::{self, AssigneeFilter, ConversationRow, ListFilter};
+use crate::store::conversations::{
+    self, AssigneeFilter, ConversationRow, ListFilter, Narrow, View,
+};
+use crate::store::labels::{self as label_store, LabelRow};
 use crate::store::messages::{self, MessageRow};
 
 pub fn router() -> Router<AppState> {
@@ -39,6 +43,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/conversations/{id}/typing", post(typing))
         .route("/api/v1/conversations/{id}/read", post(mark_read))
         .route("/api/v1/conversations/{id}/handler", post(set_handler))
+        .route("/api/v1/conversations/{id}/labels", put(set_labels))
+        .route("/api/v1/conversations/{id}/snooze", post(snooze))
+        .route("/api/v1/labels", get(list_labels).post(create_label))
+        .route("/api/v1/labels/{id}", delete(delete_label))
         .route("/api/v1/messages/{id}/retry", post(retry_message))
         .route("/api/v1/messages/{id}/media", get(message_media))
 }
@@ -55,6 +63,10 @@ struct ListQuery {
     assignee: Option<String>,
     limit: Option<String>,
     before: Option<String>,
+    handler: Option<String>,
+    label: Option<String>,
+    contact: Option<String>,
+    view: Option<String>,
 }
 
 async fn list_conversations(
@@ -85,16 +97,37 @@ async fn list_conversations(
         Some(c) => Some(parse_cursor(c, r)?),
     };
     let limit = parse_limit(q.limit.as_deref(), r)?;
-    let rows = conversations::list(
-        state.store.pool(),
-        &ListFilter {
-            status,
-            assignee,
-            before,
-            limit: limit + 1,
+    let narrow = Narrow {
+        view: match q.view.as_deref() {
+            None | Some("all") => View::All,
+            Some("waiting") => View::Waiting,
+            Some("mine") => View::Mine(user.id),
+            Some("bot") => View::Bot,
+            Some(_) => return Err(AppError::Invalid(r.query_view.into())),
         },
-    )
-    .await?;
+        handler: match q.handler.as_deref() {
+            None => None,
+            Some(h) => {
+                Some(Handler::parse(h).ok_or_else(|| AppError::Invalid(r.query_handler.into()))?)
+            }
+        },
+        label: match q.label.as_deref() {
+            None => None,
+            Some(name) => Some(services::labels::named(&state.store, name, lang).await?.id),
+        },
+        contact: match q.contact {
+            None => None,
+            Some(c) if !c.is_empty() && c.chars().count() <= 128 => Some(c),
+            Some(_) => return Err(AppError::Invalid(r.query_contact.into())),
+        },
+    };
+    let filter = ListFilter {
+        status,
+        assignee,
+        before,
+        limit: limit + 1,
+    };
+    let rows = conversations::list_where(state.store.pool(), &filter, &narrow).await?;
     let has_more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = has_more
@@ -105,6 +138,8 @@ async fn list_conversations(
         .flatten();
     let last_ids: Vec<i64> = rows.iter().filter_map(|r| r.last_message_id).collect();
     let last_messages = messages::by_ids(state.store.pool(), &last_ids).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let mut labels = label_store::names_of(state.store.pool(), &ids).await?;
     let now = now_millis();
     let conversations = rows
         .iter()
@@ -112,7 +147,8 @@ async fn list_conversations(
             let last = last_messages
                 .iter()
                 .find(|m| Some(m.id) == r.last_message_id);
-            ConversationView::of(r, last, &state.config.reply_rules, now)
+            let view = ConversationView::of(r, last, &state.config.reply_rules, now);
+            ConversationJson::of(view, r, take_labels(&mut labels, r.id))
         })
         .collect();
     Ok(Json(ConversationList {
@@ -125,29 +161,44 @@ async fn get_conversation(
     State(state): State<AppState>,
     _user: Staff,
     Path(id): Path<String>,
-) -> AppResult<Json<ConversationView>> {
+) -> AppResult<Json<ConversationJson>> {
     let id = parse_id(&id)?;
     conversation_now(&state, id).await.map(Json)
 }
 
 /// The conversation `id` as the API shows it now.
-async fn conversation_now(state: &AppState, id: i64) -> AppResult<ConversationView> {
+async fn conversation_now(state: &AppState, id: i64) -> AppResult<ConversationJson> {
     let row = find_conversation(state, id).await?;
     view_of(state, &row).await
 }
 
-/// A conversation as the API shows it, with its last message.
-async fn view_of(state: &AppState, row: &ConversationRow) -> AppResult<ConversationView> {
+/// A conversation as the API shows it, with its last message and labels.
+async fn view_of(state: &AppState, row: &ConversationRow) -> AppResult<ConversationJson> {
     let last = match row.last_message_id {
         Some(mid) => messages::get(state.store.pool(), mid).await?,
         None => None,
     };
-    Ok(ConversationView::of(
+    let mut labels = label_store::names_of(state.store.pool(), &[row.id]).await?;
+    let view = ConversationView::of(row, last.as_ref(), &state.config.reply_rules, now_millis());
+    Ok(ConversationJson::of(
+        view,
         row,
-        last.as_ref(),
-        &state.config.reply_rules,
-        now_millis(),
+        take_labels(&mut labels, row.id),
     ))
+}
+
+/// The names of `id`'s labels among (conversation, name) pairs, taken out of them.
+fn take_labels(pairs: &mut Vec<(i64, String)>, id: i64) -> Vec<String> {
+    let mut names = Vec::new();
+    pairs.retain_mut(|(c, name)| {
+        if *c == id {
+            names.push(std::mem::take(name));
+            false
+        } else {
+            true
+        }
+    });
+    names
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,7 +249,7 @@ async fn set_status(
     ApiLang(lang): ApiLang,
     Path(id): Path<String>,
     Strict(body): Strict<StatusBody>,
-) -> AppResult<Json<ConversationView>> {
+) -> AppResult<Json<ConversationJson>> {
     let id = parse_id(&id)?;
     let status = ConversationStatus::parse(&body.status).ok_or_else(|| {
         AppError::Invalid(
@@ -224,7 +275,7 @@ async fn assign(
     ApiLang(lang): ApiLang,
     Path(id): Path<String>,
     Strict(body): Strict<AssignBody>,
-) -> AppResult<Json<ConversationView>> {
+) -> AppResult<Json<ConversationJson>> {
     let id = parse_id(&id)?;
     let (store, live) = (&state.store, &state.live);
     let row = services::conversations::assign(store, live, &user, id, body.assignee, lang).await?;
@@ -246,7 +297,7 @@ async fn set_handler(
     ApiLang(lang): ApiLang,
     Path(id): Path<String>,
     Strict(body): Strict<HandlerBody>,
-) -> AppResult<Json<ConversationView>> {
+) -> AppResult<Json<ConversationJson>> {
     let id = parse_id(&id)?;
     let handler = match body.handler.as_str() {
         "bot" => Handler::Bot,
@@ -263,10 +314,113 @@ async fn mark_read(
     State(state): State<AppState>,
     _user: Staff,
     Path(id): Path<String>,
-) -> AppResult<Json<ConversationView>> {
+) -> AppResult<Json<ConversationJson>> {
     let id = parse_id(&id)?;
     services::conversations::mark_read(&state.store, &state.live, id).await?;
     conversation_now(&state, id).await.map(Json)
+}
+
+/// `PUT /api/v1/conversations/{id}/labels` `{"labels": [NAME, ...]}`: replaces its labels.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabelsBody {
+    labels: Vec<String>,
+}
+
+async fn set_labels(
+    State(state): State<AppState>,
+    user: Staff,
+    ApiLang(lang): ApiLang,
+    Path(id): Path<String>,
+    Strict(body): Strict<LabelsBody>,
+) -> AppResult<Json<ConversationJson>> {
+    let id = parse_id(&id)?;
+    let (store, live) = (&state.store, &state.live);
+    services::labels::set_for_conversation(store, live, &user, id, &body.labels, lang).await?;
+    conversation_now(&state, id).await.map(Json)
+}
+
+/// `POST /api/v1/conversations/{id}/snooze` `{"until": RFC3339}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnoozeBody {
+    until: String,
+}
+
+async fn snooze(
+    State(state): State<AppState>,
+    user: Staff,
+    ApiLang(lang): ApiLang,
+    Path(id): Path<String>,
+    Strict(body): Strict<SnoozeBody>,
+) -> AppResult<Json<ConversationJson>> {
+    let id = parse_id(&id)?;
+    let until = body.until.as_str();
+    let (store, live) = (&state.store, &state.live);
+    let row = services::conversations::snooze(store, live, &user, id, until, lang).await?;
+    view_of(&state, &row).await.map(Json)
+}
+
+/// `GET /api/v1/labels`.
+#[derive(Debug, Serialize)]
+pub struct LabelList {
+    pub labels: Vec<LabelView>,
+}
+
+/// A label as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct LabelView {
+    pub id: i64,
+    pub name: String,
+    pub color: String,
+}
+
+impl From<LabelRow> for LabelView {
+    fn from(l: LabelRow) -> LabelView {
+        LabelView {
+            id: l.id,
+            name: l.name,
+            color: l.color,
+        }
+    }
+}
+
+async fn list_labels(State(state): State<AppState>, _user: Staff) -> AppResult<Json<LabelList>> {
+    let labels = services::labels::list(&state.store).await?;
+    Ok(Json(LabelList {
+        labels: labels.into_iter().map(LabelView::from).collect(),
+    }))
+}
+
+/// `POST /api/v1/labels` (admins) `{"name", "color"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabelBody {
+    name: String,
+    color: String,
+}
+
+async fn create_label(
+    State(state): State<AppState>,
+    user: Staff,
+    ApiLang(lang): ApiLang,
+    Strict(body): Strict<LabelBody>,
+) -> AppResult<(axum::http::StatusCode, Json<LabelView>)> {
+    let label =
+        services::labels::create(&state.store, &user, &body.name, &body.color, lang).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(label.into())))
+}
+
+/// `DELETE /api/v1/labels/{id}` (admins): 204.
+async fn delete_label(
+    State(state): State<AppState>,
+    user: Staff,
+    Path(id): Path<String>,
+) -> AppResult<axum::http::StatusCode> {
+    let id = super::path_id(&id)
+        .ok_or_else(|| AppError::NotFound(format!("there is no label {id:?}")))?;
+    services::labels::delete(&state.store, &user, id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 async fn find_conversation(state: &AppState, id: i64) -> AppResult<ConversationRow> {
@@ -301,7 +455,7 @@ fn parse_cursor(c: &str, r: &RequestText) -> AppResult<(Millis, i64)> {
 /// `GET /api/v1/conversations`.
 #[derive(Debug, Serialize)]
 pub struct ConversationList {
-    pub conversations: Vec<ConversationView>,
+    pub conversations: Vec<ConversationJson>,
     pub next: Option<String>,
 }
 
@@ -329,6 +483,26 @@ pub struct ConversationView {
     pub reply_window_ends_at: Option<String>,
     pub status: ConversationStatus,
     pub unread: i64,
+}
+
+/// A conversation as the API answers it: the contract's object (`ConversationView`, unchanged
+/// byte for byte) followed by what the workspace added, its labels and the end of its snooze.
+#[derive(Debug, Serialize)]
+pub struct ConversationJson {
+    #[serde(flatten)]
+    pub conversation: ConversationView,
+    pub labels: Vec<String>,
+    pub snoozed_until: Option<String>,
+}
+
+impl ConversationJson {
+    pub fn of(conversation: ConversationView, r: &ConversationRow, labels: Vec<String>) -> Self {
+        ConversationJson {
+            conversation,
+            labels,
+            snoozed_until: r.snoozed_until.map(rfc3339),
+        }
+    }
 }
 
 /// A staff member as a conversation names them.
@@ -492,7 +666,16 @@ async fn post_message(
         let input: ReplyInput = body.read_into("", lang)?;
         replies::check(appid(&state), input.into(), "", lang)?
     };
+    let is_note = matches!(reply.content, MessageContent::Note(_));
     let row = send_reply(&state, id, (SenderKind::Agent, Some(user.id)), reply).await?;
+    if !is_note {
+        // the reply is queued whatever happens here: a failure to take the conversation is
+        // logged, not answered (a retry by the client would send the reply twice)
+        let (store, live) = (&state.store, &state.live);
+        if let Err(e) = services::conversations::taken_by_reply(store, live, &user, id).await {
+            tracing::error!(conversation.id = id, error = %e, "cannot take the conversation from the bot after a reply");
+        }
+    }
     Ok((
         axum::http::StatusCode::ACCEPTED,
         Json(MessageView::of(&row)),
@@ -831,6 +1014,7 @@ mod tests {
                 assignee_id: assignee,
                 assignee_name: assignee.map(|_| "Alice".to_owned()),
                 last_message_id: None,
+                snoozed_until: None,
             };
             let allowance = rules.allowance(r.last_message_at, 1, None, 0, now);
             let before = json!({
