@@ -17,3 +17,4 @@ mod requests;
 mod settings;
 mod strict;
 mod webhook;
+mod workspace;
