@@ -132,13 +132,15 @@ pub async fn set_for_conversation(
     let mut keys: Vec<String> = Vec::new();
     for name in names {
         let key = name_key(name);
-        if !keys.contains(&key) {
-            keys.push(key);
+        if keys.contains(&key) {
+            continue;
         }
-    }
-    if keys.len() > MAX_PER_CONVERSATION {
-        let max = MAX_PER_CONVERSATION.to_string();
-        return Err(AppError::Invalid(fill(r.labels_too_many, &[("max", &max)])));
+        // refused as soon as there are too many, so a long list costs no more than 21 names
+        if keys.len() == MAX_PER_CONVERSATION {
+            let max = MAX_PER_CONVERSATION.to_string();
+            return Err(AppError::Invalid(fill(r.labels_too_many, &[("max", &max)])));
+        }
+        keys.push(key);
     }
     let now = now_millis();
     let mut tx = store.begin_write().await?;

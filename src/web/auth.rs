@@ -425,4 +425,16 @@ mod tests {
             "forgiven later"
         );
     }
+
+    #[test]
+    fn failures_against_a_real_account_hold_back_that_account_only() {
+        let t = Throttle::default();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        for i in 0..6 {
+            t.failed("alice", Named::Account, ip, i);
+        }
+        assert!(t.account_blocked_for("alice", 10).is_some());
+        assert!(t.account_blocked_for("admin", 10).is_none());
+        assert!(t.address_blocked_for(ip, 10).is_none(), "not the address");
+    }
 }
