@@ -131,6 +131,17 @@ pub fn client() -> Client {
     hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(connector)
 }
 
+/// `client()` whose idle keep-alive connections are dropped after `idle`: a run longer than
+/// kefu's own idle timeout (60 s) uses one shorter than it, so no request is written on a
+/// connection kefu is closing at that moment (which would count as a transport error).
+pub fn client_with_idle_timeout(idle: Duration) -> Client {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(idle)
+        .build(connector)
+}
+
 /// A webhook push, signed and encrypted before the clock starts; sending it only clones
 /// reference-counted parts.
 #[derive(Clone)]
@@ -356,6 +367,23 @@ pub async fn get(client: &Client, url: &Uri, token: &str) -> Option<Answer> {
         AUTHORIZATION,
         HeaderValue::from_str(&format!("Bearer {token}")).ok()?,
     );
+    let answer = client.request(req).await.ok()?;
+    let status = answer.status().as_u16();
+    let body = answer.into_body().collect().await.ok()?.to_bytes();
+    Some(Answer { status, body })
+}
+
+/// `POST url` with a JSON `body` and a bearer token; None when there was no answer.
+pub async fn post_json(client: &Client, url: &Uri, token: &str, body: String) -> Option<Answer> {
+    let mut req = Request::new(Full::new(Bytes::from(body)));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = url.clone();
+    req.headers_mut().insert(
+        AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {token}")).ok()?,
+    );
+    req.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let answer = client.request(req).await.ok()?;
     let status = answer.status().as_u16();
     let body = answer.into_body().collect().await.ok()?.to_bytes();
