@@ -62,7 +62,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures_util::StreamExt;
 use hyper::Uri;
-use kefu::domain::{Direction, MessageStatus, SenderKind};
+use kefu::domain::{Direction, MessageContent, MessageStatus, SenderKind};
 use kefu::store::conversations::{AssigneeFilter, ListFilter};
 use kefu::wechat::crypto::{AesKey, Cipher};
 use kefu::wechat::fake::{FakeConfig, FakeWechat};
@@ -266,7 +266,28 @@ fn main() {
     let auto_due: u64 = stats.total(|m| &m.keyword_acked);
     let agent_accepted: u64 = stats.total(|m| &m.replies_accepted);
     let drain_started = Instant::now();
-    runtime.block_on(fake.wait_for_sent((auto_due + agent_accepted) as usize, drain));
+    // until the fake API has every reply due, or kefu has nothing left to send (the bot may
+    // rightly hold one back: see `Stored::held_back`), seen twice a second apart
+    let due = (auto_due + agent_accepted) as usize;
+    let mut idle = 0;
+    while drain_started.elapsed() < drain && idle < 2 {
+        if runtime
+            .block_on(fake.wait_for_sent(due, Duration::from_secs(1)))
+            .len()
+            >= due
+        {
+            break;
+        }
+        let gauges = metrics();
+        let waiting = |name| gauges.as_deref().and_then(|m| gauge(m, name));
+        idle = if waiting("kefu_bot_queue_depth") == Some(0.0)
+            && waiting("kefu_outbox_depth") == Some(0.0)
+        {
+            idle + 1
+        } else {
+            0
+        };
+    }
     let drained_in = drain_started.elapsed();
     // the outcomes are committed by kefu's writer just after the fake answers
     std::thread::sleep(Duration::from_secs(2));
@@ -312,10 +333,10 @@ fn main() {
         ));
     }
     println!(
-        "auto-replies: {} stored, {} sent, {auto_due} due; agent replies: {} stored, {} sent, {agent_accepted} accepted; other outgoing: {}",
-        db.bot.0, db.bot.1, db.agent.0, db.agent.1, db.other_out
+        "auto-replies: {} stored, {} sent, {auto_due} due, {} rightly held back (the customer's last allowed reply, kept for a human); agent replies: {} stored, {} sent, {agent_accepted} accepted; other outgoing: {}",
+        db.bot.0, db.bot.1, db.held_back, db.agent.0, db.agent.1, db.other_out
     );
-    if db.bot.1 < auto_due as i64 || db.bot.0 != db.bot.1 {
+    if db.bot.1 + db.held_back < auto_due as i64 || db.bot.0 != db.bot.1 {
         failures.push(format!(
             "auto-replies not all delivered ({} sent of {auto_due} due, {} stored)",
             db.bot.1, db.bot.0
@@ -911,6 +932,11 @@ struct Stored {
     agent: (i64, i64),
     bot: (i64, i64),
     other_out: i64,
+    /// auto-replies short of the keyword pushes in conversations where the bot had already
+    /// sent the customer 4 replies since their last message: WeChat allows 5 and the bot keeps
+    /// the last for a human, so it rightly said nothing (this happens only when the bot fell
+    /// behind and answered several pushes after the customer stopped writing)
+    held_back: i64,
 }
 
 /// Reads every conversation's messages through kefu's store (kefu is stopped).
@@ -928,6 +954,7 @@ async fn read_database(dir: &std::path::Path) -> Stored {
         agent: (0, 0),
         bot: (0, 0),
         other_out: 0,
+        held_back: 0,
     };
     let mut before = None;
     loop {
@@ -948,10 +975,24 @@ async fn read_database(dir: &std::path::Path) -> Stored {
             let messages = kefu::store::messages::list(pool, c.id, None, i64::MAX)
                 .await
                 .expect("read a conversation's messages");
+            let (mut keyword_pushes, mut bot_replies) = (0, 0);
+            // bot replies after the customer's last message (the list is newest first)
+            let mut bot_since_customer = 0;
+            let mut customer_seen = false;
             for m in messages {
                 s.messages += 1;
                 if m.direction != Direction::Out {
+                    customer_seen = true;
+                    if matches!(&m.content, MessageContent::Text(t) if t.text.contains(KEYWORD)) {
+                        keyword_pushes += 1;
+                    }
                     continue;
+                }
+                if m.sender_kind == SenderKind::Bot {
+                    bot_replies += 1;
+                    if !customer_seen {
+                        bot_since_customer += 1;
+                    }
                 }
                 let sent = i64::from(m.status == MessageStatus::Sent);
                 match m.sender_kind {
@@ -965,6 +1006,9 @@ async fn read_database(dir: &std::path::Path) -> Stored {
                     }
                     _ => s.other_out += 1,
                 }
+            }
+            if bot_replies < keyword_pushes && bot_since_customer == 4 {
+                s.held_back += keyword_pushes - bot_replies;
             }
         }
     }
