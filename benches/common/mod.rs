@@ -189,7 +189,11 @@ pub enum PushKind {
 /// nonce are unique to `i`, and so is its CreateTime for each customer (a second earlier
 /// every 5,000 pushes), which is what makes an event unique: kefu drops a push it has seen.
 pub fn push(cipher: &Cipher, port: u16, i: usize, kind: PushKind, format: Format) -> Push {
+    // CreateTime counts back from one instant per process: read per push, the clock could tick
+    // between pushes `i` and `i + 5000` and give one customer's two events the same second
+    static FIRST: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     let now = kefu::domain::now_millis() / 1000;
+    let first = *FIRST.get_or_init(|| now);
     let openid = format!("o-bench-{}", i % 5000);
     let kind = match kind {
         PushKind::Text => SimulatedKind::Text(format!("hello from customer {i} 你好")),
@@ -203,7 +207,7 @@ pub fn push(cipher: &Cipher, port: u16, i: usize, kind: PushKind, format: Format
             session_from: "bench".to_owned(),
         },
     };
-    let created = now - (i / 5000) as i64;
+    let created = first - (i / 5000) as i64;
     let body = push_body(
         &kind,
         &openid,
