@@ -13,6 +13,8 @@ pub mod demo;
 pub mod doctor;
 pub mod domain;
 pub mod error;
+#[cfg(test)]
+mod fuzzing;
 pub mod i18n;
 pub mod ingest;
 pub mod live;

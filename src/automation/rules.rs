@@ -549,6 +549,9 @@ fn is_edge_noise(c: char) -> bool {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -8,3 +8,6 @@ pub mod fake;
 pub mod push;
 pub mod reply;
 pub mod simulate;
+
+#[cfg(test)]
+mod fuzz;
