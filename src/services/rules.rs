@@ -111,7 +111,9 @@ pub fn check(appid: Option<&str>, draft: RuleDraft, lang: Lang) -> AppResult<Rul
 }
 
 fn check_priority(priority: i64, r: &RequestText) -> AppResult<()> {
-    if priority.abs() > MAX_PRIORITY {
+    // not `priority.abs()`: i64::MIN has no absolute value (a panic in a debug build, and in a
+    // release build it stays negative and passed; found by fuzzing)
+    if !(-MAX_PRIORITY..=MAX_PRIORITY).contains(&priority) {
         let (min, max) = ((-MAX_PRIORITY).to_string(), MAX_PRIORITY.to_string());
         return Err(AppError::Invalid(fill(
             r.field_range,
@@ -316,8 +318,12 @@ async fn apply(
                 .position(|r| r.id == *id)
                 .ok_or_else(|| missing(*id))?;
             let neighbour = match direction {
-                Direction::Up => at.checked_sub(1).map(|i| rows[i].priority + 1),
-                Direction::Down => rows.get(at + 1).map(|r| r.priority - 1),
+                // saturating: a priority saved before check_priority refused i64::MIN must
+                // be refused by it, not overflow
+                Direction::Up => at
+                    .checked_sub(1)
+                    .map(|i| rows[i].priority.saturating_add(1)),
+                Direction::Down => rows.get(at + 1).map(|r| r.priority.saturating_sub(1)),
             };
             let Some(priority) = neighbour else {
                 return Ok(rows[at].clone());
@@ -363,5 +369,45 @@ pub fn try_text(automation: &Automation, text: &str) -> Tried {
     Tried {
         normalized: matcher::normalize(text),
         outcome: automation.test(text, now_millis()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::replies::ReplyDraft;
+    use crate::services::replies::TextInput;
+
+    fn draft(priority: i64) -> RuleDraft {
+        RuleDraft {
+            name: "a".into(),
+            enabled: None,
+            priority: Some(priority),
+            match_kind: "contains".into(),
+            keywords: vec!["退款".into()],
+            action: "reply".into(),
+            reply: Some(ReplyDraft::Text(TextInput { text: "ok".into() })),
+        }
+    }
+
+    #[test]
+    fn a_priority_beyond_the_limits_is_refused_even_the_lowest_integer() {
+        // found by fuzzing (proptest-regressions/web/fuzz.txt): i64::MIN.abs() overflowed
+        for priority in [
+            i64::MIN,
+            i64::MIN + 1,
+            -MAX_PRIORITY - 1,
+            MAX_PRIORITY + 1,
+            i64::MAX,
+        ] {
+            let e = check(None, draft(priority), Lang::En).unwrap_err();
+            assert!(e.to_string().contains("priority"), "{priority}: {e}");
+        }
+        for priority in [-MAX_PRIORITY, 0, MAX_PRIORITY] {
+            assert_eq!(
+                check(None, draft(priority), Lang::En).unwrap().priority,
+                priority
+            );
+        }
     }
 }
