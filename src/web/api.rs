@@ -239,8 +239,8 @@ async fn list_messages(
 /// `POST /api/v1/conversations/{id}/status`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StatusBody {
-    status: String,
+pub(super) struct StatusBody {
+    pub(super) status: String,
 }
 
 async fn set_status(
@@ -265,8 +265,8 @@ async fn set_status(
 /// `POST /api/v1/conversations/{id}/assign`: null (or no `assignee`) unassigns.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AssignBody {
-    assignee: Option<i64>,
+pub(super) struct AssignBody {
+    pub(super) assignee: Option<i64>,
 }
 
 async fn assign(
@@ -284,8 +284,8 @@ async fn assign(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HandlerBody {
-    handler: String,
+pub(super) struct HandlerBody {
+    pub(super) handler: String,
 }
 
 /// `POST /api/v1/conversations/{id}/handler` `{"handler": "bot"|"human"}`: hand a

@@ -89,13 +89,13 @@ pub struct CannedList {
 /// body reads as empty and is refused with the same sentence as an empty one.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CannedBody {
+pub(super) struct CannedBody {
     #[serde(default)]
-    shortcut: String,
+    pub(super) shortcut: String,
     #[serde(default)]
-    body: String,
+    pub(super) body: String,
     #[serde(default)]
-    shared: bool,
+    pub(super) shared: bool,
 }
 
 impl From<CannedBody> for Input {

@@ -53,11 +53,11 @@ async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PushBody {
-    openid: String,
-    kind: String,
+pub(super) struct PushBody {
+    pub(super) openid: String,
+    pub(super) kind: String,
     #[serde(default)]
-    text: String,
+    pub(super) text: String,
 }
 
 fn check_openid(openid: &str) -> AppResult<()> {

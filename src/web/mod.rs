@@ -21,6 +21,9 @@ pub mod views;
 pub mod webhook;
 pub mod ws;
 
+#[cfg(test)]
+mod fuzz;
+
 /// An id from a URL path: a positive whole number, else None (which each caller answers as
 /// "there is no such thing").
 pub fn path_id(id: &str) -> Option<i64> {

@@ -275,8 +275,8 @@ async fn remove(
 /// `POST /api/v1/rules/test`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TestBody {
-    text: String,
+pub(super) struct TestBody {
+    pub(super) text: String,
 }
 
 /// The tester takes what a customer could send, give or take.

@@ -187,7 +187,7 @@ fn start(resume: &Resume, live: &Live) -> Result<Option<u64>, &'static str> {
 /// Messages from a dashboard.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum ClientFrame {
+pub(super) enum ClientFrame {
     Viewing { conversation_id: Option<i64> },
     Typing { conversation_id: Option<i64> },
     Ping,
