@@ -197,7 +197,7 @@ fn xml_text(s: &str, style: &Style, field: usize) -> String {
     let mut out = String::new();
     for (i, section) in sections.iter().enumerate() {
         let edge = i == 0 || i + 1 == sections.len();
-        let as_cdata = any_cdata && (edge || (i + field) % 2 == 0);
+        let as_cdata = any_cdata && (edge || (i + field).is_multiple_of(2));
         if as_cdata {
             out.push_str(&super::simulate::cdata(section));
         } else {
