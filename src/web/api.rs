@@ -323,7 +323,7 @@ async fn mark_read(
 /// `PUT /api/v1/conversations/{id}/labels` `{"labels": [NAME, ...]}`: replaces its labels.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LabelsBody {
+pub(super) struct LabelsBody {
     labels: Vec<String>,
 }
 
@@ -343,7 +343,7 @@ async fn set_labels(
 /// `POST /api/v1/conversations/{id}/snooze` `{"until": RFC3339}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SnoozeBody {
+pub(super) struct SnoozeBody {
     until: String,
 }
 
@@ -395,7 +395,7 @@ async fn list_labels(State(state): State<AppState>, _user: Staff) -> AppResult<J
 /// `POST /api/v1/labels` (admins) `{"name", "color"}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LabelBody {
+pub(super) struct LabelBody {
     name: String,
     color: String,
 }

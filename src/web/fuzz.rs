@@ -9,7 +9,9 @@
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 
-use super::api::{AssignBody, HandlerBody, ReplyInput, StatusBody};
+use super::api::{
+    AssignBody, HandlerBody, LabelBody, LabelsBody, ReplyInput, SnoozeBody, StatusBody,
+};
 use super::canned::CannedBody;
 use super::demo::PushBody;
 use super::json::{Tagged, read};
@@ -220,9 +222,12 @@ enum Body {
     DemoPush,
     Rule,
     Settings,
+    Labels,
+    Snooze,
+    Label,
 }
 
-const BODIES: [Body; 8] = [
+const BODIES: [Body; 11] = [
     Body::Status,
     Body::Assign,
     Body::Handler,
@@ -231,6 +236,9 @@ const BODIES: [Body; 8] = [
     Body::DemoPush,
     Body::Rule,
     Body::Settings,
+    Body::Labels,
+    Body::Snooze,
+    Body::Label,
 ];
 
 impl Body {
@@ -259,6 +267,9 @@ impl Body {
                 f!("action", Str, true),
                 f!("reply", Reply, false),
             ],
+            Body::Labels => &[f!("labels", StrList, true)],
+            Body::Snooze => &[f!("until", Str, true)],
+            Body::Label => &[f!("name", Str, true), f!("color", Str, true)],
             Body::Settings => &[
                 f!("welcome", OptStr, false),
                 f!("welcome_by_source", Sources, false),
@@ -291,6 +302,9 @@ impl Body {
             Body::DemoPush => go::<PushBody>(bytes, lang),
             Body::Rule => go::<RuleBody>(bytes, lang),
             Body::Settings => go::<AutomationSettings>(bytes, lang),
+            Body::Labels => go::<LabelsBody>(bytes, lang),
+            Body::Snooze => go::<SnoozeBody>(bytes, lang),
+            Body::Label => go::<LabelBody>(bytes, lang),
         }
     }
 }
