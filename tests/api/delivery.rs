@@ -694,6 +694,8 @@ async fn a_closed_reply_window_at_wechat_fails_the_reply_at_once_and_gives_the_r
         "response out of time limit or subscription is canceled",
     );
     let mut watch = Watch::new(&app);
+    // WeChat answers slowly, so the reply is still in flight when its quota is read
+    fake.set_latency(Duration::from_millis(500));
 
     let mid = reply_text(&app, conv, "too late").await;
     assert_eq!(replies_left(&app, conv).await, 4, "spent while queued");
