@@ -81,6 +81,7 @@ pub struct AutomationSettings {
     /// sent when a customer enters the chat; None: no welcome
     pub welcome: Option<String>,
     /// a different welcome for customers coming from a given SessionFrom
+    #[serde(deserialize_with = "crate::web::json::objects")]
     pub welcome_by_source: Vec<SourceWelcome>,
     /// at most one welcome per customer this often
     pub welcome_every_minutes: u32,
@@ -91,7 +92,10 @@ pub struct AutomationSettings {
     /// sent outside business hours instead of the fallback; None: no away message
     pub away: Option<String>,
     pub away_every_minutes: u32,
+    // objects only: serde would read a struct from an array by position, which no client means
+    #[serde(deserialize_with = "crate::web::json::object")]
     pub hours: BusinessHours,
+    #[serde(deserialize_with = "crate::web::json::object")]
     pub assignment: Assignment,
 }
 

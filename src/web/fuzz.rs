@@ -369,12 +369,15 @@ fn wrong(ty: Ty) -> &'static [&'static str] {
         ],
         Ty::U32 => &["-1", "4294967296", "\"60\"", "1.5", "true", "null"],
         Ty::StrList => &["\"a\"", "[1]", "[\"a\",null]", "{}", "null", "[[]]"],
-        // not `[[]]`: the settings' inner structs are read from an array by position (they
-        // are not `json::object` fields), and serde_json calls `[]` where an enum belongs a
-        // syntax error, so `{"assignment": [[]]}` is refused as "not valid JSON" without the
-        // field's name (left as it is; see the fuzz branch's report)
-        Ty::DefaultObject => &["\"x\"", "1", "null", "true"],
-        Ty::Sources => &["{}", "[1]", "[[]]", "[{\"session_from\":1,\"text\":\"t\"}]"],
+        // the settings' inner structs are objects only (`json::object`), never arrays
+        Ty::DefaultObject => &["\"x\"", "1", "null", "true", "[]", "[[]]", "[\"a\", 1]"],
+        Ty::Sources => &[
+            "{}",
+            "[1]",
+            "[[]]",
+            "[[\"s\", \"t\"]]",
+            "[{\"session_from\":1,\"text\":\"t\"}]",
+        ],
         Ty::Reply => &["\"text\"", "1", "[]", "true"],
     }
 }

@@ -128,6 +128,15 @@ where
     Object::<T>::deserialize(deserializer).map(|Object(t)| t)
 }
 
+/// For `#[serde(deserialize_with = "json::objects")]` on a list of structs: each an object.
+pub fn objects<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Vec::<Object<T>>::deserialize(deserializer).map(|list| list.into_iter().map(|o| o.0).collect())
+}
+
 /// `T` read from a JSON object only.
 struct Object<T>(T);
 

@@ -129,6 +129,14 @@ async fn routes() -> (TestApp, Vec<Route>) {
             "body",
             ("/body", json!(null), "body"),
         ),
+        route(
+            Method::PUT,
+            "/api/v1/settings/automation".into(),
+            json!({"welcome": "hi", "assignment": {"mode": "manual"}}),
+            "welcome",
+            // an inner object given as an array (serde would read it by position)
+            ("/assignment", json!([["manual"]]), "assignment"),
+        ),
     ];
     (app, routes)
 }
