@@ -6,15 +6,42 @@ use std::time::Duration;
 use crate::live::Live;
 use crate::store::Store;
 
-/// Keeps the WAL short, off the ingest writer's path (see `Store::checkpoint`), and forgets
+/// Past this many WAL frames (about 64 MiB of 4 KiB pages) the checkpoint starts the WAL over.
+const WAL_RESTART_FRAMES: i64 = 16_384;
+
+/// Keeps the WAL short, off the ingest writer's path (see `store::checkpoint`), and forgets
 /// ended sessions once an hour.
 pub(super) async fn checkpoint_loop(store: Store) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut conn = None;
     for tick in 0u64.. {
         every.tick().await;
-        if let Err(e) = store.checkpoint().await {
-            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        if conn.is_none() {
+            conn = match store.checkpoint_connection().await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open the checkpoint connection; will retry");
+                    None
+                }
+            };
+        }
+        if let Some(c) = conn.as_mut() {
+            match crate::store::checkpoint(c, WAL_RESTART_FRAMES).await {
+                Ok(done) => {
+                    metrics::gauge!("kefu_wal_frames").set(done.wal_frames as f64);
+                    if done.busy && done.wal_frames > WAL_RESTART_FRAMES {
+                        tracing::debug!(
+                            frames = done.wal_frames,
+                            "the WAL could not start over yet: readers were busy"
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+                    conn = None;
+                }
+            }
         }
         if tick % 3600 == 0 {
             let now = crate::domain::now_millis();
