@@ -242,7 +242,7 @@ fn main() {
     let metrics = || runtime.block_on(scrape(&scraper, &addr, &admin_token));
     std::thread::sleep(started.saturating_duration_since(Instant::now()));
     let (mut before, mut before_at) = (
-        Sample::take(pid, &fake, &live, metrics().as_deref()),
+        Sample::take(pid, data.path(), &fake, &live, metrics().as_deref()),
         Instant::now(),
     );
     for m in 0..minutes {
@@ -251,7 +251,7 @@ fn main() {
         // the gauges first: the sample of /proc then sees kefu at rest from the scrape
         let scraped = metrics();
         let (now, now_at) = (
-            Sample::take(pid, &fake, &live, scraped.as_deref()),
+            Sample::take(pid, data.path(), &fake, &live, scraped.as_deref()),
             Instant::now(),
         );
         let secs = now_at.duration_since(before_at).as_secs_f64();
@@ -419,11 +419,12 @@ impl Minute {
     fn progress(&self, minute: usize, s: &Snapshot) -> String {
         let (p50, p99, _) = self.latency_ms();
         format!(
-            "minute {minute}: {} pushes acknowledged, p50 {p50:.2} ms, p99 {p99:.2} ms, {} errors, RSS {:.1} MiB ({:.1} anonymous), {} fds ({} not sockets), {} dashboards",
+            "minute {minute}: {} pushes acknowledged, p50 {p50:.2} ms, p99 {p99:.2} ms, {} errors, RSS {:.1} MiB ({:.1} anonymous), WAL {:.1} MiB, {} fds ({} not sockets), {} dashboards",
             Self::n(&self.pushes_acked),
             self.errors(),
             mib(s.rss_kb),
             mib(s.rss_anon_kb),
+            s.wal_bytes as f64 / (1024.0 * 1024.0),
             s.fds.0,
             s.fds.1,
             s.dashboards
@@ -472,6 +473,8 @@ struct LiveCounters {
 
 /// kefu and the fake API at one moment.
 struct Sample {
+    /// the size of the database's WAL file on disk
+    wal_bytes: u64,
     rss_kb: u64,
     rss_anon_kb: u64,
     fds: (usize, usize),
@@ -488,8 +491,15 @@ struct Sample {
 
 impl Sample {
     /// `metrics`: the text of kefu's `/metrics` at this moment, if it answered.
-    fn take(pid: u32, fake: &FakeWechat, live: &LiveCounters, metrics: Option<&str>) -> Sample {
+    fn take(
+        pid: u32,
+        data: &std::path::Path,
+        fake: &FakeWechat,
+        live: &LiveCounters,
+        metrics: Option<&str>,
+    ) -> Sample {
         Sample {
+            wal_bytes: std::fs::metadata(data.join("kefu.db-wal")).map_or(0, |m| m.len()),
             bot_queue: metrics.and_then(|m| gauge(m, "kefu_bot_queue_depth")),
             outbox: metrics.and_then(|m| gauge(m, "kefu_outbox_depth")),
             rss_kb: proc_status_kb(pid, "VmRSS").unwrap_or(0),
@@ -507,6 +517,7 @@ impl Sample {
 
 /// A minute's end, and what happened since the previous one.
 struct Snapshot {
+    wal_bytes: u64,
     rss_kb: u64,
     /// the part of it that is the heap and stacks (not mapped files or shared memory)
     rss_anon_kb: u64,
@@ -532,6 +543,7 @@ impl Snapshot {
         let machine = now.machine_busy.saturating_sub(before.machine_busy);
         let pct = |ticks: u64| ticks as f64 / ticks_per_s * 100.0 / secs.max(0.001);
         Snapshot {
+            wal_bytes: now.wal_bytes,
             rss_kb: now.rss_kb,
             rss_anon_kb: now.rss_anon_kb,
             fds: now.fds,
@@ -1021,10 +1033,10 @@ async fn read_database(dir: &std::path::Path) -> Stored {
 
 fn print_table(stats: &Stats, snapshots: &[Snapshot]) {
     println!(
-        "| min | pushes sent | acked | p50 ms | p99 ms | max ms | auto-replies due | agent replies posted / accepted | delivered (auto + agent) | bot queue / outbox | errors | RSS MiB | fds (not sockets) | dashboards | kefu CPU | bench CPU | others' CPU |"
+        "| min | pushes sent | acked | p50 ms | p99 ms | max ms | auto-replies due | agent replies posted / accepted | delivered (auto + agent) | bot queue / outbox | errors | RSS MiB | WAL MiB | fds (not sockets) | dashboards | kefu CPU | bench CPU | others' CPU |"
     );
     println!(
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for (i, (m, s)) in stats.minutes.iter().zip(snapshots).enumerate() {
         let (p50, p99, max) = m.latency_ms();
@@ -1034,7 +1046,7 @@ fn print_table(stats: &Stats, snapshots: &[Snapshot]) {
             format!("{}", i + 1)
         };
         println!(
-            "| {label} | {} | {} | {p50:.2} | {p99:.2} | {max:.1} | {} | {} / {} | {} + {} | {} / {} | {} | {:.1} | {} ({}) | {} | {:.0} % | {:.0} % | {:.0} % |",
+            "| {label} | {} | {} | {p50:.2} | {p99:.2} | {max:.1} | {} | {} / {} | {} + {} | {} / {} | {} | {:.1} | {:.1} | {} ({}) | {} | {:.0} % | {:.0} % | {:.0} % |",
             Minute::n(&m.pushes_sent),
             Minute::n(&m.pushes_acked),
             Minute::n(&m.keyword_acked),
@@ -1046,6 +1058,7 @@ fn print_table(stats: &Stats, snapshots: &[Snapshot]) {
             shown(s.outbox),
             m.errors(),
             mib(s.rss_kb),
+            s.wal_bytes as f64 / (1024.0 * 1024.0),
             s.fds.0,
             s.fds.1,
             s.dashboards,
