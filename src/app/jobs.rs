@@ -6,8 +6,13 @@ use std::time::Duration;
 use crate::live::Live;
 use crate::store::Store;
 
-/// Past this many WAL frames (about 64 MiB of 4 KiB pages) the checkpoint starts the WAL over.
-const WAL_RESTART_FRAMES: i64 = 16_384;
+/// Past this many WAL frames (about 256 MiB of 4 KiB pages) the checkpoint starts the WAL
+/// over. Writers wait while it does (up to the checkpoint connection's busy timeout), so it
+/// is kept rare: under the soak's load the WAL reaches this in about ten seconds.
+const WAL_RESTART_FRAMES: i64 = 65_536;
+/// After a restart that gave up on busy readers, the next one waits this long: trying every
+/// second would stall the writers every second.
+const WAL_RESTART_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Keeps the WAL short, off the ingest writer's path (see `store::checkpoint`), and forgets
 /// ended sessions once an hour.
@@ -15,6 +20,7 @@ pub(super) async fn checkpoint_loop(store: Store) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut conn = None;
+    let mut restart_after = tokio::time::Instant::now();
     for tick in 0u64.. {
         every.tick().await;
         if conn.is_none() {
@@ -27,10 +33,16 @@ pub(super) async fn checkpoint_loop(store: Store) {
             };
         }
         if let Some(c) = conn.as_mut() {
-            match crate::store::checkpoint(c, WAL_RESTART_FRAMES).await {
+            let restart_over = if tokio::time::Instant::now() >= restart_after {
+                WAL_RESTART_FRAMES
+            } else {
+                i64::MAX
+            };
+            match crate::store::checkpoint(c, restart_over).await {
                 Ok(done) => {
                     metrics::gauge!("kefu_wal_frames").set(done.wal_frames as f64);
                     if done.busy && done.wal_frames > WAL_RESTART_FRAMES {
+                        restart_after = tokio::time::Instant::now() + WAL_RESTART_BACKOFF;
                         tracing::debug!(
                             frames = done.wal_frames,
                             "the WAL could not start over yet: readers were busy"

@@ -124,7 +124,7 @@ impl Store {
 
 /// How long a restarting checkpoint waits for readers on older snapshots before it gives up
 /// until the next try; writers (the webhook's among them) wait behind it meanwhile.
-const CHECKPOINT_BUSY: Duration = Duration::from_millis(200);
+const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
 
 /// What a checkpoint left: the WAL's frames (pages) after it, and whether it gave up waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
