@@ -608,31 +608,6 @@ fn open_fds(pid: u32) -> (usize, usize) {
     (all, files)
 }
 
-fn mib(kb: u64) -> f64 {
-    kb as f64 / 1024.0
-}
-
-/// CPU time the whole machine spent busy (not idle or waiting for I/O), in clock ticks, over
-/// all cores.
-fn machine_busy_ticks() -> u64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
-        return 0;
-    };
-    let Some(cpu) = stat.lines().next().and_then(|l| l.strip_prefix("cpu ")) else {
-        return 0;
-    };
-    // user nice system idle iowait irq softirq steal (guest time is within user)
-    let v: Vec<u64> = cpu
-        .split_whitespace()
-        .take(8)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    if v.len() < 8 {
-        return 0;
-    }
-    v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
-}
-
 // ---------------------------------------------------------------------------------------------
 // Load
 

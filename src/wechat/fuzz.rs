@@ -617,24 +617,14 @@ fn wild_value() -> impl Strategy<Value = Val> {
     })
 }
 
-const NAMES: [&str; 16] = [
-    "ToUserName",
-    "FromUserName",
-    "CreateTime",
-    "MsgType",
-    "MsgId",
-    "Content",
-    "PicUrl",
-    "MediaId",
-    "Title",
-    "AppId",
-    "PagePath",
-    "ThumbUrl",
-    "ThumbMediaId",
-    "Event",
-    "SessionFrom",
-    "Encrypt",
-];
+/// The fields a push may carry (`push::PUSH_FIELDS`) and the envelope's `Encrypt`.
+fn names() -> Vec<&'static str> {
+    super::push::PUSH_FIELDS
+        .iter()
+        .copied()
+        .chain(["Encrypt"])
+        .collect()
+}
 
 #[derive(Debug, Clone)]
 enum Mutation {
@@ -651,7 +641,7 @@ enum Mutation {
 
 fn field_name() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => prop::sample::select(NAMES.to_vec()).prop_map(str::to_owned),
+        4 => prop::sample::select(names()).prop_map(str::to_owned),
         1 => "[A-Za-z_][A-Za-z0-9_]{0,10}",
         1 => prop::sample::select(vec!["msgtype", "MSGTYPE", "MsgType ", "xml", "a"]).prop_map(str::to_owned),
     ]
@@ -1064,7 +1054,7 @@ proptest! {
                 let mut typed = fields.clone();
                 mutate(&mut typed, &Mutation::Set(name.clone(), Val::Number(wrong.to_owned())));
                 let body = render(&typed, format, &style);
-                let static_name = NAMES.iter().find(|n| **n == name).copied().unwrap_or_default();
+                let static_name = names().into_iter().find(|n| *n == name).unwrap_or_default();
                 prop_assert_eq!(
                     Push::parse(body.as_bytes(), format),
                     Err(PushError::BadField(static_name)),

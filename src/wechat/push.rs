@@ -415,7 +415,7 @@ struct RawFields {
 }
 
 /// The XML element names matching `RawFields`, in the same order as `RawFields::slot`.
-const PUSH_FIELDS: [&str; 15] = [
+pub(super) const PUSH_FIELDS: [&str; 15] = [
     "ToUserName",
     "FromUserName",
     "CreateTime",

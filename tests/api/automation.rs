@@ -21,6 +21,7 @@ use tokio::time::timeout;
 
 use crate::helpers::{
     APPID, Mode, TOKEN, TestApp, add_staff, assert_error, assert_success, id_of, now, openid,
+    texts_to,
 };
 use crate::live::Client;
 
@@ -65,19 +66,6 @@ async fn put_settings(app: &TestApp, settings: Value) {
     let status = resp.status();
     let body = resp.text().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-/// The texts the fake WeChat API accepted for `openid`, in order.
-fn texts_to(fake: &FakeWechat, openid: &str) -> Vec<String> {
-    fake.sent_to(openid)
-        .iter()
-        .map(|m| {
-            m.body["text"]["content"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
 }
 
 /// Waits until the fake accepted a text for `openid` (there may be others before it).

@@ -22,7 +22,9 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout, timeout_at};
 
-use crate::helpers::{APPID, Mode, TestApp, assert_error, assert_success, id_of, now, openid};
+use crate::helpers::{
+    APPID, Mode, TestApp, assert_error, assert_success, id_of, now, openid, texts_to,
+};
 
 /// The AppSecret the fake WeChat API and the test servers share.
 const SECRET: &str = "kefu-fake-app-secret-for-tests";
@@ -229,18 +231,6 @@ fn send_calls_to(fake: &FakeWechat, openid: &str) -> Vec<Call> {
         .collect()
 }
 
-fn texts_sent_to(fake: &FakeWechat, openid: &str) -> Vec<String> {
-    fake.sent_to(openid)
-        .iter()
-        .map(|m| {
-            m.body["text"]["content"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
-}
-
 async fn outbox_backlog(app: &TestApp) -> i64 {
     kefu::store::outbox::backlog(app.state().store.pool())
         .await
@@ -383,7 +373,7 @@ async fn a_text_link_to_a_mini_program_page_must_name_this_mini_programs_own_app
     let mid = reply_text(&app, conv, &own).await;
     let done = watch.settled(&app, conv, mid).await;
     assert_eq!(done["status"], "sent", "{done}");
-    assert_eq!(texts_sent_to(&fake, &customer), vec![own]);
+    assert_eq!(texts_to(&fake, &customer), vec![own]);
     let left = replies_left(&app, conv).await;
     let stored = app.messages(conv).await.len();
     let calls = fake.calls().len();
@@ -650,7 +640,7 @@ async fn a_private_note_is_stored_as_received_and_never_reaches_wechat() {
     let mid = reply_text(&app, conv, "after the note").await;
     let done = watch.settled(&app, conv, mid).await;
     assert_eq!(done["status"], "sent", "{done}");
-    assert_eq!(texts_sent_to(&fake, &customer), vec!["after the note"]);
+    assert_eq!(texts_to(&fake, &customer), vec!["after the note"]);
     assert_eq!(fake.calls_to(SEND).len(), 1);
     let note = message(&app, conv, id_of(&note)).await;
     assert_eq!(note["status"], "received", "{note}");
@@ -671,10 +661,7 @@ async fn wechat_busy_twice_then_accepting_delivers_the_reply_once() {
     let done = watch.settled(&app, conv, mid).await;
     assert_eq!(done["status"], "sent", "{done}");
     assert!(done["error"].is_null(), "{done}");
-    assert_eq!(
-        texts_sent_to(&fake, &customer),
-        vec!["retried until accepted"]
-    );
+    assert_eq!(texts_to(&fake, &customer), vec!["retried until accepted"]);
     let codes: Vec<i64> = send_calls_to(&fake, &customer)
         .iter()
         .map(|c| c.errcode)
@@ -782,7 +769,7 @@ async fn an_expired_access_token_is_refreshed_once_and_the_reply_still_goes_out(
         .map(|c| c.errcode)
         .collect();
     assert_eq!(codes, vec![0, 42001, 0]);
-    assert_eq!(texts_sent_to(&fake, &customer), vec!["first", "second"]);
+    assert_eq!(texts_to(&fake, &customer), vec!["first", "second"]);
 }
 
 #[tokio::test]
@@ -811,7 +798,7 @@ async fn a_failed_reply_can_be_retried_and_a_sent_one_cannot() {
     let done = watch.settled(&app, conv, mid).await;
     assert_eq!(done["status"], "sent", "{done}");
     assert!(done["error"].is_null(), "{done}");
-    assert_eq!(texts_sent_to(&fake, &customer), vec!["second time lucky"]);
+    assert_eq!(texts_to(&fake, &customer), vec!["second time lucky"]);
     let codes: Vec<i64> = send_calls_to(&fake, &customer)
         .iter()
         .map(|c| c.errcode)
@@ -909,7 +896,7 @@ async fn fifty_replies_at_once_from_a_fresh_start_share_one_access_token_request
         assert_eq!(m["status"], "sent", "{m}");
     }
     for (i, customer) in customers.iter().enumerate() {
-        assert_eq!(texts_sent_to(&fake, customer), vec![format!("reply {i}")]);
+        assert_eq!(texts_to(&fake, customer), vec![format!("reply {i}")]);
     }
     assert_eq!(fake.token_requests(), 1, "single flight");
 }
@@ -1062,7 +1049,7 @@ async fn replies_in_one_conversation_reach_the_customer_in_the_order_they_were_q
     for mid in ids {
         assert_eq!(watch.settled(&app, conv, mid).await["status"], "sent");
     }
-    assert_eq!(texts_sent_to(&fake, &customer), texts);
+    assert_eq!(texts_to(&fake, &customer), texts);
     let codes: Vec<i64> = send_calls_to(&fake, &customer)
         .iter()
         .map(|c| c.errcode)
@@ -1097,7 +1084,7 @@ async fn the_reply_quota_refuses_one_reply_too_many_until_the_customer_writes_ag
     for mid in [a, b] {
         assert_eq!(watch.settled(&app, conv, mid).await["status"], "sent");
     }
-    assert_eq!(texts_sent_to(&fake, &customer), vec!["a", "b"]);
+    assert_eq!(texts_to(&fake, &customer), vec!["a", "b"]);
     assert_eq!(
         app.messages(conv).await.len(),
         3,
@@ -1113,7 +1100,7 @@ async fn the_reply_quota_refuses_one_reply_too_many_until_the_customer_writes_ag
     );
     let c = reply_text(&app, conv, "c").await;
     assert_eq!(watch.settled(&app, conv, c).await["status"], "sent");
-    assert_eq!(texts_sent_to(&fake, &customer), vec!["a", "b", "c"]);
+    assert_eq!(texts_to(&fake, &customer), vec!["a", "b", "c"]);
 }
 
 #[tokio::test]
@@ -1210,7 +1197,7 @@ async fn entering_the_chat_opens_two_replies_for_a_customer_who_has_not_written(
         assert_eq!(watch.settled(&app, conv, mid).await["status"], "sent");
     }
     assert_eq!(
-        texts_sent_to(&fake, &customer),
+        texts_to(&fake, &customer),
         vec!["welcome", "how can we help?"]
     );
 }
@@ -1245,7 +1232,7 @@ async fn replies_queued_when_kefu_stops_are_all_sent_after_a_restart() {
         assert_eq!(m["status"], "sent", "{m}");
     }
     // at-least-once: a duplicate is allowed, a loss is not
-    let got = texts_sent_to(&fake, &customer);
+    let got = texts_to(&fake, &customer);
     for text in texts {
         assert!(
             got.iter().any(|t| t == text),

@@ -657,3 +657,37 @@ pub async fn seed_staff(
     tx.commit().await.expect("commit");
     id
 }
+
+/// The texts the fake WeChat API accepted for `openid`, in order.
+pub fn texts_to(fake: &kefu::wechat::fake::FakeWechat, openid: &str) -> Vec<String> {
+    fake.sent_to(openid)
+        .iter()
+        .map(|m| {
+            m.body["text"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// A public crypto test vector from `tests/vectors/` (each names its source).
+pub fn vector(name: &str) -> Value {
+    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    serde_json::from_str(&text).expect("a JSON vector")
+}
+
+/// kefu with the token, AES key and appid of `vector`, taking its old timestamps.
+pub async fn start_with_vector(v: &Value) -> TestApp {
+    TestApp::start_with(&[
+        ("KEFU_WECHAT_TOKEN", v["token"].as_str().unwrap()),
+        (
+            "KEFU_WECHAT_AES_KEY",
+            v["encoding_aes_key"].as_str().unwrap(),
+        ),
+        ("KEFU_WECHAT_APPID", v["appid"].as_str().unwrap()),
+        ("KEFU_WEBHOOK_MAX_AGE", "0"),
+    ])
+    .await
+}

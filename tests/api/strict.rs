@@ -13,7 +13,10 @@ use scraper::{Html, Selector};
 use serde_json::Value;
 use tokio::time::{Instant, timeout};
 
-use crate::helpers::{APPID, Mode, TestApp, assert_error, assert_success, id_of, now, openid};
+use crate::helpers::{
+    APPID, Mode, TestApp, assert_error, assert_success, id_of, now, openid, start_with_vector,
+    vector,
+};
 use crate::live::Client;
 
 const SECRET: &str = "kefu-fake-app-secret-for-tests";
@@ -212,25 +215,10 @@ async fn unknown_fields_and_unknown_types_are_still_kept_whole() {
 // ---------------------------------------------------------------------------------------------
 // A text without MsgId
 
-fn vector(name: &str) -> Value {
-    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("the vector file"))
-        .expect("the vector is JSON")
-}
-
 #[tokio::test]
 async fn the_wechatpy_encrypted_text_without_msgid_is_stored_once() {
     let v = vector("wechatpy_tests_test_crypto.json");
-    let app = TestApp::start_with(&[
-        ("KEFU_WECHAT_TOKEN", v["token"].as_str().unwrap()),
-        (
-            "KEFU_WECHAT_AES_KEY",
-            v["encoding_aes_key"].as_str().unwrap(),
-        ),
-        ("KEFU_WECHAT_APPID", v["appid"].as_str().unwrap()),
-        ("KEFU_WEBHOOK_MAX_AGE", "0"),
-    ])
-    .await;
+    let app = start_with_vector(&v).await;
     let e = &v["encrypt"];
     let body = e["expected_xml"].as_str().unwrap().to_owned();
     // the signature WeChat would put in the query is the one wechatpy wrote into the body

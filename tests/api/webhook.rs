@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     AES_KEY, FORMATS, MODES, Mode, TOKEN, TestApp, assert_error, assert_success, cipher, id_of,
-    now, openid,
+    now, openid, start_with_vector, vector,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -406,16 +406,7 @@ async fn a_video_push_encrypted_by_wxjava_is_kept_whole_as_unknown() {
 #[tokio::test]
 async fn a_safe_mode_xml_push_encrypted_by_wechatpy_is_stored_as_text() {
     let v = vector("wechatpy_tests_test_crypto.json");
-    let app = TestApp::start_with(&[
-        ("KEFU_WECHAT_TOKEN", v["token"].as_str().unwrap()),
-        (
-            "KEFU_WECHAT_AES_KEY",
-            v["encoding_aes_key"].as_str().unwrap(),
-        ),
-        ("KEFU_WECHAT_APPID", v["appid"].as_str().unwrap()),
-        ("KEFU_WEBHOOK_MAX_AGE", "0"),
-    ])
-    .await;
+    let app = start_with_vector(&v).await;
     let d = &v["decrypt"];
     // safe mode is authenticated by msg_signature alone: the vector has no `signature`
     let query = format!(
@@ -619,12 +610,6 @@ async fn an_event_with_the_same_sender_create_time_and_event_stores_once() {
 // ---------------------------------------------------------------------------------------------
 // The official test vector (docs/WECHAT.md §2, vectors/official_…_json.json)
 
-fn vector(name: &str) -> Value {
-    let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
-    serde_json::from_str(&text).expect("a JSON vector")
-}
-
 fn query_of(object: &Value) -> String {
     object
         .as_object()
@@ -637,16 +622,7 @@ fn query_of(object: &Value) -> String {
 
 async fn official_app() -> (TestApp, Value) {
     let v = vector("official_miniprogram_message_push_json.json");
-    let app = TestApp::start_with(&[
-        ("KEFU_WECHAT_TOKEN", v["token"].as_str().unwrap()),
-        (
-            "KEFU_WECHAT_AES_KEY",
-            v["encoding_aes_key"].as_str().unwrap(),
-        ),
-        ("KEFU_WECHAT_APPID", v["appid"].as_str().unwrap()),
-        ("KEFU_WEBHOOK_MAX_AGE", "0"),
-    ])
-    .await;
+    let app = start_with_vector(&v).await;
     assert_eq!(v["encoding_aes_key"], "A".repeat(43));
     (app, v)
 }

@@ -20,6 +20,7 @@ use tokio::time::timeout;
 
 use crate::helpers::{
     ADMIN_PASSWORD, APPID, STAFF_PASSWORD, TestApp, add_staff, assert_error, id_of, openid,
+    texts_to,
 };
 
 const SECRET: &str = "kefu-fake-app-secret-for-tests";
@@ -45,18 +46,6 @@ async fn add_rule(app: &TestApp, keyword: &str, answer: &str) {
                       "reply": {"type": "text", "content": {"text": answer}}, "priority": 10});
     let resp = app.post_json("/api/v1/rules", rule).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
-}
-
-fn texts_to(fake: &FakeWechat, openid: &str) -> Vec<String> {
-    fake.sent_to(openid)
-        .iter()
-        .map(|m| {
-            m.body["text"]["content"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
 }
 
 /// Waits until the fake accepted `n` texts for `openid`.
