@@ -1,13 +1,12 @@
 //! One conversation (`/conversations/{id}`): its messages, the reply box and the contact panel
-//! (`templates/inbox/conversation.html`, `contact.html`), rendered on the server;
+//! (`templates/inbox/conversation.html`; the panel is `web::contact`), rendered on the server;
 //! `static/conversation.js` keeps it live with the fragments `web::live_render` pushes.
 //! Like the inbox, the page notes the live sequence number before it reads the database.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect};
-use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::routing::get;
 use serde::Deserialize;
 
 use crate::app::AppState;
@@ -16,16 +15,15 @@ use crate::error::AppError;
 use crate::i18n::Text;
 use crate::services;
 use crate::store::{conversations, messages, staff};
+use crate::web::contact::{ContactPane, contact_pane};
 use crate::web::pages::{Chrome, OrPage, PageResult, Viewer, render};
-use crate::web::views::{MessageView, RowView, When};
+use crate::web::views::{MessageView, RowView};
 
 /// Messages per conversation page.
 const PAGE: i64 = 50;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/conversations/{id}", get(conversation))
-        .route("/conversations/{id}/contact", post(save_contact))
+    Router::new().route("/conversations/{id}", get(conversation))
 }
 
 #[derive(Debug, Deserialize)]
@@ -53,10 +51,7 @@ struct ConversationPage {
     /// why a reply cannot be sent now ("" when it can)
     blocked: &'static str,
     appid: String,
-    first_seen: When,
-    contact_name: String,
-    contact_note: String,
-    saved: bool,
+    contact: ContactPane,
     live_seq: u64,
     live_boot: String,
 }
@@ -86,12 +81,12 @@ async fn conversation(
             Err(e) => return Err(viewer.fail(e)),
         }
     }
-    let (mut list, staff_rows, details) = tokio::try_join!(
+    let (mut list, staff_rows) = tokio::try_join!(
         messages::list(pool, id, before, PAGE + 1),
         staff::list(pool),
-        conversations::contact_details(pool, row.contact_id),
     )
     .or_page(&viewer)?;
+    let contact = contact_pane(&state, &viewer, &row, q.saved.is_some()).await?;
     let older = (list.len() as i64 > PAGE).then(|| {
         list.truncate(PAGE as usize);
         list[list.len() - 1].id
@@ -119,10 +114,6 @@ async fn conversation(
             name: s.display_name,
         })
         .collect();
-    let details = details.unwrap_or(conversations::ContactDetails {
-        note: String::new(),
-        first_seen_at: row.created_at,
-    });
     Ok(render(&ConversationPage {
         chrome: viewer.chrome("inbox"),
         t,
@@ -131,50 +122,9 @@ async fn conversation(
         staff,
         blocked,
         appid: state.config.wechat.appid.clone().unwrap_or_default(),
-        first_seen: When::at(details.first_seen_at),
-        contact_name: row.contact_name.clone().unwrap_or_default(),
-        contact_note: details.note,
-        saved: q.saved.is_some(),
+        contact,
         live_seq,
         live_boot: state.live.boot().to_owned(),
         c,
     }))
-}
-
-#[derive(Debug, Deserialize)]
-struct ContactForm {
-    name: String,
-    note: String,
-}
-
-/// `POST /conversations/{id}/contact`: rename the contact and keep a note on them.
-async fn save_contact(
-    State(state): State<AppState>,
-    viewer: Viewer,
-    Path(id): Path<String>,
-    form: Result<Form<ContactForm>, axum::extract::rejection::FormRejection>,
-) -> PageResult {
-    let t = viewer.lang.text();
-    let r = viewer.lang.request();
-    let id =
-        super::path_id(&id).ok_or_else(|| viewer.fail(AppError::NotFound(t.not_found.into())))?;
-    let Form(form) = form.map_err(|_| viewer.fail(AppError::Invalid(r.unreadable_form.into())))?;
-    let saved = services::conversations::save_contact(
-        &state.store,
-        &state.live,
-        &viewer.staff,
-        id,
-        &form.name,
-        &form.note,
-        viewer.lang,
-    )
-    .await;
-    match saved {
-        Ok(()) => {}
-        Err(AppError::NotFound(_)) => {
-            return Err(viewer.fail(AppError::NotFound(t.not_found.into())));
-        }
-        Err(e) => return Err(viewer.fail(e)),
-    }
-    Ok(Redirect::to(&format!("/conversations/{id}?saved=1")).into_response())
 }

@@ -7,6 +7,7 @@ pub mod assets;
 pub mod auth;
 pub mod canned;
 pub mod client_ip;
+pub mod contact;
 pub mod conversation;
 pub mod demo;
 pub mod health;

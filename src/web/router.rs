@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::home::router())
         .merge(web::inbox::router())
         .merge(web::conversation::router())
+        .merge(web::contact::router())
         .merge(web::assets::router())
         .merge(web::demo::router())
         .merge(web::auth::router())
