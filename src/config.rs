@@ -50,7 +50,7 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub wechat_aes_key: Option<Secret>,
-    /// The mini program's AppID; every encrypted push must be for it
+    /// The mini program's AppID (wx and 16 lowercase hex characters); every encrypted push must be for it
     #[arg(long, env = "KEFU_WECHAT_APPID", value_name = "APPID", global = true)]
     pub wechat_appid: Option<Text>,
     /// The AppSecret, needed to send replies
@@ -248,6 +248,9 @@ pub struct Config {
     /// The public https origin, without a trailing slash.
     pub public_url: Option<String>,
     pub admin_password: Option<Secret>,
+    /// `admin_password` was made up by kefu (`kefu demo`), not given as KEFU_ADMIN_PASSWORD:
+    /// the log must not say it came from the variable.
+    pub admin_password_generated: bool,
     pub log: String,
     pub reply_rules: crate::domain::ReplyRules,
     pub delivery: DeliveryConfig,
@@ -432,16 +435,12 @@ impl Config {
             None => None,
         };
         let appid = match get!(wechat_appid) {
-            Some(r)
-                if !r
-                    .value
-                    .trim()
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-            {
+            Some(r) if !is_appid(r.value.trim()) => {
                 return Err(ConfigError(format!(
-                    "{} must be the mini program's AppID, letters and digits like wx1234567890abcdef",
-                    r.source
+                    "{} must be the mini program's AppID as WeChat shows it, wx and 16 lowercase \
+                     hex characters like wx1234567890abcdef (got {:?})",
+                    r.source,
+                    r.value.trim()
                 )));
             }
             Some(r) => Some(r.value.trim().to_owned()),
@@ -568,6 +567,7 @@ impl Config {
             webhook_max_age,
             public_url,
             admin_password: get!(admin_password).map(|r| Secret::new(r.value)),
+            admin_password_generated: false,
             log: get!(log).map_or_else(|| "info".to_owned(), |r| r.value.to_owned()),
         })
     }
@@ -580,6 +580,14 @@ impl Config {
                 self.data_dir.display()
             ))
         };
+        if !self.data_dir.exists() {
+            // said once, so that a data dir appearing in the current directory (the default
+            // ./kefu-data, e.g. inside a checkout) is no surprise
+            tracing::info!(
+                data_dir = %self.data_dir.display(),
+                "creating the data dir; KEFU_DATA_DIR chooses another place"
+            );
+        }
         std::fs::create_dir_all(&self.data_dir).map_err(fail)?;
         let probe = self.data_dir.join(".kefu-write-probe");
         std::fs::write(&probe, b"ok").map_err(fail)?;
@@ -589,22 +597,86 @@ impl Config {
 
     /// What is missing for each part of the WeChat integration, as sentences for the log.
     pub fn missing_wechat(&self) -> Vec<&'static str> {
+        self.missing()
+            .into_iter()
+            .filter(|m| *m != Missing::PublicUrl)
+            .map(Missing::sentence)
+            .collect()
+    }
+
+    /// Every setting a working kefu still needs, in the order to set them: the WeChat values
+    /// and `KEFU_PUBLIC_URL`, the https address WeChat must be given (the start page says
+    /// each in the viewer's language, the log in English).
+    pub fn missing(&self) -> Vec<Missing> {
         let w = &self.wechat;
         let mut missing = Vec::new();
+        if self.public_url.is_none() {
+            missing.push(Missing::PublicUrl);
+        }
         if w.token.is_none() {
-            missing.push("KEFU_WECHAT_TOKEN is not set: every push will be refused until it is");
+            missing.push(Missing::Token);
         }
         if w.aes_key.is_none() {
-            missing.push("KEFU_WECHAT_AES_KEY is not set: only plaintext-mode pushes can be read");
+            missing.push(Missing::AesKey);
         }
         if w.appid.is_none() {
-            missing.push("KEFU_WECHAT_APPID is not set: encrypted pushes cannot be checked");
+            missing.push(Missing::Appid);
         }
         if w.secret.is_none() {
-            missing.push("KEFU_WECHAT_SECRET is not set: replies cannot be sent to WeChat");
+            missing.push(Missing::Secret);
         }
         missing
     }
+}
+
+/// A setting kefu still needs (`Config::missing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    PublicUrl,
+    Token,
+    AesKey,
+    Appid,
+    Secret,
+}
+
+impl Missing {
+    /// The variable to set.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Missing::PublicUrl => "KEFU_PUBLIC_URL",
+            Missing::Token => "KEFU_WECHAT_TOKEN",
+            Missing::AesKey => "KEFU_WECHAT_AES_KEY",
+            Missing::Appid => "KEFU_WECHAT_APPID",
+            Missing::Secret => "KEFU_WECHAT_SECRET",
+        }
+    }
+
+    /// The log's sentence.
+    pub fn sentence(self) -> &'static str {
+        match self {
+            Missing::PublicUrl => {
+                "KEFU_PUBLIC_URL is not set: WeChat needs the https address it reaches kefu at"
+            }
+            Missing::Token => {
+                "KEFU_WECHAT_TOKEN is not set: every push will be refused until it is"
+            }
+            Missing::AesKey => {
+                "KEFU_WECHAT_AES_KEY is not set: only plaintext-mode pushes can be read"
+            }
+            Missing::Appid => "KEFU_WECHAT_APPID is not set: encrypted pushes cannot be checked",
+            Missing::Secret => "KEFU_WECHAT_SECRET is not set: replies cannot be sent to WeChat",
+        }
+    }
+}
+
+/// WeChat's shape of an AppID: `wx` and 16 lowercase hexadecimal characters
+/// (docs/WECHAT.md; every appid of the crypto vectors has it).
+pub fn is_appid(s: &str) -> bool {
+    s.len() == 18
+        && s.starts_with("wx")
+        && s[2..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn http_url(r: &Raw<'_>) -> Result<String, ConfigError> {
@@ -896,6 +968,43 @@ mod tests {
                 file.display()
             )
         );
+    }
+
+    #[test]
+    fn an_appid_not_shaped_as_wechats_is_refused_in_one_sentence() {
+        for bad in [
+            "notanappid",
+            "wx1234567890ABCDEF",
+            "wx1234567890abcde",
+            "wxg234567890abcdef",
+        ] {
+            let err = Config::from_sources(None, env(&[("KEFU_WECHAT_APPID", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("KEFU_WECHAT_APPID must be"), "{err}");
+            assert!(err.contains(bad) && !err.contains('\n'), "{err}");
+        }
+        // the shapes the crypto vectors, the tests and a third-party platform use
+        for good in [
+            "wx1234567890abcdef",
+            "wxba5fad812f8e6fb9",
+            "wx134c8103faa5a59e",
+        ] {
+            let c = Config::from_sources(None, env(&[("KEFU_WECHAT_APPID", good)])).unwrap();
+            assert_eq!(c.wechat.appid.as_deref(), Some(good));
+        }
+    }
+
+    #[test]
+    fn the_public_url_is_listed_first_among_what_is_missing() {
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(c.missing().first(), Some(&Missing::PublicUrl));
+        let c = Config::from_sources(
+            None,
+            env(&[("KEFU_PUBLIC_URL", "https://kefu.example.com")]),
+        )
+        .unwrap();
+        assert!(!c.missing().contains(&Missing::PublicUrl));
     }
 
     #[test]

@@ -18,7 +18,8 @@ use crate::wechat::fake::{FakeConfig, FakeWechat};
 use crate::wechat::push::Format;
 use crate::wechat::simulate::{self, SimulatedKind};
 
-const APPID: &str = "wxdemo0000000001";
+/// WeChat's shape (`wx` and 16 lowercase hex characters), which kefu checks at start.
+const APPID: &str = "wxde00000000000001";
 const SECRET: &str = "demo-app-secret";
 const TOKEN: &str = "demo-token";
 
@@ -67,7 +68,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let aes_key_text = random_aes_key();
     let aes_key = AesKey::from_encoding_key(&aes_key_text)
         .map_err(|e| anyhow::anyhow!("cannot make a demo key: {e}"))?;
-    let admin_password = accounts::random_secret(9);
+    // KEFU_ADMIN_PASSWORD when given; else one made up here, printed below (and the log
+    // must not claim it came from the variable)
+    let (admin_password, generated) = match &config.admin_password {
+        Some(p) => (p.expose().to_owned(), false),
+        None => (accounts::random_secret(9), true),
+    };
 
     config.data_dir = data_dir.clone();
     config.database_url = format!("sqlite://{}/kefu.db", data_dir.display());
@@ -78,6 +84,12 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     config.wechat.api_base = fake.base_url();
     config.wechat.format = Format::Json;
     config.admin_password = Some(Secret::new(admin_password.clone()));
+    config.admin_password_generated = generated;
+    let shown_password = if generated {
+        admin_password
+    } else {
+        "KEFU_ADMIN_PASSWORD".to_owned()
+    };
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -100,7 +112,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     .await?;
     println!(
         "\n  kefu demo is running on a throw-away data dir ({dir})\n\n  \
-         1. Sign in as an agent: {base}/login  (admin / {admin_password})\n  \
+         1. Sign in as an agent: {base}/login  (admin / {shown_password})\n  \
          2. In another window, write as a customer: {base}/demo\n  \
          3. Watch the message arrive in the inbox, open it and answer; the reply appears on\n     \
             the customer's page. Auto-replies and the welcome message: {base}/admin\n\n  \

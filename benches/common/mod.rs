@@ -24,7 +24,7 @@ use rand::SeedableRng;
 
 pub const TOKEN: &str = "bench-token";
 pub const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
-pub const APPID: &str = "wxbench0000000000";
+pub const APPID: &str = "wxbe0c000000000000";
 
 pub fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)

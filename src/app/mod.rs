@@ -139,6 +139,11 @@ pub async fn start_with(
         .context("cannot create the first admin account")?
     {
         FirstAdmin::Existing => {}
+        FirstAdmin::FromConfig if config.admin_password_generated => {
+            tracing::info!(
+                "created the staff account admin with a generated password, printed once"
+            )
+        }
         FirstAdmin::FromConfig => {
             tracing::info!("created the staff account admin with KEFU_ADMIN_PASSWORD")
         }
@@ -149,8 +154,8 @@ pub async fn start_with(
             );
         }
     }
-    for missing in config.missing_wechat() {
-        tracing::warn!("{missing}");
+    for missing in config.missing() {
+        tracing::warn!("{}", missing.sentence());
     }
     let cipher = match (&config.wechat.aes_key, &config.wechat.appid) {
         (Some(key), Some(appid)) => Some(Arc::new(Cipher::new(key.clone(), appid.clone()))),

@@ -706,6 +706,7 @@ async fn the_home_page_shows_the_public_webhook_url() {
 #[tokio::test]
 async fn the_home_page_says_when_wechat_is_fully_configured() {
     let app = TestApp::start_with(&[
+        ("KEFU_PUBLIC_URL", "https://kefu.example.com"),
         ("KEFU_WECHAT_SECRET", "app-secret"),
         // never the real WeChat API from a test
         ("KEFU_WECHAT_API_BASE", "http://127.0.0.1:9"),
@@ -726,8 +727,10 @@ async fn the_home_page_says_when_wechat_is_fully_configured() {
     assert!(!html.contains("app-secret"), "the secret is not shown");
 }
 
+/// Issue 12, fault 9: WeChat takes only an https URL, so without KEFU_PUBLIC_URL the page no
+/// longer offers the http:// address kefu listens on (it did before); it says what to set.
 #[tokio::test]
-async fn the_home_page_shows_the_webhook_url_actually_served() {
+async fn without_a_public_url_the_home_page_says_what_to_set_instead_of_an_http_webhook() {
     let app = TestApp::start().await;
     let html = app
         .client
@@ -738,7 +741,20 @@ async fn the_home_page_shows_the_webhook_url_actually_served() {
         .text()
         .await
         .unwrap();
-    assert_eq!(webhook_url_on_home_page(&html), app.url("/wechat"));
+    let doc = scraper::Html::parse_document(&html);
+    let url = scraper::Selector::parse("#webhook-url").unwrap();
+    assert!(doc.select(&url).next().is_none(), "{html}");
+    let unknown = scraper::Selector::parse("#webhook-unknown").unwrap();
+    let said: String = doc
+        .select(&unknown)
+        .next()
+        .expect("what to set")
+        .text()
+        .collect();
+    assert!(
+        said.contains("KEFU_PUBLIC_URL") && said.contains("/wechat"),
+        "{said}"
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod browser;
 mod canned;
 mod cli;
 mod delivery;
+mod first_run;
 mod hardening;
 mod helpers;
 mod inbox;
