@@ -30,12 +30,17 @@ const sameDay = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2
 const otherDay = new Intl.DateTimeFormat(undefined, {
   month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
 });
+// `<time data-full>` (the audit log, the rules' trash): always the whole date
+const fullDate = new Intl.DateTimeFormat(undefined, {
+  year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+});
 export function localize(root = document) {
   const today = new Date().toDateString();
   for (const el of root.querySelectorAll("time[datetime]")) {
     const d = new Date(el.getAttribute("datetime"));
     if (Number.isNaN(d.getTime())) continue;
-    el.textContent = (d.toDateString() === today ? sameDay : otherDay).format(d);
+    const format = el.hasAttribute("data-full") ? fullDate : d.toDateString() === today ? sameDay : otherDay;
+    el.textContent = format.format(d);
     el.title = d.toLocaleString();
   }
 }

@@ -5,16 +5,21 @@ const openid = document.getElementById("openid");
 const text = document.getElementById("text");
 const status = document.getElementById("status");
 const list = document.getElementById("replies");
+// the page's words, in its language (data-* attributes of the form)
+const words = form.dataset;
+const fill = (template, values) => template.replace(/\{(\w+)\}/g, (m, k) => (k in values ? values[k] : m));
 
 async function push(kind) {
-  status.textContent = "sending…";
+  status.textContent = words.sending;
   const res = await fetch("/demo/customer/push", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ openid: openid.value, kind, text: text.value }),
   });
   const body = await res.json().catch(() => ({}));
-  status.textContent = res.ok ? `kefu answered "${body.answer}"` : (body.error?.message ?? `error ${res.status}`);
+  status.textContent = res.ok
+    ? fill(words.answered, { answer: body.answer })
+    : (body.error?.message ?? fill(words.failed, { status: res.status }));
   if (res.ok && kind === "text") text.value = "";
 }
 
@@ -27,9 +32,9 @@ function describe(r) {
   const b = r.body;
   switch (r.msgtype) {
     case "text": return b.text.content;
-    case "image": return `[image ${b.image.media_id}]`;
-    case "link": return `[link] ${b.link.title} — ${b.link.url}`;
-    case "miniprogrampage": return `[mini program card] ${b.miniprogrampage.title} → ${b.miniprogrampage.pagepath}`;
+    case "image": return `${words.image} ${b.image.media_id}`;
+    case "link": return `${words.link} ${b.link.title} — ${b.link.url}`;
+    case "miniprogrampage": return `${words.card} ${b.miniprogrampage.title} → ${b.miniprogrampage.pagepath}`;
     default: return `[${r.msgtype}]`;
   }
 }

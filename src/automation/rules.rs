@@ -330,13 +330,24 @@ fn build_regex(pattern: &str) -> Result<(meta::Regex, Hir), RegexProblem> {
         .case_insensitive(true)
         .build()
         .parse(pattern)
-        .map_err(|e| RegexProblem::Syntax(one_line(&e.to_string())))?;
+        .map_err(|e| {
+            let (kind, at) = RegexSyntax::of(&e);
+            RegexProblem::Syntax {
+                kind,
+                at,
+                reason: one_line(&e.to_string()),
+            }
+        })?;
     let regex = meta::Regex::builder()
         .configure(meta::Config::new().nfa_size_limit(Some(REGEX_SIZE_LIMIT)))
         .build_from_hir(&hir)
         .map_err(|e| match e.size_limit() {
             Some(limit) => RegexProblem::TooLarge { mib: limit >> 20 },
-            None => RegexProblem::Syntax(one_line(&e.to_string())),
+            None => RegexProblem::Syntax {
+                kind: RegexSyntax::Other,
+                at: 0,
+                reason: one_line(&e.to_string()),
+            },
         })?;
     Ok((regex, hir))
 }
@@ -345,13 +356,110 @@ fn build_regex(pattern: &str) -> Result<(meta::Regex, Hir), RegexProblem> {
 /// the console and the API say it in the staff member's language (`i18n::RequestText`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegexProblem {
-    /// the parser's or compiler's own reason, on one line
-    #[error("does not compile: {0}")]
-    Syntax(String),
+    /// what is wrong (the console says it in the staff member's language), at which
+    /// character of the pattern (1-based; 0 when unknown), and the parser's own reason on one
+    /// line (the English `Display`)
+    #[error("does not compile: {reason}")]
+    Syntax {
+        kind: RegexSyntax,
+        at: usize,
+        reason: String,
+    },
     #[error(
         "is too large once compiled (over {mib} MiB); simplify it, for example with smaller repetitions"
     )]
     TooLarge { mib: usize },
+}
+
+/// What is wrong with a regex's syntax, in kefu's own words (the parser's English is kept for
+/// the log and `Display` only): each kind has a sentence in `i18n::RequestText`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegexSyntax {
+    /// `(` without `)`
+    GroupUnclosed,
+    /// `)` without `(`
+    GroupUnopened,
+    /// `[` without `]`
+    ClassUnclosed,
+    /// a range such as `[z-a]`
+    ClassRange,
+    /// `*`, `+`, `?` or `{…}` with nothing before it, or a bad `{n,m}`
+    Repetition,
+    /// a `\` escape kefu does not know
+    Escape,
+    /// a back-reference such as `\1`
+    Backreference,
+    /// look-around such as `(?=…)`
+    LookAround,
+    /// a bad or repeated group name
+    GroupName,
+    /// a bad flag such as `(?z)`
+    Flag,
+    /// an unknown Unicode class such as `\p{Foo}`
+    Unicode,
+    /// nested too deeply
+    TooDeep,
+    Other,
+}
+
+impl RegexSyntax {
+    /// The kind of a parse error and the character it points at (1-based).
+    fn of(e: &regex_syntax::Error) -> (RegexSyntax, usize) {
+        use regex_syntax::ast::ErrorKind as A;
+        use regex_syntax::hir::ErrorKind as H;
+        match e {
+            regex_syntax::Error::Parse(e) => {
+                let kind = match e.kind() {
+                    A::GroupUnclosed => RegexSyntax::GroupUnclosed,
+                    A::GroupUnopened => RegexSyntax::GroupUnopened,
+                    A::ClassUnclosed => RegexSyntax::ClassUnclosed,
+                    A::ClassRangeInvalid | A::ClassRangeLiteral | A::ClassEscapeInvalid => {
+                        RegexSyntax::ClassRange
+                    }
+                    A::RepetitionCountInvalid
+                    | A::RepetitionCountDecimalEmpty
+                    | A::RepetitionCountUnclosed
+                    | A::RepetitionMissing
+                    | A::DecimalEmpty
+                    | A::DecimalInvalid => RegexSyntax::Repetition,
+                    A::EscapeHexEmpty
+                    | A::EscapeHexInvalid
+                    | A::EscapeHexInvalidDigit
+                    | A::EscapeUnexpectedEof
+                    | A::EscapeUnrecognized
+                    | A::SpecialWordBoundaryUnclosed
+                    | A::SpecialWordBoundaryUnrecognized
+                    | A::SpecialWordOrRepetitionUnexpectedEof => RegexSyntax::Escape,
+                    A::UnsupportedBackreference => RegexSyntax::Backreference,
+                    A::UnsupportedLookAround => RegexSyntax::LookAround,
+                    A::GroupNameDuplicate { .. }
+                    | A::GroupNameEmpty
+                    | A::GroupNameInvalid
+                    | A::GroupNameUnexpectedEof => RegexSyntax::GroupName,
+                    A::FlagDanglingNegation
+                    | A::FlagDuplicate { .. }
+                    | A::FlagRepeatedNegation { .. }
+                    | A::FlagUnexpectedEof
+                    | A::FlagUnrecognized => RegexSyntax::Flag,
+                    A::UnicodeClassInvalid => RegexSyntax::Unicode,
+                    A::NestLimitExceeded(_) | A::CaptureLimitExceeded => RegexSyntax::TooDeep,
+                    _ => RegexSyntax::Other,
+                };
+                (kind, e.span().start.column)
+            }
+            regex_syntax::Error::Translate(e) => {
+                let kind = match e.kind() {
+                    H::UnicodePropertyNotFound
+                    | H::UnicodePropertyValueNotFound
+                    | H::UnicodePerlClassNotFound
+                    | H::UnicodeCaseUnavailable => RegexSyntax::Unicode,
+                    _ => RegexSyntax::Other,
+                };
+                (kind, e.span().start.column)
+            }
+            _ => (RegexSyntax::Other, 0),
+        }
+    }
 }
 
 /// What is wrong with one rule's keywords. `Display` is the English sentence; the console and

@@ -75,7 +75,7 @@ pub async fn assign(
     let current = conversations::get(&mut *tx, id)
         .await?
         .ok_or_else(|| missing(id))?;
-    may_take(by, &current)?;
+    may_take(by, &current, lang)?;
     if !conversations::assign(&mut tx, id, assignee).await? {
         return Err(missing(id));
     }
@@ -101,7 +101,7 @@ pub async fn set_handler(
     let current = conversations::get(&mut *tx, id)
         .await?
         .ok_or_else(|| missing(id))?;
-    may_take(by, &current)?;
+    may_take(by, &current, lang)?;
     if handler == Handler::Bot {
         conversations::assign(&mut tx, id, None).await?;
     }
@@ -208,10 +208,10 @@ pub async fn wake_snoozed(store: &Store, live: &Live, now: Millis) -> AppResult<
 
 /// Agents claim unassigned conversations and hand on their own; only admins take a
 /// conversation from someone else.
-fn may_take(by: &Staff, conversation: &ConversationRow) -> AppResult<()> {
+fn may_take(by: &Staff, conversation: &ConversationRow, lang: Lang) -> AppResult<()> {
     if !by.is_admin() && conversation.assignee_id.is_some_and(|a| a != by.id) {
         return Err(AppError::Forbidden(
-            "this conversation is assigned to someone else; only an admin can reassign it".into(),
+            lang.refusal().assigned_elsewhere.to_owned(),
         ));
     }
     Ok(())

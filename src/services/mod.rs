@@ -99,6 +99,14 @@ impl Caller<'_> {
     }
 }
 
+/// The language of a service's sentences when only the staff member is known: their own
+/// setting, else English (as the JSON API's default). The web handlers, which know the
+/// browser's language too, check first and say it in that.
+pub fn staff_lang(staff: &Staff) -> crate::i18n::Lang {
+    crate::i18n::Lang::preferred(staff.locale.map(crate::domain::Locale::as_str), None)
+        .unwrap_or(crate::i18n::Lang::En)
+}
+
 /// Refuses anyone but an admin (checked by every service that changes what only admins may).
 pub fn require_admin(staff: &Staff, what: &str) -> Result<(), AppError> {
     if staff.is_admin() {

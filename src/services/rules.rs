@@ -12,7 +12,7 @@
 use super::Staff;
 use super::replies::{self, ReplyDraft};
 use crate::automation::rules::{
-    self as matcher, KeywordProblem, MatchKind, RegexProblem, RuleError,
+    self as matcher, KeywordProblem, MatchKind, RegexProblem, RegexSyntax, RuleError,
 };
 use crate::automation::{Action, Automation, Compiled, Outcome};
 use crate::domain::{MessageContent, now_millis};
@@ -30,7 +30,18 @@ pub const MAX_PRIORITY: i64 = 1_000_000;
 /// Refuses anyone but an admin (a handler may ask before it reads a body, so that an agent
 /// learns "not allowed" rather than how to make the request valid).
 pub fn require_admin(staff: &Staff) -> AppResult<()> {
-    super::require_admin(staff, "the bot's rules and settings")
+    require_admin_in(staff, super::staff_lang(staff))
+}
+
+/// `require_admin`, said in `lang`.
+pub fn require_admin_in(staff: &Staff, lang: Lang) -> AppResult<()> {
+    if staff.is_admin() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            lang.refusal().admins_only_rules.to_owned(),
+        ))
+    }
 }
 
 /// A rule as submitted (the API's body, the console's form), not yet checked.
@@ -85,7 +96,7 @@ pub fn check(appid: Option<&str>, draft: RuleDraft, lang: Lang) -> AppResult<Rul
     let kind = MatchKind::parse(&draft.match_kind)
         .ok_or_else(|| AppError::Invalid(r.choice("match", &["exact", "contains", "regex"])))?;
     matcher::validate(kind, &draft.keywords)
-        .map_err(|p| AppError::Invalid(keyword_sentence(&p, r)))?;
+        .map_err(|p| AppError::Invalid(keyword_sentence(&p, lang)))?;
     let action = Action::parse(&draft.action).ok_or_else(|| {
         AppError::Invalid(r.choice("action", &["reply", "handoff", "transfer_wechat"]))
     })?;
@@ -124,7 +135,8 @@ fn check_priority(priority: i64, r: &RequestText) -> AppResult<()> {
 }
 
 /// What is wrong with a rule's keywords, in the staff member's language.
-pub fn keyword_sentence(p: &KeywordProblem, r: &RequestText) -> String {
+pub fn keyword_sentence(p: &KeywordProblem, lang: Lang) -> String {
+    let r = lang.request();
     let max_keywords = matcher::MAX_KEYWORDS.to_string();
     let max_chars = matcher::MAX_KEYWORD_CHARS.to_string();
     match p {
@@ -141,20 +153,50 @@ pub fn keyword_sentence(p: &KeywordProblem, r: &RequestText) -> String {
         KeywordProblem::EmptyRegex => r.regex_empty.to_owned(),
         KeywordProblem::Regex(pattern, reason) => fill(
             r.regex_refused,
-            &[("pattern", pattern), ("reason", &regex_sentence(reason, r))],
+            &[
+                ("pattern", pattern),
+                ("reason", &regex_sentence(reason, lang)),
+            ],
         ),
     }
 }
 
-fn regex_sentence(p: &RegexProblem, r: &RequestText) -> String {
+fn regex_sentence(p: &RegexProblem, lang: Lang) -> String {
+    let r = lang.request();
     match p {
-        RegexProblem::Syntax(reason) => fill(r.regex_syntax, &[("reason", reason)]),
+        RegexProblem::Syntax { kind, at, .. } => regex_syntax_sentence(*kind, *at, lang),
         RegexProblem::TooLarge { mib } => fill(r.regex_too_large, &[("mib", &mib.to_string())]),
     }
 }
 
+/// What is wrong with a regex's syntax, in the staff member's words rather than the regex
+/// parser's English: the problem and the character it is at.
+fn regex_syntax_sentence(kind: RegexSyntax, at: usize, lang: Lang) -> String {
+    let t = lang.refusal();
+    let problem = match kind {
+        RegexSyntax::GroupUnclosed => t.regex_group_unclosed,
+        RegexSyntax::GroupUnopened => t.regex_group_unopened,
+        RegexSyntax::ClassUnclosed => t.regex_class_unclosed,
+        RegexSyntax::ClassRange => t.regex_class_range,
+        RegexSyntax::Repetition => t.regex_repetition,
+        RegexSyntax::Escape => t.regex_escape,
+        RegexSyntax::Backreference => t.regex_backreference,
+        RegexSyntax::LookAround => t.regex_look_around,
+        RegexSyntax::GroupName => t.regex_group_name,
+        RegexSyntax::Flag => t.regex_flag,
+        RegexSyntax::Unicode => t.regex_unicode,
+        RegexSyntax::TooDeep => t.regex_too_deep,
+        RegexSyntax::Other => t.regex_other,
+    };
+    fill(
+        t.regex_at,
+        &[("at", &at.max(1).to_string()), ("problem", problem)],
+    )
+}
+
 /// Why the rules together do not compile, in the staff member's language.
-fn rules_sentence(e: &RuleError, r: &RequestText) -> String {
+fn rules_sentence(e: &RuleError, lang: Lang) -> String {
+    let r = lang.request();
     let reason = match e {
         RuleError::Regex {
             rule,
@@ -165,7 +207,7 @@ fn rules_sentence(e: &RuleError, r: &RequestText) -> String {
             &[
                 ("rule", &rule.to_string()),
                 ("pattern", pattern),
-                ("reason", &regex_sentence(reason, r)),
+                ("reason", &regex_sentence(reason, lang)),
             ],
         ),
         RuleError::RegexesTooLarge => fill(
@@ -203,7 +245,8 @@ pub async fn save(
     apply(store, automation, by, change, lang).await
 }
 
-/// Deletes a rule (`rule.delete`).
+/// Deletes a rule (`rule.delete`): it goes to the trash, from which `restore` takes it back
+/// (the newest `store::rules::TRASH_KEEPS` deleted rules are kept).
 pub async fn delete(
     store: &Store,
     automation: &Automation,
@@ -214,6 +257,18 @@ pub async fn delete(
     apply(store, automation, by, RuleChange::Delete(id), lang)
         .await
         .map(|_| ())
+}
+
+/// Takes a deleted rule out of the trash as it was, at its place and on or off as it was
+/// (`rule.restore`); returns it.
+pub async fn restore(
+    store: &Store,
+    automation: &Automation,
+    by: &Staff,
+    id: i64,
+    lang: Lang,
+) -> AppResult<RuleRow> {
+    apply(store, automation, by, RuleChange::Restore(id), lang).await
 }
 
 /// Switches a rule on if it is off, off if it is on (`rule.adjust`); returns it as it is now.
@@ -255,6 +310,7 @@ enum RuleChange<'a> {
     Create(RuleFields<'a>),
     Update(i64, RuleFields<'a>),
     Delete(i64),
+    Restore(i64),
     Switch(i64),
     Move(i64, Direction),
 }
@@ -274,7 +330,8 @@ async fn apply(
     // one change at a time, so the matcher in use is always the latest one committed
     let _guard = automation.rules_lock().await;
     let now = now_millis();
-    let missing = |id: i64| AppError::NotFound(format!("there is no rule {id}"));
+    let missing =
+        |id: i64| AppError::NotFound(fill(lang.refusal().no_rule, &[("id", &id.to_string())]));
     let mut tx = store.begin_write().await?;
     // (the rule, what happened, the audit detail, the rule as it was if it is gone)
     let (id, action, detail, deleted) = match &change {
@@ -299,8 +356,14 @@ async fn apply(
             let old = rule_store::get(&mut *tx, *id)
                 .await?
                 .ok_or_else(|| missing(*id))?;
-            rule_store::delete(&mut tx, *id).await?;
+            rule_store::delete(&mut tx, *id, now).await?;
             (*id, "rule.delete", old.name.clone(), Some(old))
+        }
+        RuleChange::Restore(id) => {
+            let row = rule_store::restore(&mut tx, *id, now)
+                .await?
+                .ok_or_else(|| missing(*id))?;
+            (*id, "rule.restore", row.name, None)
         }
         RuleChange::Switch(id) => {
             let row = rule_store::get(&mut *tx, *id)
@@ -334,8 +397,8 @@ async fn apply(
         }
     };
     let rows = rule_store::list(&mut *tx).await?;
-    let compiled = Compiled::from_rows(&rows)
-        .map_err(|e| AppError::Invalid(rules_sentence(&e, lang.request())))?;
+    let compiled =
+        Compiled::from_rows(&rows).map_err(|e| AppError::Invalid(rules_sentence(&e, lang)))?;
     let row = match deleted {
         Some(old) => old,
         None => rows

@@ -1,5 +1,9 @@
 //! Auto-reply rules as admins keep them. The matcher (`automation::rules`) is compiled from
 //! the enabled ones whenever they change.
+//!
+//! A deleted rule goes to the trash (`deleted_at` set) so that the deletion can be undone:
+//! every function here but the trash's own (`deleted`, `restore`) sees only the rules not
+//! deleted, so to the bot, the API and the console a deleted rule is simply gone.
 
 use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
@@ -20,6 +24,8 @@ pub struct RuleRow {
     pub last_hit_at: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// when it went to the trash (None: in use)
+    pub deleted_at: Option<Millis>,
 }
 
 /// The columns as they come: `keywords` is a JSON array of strings, `reply` a JSON
@@ -39,6 +45,7 @@ struct Columns {
     last_hit_at: Option<Millis>,
     created_at: Millis,
     updated_at: Millis,
+    deleted_at: Option<Millis>,
 }
 
 impl<'r> sqlx::FromRow<'r, SqliteRow> for RuleRow {
@@ -71,6 +78,7 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for RuleRow {
             last_hit_at: c.last_hit_at,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            deleted_at: c.deleted_at,
         })
     }
 }
@@ -101,22 +109,54 @@ impl RuleFields<'_> {
     }
 }
 
-const SELECT: &str = "select id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at from rules";
+const COLUMNS: &str = "id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at, deleted_at";
+const SELECT: &str = "select id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at, deleted_at from rules";
+
+/// How many deleted rules the trash keeps; deleting one more removes the oldest for good.
+pub const TRASH_KEEPS: i64 = 20;
 
 /// Every rule, in the order they are considered: highest priority first, then oldest.
 pub async fn list<'e>(db: impl sqlx::SqliteExecutor<'e>) -> sqlx::Result<Vec<RuleRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} order by priority desc, id"
+        "{SELECT} where deleted_at is null order by priority desc, id"
     )))
     .fetch_all(db)
     .await
 }
 
 pub async fn get<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> sqlx::Result<Option<RuleRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} where id = $1")))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where id = $1 and deleted_at is null"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The trash: deleted rules, the latest deleted first.
+pub async fn deleted<'e>(db: impl sqlx::SqliteExecutor<'e>) -> sqlx::Result<Vec<RuleRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} where deleted_at is not null order by deleted_at desc, id desc"
+    )))
+    .fetch_all(db)
+    .await
+}
+
+/// Takes a rule out of the trash, as it was; returns it, or None when it is not there.
+pub async fn restore(
+    conn: &mut SqliteConnection,
+    id: i64,
+    now: Millis,
+) -> sqlx::Result<Option<RuleRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        r"update rules set deleted_at = null, updated_at = $2
+           where id = $1 and deleted_at is not null
+           returning {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
 }
 
 pub async fn create(
@@ -153,7 +193,7 @@ pub async fn update(
     let done = sqlx::query(
         r"update rules set name = $1, enabled = $2, priority = $3, match = $4, keywords = $5,
                  action = $6, reply = $7, updated_at = $8
-           where id = $9",
+           where id = $9 and deleted_at is null",
     )
     .bind(r.name)
     .bind(r.enabled)
@@ -181,7 +221,7 @@ pub async fn adjust(
     let done = sqlx::query(
         r"update rules set enabled = coalesce($1, enabled), priority = coalesce($2, priority),
                  updated_at = $3
-           where id = $4",
+           where id = $4 and deleted_at is null",
     )
     .bind(enabled)
     .bind(priority)
@@ -192,11 +232,22 @@ pub async fn adjust(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn delete(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<bool> {
-    let done = sqlx::query("delete from rules where id = $1")
+/// Moves a rule to the trash (false when there is no such rule), and removes for good what
+/// the trash no longer keeps.
+pub async fn delete(conn: &mut SqliteConnection, id: i64, now: Millis) -> sqlx::Result<bool> {
+    let done = sqlx::query("update rules set deleted_at = $2 where id = $1 and deleted_at is null")
         .bind(id)
-        .execute(conn)
+        .bind(now)
+        .execute(&mut *conn)
         .await?;
+    sqlx::query(
+        r"delete from rules where deleted_at is not null and id not in
+            (select id from rules where deleted_at is not null
+              order by deleted_at desc, id desc limit $1)",
+    )
+    .bind(TRASH_KEEPS)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 

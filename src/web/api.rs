@@ -667,7 +667,7 @@ async fn post_message(
         replies::check(appid(&state), input.into(), "", lang)?
     };
     let is_note = matches!(reply.content, MessageContent::Note(_));
-    let row = send_reply(&state, id, (SenderKind::Agent, Some(user.id)), reply).await?;
+    let row = send_reply(&state, id, (SenderKind::Agent, Some(user.id)), reply, lang).await?;
     if !is_note {
         // the reply is queued whatever happens here: a failure to take the conversation is
         // logged, not answered (a retry by the client would send the reply twice)
@@ -688,12 +688,10 @@ pub async fn send_reply(
     conversation_id: i64,
     sender: (SenderKind, Option<i64>),
     reply: Reply,
+    lang: Lang,
 ) -> AppResult<MessageRow> {
     if !matches!(reply.content, MessageContent::Note(_)) && state.api.is_none() {
-        return Err(AppError::Unavailable(
-            "kefu cannot send replies until KEFU_WECHAT_APPID and KEFU_WECHAT_SECRET are set"
-                .into(),
-        ));
+        return Err(AppError::Unavailable(lang.refusal().cannot_send.into()));
     }
     let attachment = match reply.file {
         Some((bytes, content_type)) => {
@@ -720,21 +718,22 @@ pub async fn send_reply(
         0,
     )
     .await
-    .map_err(queue_error)
+    .map_err(|e| queue_error(e, lang))
 }
 
-fn queue_error(e: QueueError) -> AppError {
+fn queue_error(e: QueueError, lang: Lang) -> AppError {
+    let r = lang.refusal();
     match e {
         QueueError::NoConversation(id) => {
-            AppError::NotFound(format!("there is no conversation {id}"))
+            AppError::NotFound(fill(r.no_conversation, &[("id", &id.to_string())]))
         }
         QueueError::WindowClosed => AppError::Refused {
             code: "reply_window_closed",
-            message: e.to_string(),
+            message: r.window_closed.to_owned(),
         },
         QueueError::QuotaUsed => AppError::Refused {
             code: "reply_quota_used",
-            message: e.to_string(),
+            message: r.quota_used.to_owned(),
         },
         QueueError::Db(e) => AppError::from(e),
     }
@@ -883,6 +882,7 @@ impl Typing {
 async fn retry_message(
     State(state): State<AppState>,
     user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
 ) -> AppResult<(axum::http::StatusCode, Json<MessageView>)> {
     let id: i64 = id
@@ -896,7 +896,7 @@ async fn retry_message(
         &user.actor(),
     )
     .await
-    .map_err(queue_error)?;
+    .map_err(|e| queue_error(e, lang))?;
     let Some(row) = requeued else {
         return Err(AppError::Conflict(format!(
             "message {id} is not a failed reply"

@@ -24,7 +24,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::domain::{Millis, now_millis};
 use crate::error::{AppError, AppResult};
-use crate::i18n::Lang;
+use crate::i18n::{FirstRunText, Lang, fill};
 use crate::services::accounts::{self, random_secret, token_hash, verify_password};
 use crate::store::audit::{self, Actor};
 use crate::store::{sessions, staff};
@@ -73,6 +73,7 @@ impl Staff {
     /// A long-lived connection calls it again to learn whether that still holds.
     pub async fn signed_in(pool: &sqlx::SqlitePool, headers: &HeaderMap) -> AppResult<Staff> {
         let now = now_millis();
+        let r = ApiLang::from_headers(headers).refusal();
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -81,18 +82,14 @@ impl Staff {
             return staff::by_token_hash(pool, &token_hash(token.trim()), now)
                 .await?
                 .map(Staff::from)
-                .ok_or_else(|| AppError::Unauthorized("the token is not valid".into()));
+                .ok_or_else(|| AppError::Unauthorized(r.token_invalid.into()));
         }
         match session_cookie(headers) {
             Some(token) => sessions::staff_of(pool, &token_hash(token), now, IDLE)
                 .await?
                 .map(Staff::from)
-                .ok_or_else(|| {
-                    AppError::Unauthorized("the session has ended; sign in again".into())
-                }),
-            None => Err(AppError::Unauthorized(
-                "sign in, or send an Authorization: Bearer token".into(),
-            )),
+                .ok_or_else(|| AppError::Unauthorized(r.session_ended.into())),
+            None => Err(AppError::Unauthorized(r.sign_in_first.into())),
         }
     }
 }
@@ -199,35 +196,45 @@ impl Throttle {
 }
 
 /// The answer to a sign-in held back by the throttle: 429 and how long to wait.
-fn throttled(next: &str, username: &str, wait: Millis) -> Response {
-    let minutes = (wait + 59_999) / 60_000;
+fn throttled(lang: Lang, next: &str, username: &str, wait: Millis) -> Response {
+    let minutes = ((wait + 59_999) / 60_000).to_string();
+    let sentence = fill(lang.first_run().throttled, &[("minutes", &minutes)]);
     render_login(
+        lang,
         StatusCode::TOO_MANY_REQUESTS,
         next,
         username,
-        Some(&format!(
-            "Too many failed sign-ins. Try again in {minutes} minutes. / 登录失败次数过多，请 {minutes} 分钟后再试。"
-        )),
+        Some(&sentence),
     )
 }
 
 #[derive(Template)]
 #[template(path = "auth/login.html")]
 struct LoginPage<'a> {
+    lang: &'static str,
+    w: &'static FirstRunText,
     next: &'a str,
     username: &'a str,
     error: Option<&'a str>,
 }
 
-fn render_login(status: StatusCode, next: &str, username: &str, error: Option<&str>) -> Response {
+fn render_login(
+    lang: Lang,
+    status: StatusCode,
+    next: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
     let page = LoginPage {
+        lang: lang.code(),
+        w: lang.first_run(),
         next,
         username,
         error,
     };
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => PageError::bare(AppError::Internal(e.into()), Lang::Zh).into_response(),
+        Err(e) => PageError::bare(AppError::Internal(e.into()), lang).into_response(),
     }
 }
 
@@ -256,8 +263,14 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-async fn login_page(Query(q): Query<NextQuery>) -> Response {
-    render_login(StatusCode::OK, safe_next(q.next.as_deref()), "", None)
+async fn login_page(Query(q): Query<NextQuery>, headers: HeaderMap) -> Response {
+    render_login(
+        browser_lang(&headers),
+        StatusCode::OK,
+        safe_next(q.next.as_deref()),
+        "",
+        None,
+    )
 }
 
 #[derive(Deserialize)]
@@ -280,7 +293,7 @@ async fn login(
     let throttle = &state.login_throttle;
     if let Some(wait) = throttle.account_blocked_for(username, now) {
         tracing::warn!(staff.username = username, client.ip = %client, "sign-in throttled");
-        return Ok(throttled(&next, username, wait));
+        return Ok(throttled(browser_lang(&headers), &next, username, wait));
     }
     let address_wait = throttle.address_blocked_for(client, now);
     let user = staff::by_username(state.store.pool(), username)
@@ -303,13 +316,15 @@ async fn login(
             throttle.failed(username, named, client, now);
             tracing::warn!(staff.username = username, client.ip = %client, "a sign-in failed");
             if let Some(wait) = address_wait {
-                return Ok(throttled(&next, username, wait));
+                return Ok(throttled(browser_lang(&headers), &next, username, wait));
             }
+            let lang = browser_lang(&headers);
             return Ok(render_login(
+                lang,
                 StatusCode::UNAUTHORIZED,
                 &next,
                 username,
-                Some("Wrong user name or password. / 用户名或密码错误。"),
+                Some(lang.first_run().wrong_password),
             ));
         }
     };

@@ -14,8 +14,8 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::demo::Demo;
 use crate::error::{AppError, AppResult};
-use crate::i18n::Lang;
-use crate::web::json::Strict;
+use crate::i18n::{FirstRunText, Lang};
+use crate::web::json::{ApiLang, Strict};
 use crate::web::pages::PageError;
 use crate::wechat::simulate::SimulatedKind;
 
@@ -26,16 +26,19 @@ pub fn router() -> Router<AppState> {
         .route("/demo/customer/replies", get(replies))
 }
 
-fn demo(state: &AppState) -> AppResult<&Demo> {
+fn demo(state: &AppState, lang: Lang) -> AppResult<&Demo> {
     state
         .demo
         .as_deref()
-        .ok_or_else(|| AppError::NotFound("the customer simulator exists only in kefu demo".into()))
+        .ok_or_else(|| AppError::NotFound(lang.first_run().demo_only.into()))
 }
 
 #[derive(Template)]
 #[template(path = "demo/customer.html")]
-struct CustomerPage;
+struct CustomerPage {
+    lang: &'static str,
+    w: &'static FirstRunText,
+}
 
 async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
     let lang = Lang::choose(
@@ -44,8 +47,12 @@ async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     );
-    demo(&state).map_err(|e| PageError::bare(e, lang))?;
-    let html = CustomerPage
+    demo(&state, lang).map_err(|e| PageError::bare(e, lang))?;
+    let page = CustomerPage {
+        lang: lang.code(),
+        w: lang.first_run(),
+    };
+    let html = page
         .render()
         .map_err(|e| PageError::bare(AppError::Internal(e.into()), lang))?;
     Ok(Html(html).into_response())
@@ -60,7 +67,7 @@ pub(super) struct PushBody {
     pub(super) text: String,
 }
 
-fn check_openid(openid: &str) -> AppResult<()> {
+fn check_openid(openid: &str, lang: Lang) -> AppResult<()> {
     let ok = !openid.is_empty()
         && openid.len() <= 64
         && openid
@@ -69,21 +76,22 @@ fn check_openid(openid: &str) -> AppResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(AppError::Invalid(
-            "the customer name must be letters, digits, - or _".into(),
-        ))
+        Err(AppError::Invalid(lang.first_run().demo_openid.into()))
     }
 }
 
 async fn push(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Strict(body): Strict<PushBody>,
 ) -> AppResult<Json<Pushed>> {
-    let demo = demo(&state)?;
-    check_openid(&body.openid)?;
+    let lang = ApiLang::from_headers(&headers);
+    let w = lang.first_run();
+    let demo = demo(&state, lang)?;
+    check_openid(&body.openid, lang)?;
     let kind = match body.kind.as_str() {
         "text" if !body.text.trim().is_empty() => SimulatedKind::Text(body.text),
-        "text" => return Err(AppError::Invalid("write something first".into())),
+        "text" => return Err(AppError::Invalid(w.demo_write_first.into())),
         "image" => SimulatedKind::Image {
             media_id: format!("demo-photo-{}", crate::wechat::simulate::random_msg_id()),
         },
@@ -97,9 +105,7 @@ async fn push(
             session_from: "demo-contact-button".into(),
         },
         _ => {
-            return Err(AppError::Invalid(
-                "kind must be text, image, card or enter".into(),
-            ));
+            return Err(AppError::Invalid(w.demo_kind.into()));
         }
     };
     let answer = demo
@@ -138,10 +144,12 @@ struct Reply {
 
 async fn replies(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(q): Query<RepliesQuery>,
 ) -> AppResult<Json<Replies>> {
-    let demo = demo(&state)?;
-    check_openid(&q.openid)?;
+    let lang = ApiLang::from_headers(&headers);
+    let demo = demo(&state, lang)?;
+    check_openid(&q.openid, lang)?;
     let replies = demo
         .fake
         .sent_to(&q.openid)

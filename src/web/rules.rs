@@ -207,7 +207,11 @@ impl axum::extract::FromRequestParts<AppState> for AdminCaller {
         state: &AppState,
     ) -> AppResult<Self> {
         let staff = Staff::from_request_parts(parts, state).await?;
-        require_admin(&staff)?;
+        let lang = parts
+            .extensions
+            .get::<ApiLang>()
+            .map_or_else(|| ApiLang::of(&staff, &parts.headers), |l| l.0);
+        crate::services::rules::require_admin_in(&staff, lang)?;
         Ok(AdminCaller(staff))
     }
 }
@@ -360,6 +364,7 @@ mod tests {
                 last_hit_at,
                 created_at: 1_700_000_000_000,
                 updated_at: 1_700_000_100_000,
+                deleted_at: None,
             };
             let keywords: Value = serde_json::from_str(stored_keywords).unwrap();
             let reply: Value = reply

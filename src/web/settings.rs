@@ -167,7 +167,9 @@ async fn change_password(
         Err(AccountError::PasswordTooLong) => return refuse(s.new_password_too_long),
         Err(AccountError::PasswordTooShort) => return refuse(s.new_password_too_short),
         Err(AccountError::NoSuchId(_)) => {
-            return Err(viewer.fail(AppError::Unauthorized("the account is gone".into())));
+            return Err(viewer.fail(AppError::Unauthorized(
+                viewer.lang.refusal().account_gone.into(),
+            )));
         }
         Err(e) => return Err(viewer.fail(e)),
     }

@@ -7,6 +7,7 @@ mod automation;
 mod browser;
 mod canned;
 mod cli;
+mod console;
 mod delivery;
 mod first_run;
 mod hardening;

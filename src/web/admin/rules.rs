@@ -1,5 +1,12 @@
 //! The rules console: the list, the form to add or edit a rule, toggling, moving and
 //! deleting, and the tester that says which rule (or message) a text would get.
+//!
+//! Deleting asks first: the table's Delete opens a `<dialog>` (static/admin.js), or without
+//! script the confirm page (`GET /admin/rules/{id}/delete`); both post the deletion. A
+//! deleted rule goes to the trash and can be restored: right after, the page says so with
+//! an Undo button, and the trash is listed below the table (an admin expects an undo at the
+//! moment of the mistake, and a place to find a rule deleted a while ago; a restore from
+//! the audit log would need the whole rule copied into its detail).
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
@@ -14,7 +21,7 @@ use super::{Admin, Choice, bad, choices, cut, from_rules};
 use crate::app::AppState;
 use crate::domain::{MatchKind, MessageContent, MessageType, RuleAction};
 use crate::error::{AppError, AppResult};
-use crate::i18n::{AdminText, fill};
+use crate::i18n::{AdminText, ConsoleText, fill};
 use crate::services::replies::{CardInput, ImageInput, LinkInput, ReplyDraft, TextInput};
 use crate::services::rules::{self as rules_service, Direction, MAX_NAME, MAX_PRIORITY, RuleDraft};
 use crate::store::rules::{self as rule_store, RuleRow};
@@ -34,7 +41,11 @@ pub(super) fn router() -> Router<AppState> {
         .route("/admin/rules/{id}/edit", get(edit_rule).post(update_rule))
         .route("/admin/rules/{id}/toggle", post(toggle_rule))
         .route("/admin/rules/{id}/move", post(move_rule))
-        .route("/admin/rules/{id}/delete", post(delete_rule))
+        .route(
+            "/admin/rules/{id}/delete",
+            get(confirm_delete).post(delete_rule),
+        )
+        .route("/admin/rules/{id}/restore", post(restore_rule))
 }
 
 fn match_label(a: &AdminText, kind: MatchKind) -> &'static str {
@@ -107,6 +118,16 @@ struct RuleItem {
     last: bool,
 }
 
+/// A rule in the trash.
+struct TrashItem {
+    id: i64,
+    name: String,
+    deleted: When,
+}
+
+/// A rule deleted within this long is announced at the top of the table with an Undo button.
+const UNDO_NOTICE_MS: i64 = 10 * 60_000;
+
 /// What the tester found for a sample message.
 struct TesterView {
     /// reply, handoff, transfer_wechat (a rule fired), away, fallback or nothing
@@ -155,7 +176,11 @@ struct RulesPage {
     chrome: Chrome,
     a: &'static AdminText,
     tab: &'static str,
+    c: &'static ConsoleText,
     rules: Vec<RuleItem>,
+    /// the rule deleted last, within `UNDO_NOTICE_MS`, and the notice's sentence
+    just_deleted: Option<(i64, String)>,
+    trash: Vec<TrashItem>,
     tester_text: String,
     tester: Option<TesterView>,
     error: Option<String>,
@@ -174,6 +199,22 @@ async fn render_rules(
         .await
         .or_page(&admin.0)?;
     state.automation.add_pending_hits(&mut rows);
+    let c = admin.0.lang.console();
+    let trash: Vec<TrashItem> = rule_store::deleted(state.store.pool())
+        .await
+        .or_page(&admin.0)?
+        .into_iter()
+        .map(|r| TrashItem {
+            id: r.id,
+            deleted: When::at(r.deleted_at.unwrap_or(r.updated_at)),
+            name: r.name,
+        })
+        .collect();
+    let now = crate::domain::now_millis();
+    let just_deleted = trash
+        .first()
+        .filter(|t| now - t.deleted.ms < UNDO_NOTICE_MS)
+        .map(|t| (t.id, fill(c.rule_deleted, &[("name", &t.name)])));
     let count = rows.len();
     let rules = rows
         .iter()
@@ -208,7 +249,10 @@ async fn render_rules(
         chrome: admin.chrome(),
         a,
         tab: "rules",
+        c,
         rules,
+        just_deleted,
+        trash,
         tester_text: tested.unwrap_or_default(),
         tester,
         error,
@@ -637,6 +681,64 @@ async fn move_rule(
             .map_err(|e| from_rules(e, a, a.change_refused))
     }
     .await;
+    after_rule_change(&state, &admin, outcome).await
+}
+
+#[derive(Template)]
+#[template(path = "admin/rule_delete.html")]
+struct ConfirmDeletePage {
+    chrome: Chrome,
+    a: &'static AdminText,
+    c: &'static ConsoleText,
+    tab: &'static str,
+    id: i64,
+    question: String,
+}
+
+/// The confirm page of a deletion (what the table's Delete opens without script).
+async fn confirm_delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> PageResult {
+    let Some(id) = crate::web::path_id(&id) else {
+        return rule_not_found(&state, &admin).await;
+    };
+    let Some(row) = rule_store::get(state.store.pool(), id)
+        .await
+        .or_page(&admin.0)?
+    else {
+        return rule_not_found(&state, &admin).await;
+    };
+    let c = admin.0.lang.console();
+    let page = ConfirmDeletePage {
+        chrome: admin.chrome(),
+        a: admin.a(),
+        c,
+        tab: "rules",
+        id,
+        question: fill(c.confirm_delete, &[("name", &row.name)]),
+    };
+    Ok(render_status(StatusCode::OK, &page))
+}
+
+/// Takes a deleted rule out of the trash (the Undo and Restore buttons).
+async fn restore_rule(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> PageResult {
+    let a = admin.a();
+    let outcome = match crate::web::path_id(&id) {
+        Some(id) => {
+            let (store, automation) = (&state.store, &state.automation);
+            rules_service::restore(store, automation, &admin.0.staff, id, admin.0.lang)
+                .await
+                .map(|_| ())
+                .map_err(|e| from_rules(e, a, a.change_refused))
+        }
+        None => Err(AppError::NotFound(a.rule_not_found.into())),
+    };
     after_rule_change(&state, &admin, outcome).await
 }
 

@@ -1,0 +1,39 @@
+// The admin console's small helpers; every page works without them.
+// - Deleting a rule asks first in a <dialog> (without script, the confirm page asks).
+// - The rule form shows only the fields of the chosen reply type (without script, all show
+//   and the server reads only the chosen type's).
+
+const dialog = document.getElementById("rule-delete-dialog");
+if (dialog && typeof dialog.showModal === "function") {
+  const form = dialog.querySelector("form");
+  const question = dialog.querySelector(".question");
+  dialog.querySelector("button.cancel").addEventListener("click", () => dialog.close());
+  for (const del of document.querySelectorAll("form.rule-delete")) {
+    del.addEventListener("submit", (e) => {
+      e.preventDefault();
+      // the same address, posted: the confirm page's form posts there too
+      form.action = del.action;
+      question.textContent = question.dataset.template.replace("{name}", del.dataset.name);
+      dialog.showModal();
+    });
+  }
+}
+
+const ruleForm = document.getElementById("rule-form");
+if (ruleForm) {
+  const replyType = ruleForm.elements.reply_type;
+  const action = ruleForm.elements.action;
+  const show = () => {
+    // a transfer to WeChat's tool carries no reply
+    const transfer = action.value === "transfer_wechat";
+    for (const el of ruleForm.querySelectorAll(".reply-choice")) el.hidden = transfer;
+    for (const set of ruleForm.querySelectorAll("fieldset[data-reply-type]")) {
+      const shown = !transfer && set.dataset.replyType === replyType.value;
+      set.hidden = !shown;
+      set.disabled = !shown;
+    }
+  };
+  replyType.addEventListener("change", show);
+  action.addEventListener("change", show);
+  show();
+}
