@@ -2,6 +2,8 @@
 // - Deleting a rule asks first in a <dialog> (without script, the confirm page asks).
 // - The rule form shows only the fields of the chosen reply type (without script, all show
 //   and the server reads only the chosen type's).
+// - A file picker says its button and the chosen file in the page's language (the browser's
+//   own input speaks the browser's).
 
 const dialog = document.getElementById("rule-delete-dialog");
 if (dialog && typeof dialog.showModal === "function") {
@@ -36,4 +38,20 @@ if (ruleForm) {
   replyType.addEventListener("change", show);
   action.addEventListener("change", show);
   show();
+}
+
+for (const pick of document.querySelectorAll("label.file-pick")) {
+  const input = pick.querySelector("input[type=file]");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = pick.dataset.choose;
+  const chosen = document.createElement("span");
+  chosen.className = "file-chosen muted";
+  chosen.textContent = pick.dataset.none;
+  button.addEventListener("click", () => input.click());
+  input.addEventListener("change", () => {
+    chosen.textContent = input.files.length ? input.files[0].name : pick.dataset.none;
+  });
+  input.hidden = true;
+  pick.append(button, " ", chosen);
 }

@@ -60,6 +60,9 @@ pub struct ActiveRule {
     pub action: Action,
     /// what the bot sends (always a sendable kind)
     pub reply: Option<MessageContent>,
+    /// the image kefu keeps for the reply (uploaded to WeChat afresh with every message,
+    /// as WeChat's media_id expire after three days)
+    pub media: Option<rule_store::RuleMedia>,
 }
 
 /// The enabled rules, compiled.
@@ -98,6 +101,7 @@ impl Compiled {
                     action: r.action,
                     // an unreadable stored reply (kept as unknown) is not sent
                     reply: r.reply.clone().filter(MessageContent::is_sendable),
+                    media: r.media.clone(),
                 },
             );
         }
@@ -465,7 +469,11 @@ impl Automation {
         if let Some(rule) = rule.and_then(|id| compiled.rules.get(&id)) {
             self.count_hit(rule.id, now);
             if let Some(reply) = &rule.reply {
-                self.send(&row, reply).await?;
+                let attachment = rule.media.as_ref().map(|m| delivery::Attachment {
+                    path: m.path.clone(),
+                    content_type: m.content_type.clone(),
+                });
+                self.send_with(&row, reply, attachment).await?;
             }
             if rule.action == Action::Handoff {
                 self.hand_off(conversation_id).await?;
@@ -532,6 +540,16 @@ impl Automation {
 
     /// Queues a bot message, keeping the customer's last allowed reply for a human.
     async fn send(&self, row: &ConversationRow, reply: &MessageContent) -> anyhow::Result<()> {
+        self.send_with(row, reply, None).await
+    }
+
+    /// `send`, with an image kefu keeps (a rule's upload) to upload to WeChat first.
+    async fn send_with(
+        &self,
+        row: &ConversationRow,
+        reply: &MessageContent,
+        attachment: Option<delivery::Attachment>,
+    ) -> anyhow::Result<()> {
         if !self.inner.can_send {
             tracing::info!(
                 conversation.id = row.id,
@@ -546,7 +564,7 @@ impl Automation {
             row.id,
             (SenderKind::Bot, None),
             reply,
-            None,
+            attachment,
             1,
         )
         .await

@@ -20,7 +20,7 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, RequestText, fill};
 use crate::store::Store;
 use crate::store::audit;
-use crate::store::rules::{self as rule_store, RuleFields, RuleRow};
+use crate::store::rules::{self as rule_store, RuleFields, RuleMedia, RuleRow};
 
 /// Longest rule name, in characters.
 pub const MAX_NAME: usize = 100;
@@ -58,6 +58,9 @@ pub struct RuleDraft {
     /// reply, handoff or transfer_wechat
     pub action: String,
     pub reply: Option<ReplyDraft>,
+    /// an image kefu keeps (the console's upload) for an image reply, or a card's cover,
+    /// instead of a media_id; None: the reply names its media_id
+    pub media: Option<RuleMedia>,
 }
 
 /// A rule checked field by field, ready to save.
@@ -70,6 +73,8 @@ pub struct RuleInput {
     pub keywords: Vec<String>,
     pub action: Action,
     pub reply: Option<MessageContent>,
+    /// kept only for an image reply or a card
+    pub media: Option<RuleMedia>,
 }
 
 /// Checks a rule; every sentence names the field, in `lang`. `appid` is this mini program's
@@ -100,10 +105,33 @@ pub fn check(appid: Option<&str>, draft: RuleDraft, lang: Lang) -> AppResult<Rul
     let action = Action::parse(&draft.action).ok_or_else(|| {
         AppError::Invalid(r.choice("action", &["reply", "handoff", "transfer_wechat"]))
     })?;
-    let reply = match draft.reply {
+    // an image kefu keeps stands for the media_id of an image or a card's cover
+    let mut media = draft.media;
+    let mut reply_draft = draft.reply;
+    match (&mut reply_draft, &media) {
+        (Some(ReplyDraft::Image(i)), Some(_)) if i.media_id.trim().is_empty() => {
+            i.media_id = UPLOADED.into();
+        }
+        (Some(ReplyDraft::MiniProgramPage(c)), Some(_)) if c.thumb_media_id.trim().is_empty() => {
+            c.thumb_media_id = UPLOADED.into();
+        }
+        // a media_id typed wins over a kept image; other replies have no image
+        _ => media = None,
+    }
+    let reply = match reply_draft {
         None => None,
         Some(ReplyDraft::Note(_)) => return Err(bad(r.rule_note)),
-        Some(input) => Some(replies::check(appid, input, "reply", lang)?.content),
+        Some(input) => {
+            let mut content = replies::check(appid, input, "reply", lang)?.content;
+            if media.is_some() {
+                match &mut content {
+                    MessageContent::Image(i) => i.media_id = None,
+                    MessageContent::MiniProgramPage(c) => c.thumb_media_id = None,
+                    _ => {}
+                }
+            }
+            Some(content)
+        }
     };
     match (action, &reply) {
         (Action::Reply, None) => return Err(bad(r.rule_needs_reply)),
@@ -118,8 +146,12 @@ pub fn check(appid: Option<&str>, draft: RuleDraft, lang: Lang) -> AppResult<Rul
         keywords: draft.keywords.iter().map(|k| k.trim().to_owned()).collect(),
         action,
         reply,
+        media,
     })
 }
+
+/// What stands for a kept image's media_id while the reply is checked.
+const UPLOADED: &str = "kefu-upload";
 
 fn check_priority(priority: i64, r: &RequestText) -> AppResult<()> {
     // not `priority.abs()`: i64::MIN has no absolute value (a panic in a debug build, and in a
@@ -238,9 +270,10 @@ pub async fn save(
         action: input.action,
         reply: input.reply.as_ref(),
     };
+    let media = input.media.as_ref();
     let change = match id {
-        Some(id) => RuleChange::Update(id, fields),
-        None => RuleChange::Create(fields),
+        Some(id) => RuleChange::Update(id, fields, media),
+        None => RuleChange::Create(fields, media),
     };
     apply(store, automation, by, change, lang).await
 }
@@ -307,8 +340,8 @@ pub async fn move_rule(
 
 /// One change to the rules.
 enum RuleChange<'a> {
-    Create(RuleFields<'a>),
-    Update(i64, RuleFields<'a>),
+    Create(RuleFields<'a>, Option<&'a RuleMedia>),
+    Update(i64, RuleFields<'a>, Option<&'a RuleMedia>),
     Delete(i64),
     Restore(i64),
     Switch(i64),
@@ -335,16 +368,21 @@ async fn apply(
     let mut tx = store.begin_write().await?;
     // (the rule, what happened, the audit detail, the rule as it was if it is gone)
     let (id, action, detail, deleted) = match &change {
-        RuleChange::Create(f) => (
-            rule_store::create(&mut tx, f, now).await?,
-            "rule.create",
-            format!("{} ({})", f.name, f.action),
-            None,
-        ),
-        RuleChange::Update(id, f) => {
+        RuleChange::Create(f, media) => {
+            let id = rule_store::create(&mut tx, f, now).await?;
+            rule_store::set_media(&mut tx, id, *media).await?;
+            (
+                id,
+                "rule.create",
+                format!("{} ({})", f.name, f.action),
+                None,
+            )
+        }
+        RuleChange::Update(id, f, media) => {
             if !rule_store::update(&mut tx, *id, f, now).await? {
                 return Err(missing(*id));
             }
+            rule_store::set_media(&mut tx, *id, *media).await?;
             (
                 *id,
                 "rule.update",
@@ -450,6 +488,7 @@ mod tests {
             keywords: vec!["退款".into()],
             action: "reply".into(),
             reply: Some(ReplyDraft::Text(TextInput { text: "ok".into() })),
+            media: None,
         }
     }
 

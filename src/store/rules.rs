@@ -26,6 +26,16 @@ pub struct RuleRow {
     pub updated_at: Millis,
     /// when it went to the trash (None: in use)
     pub deleted_at: Option<Millis>,
+    /// the image kefu keeps for the reply (an image, or a card's cover), uploaded to WeChat
+    /// afresh for each message
+    pub media: Option<RuleMedia>,
+}
+
+/// An image of a rule's reply that kefu keeps, relative to the media dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleMedia {
+    pub path: String,
+    pub content_type: String,
 }
 
 /// The columns as they come: `keywords` is a JSON array of strings, `reply` a JSON
@@ -46,6 +56,8 @@ struct Columns {
     created_at: Millis,
     updated_at: Millis,
     deleted_at: Option<Millis>,
+    media_path: Option<String>,
+    media_type: Option<String>,
 }
 
 impl<'r> sqlx::FromRow<'r, SqliteRow> for RuleRow {
@@ -79,6 +91,10 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for RuleRow {
             created_at: c.created_at,
             updated_at: c.updated_at,
             deleted_at: c.deleted_at,
+            media: match (c.media_path, c.media_type) {
+                (Some(path), Some(content_type)) => Some(RuleMedia { path, content_type }),
+                _ => None,
+            },
         })
     }
 }
@@ -109,8 +125,8 @@ impl RuleFields<'_> {
     }
 }
 
-const COLUMNS: &str = "id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at, deleted_at";
-const SELECT: &str = "select id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at, deleted_at from rules";
+const COLUMNS: &str = "id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at, deleted_at, media_path, media_type";
+const SELECT: &str = "select id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at, deleted_at, media_path, media_type from rules";
 
 /// How many deleted rules the trash keeps; deleting one more removes the oldest for good.
 pub const TRASH_KEEPS: i64 = 20;
@@ -207,6 +223,21 @@ pub async fn update(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Sets (or clears) the image kefu keeps for a rule's reply.
+pub async fn set_media(
+    conn: &mut SqliteConnection,
+    id: i64,
+    media: Option<&RuleMedia>,
+) -> sqlx::Result<()> {
+    sqlx::query("update rules set media_path = $1, media_type = $2 where id = $3")
+        .bind(media.map(|m| m.path.as_str()))
+        .bind(media.map(|m| m.content_type.as_str()))
+        .bind(id)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }
 
 /// Switches a rule on or off and/or moves it (what is None stays); false when there is no

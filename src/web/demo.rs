@@ -162,3 +162,41 @@ async fn replies(
         .collect();
     Ok(Json(Replies { replies }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simulator_speaks_the_browsers_language_only() {
+        let page = |lang: Lang| {
+            CustomerPage {
+                lang: lang.code(),
+                w: lang.first_run(),
+            }
+            .render()
+            .unwrap()
+        };
+        let zh = page(Lang::Zh);
+        assert!(
+            zh.contains("客户模拟器") && zh.contains("lang=\"zh-CN\""),
+            "{zh}"
+        );
+        // (not the data-* attribute names, which are the script's, not the reader's)
+        for english in [
+            "Customer simulator",
+            "Send text",
+            ">Message",
+            "Replies on",
+            "Sending…",
+            "kefu answered",
+        ] {
+            assert!(!zh.contains(english), "{english} in\n{zh}");
+        }
+        let en = page(Lang::En);
+        assert!(
+            en.contains("Customer simulator") && !en.contains("客户模拟器"),
+            "{en}"
+        );
+    }
+}

@@ -135,6 +135,8 @@ impl From<RuleBody<ReplyInput>> for RuleDraft {
             keywords: b.keywords,
             action: b.action,
             reply: b.reply.map(ReplyDraft::from),
+            // the API names a media_id; an image kefu keeps comes from the console
+            media: None,
         }
     }
 }
@@ -365,6 +367,7 @@ mod tests {
                 created_at: 1_700_000_000_000,
                 updated_at: 1_700_000_100_000,
                 deleted_at: None,
+                media: None,
             };
             let keywords: Value = serde_json::from_str(stored_keywords).unwrap();
             let reply: Value = reply

@@ -928,3 +928,145 @@ async fn the_tab_title_counts_unread_keys_move_between_rows_and_slash_picks_a_ca
     browser.wait_for(r#"body[data-unread="1"]"#).await;
     browser.close().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The rules console (issue 12, fault 8)
+
+/// A rule made through the API: its id.
+async fn api_rule(app: &TestApp, name: &str, keywords: &[&str]) -> i64 {
+    let resp = app
+        .post_json(
+            "/api/v1/rules",
+            json!({
+                "name": name, "match": "contains", "keywords": keywords, "action": "reply",
+                "reply": {"type": "text", "content": {"text": "您好"}},
+            }),
+        )
+        .await;
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    id_of(&resp.json::<Value>().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_rule_asks_in_a_dialog_and_undo_brings_it_back() {
+    let app = TestApp::start().await;
+    let id = api_rule(&app, "问价格", &["多少钱"]).await;
+    let browser = Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    browser.goto(&app, "/admin/rules").await;
+    let row = format!("table#rules tr.rule[data-id='{id}']");
+    browser
+        .click(&format!("{row} form.rule-delete button"))
+        .await;
+    browser
+        .wait_for_text("dialog#rule-delete-dialog[open] .question", "问价格")
+        .await;
+    assert_eq!(
+        browser.path().await,
+        "/admin/rules",
+        "no confirm page: the dialog asks"
+    );
+    // cancelled: nothing happens
+    browser
+        .click("dialog#rule-delete-dialog button.cancel")
+        .await;
+    browser.wait_gone("dialog#rule-delete-dialog[open]").await;
+    browser.wait_for(&row).await;
+    // confirmed: gone, with an undo
+    browser
+        .click(&format!("{row} form.rule-delete button"))
+        .await;
+    browser
+        .click("dialog#rule-delete-dialog[open] button[type=submit]")
+        .await;
+    browser.wait_for("form#rule-undo").await;
+    browser.wait_gone(&row).await;
+    browser.click("form#rule-undo button").await;
+    browser.wait_for(&row).await;
+    browser.wait_gone("form#rule-undo").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rule_form_shows_only_the_chosen_reply_types_fields() {
+    let app = TestApp::start().await;
+    let browser = Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    browser.goto(&app, "/admin/rules/new").await;
+    browser.wait_for("form#rule-form").await;
+    let shown = || async {
+        browser
+            .js(
+                "return [...document.querySelectorAll('#rule-form fieldset[data-reply-type]')]
+                   .filter((f) => f.offsetParent !== null).map((f) => f.dataset.replyType);",
+                vec![],
+            )
+            .await
+    };
+    assert_eq!(shown().await, json!(["text"]));
+    browser
+        .wait_for("form#rule-form select[name=reply_type]")
+        .await
+        .select_by_value("image")
+        .await
+        .unwrap();
+    assert_eq!(shown().await, json!(["image"]));
+    // the image's picker speaks the page's language (the catalogue's words), and the
+    // browser's own input with its "Choose File" is not shown
+    let picker = browser
+        .js(
+            "const pick = document.querySelector('#reply-image-fields label.file-pick');
+             return [pick.querySelector('button').textContent, pick.dataset.choose,
+                     pick.querySelector('input[type=file]').offsetParent === null];",
+            vec![],
+        )
+        .await;
+    assert_eq!(picker[0], picker[1], "{picker}");
+    assert_eq!(picker[2], true, "{picker}");
+    browser
+        .wait_for("form#rule-form select[name=action]")
+        .await
+        .select_by_value("transfer_wechat")
+        .await
+        .unwrap();
+    assert_eq!(shown().await, json!([]));
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_the_rules_table_reads_as_cards_without_sideways_scrolling() {
+    let app = TestApp::start().await;
+    api_rule(
+        &app,
+        "退款与退货问题的自动回复",
+        &["退款", "退货", "怎么退", "refund please", "返还"],
+    )
+    .await;
+    let browser = Browser::start().await;
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    browser.goto(&app, "/admin/rules").await;
+    browser.wait_for("table#rules tr.rule").await;
+    let measured = browser
+        .js(
+            "const name = document.querySelector('tr.rule td.rule-name');
+             const keywords = document.querySelector('tr.rule td.rule-keywords');
+             return {
+               page: document.documentElement.scrollWidth,
+               view: document.documentElement.clientWidth,
+               name: name.getBoundingClientRect().width,
+               keywords: keywords.getBoundingClientRect().width,
+               nameLines: Math.round(name.getBoundingClientRect().height / parseFloat(getComputedStyle(name).lineHeight || '20')),
+             };",
+            vec![],
+        )
+        .await;
+    let number = |k: &str| measured[k].as_f64().unwrap_or_default();
+    assert!(number("page") <= number("view") + 1.0, "{measured}");
+    // each field has the width of the card, not of a squeezed column
+    assert!(
+        number("name") > 250.0 && number("keywords") > 250.0,
+        "{measured}"
+    );
+    browser.close().await;
+}

@@ -9,7 +9,11 @@ use scraper::Html;
 use serde_json::{Value, json};
 
 use crate::canned::{Browser, assert_redirect, assert_refused_page, audited, select, text};
-use crate::helpers::{ADMIN_PASSWORD, TestApp, add_staff, id_of, openid};
+use std::time::Duration;
+
+use kefu::wechat::fake::{FakeConfig, FakeWechat};
+
+use crate::helpers::{ADMIN_PASSWORD, APPID, TestApp, add_staff, id_of, openid};
 
 async fn admin(app: &TestApp) -> Browser {
     Browser::sign_in(app, "admin", ADMIN_PASSWORD).await
@@ -179,6 +183,131 @@ async fn the_rule_form_marks_each_reply_types_fields_for_its_script() {
     );
     let resp = browser.get("/static/admin.js").await;
     assert_eq!(resp.status(), StatusCode::OK);
+}
+
+/// Posts the rule form with an image, as the browser does (`multipart/form-data`).
+async fn post_rule_with_image(
+    app: &TestApp,
+    browser: &Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+    image: Vec<u8>,
+) -> reqwest::Response {
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in fields {
+        form = form.text(k.to_string(), v.to_string());
+    }
+    form = form
+        .part(
+            "image_file",
+            reqwest::multipart::Part::bytes(image)
+                .file_name("photo.png")
+                .mime_str("image/png")
+                .unwrap(),
+        )
+        // a file input left empty
+        .part(
+            "card_file",
+            reqwest::multipart::Part::bytes(Vec::new()).file_name(""),
+        );
+    Browser::client()
+        .post(app.url(path))
+        .header("Cookie", format!("kefu_session={}", browser.cookie))
+        .header("Sec-Fetch-Site", "same-origin")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_image_rule_sends_kefus_own_copy_uploading_it_for_every_message() {
+    const SECRET: &str = "kefu-fake-app-secret-for-tests";
+    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
+        .await
+        .expect("the fake WeChat API starts");
+    let base = fake.base_url();
+    let app = TestApp::start_with(&[
+        ("KEFU_WECHAT_API_BASE", &base),
+        ("KEFU_WECHAT_SECRET", SECRET),
+        ("KEFU_DELIVERY_BACKOFF_MS", "20"),
+    ])
+    .await;
+    let browser = admin(&app).await;
+    let photo = include_bytes!("../../static/demo-photo.png").to_vec();
+    let fields = [
+        ("name", "发图片"),
+        ("enabled", "on"),
+        ("priority", "0"),
+        ("match", "contains"),
+        ("keywords", "看图"),
+        ("action", "reply"),
+        ("reply_type", "image"),
+        ("image_media_id", ""),
+    ];
+    // not an image: refused, nothing saved
+    let resp = post_rule_with_image(
+        &app,
+        &browser,
+        "/admin/rules/new",
+        &fields,
+        b"%PDF-1.4".to_vec(),
+    )
+    .await;
+    assert_refused_page(resp, StatusCode::BAD_REQUEST).await;
+    assert!(rule_ids(&app).await.is_empty());
+
+    let resp =
+        post_rule_with_image(&app, &browser, "/admin/rules/new", &fields, photo.clone()).await;
+    assert_redirect(&resp, "/admin/rules");
+    let id = rule_ids(&app).await[0];
+    let rule = app.get_json(&format!("/api/v1/rules/{id}")).await;
+    assert_eq!(rule["reply"]["type"], "image", "{rule}");
+    assert!(rule["reply"]["content"]["media_id"].is_null(), "{rule}");
+    // the form shows the image kefu keeps
+    let html = browser.page(&format!("/admin/rules/{id}/edit")).await;
+    let img = select(&html, "#reply-image-fields img");
+    let src = img[0].value().attr("src").unwrap().to_owned();
+    let served = browser.get(&src).await;
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(served.bytes().await.unwrap().to_vec(), photo);
+
+    // two customers, two messages, each with a fresh upload of kefu's copy (WeChat's
+    // media_id expire after three days: a rule's image keeps working however old it is)
+    for who in ["pic-a", "pic-b"] {
+        app.push_text(&openid(who), "我想看图").await;
+    }
+    let sent = fake.wait_for_sent(2, Duration::from_secs(20)).await;
+    let mut media_ids = Vec::new();
+    for message in &sent {
+        assert_eq!(message.msgtype, "image", "{:?}", message.body);
+        let media_id = message.body["image"]["media_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (_, bytes) = fake.uploaded(&media_id).expect("uploaded to WeChat");
+        assert_eq!(bytes, photo);
+        media_ids.push(media_id);
+    }
+    assert_ne!(media_ids[0], media_ids[1]);
+
+    // an edit without a new image keeps it
+    let resp = browser
+        .post_form(&format!("/admin/rules/{id}/edit"), &fields)
+        .await;
+    assert_redirect(&resp, "/admin/rules");
+    assert_eq!(browser.get(&src).await.status(), StatusCode::OK);
+    // a media_id typed instead replaces it
+    let mut typed = fields.to_vec();
+    typed.retain(|(k, _)| *k != "image_media_id");
+    typed.push(("image_media_id", "MEDIA_FROM_WECHAT"));
+    let resp = browser
+        .post_form(&format!("/admin/rules/{id}/edit"), &typed)
+        .await;
+    assert_redirect(&resp, "/admin/rules");
+    let rule = app.get_json(&format!("/api/v1/rules/{id}")).await;
+    assert_eq!(rule["reply"]["content"]["media_id"], "MEDIA_FROM_WECHAT");
+    assert_eq!(browser.get(&src).await.status(), StatusCode::NOT_FOUND);
 }
 
 // ---------------------------------------------------------------------------------------------

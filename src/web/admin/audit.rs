@@ -206,10 +206,10 @@ fn detail_shown(detail: &str, names: &HashMap<i64, String>, lang: crate::i18n::L
         return format!("{} {n}", a.priority);
     }
     // "王芳 (agent)", "问价格 (reply)"
-    if let Some((before, last)) = detail.rsplit_once(" (") {
-        if let Some(said) = last.strip_suffix(')').and_then(code) {
-            return fill(c.detail_of, &[("detail", before), ("what", said)]);
-        }
+    if let Some((before, last)) = detail.rsplit_once(" (")
+        && let Some(said) = last.strip_suffix(')').and_then(code)
+    {
+        return fill(c.detail_of, &[("detail", before), ("what", said)]);
     }
     // "2 sessions ended", "2 other sessions ended", "reset; 2 sessions ended"
     let (reset, rest) = match detail.strip_prefix("reset; ") {

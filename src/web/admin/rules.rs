@@ -19,12 +19,13 @@ use serde::Deserialize;
 
 use super::{Admin, Choice, bad, choices, cut, from_rules};
 use crate::app::AppState;
+use crate::delivery;
 use crate::domain::{MatchKind, MessageContent, MessageType, RuleAction};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{AdminText, ConsoleText, fill};
 use crate::services::replies::{CardInput, ImageInput, LinkInput, ReplyDraft, TextInput};
 use crate::services::rules::{self as rules_service, Direction, MAX_NAME, MAX_PRIORITY, RuleDraft};
-use crate::store::rules::{self as rule_store, RuleRow};
+use crate::store::rules::{self as rule_store, RuleMedia, RuleRow};
 use crate::web::pages::{Chrome, OrPage, PageResult, render_status};
 use crate::web::rules::{self as rules_api, MAX_TEST_CHARS, TestView};
 use crate::web::views::When;
@@ -37,8 +38,15 @@ pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/rules", get(rules_page))
         .route("/admin/rules/test", get(test_get).post(test_post))
-        .route("/admin/rules/new", get(new_rule).post(create_rule))
-        .route("/admin/rules/{id}/edit", get(edit_rule).post(update_rule))
+        .route(
+            "/admin/rules/new",
+            get(new_rule).post(create_rule).layer(upload_limit()),
+        )
+        .route(
+            "/admin/rules/{id}/edit",
+            get(edit_rule).post(update_rule).layer(upload_limit()),
+        )
+        .route("/admin/rules/{id}/image", get(rule_image))
         .route("/admin/rules/{id}/toggle", post(toggle_rule))
         .route("/admin/rules/{id}/move", post(move_rule))
         .route(
@@ -46,6 +54,11 @@ pub(super) fn router() -> Router<AppState> {
             get(confirm_delete).post(delete_rule),
         )
         .route("/admin/rules/{id}/restore", post(restore_rule))
+}
+
+/// A rule form may carry an image (multipart), as large as a reply's image.
+fn upload_limit() -> axum::extract::DefaultBodyLimit {
+    axum::extract::DefaultBodyLimit::max(delivery::MAX_IMAGE_BYTES + 256 * 1024)
 }
 
 fn match_label(a: &AdminText, kind: MatchKind) -> &'static str {
@@ -82,10 +95,12 @@ fn reply_lines(reply: &MessageContent) -> Vec<String> {
         }
         MessageContent::Link(c) => vec![c.title.clone(), c.description.clone(), c.url.clone()],
         MessageContent::MiniProgramPage(c) => vec![c.title.clone(), c.pagepath.clone()],
-        MessageContent::Image(c) => vec![format!(
-            "media_id {}",
-            c.media_id.as_deref().unwrap_or_default()
-        )],
+        // an image kefu keeps (uploaded in the console) has no media_id to show
+        MessageContent::Image(c) => c
+            .media_id
+            .iter()
+            .map(|id| format!("media_id {id}"))
+            .collect(),
         MessageContent::Event(c) => vec![c.event.clone()],
         MessageContent::Unknown(c) => vec![c.raw.clone()],
     };
@@ -96,7 +111,11 @@ fn reply_lines(reply: &MessageContent) -> Vec<String> {
 fn reply_summary(a: &AdminText, reply: &MessageContent) -> String {
     let kind = reply_type_label(a, reply.kind());
     let (text, _) = cut(&reply_lines(reply).join(" · "), SUMMARY_CHARS);
-    format!("{kind}: {text}")
+    if text.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {text}")
+    }
 }
 
 /// One rule in the table.
@@ -405,7 +424,7 @@ impl RuleForm {
     /// The rule as submitted, as the JSON API's body gives it too, so that `services::rules`
     /// checks the form exactly as it checks the API (and says what is wrong in the same
     /// words). The priority is typed as text: one that is not a whole number is refused here.
-    fn to_draft(&self, a: &AdminText) -> AppResult<RuleDraft> {
+    fn to_draft(&self, a: &AdminText, media: Option<RuleMedia>) -> AppResult<RuleDraft> {
         let keywords = self
             .keywords
             .lines()
@@ -453,6 +472,7 @@ impl RuleForm {
             keywords,
             action: self.action.clone(),
             reply,
+            media,
         })
     }
 }
@@ -472,6 +492,10 @@ struct RuleFormPage {
     error: Option<String>,
     max_name: usize,
     max_priority: i64,
+    c: &'static ConsoleText,
+    upload_hint: String,
+    /// where the image kefu keeps for this rule is shown, if it keeps one
+    image_src: Option<String>,
 }
 
 fn render_rule_form(
@@ -480,8 +504,11 @@ fn render_rule_form(
     f: RuleForm,
     status: StatusCode,
     error: Option<String>,
+    has_image: bool,
 ) -> Response {
     let a = admin.a();
+    let c = admin.0.lang.console();
+    let max = (delivery::MAX_IMAGE_BYTES >> 20).to_string();
     let page = RuleFormPage {
         chrome: admin.chrome(),
         a,
@@ -525,12 +552,17 @@ fn render_rule_form(
         error,
         max_name: MAX_NAME,
         max_priority: MAX_PRIORITY,
+        c,
+        upload_hint: fill(c.upload_hint, &[("max", &max)]),
+        image_src: id
+            .filter(|_| has_image)
+            .map(|id| format!("/admin/rules/{id}/image")),
     };
     render_status(status, &page)
 }
 
 async fn new_rule(admin: Admin) -> Response {
-    render_rule_form(&admin, None, RuleForm::fresh(), StatusCode::OK, None)
+    render_rule_form(&admin, None, RuleForm::fresh(), StatusCode::OK, None, false)
 }
 
 async fn rule_not_found(state: &AppState, admin: &Admin) -> PageResult {
@@ -556,21 +588,74 @@ async fn edit_rule(
             RuleForm::of(&row),
             StatusCode::OK,
             None,
+            row.media.is_some(),
         )),
         None => rule_not_found(&state, &admin).await,
     }
 }
 
-/// Saves the form as a new rule (`id` None) or over rule `id`.
+/// A rule form as posted: plain (`application/x-www-form-urlencoded`) or with an image
+/// (`multipart/form-data`: the fields, and `image_file` or `card_file`, the image of an image
+/// reply or a card's cover). None when it cannot be read.
+struct Submission {
+    form: RuleForm,
+    /// the image chosen for the reply type, if one was chosen
+    image: Option<Vec<u8>>,
+}
+
+async fn read_submission(state: &AppState, request: axum::extract::Request) -> Option<Submission> {
+    use axum::extract::FromRequest;
+    let multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let Form(form) = Form::<RuleForm>::from_request(request, state).await.ok()?;
+        return Some(Submission { form, image: None });
+    }
+    let mut parts = axum::extract::Multipart::from_request(request, state)
+        .await
+        .ok()?;
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let (mut image_file, mut card_file) = (None, None);
+    while let Some(field) = parts.next_field().await.ok()? {
+        let name = field.name().unwrap_or_default().to_owned();
+        match name.as_str() {
+            "image_file" => image_file = Some(field.bytes().await.ok()?.to_vec()),
+            "card_file" => card_file = Some(field.bytes().await.ok()?.to_vec()),
+            _ => {
+                let value = field.text().await.ok()?;
+                fields.push((name, value));
+            }
+        }
+    }
+    // the fields as a form reads them (the same defaults and the same refusals)
+    let encoded = serde_urlencoded::to_string(&fields).ok()?;
+    let form: RuleForm = serde_urlencoded::from_str(&encoded).ok()?;
+    // a file input left empty still sends an empty part
+    let image = match form.reply_type.as_str() {
+        "image" => image_file,
+        "miniprogrampage" => card_file,
+        _ => None,
+    }
+    .filter(|b| !b.is_empty());
+    Some(Submission { form, image })
+}
+
+/// Saves the form as a new rule (`id` None) or over rule `id`. An image uploaded with it is
+/// checked as a reply's image is, kept under the media dir, and sent from kefu's copy (a
+/// media_id typed instead is used as it is); an edit that uploads nothing keeps the rule's
+/// image.
 async fn submit_rule(
     state: &AppState,
     admin: &Admin,
     id: Option<i64>,
-    form: Result<Form<RuleForm>, FormRejection>,
+    request: axum::extract::Request,
 ) -> PageResult {
     let a = admin.a();
     let lang = admin.0.lang;
-    let Ok(Form(f)) = form else {
+    let Some(Submission { form: f, image }) = read_submission(state, request).await else {
         let error = Some(a.unreadable_form.to_owned());
         let fresh = RuleForm::fresh();
         return Ok(render_rule_form(
@@ -579,13 +664,54 @@ async fn submit_rule(
             fresh,
             StatusCode::BAD_REQUEST,
             error,
+            false,
         ));
     };
+    let existing = match id {
+        Some(id) => rule_store::get(state.store.pool(), id)
+            .await
+            .or_page(&admin.0)?
+            .and_then(|r| r.media),
+        None => None,
+    };
     let saved = async {
-        let draft = f.to_draft(a)?;
+        let r = lang.request();
+        // the upload: checked now, written once the rule is found valid
+        let upload = match &image {
+            Some(bytes) => {
+                if bytes.len() > delivery::MAX_IMAGE_BYTES {
+                    let max = (delivery::MAX_IMAGE_BYTES >> 20).to_string();
+                    return Err(bad(&a
+                        .rule_refused
+                        .replace("{reason}", &fill(r.image_size, &[("max", &max)]))));
+                }
+                let content_type = delivery::sniff_image(bytes)
+                    .ok_or_else(|| bad(&a.rule_refused.replace("{reason}", r.image_kind)))?;
+                let ext = delivery::image_extension(content_type).unwrap_or("bin");
+                let path = format!(
+                    "rules/{}.{ext}",
+                    crate::services::accounts::random_secret(12)
+                );
+                Some(RuleMedia {
+                    path,
+                    content_type: content_type.to_owned(),
+                })
+            }
+            None => None,
+        };
+        let draft = f.to_draft(a, upload.clone().or(existing.clone()))?;
         let appid = state.config.wechat.appid.as_deref();
         let input = rules_service::check(appid, draft, lang)
             .map_err(|e| from_rules(e, a, a.rule_refused))?;
+        if let (Some(bytes), Some(media)) = (&image, &upload)
+            && input.media.as_ref() == Some(media)
+        {
+            delivery::write_file(&state.config.data_dir.join("media"), &media.path, bytes)
+                .await
+                .map_err(|e| {
+                    AppError::Internal(anyhow::anyhow!("cannot store a rule's image: {e}"))
+                })?;
+        }
         let (store, automation) = (&state.store, &state.automation);
         rules_service::save(store, automation, &admin.0.staff, id, &input, lang)
             .await
@@ -595,7 +721,15 @@ async fn submit_rule(
         Ok(_) => Ok(Redirect::to("/admin/rules").into_response()),
         Err(e) => {
             let (status, message) = admin.refused(e)?;
-            Ok(render_rule_form(admin, id, f, status, Some(message)))
+            let has_image = existing.is_some();
+            Ok(render_rule_form(
+                admin,
+                id,
+                f,
+                status,
+                Some(message),
+                has_image,
+            ))
         }
     }
 }
@@ -603,21 +737,57 @@ async fn submit_rule(
 async fn create_rule(
     State(state): State<AppState>,
     admin: Admin,
-    form: Result<Form<RuleForm>, FormRejection>,
+    request: axum::extract::Request,
 ) -> PageResult {
-    submit_rule(&state, &admin, None, form).await
+    submit_rule(&state, &admin, None, request).await
 }
 
 async fn update_rule(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
-    form: Result<Form<RuleForm>, FormRejection>,
+    request: axum::extract::Request,
 ) -> PageResult {
     let Some(id) = crate::web::path_id(&id) else {
         return rule_not_found(&state, &admin).await;
     };
-    submit_rule(&state, &admin, Some(id), form).await
+    submit_rule(&state, &admin, Some(id), request).await
+}
+
+/// The image kefu keeps for a rule (the form shows it).
+async fn rule_image(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> PageResult {
+    let Some(id) = crate::web::path_id(&id) else {
+        return rule_not_found(&state, &admin).await;
+    };
+    let media = rule_store::get(state.store.pool(), id)
+        .await
+        .or_page(&admin.0)?
+        .and_then(|r| r.media);
+    let Some(media) = media else {
+        return rule_not_found(&state, &admin).await;
+    };
+    let bytes = tokio::fs::read(state.config.data_dir.join("media").join(&media.path))
+        .await
+        .map_err(|e| {
+            admin.0.fail(AppError::Internal(anyhow::anyhow!(
+                "cannot read a rule's image: {e}"
+            )))
+        })?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, media.content_type),
+            (
+                axum::http::header::CACHE_CONTROL,
+                "private, max-age=3600".to_owned(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// The outcome of a button in the rules table: back to the table, or the table with the
@@ -779,7 +949,7 @@ mod tests {
             reply_text: "line one\r\nline two".into(),
             ..RuleForm::default()
         };
-        let body = f.to_draft(a).unwrap();
+        let body = f.to_draft(a, None).unwrap();
         assert_eq!(body.name, "价格");
         assert_eq!(body.enabled, Some(true));
         assert_eq!(body.priority, Some(5));
@@ -795,7 +965,7 @@ mod tests {
             reply_type: "none".into(),
             ..RuleForm::default()
         };
-        let body = f.to_draft(a).unwrap();
+        let body = f.to_draft(a, None).unwrap();
         assert_eq!(body.enabled, Some(false));
         assert_eq!(body.priority, None);
         assert!(body.reply.is_none());
@@ -803,7 +973,7 @@ mod tests {
             priority: "high".into(),
             ..RuleForm::default()
         };
-        let e = f.to_draft(a).unwrap_err().to_string();
+        let e = f.to_draft(a, None).unwrap_err().to_string();
         assert!(e.contains(a.priority), "refused, naming the priority: {e}");
     }
 }
