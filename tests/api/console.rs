@@ -310,6 +310,68 @@ async fn an_image_rule_sends_kefus_own_copy_uploading_it_for_every_message() {
     assert_eq!(browser.get(&src).await.status(), StatusCode::NOT_FOUND);
 }
 
+#[tokio::test]
+async fn a_cards_cover_can_be_an_uploaded_image_too() {
+    const SECRET: &str = "kefu-fake-app-secret-for-tests";
+    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
+        .await
+        .expect("the fake WeChat API starts");
+    let base = fake.base_url();
+    let app = TestApp::start_with(&[
+        ("KEFU_WECHAT_API_BASE", &base),
+        ("KEFU_WECHAT_SECRET", SECRET),
+        ("KEFU_DELIVERY_BACKOFF_MS", "20"),
+    ])
+    .await;
+    let browser = admin(&app).await;
+    let photo = include_bytes!("../../static/demo-photo.png").to_vec();
+    let fields = [
+        ("name", "发卡片"),
+        ("enabled", "on"),
+        ("priority", "0"),
+        ("match", "contains"),
+        ("keywords", "卡片"),
+        ("action", "reply"),
+        ("reply_type", "miniprogrampage"),
+        ("card_title", "查看订单"),
+        ("card_pagepath", "pages/order/index"),
+        ("card_thumb_media_id", ""),
+    ];
+    // the image goes in the card's own picker
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in fields {
+        form = form.text(k, v);
+    }
+    form = form
+        .part(
+            "image_file",
+            reqwest::multipart::Part::bytes(Vec::new()).file_name(""),
+        )
+        .part(
+            "card_file",
+            reqwest::multipart::Part::bytes(photo.clone())
+                .file_name("cover.png")
+                .mime_str("image/png")
+                .unwrap(),
+        );
+    let resp = Browser::client()
+        .post(app.url("/admin/rules/new"))
+        .header("Cookie", format!("kefu_session={}", browser.cookie))
+        .header("Sec-Fetch-Site", "same-origin")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_redirect(&resp, "/admin/rules");
+    app.push_text(&openid("card"), "发个卡片").await;
+    let sent = fake.wait_for_sent(1, Duration::from_secs(20)).await;
+    assert_eq!(sent[0].msgtype, "miniprogrampage", "{:?}", sent[0].body);
+    let card = &sent[0].body["miniprogrampage"];
+    assert_eq!(card["title"], "查看订单");
+    let thumb = card["thumb_media_id"].as_str().expect("a cover");
+    assert_eq!(fake.uploaded(thumb).expect("uploaded").1, photo);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The audit log
 
