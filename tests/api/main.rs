@@ -11,6 +11,7 @@ mod delivery;
 mod hardening;
 mod helpers;
 mod inbox;
+mod list;
 mod live;
 mod operations;
 mod requests;
