@@ -1140,3 +1140,75 @@ async fn the_snooze_control_snoozes_until_tomorrow_nine_and_wakes_it_again() {
     assert_eq!(c["snoozed_until"], Value::Null);
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_rows_are_dense_do_not_overflow_and_a_rename_shows_live() {
+    let app = TestApp::start().await;
+    let mut ids = Vec::new();
+    for n in 0..14 {
+        let who = openid(&format!("dense-{n}-{}", "x".repeat(60)));
+        ids.push(customer_writes(&app, &who, &"很长的消息 ".repeat(30)).await);
+    }
+    let rename = |id: i64, name: String| {
+        let app = &app;
+        async move {
+            let resp = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("a client")
+                .post(app.url(&format!("/conversations/{id}/contact")))
+                .bearer_auth(&app.token)
+                .form(&[("name", name.as_str()), ("note", "")])
+                .send()
+                .await
+                .expect("the page answers");
+            assert_eq!(resp.status(), reqwest::StatusCode::SEE_OTHER);
+        }
+    };
+    rename(ids[0], "长".repeat(64)).await;
+
+    let browser = Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    for (width, height) in [(1280, 800), (390, 844)] {
+        browser
+            .client
+            .set_window_size(width, height)
+            .await
+            .expect("the window resizes");
+        browser.goto(&app, "/inbox?view=all&status=open").await;
+        browser.wait_for(&format!("li.conv#conv-{}", ids[13])).await;
+        let measured = browser
+            .js(
+                "const rows = [...document.querySelectorAll('#conversations > li.conv')]; \
+                 return { tallest: Math.max(...rows.map((r) => r.getBoundingClientRect().height)), \
+                          rows: rows.length, \
+                          pageWidth: document.documentElement.scrollWidth, \
+                          viewport: document.documentElement.clientWidth, \
+                          overflowing: rows.filter((r) => r.scrollWidth > r.clientWidth).length };",
+                vec![],
+            )
+            .await;
+        // shown with --nocapture: the figures the README's claims rest on
+        eprintln!("rows at {width}x{height}: {measured}");
+        let tallest = measured["tallest"].as_f64().expect("a height");
+        assert!(
+            tallest <= 56.0,
+            "{width} px: rows up to {tallest} px tall: {measured}"
+        );
+        assert_eq!(measured["overflowing"], 0, "{width} px: {measured}");
+        assert!(
+            measured["pageWidth"].as_f64() <= measured["viewport"].as_f64(),
+            "{width} px: the page scrolls sideways: {measured}"
+        );
+    }
+
+    // a rename elsewhere shows in the open list, live
+    browser.wait_live().await;
+    browser.mark_page().await;
+    rename(ids[5], "王芳".into()).await;
+    browser
+        .wait_for_text(&format!("li.conv#conv-{} .conv-name", ids[5]), "王芳")
+        .await;
+    assert!(browser.same_page().await, "no reload");
+    browser.close().await;
+}
