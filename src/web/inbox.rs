@@ -46,41 +46,41 @@ pub(super) struct InboxQuery {
     label: Option<String>,
 }
 
-struct Tab {
-    key: &'static str,
-    label: &'static str,
-    href: String,
-    current: bool,
-    count: i64,
+pub(super) struct Tab {
+    pub(super) key: &'static str,
+    pub(super) label: &'static str,
+    pub(super) href: String,
+    pub(super) current: bool,
+    pub(super) count: i64,
 }
 
 /// A choice of the label filter and the bulk toolbar.
-struct LabelOption {
-    chip: LabelChip,
-    selected: bool,
+pub(super) struct LabelOption {
+    pub(super) chip: LabelChip,
+    pub(super) selected: bool,
 }
 
 /// A staff member the bulk toolbar can assign to.
-struct StaffOption {
-    id: i64,
-    name: String,
+pub(super) struct StaffOption {
+    pub(super) id: i64,
+    pub(super) name: String,
 }
 
 /// The conversation list: its views with their counts, status and label filters, one page of
 /// rows, and what the bulk toolbar offers.
 pub(super) struct ListPane {
-    view: &'static str,
-    status: &'static str,
+    pub(super) view: &'static str,
+    pub(super) status: &'static str,
     /// the label filter's id ("" when none), for the script's `data-label`
-    label_id: String,
-    views: Vec<Tab>,
+    pub(super) label_id: String,
+    pub(super) views: Vec<Tab>,
     /// empty in the waiting view (it is open by definition)
-    statuses: Vec<Tab>,
-    labels: Vec<LabelOption>,
-    staff: Vec<StaffOption>,
-    rows: Vec<RowView>,
-    next: Option<String>,
-    l: &'static ListText,
+    pub(super) statuses: Vec<Tab>,
+    pub(super) labels: Vec<LabelOption>,
+    pub(super) staff: Vec<StaffOption>,
+    pub(super) rows: Vec<RowView>,
+    pub(super) next: Option<String>,
+    pub(super) l: &'static ListText,
 }
 
 #[derive(Template)]

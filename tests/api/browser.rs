@@ -1212,3 +1212,44 @@ async fn inbox_rows_are_dense_do_not_overflow_and_a_rename_shows_live() {
     assert!(browser.same_page().await, "no reload");
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_conversation_opens_in_place_in_the_contact_panel() {
+    let app = TestApp::start().await;
+    let who = openid("history-ui");
+    let first = customer_writes(&app, &who, "the first time <i>").await;
+    let resp = app
+        .post_json(
+            &format!("/api/v1/conversations/{first}/status"),
+            json!({"status": "resolved"}),
+        )
+        .await;
+    assert!(resp.status().is_success());
+    app.push_text(&who, "back again").await;
+    let second = app
+        .get_json(&format!("/api/v1/conversations?status=open&contact={who}"))
+        .await["conversations"][0]["id"]
+        .as_i64()
+        .expect("the new conversation");
+    assert_ne!(first, second);
+
+    let browser = Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    browser
+        .goto(&app, &format!("/conversations/{second}"))
+        .await;
+    browser.wait_live().await;
+    browser.mark_page().await;
+    let link = format!("#history-{first} a.history-link");
+    browser.click(&link).await;
+    let shown = format!("#history-transcript-{first}:not([hidden]) .transcript li.msg");
+    browser.wait_for_text(&shown, "the first time <i>").await;
+    assert!(browser.same_page().await, "read in place, not a new page");
+    assert_eq!(browser.path().await, format!("/conversations/{second}"));
+    // once more: folded away
+    browser.click(&link).await;
+    browser
+        .wait_for(&format!("#history-transcript-{first}[hidden]"))
+        .await;
+    browser.close().await;
+}
