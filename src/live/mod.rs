@@ -76,6 +76,8 @@ pub enum Event {
     },
     /// The inbox tabs' counts changed (sent at most a few times a second).
     InboxCounts { counts: Arc<InboxCounts> },
+    /// An admin deleted a label: lists and panels drop its chips and its choice.
+    LabelDeleted { label_id: i64 },
 }
 
 impl Event {
@@ -95,7 +97,9 @@ impl Event {
             | Event::ConversationPresence {
                 conversation_id, ..
             } => Some(*conversation_id),
-            Event::StaffPresence { .. } | Event::InboxCounts { .. } => None,
+            Event::StaffPresence { .. }
+            | Event::InboxCounts { .. }
+            | Event::LabelDeleted { .. } => None,
         }
     }
 

@@ -97,7 +97,9 @@ fn is_color(color: &str) -> bool {
 }
 
 /// Deletes a label (admins) and takes it off every conversation; 404 when there is none.
-pub async fn delete(store: &Store, by: &Staff, id: i64) -> AppResult<()> {
+/// Open dashboards are told (`LabelDeleted`), so they drop its chips at once: one event,
+/// however many conversations carried it.
+pub async fn delete(store: &Store, live: &Live, by: &Staff, id: i64) -> AppResult<()> {
     require_admin(by, "labels")?;
     let now = now_millis();
     let mut tx = store.begin_write().await?;
@@ -114,6 +116,7 @@ pub async fn delete(store: &Store, by: &Staff, id: i64) -> AppResult<()> {
     )
     .await?;
     tx.commit().await?;
+    live.publish(Event::LabelDeleted { label_id: id });
     Ok(())
 }
 
@@ -168,6 +171,52 @@ pub async fn set_for_conversation(
         "conversation.labels",
         &format!("conversation {id}"),
         Some(&shown.join(", ")),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    live.publish(Event::ConversationChanged {
+        conversation_id: id,
+    });
+    Ok(())
+}
+
+/// Puts the label named `name` on a conversation, keeping its others (`conversation.labels`,
+/// the whole new set, as `set_for_conversation` records it); nothing changes when it has it
+/// already. Refused past `MAX_PER_CONVERSATION` labels.
+pub async fn add_to_conversation(
+    store: &Store,
+    live: &Live,
+    by: &Staff,
+    id: i64,
+    name: &str,
+    lang: Lang,
+) -> AppResult<()> {
+    let r = lang.request();
+    let now = now_millis();
+    let mut tx = store.begin_write().await?;
+    if conversations::get(&mut *tx, id).await?.is_none() {
+        return Err(AppError::NotFound(format!("there is no conversation {id}")));
+    }
+    let label = labels::by_key(&mut *tx, &name_key(name))
+        .await?
+        .ok_or_else(|| unknown(name, lang))?;
+    let count = labels::add_to_conversation(&mut tx, id, label.id).await?;
+    if count > MAX_PER_CONVERSATION as i64 {
+        let max = MAX_PER_CONVERSATION.to_string();
+        return Err(AppError::Invalid(fill(r.labels_too_many, &[("max", &max)])));
+    }
+    let names: Vec<String> = labels::names_of(&mut *tx, &[id])
+        .await?
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    audit::record(
+        &mut tx,
+        &by.actor(),
+        "conversation.labels",
+        &format!("conversation {id}"),
+        Some(&names.join(", ")),
         now,
     )
     .await?;

@@ -80,3 +80,22 @@ pub async fn list<'e>(
     .fetch_all(db)
     .await
 }
+
+/// The entries about one target (such as `conversation 12`), oldest first, at most `limit`
+/// (on `audit_log_by_target`).
+pub async fn of_target<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    target: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<AuditRow>> {
+    sqlx::query_as(
+        r"select id, at, actor_id, actor, action, target, detail from audit_log
+           where target = $1
+           order by id
+           limit $2",
+    )
+    .bind(target)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

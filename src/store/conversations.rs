@@ -455,7 +455,8 @@ pub async fn by_ids(pool: &SqlitePool, ids: &[i64]) -> sqlx::Result<Vec<Conversa
     q.build_query_as().fetch_all(pool).await
 }
 
-/// Open conversations and their unread messages, per assignee (None: unassigned).
+/// Open conversations and their unread messages, per assignee (None: unassigned), and the
+/// list pane's views: waiting for a human, the bot's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct InboxCounts {
     pub all: i64,
@@ -463,6 +464,11 @@ pub struct InboxCounts {
     pub unread_unassigned: i64,
     /// (staff id, open conversations, unread messages in them)
     pub by_assignee: Vec<(i64, i64, i64)>,
+    /// open, handled by a human, nobody assigned (`view=waiting`)
+    pub waiting: i64,
+    pub unread_waiting: i64,
+    /// open and handled by the bot (`view=bot`)
+    pub bot: i64,
 }
 
 impl InboxCounts {
@@ -474,28 +480,90 @@ impl InboxCounts {
     }
 }
 
-/// The counts the inbox tabs show; one pass over the open conversations' index.
+/// The counts the inbox views show: one index-only pass over the open conversations
+/// (`conversations_open_counts_by_handler` covers status, assignee, handler and unread).
 pub async fn open_counts(pool: &SqlitePool) -> sqlx::Result<InboxCounts> {
-    let rows: Vec<(Option<i64>, i64, i64)> = sqlx::query_as(
-        r"select assignee_id, count(*), coalesce(sum(unread), 0)
+    let rows: Vec<(Option<i64>, Handler, i64, i64)> = sqlx::query_as(
+        r"select assignee_id, handler, count(*), coalesce(sum(unread), 0)
             from conversations
            where status = 'open'
-           group by assignee_id",
+           group by assignee_id, handler",
     )
     .fetch_all(pool)
     .await?;
     let mut counts = InboxCounts::default();
-    for (assignee, n, unread) in rows {
+    for (assignee, handler, n, unread) in rows {
         counts.all += n;
+        if handler == Handler::Bot {
+            counts.bot += n;
+        }
         match assignee {
             None => {
-                counts.unassigned = n;
-                counts.unread_unassigned = unread;
+                counts.unassigned += n;
+                counts.unread_unassigned += unread;
+                if handler == Handler::Human {
+                    counts.waiting += n;
+                    counts.unread_waiting += unread;
+                }
             }
-            Some(id) => counts.by_assignee.push((id, n, unread)),
+            Some(id) => match counts.by_assignee.iter_mut().find(|(s, _, _)| *s == id) {
+                Some(entry) => {
+                    entry.1 += n;
+                    entry.2 += unread;
+                }
+                None => counts.by_assignee.push((id, n, unread)),
+            },
         }
     }
     Ok(counts)
+}
+
+/// The query plan of `open_counts` (steps joined by "; "), for the test that keeps it
+/// index-only.
+pub async fn open_counts_plan(pool: &SqlitePool) -> sqlx::Result<String> {
+    let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        r"explain query plan select assignee_id, handler, count(*), coalesce(sum(unread), 0)
+            from conversations
+           where status = 'open'
+           group by assignee_id, handler",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; "))
+}
+
+/// One of a customer's conversations, as the contact panel's history lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub status: ConversationStatus,
+    pub created_at: Millis,
+    pub last_activity_at: Millis,
+    pub last_message_id: Option<i64>,
+    pub messages: i64,
+}
+
+/// The contact's conversations other than `except`, newest first, at most `limit`, each with
+/// its number of messages (counted on `messages_by_conversation`).
+pub async fn history(
+    pool: &SqlitePool,
+    contact_id: i64,
+    except: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<HistoryRow>> {
+    sqlx::query_as(
+        r"select c.id, c.status, c.created_at, c.last_activity_at, c.last_message_id,
+                 (select count(*) from messages m where m.conversation_id = c.id) as messages
+            from conversations c
+           where c.contact_id = $1 and c.id <> $2
+           order by c.id desc
+           limit $3",
+    )
+    .bind(contact_id)
+    .bind(except)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
 }
 
 /// An agent read the conversation: nothing in it is unread any more. Returns whether that

@@ -123,3 +123,50 @@ pub async fn names_of(
     list.push_unseparated(") order by l.name_key, l.id");
     q.build_query_as().fetch_all(db).await
 }
+
+/// The labels of several conversations, as (conversation, label), by name.
+pub async fn of_conversations(
+    db: impl sqlx::SqliteExecutor<'_>,
+    conversation_ids: &[i64],
+) -> sqlx::Result<Vec<(i64, LabelRow)>> {
+    if conversation_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        r"select cl.conversation_id, l.id, l.name, l.color
+            from conversation_labels cl
+            join labels l on l.id = cl.label_id
+           where cl.conversation_id in (",
+    );
+    let mut list = q.separated(", ");
+    for id in conversation_ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(") order by l.name_key, l.id");
+    let rows: Vec<(i64, i64, String, String)> = q.build_query_as().fetch_all(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(c, id, name, color)| (c, LabelRow { id, name, color }))
+        .collect())
+}
+
+/// Puts one label on a conversation (nothing changes when it has it already); the number of
+/// labels it has afterwards.
+pub async fn add_to_conversation(
+    conn: &mut SqliteConnection,
+    conversation_id: i64,
+    label_id: i64,
+) -> sqlx::Result<i64> {
+    sqlx::query(
+        r"insert into conversation_labels (conversation_id, label_id) values ($1, $2)
+          on conflict do nothing",
+    )
+    .bind(conversation_id)
+    .bind(label_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar("select count(*) from conversation_labels where conversation_id = $1")
+        .bind(conversation_id)
+        .fetch_one(&mut *conn)
+        .await
+}

@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/conversations/{id}/handler", post(set_handler))
         .route("/api/v1/conversations/{id}/labels", put(set_labels))
         .route("/api/v1/conversations/{id}/snooze", post(snooze))
+        .route("/api/v1/conversations/bulk", post(bulk))
         .route("/api/v1/labels", get(list_labels).post(create_label))
         .route("/api/v1/labels/{id}", delete(delete_label))
         .route("/api/v1/messages/{id}/retry", post(retry_message))
@@ -361,6 +362,146 @@ async fn snooze(
     view_of(&state, &row).await.map(Json)
 }
 
+/// Most conversations one bulk request acts on.
+pub const MAX_BULK: usize = 200;
+
+/// `POST /api/v1/conversations/bulk`: one action on several conversations.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BulkBody {
+    ids: Vec<i64>,
+    action: String,
+    /// `assign`: the staff id, or null for nobody
+    #[serde(default)]
+    assignee: Option<i64>,
+    /// `label`: the label's name
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// What happened to each conversation of a bulk request, in the order given.
+#[derive(Debug, Serialize)]
+pub struct BulkOutcome {
+    pub results: Vec<BulkResult>,
+    /// how many were done, how many refused
+    pub done: usize,
+    pub refused: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BulkResult {
+    pub id: i64,
+    pub ok: bool,
+    /// why this one was refused: `{code, message}` as the API's errors
+    pub error: Option<BulkError>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BulkError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+enum BulkAction {
+    Assign(Option<i64>),
+    Label(String),
+    Resolve,
+}
+
+/// Each conversation goes through the same service (and the same rules: an agent does not take
+/// a colleague's conversation) as its own request would, in its own transaction: one refused
+/// does not undo or stop the others, and each is reported. The request as a whole is refused
+/// (400) only when it cannot mean anything: no ids or too many, an unknown action, an unknown
+/// label.
+async fn bulk(
+    State(state): State<AppState>,
+    user: Staff,
+    ApiLang(lang): ApiLang,
+    Strict(body): Strict<BulkBody>,
+) -> AppResult<Json<BulkOutcome>> {
+    let r = lang.request();
+    let mut ids: Vec<i64> = Vec::with_capacity(body.ids.len().min(MAX_BULK));
+    for id in &body.ids {
+        if !ids.contains(id) {
+            ids.push(*id);
+        }
+    }
+    if ids.is_empty() || ids.len() > MAX_BULK {
+        let max = MAX_BULK.to_string();
+        return Err(AppError::Invalid(fill(
+            lang.list().bulk_ids,
+            &[("max", &max)],
+        )));
+    }
+    let action = match body.action.as_str() {
+        "assign" => BulkAction::Assign(body.assignee),
+        "label" => {
+            let name = body
+                .label
+                .ok_or_else(|| AppError::Invalid(fill(r.field_required, &[("field", "label")])))?;
+            // an unknown label refuses the whole request, before anything changes
+            BulkAction::Label(
+                services::labels::named(&state.store, &name, lang)
+                    .await?
+                    .name,
+            )
+        }
+        "resolve" => BulkAction::Resolve,
+        _ => {
+            return Err(AppError::Invalid(
+                r.choice("action", &["assign", "label", "resolve"]),
+            ));
+        }
+    };
+    let (store, live) = (&state.store, &state.live);
+    let mut results = Vec::with_capacity(ids.len());
+    for id in ids {
+        let outcome = match &action {
+            BulkAction::Assign(to) => {
+                services::conversations::assign(store, live, &user, id, *to, lang)
+                    .await
+                    .map(|_| ())
+            }
+            BulkAction::Label(name) => {
+                services::labels::add_to_conversation(store, live, &user, id, name, lang).await
+            }
+            BulkAction::Resolve => services::conversations::set_status(
+                store,
+                live,
+                &user,
+                id,
+                ConversationStatus::Resolved,
+            )
+            .await
+            .map(|_| ()),
+        };
+        results.push(match outcome {
+            Ok(()) => BulkResult {
+                id,
+                ok: true,
+                error: None,
+            },
+            Err(e) => {
+                e.log();
+                BulkResult {
+                    id,
+                    ok: false,
+                    error: Some(BulkError {
+                        code: e.code(),
+                        message: e.public_message(),
+                    }),
+                }
+            }
+        });
+    }
+    let done = results.iter().filter(|r| r.ok).count();
+    Ok(Json(BulkOutcome {
+        refused: results.len() - done,
+        done,
+        results,
+    }))
+}
+
 /// `GET /api/v1/labels`.
 #[derive(Debug, Serialize)]
 pub struct LabelList {
@@ -419,7 +560,7 @@ async fn delete_label(
 ) -> AppResult<axum::http::StatusCode> {
     let id = super::path_id(&id)
         .ok_or_else(|| AppError::NotFound(format!("there is no label {id:?}")))?;
-    services::labels::delete(&state.store, &user, id).await?;
+    services::labels::delete(&state.store, &state.live, &user, id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

@@ -41,6 +41,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/admin.js"),
     ),
     (
+        "contact.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/contact.js"),
+    ),
+    (
         "demo.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/demo.js"),

@@ -3,6 +3,13 @@
 //! `web::live_render` pushes, rendered by the same templates. The conversation page
 //! (`web::conversation`) renders the same pane beside the open conversation.
 //!
+//! The list's views follow the work: **waiting** (open, a human's, nobody assigned: the queue),
+//! **mine**, **bot** (the bot's conversations, out of the queue) and **all**, each with the
+//! count of its open conversations; a status filter (but in waiting, which is open by
+//! definition) and a label filter narrow them. The old `view=unassigned` means waiting. Without
+//! a view an agent sees mine when they have any open conversation (their commitments come
+//! first), else waiting (where new work is).
+//!
 //! Each page notes the live sequence number it was read at (before reading the database), so
 //! its script asks `/ws` for everything after it: an event racing the page load is applied
 //! twice at worst (fragments replace by id), never missed.
@@ -15,11 +22,13 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::domain::{ConversationStatus, now_millis};
-use crate::i18n::Text;
-use crate::store::conversations::{self, AssigneeFilter, ListFilter};
-use crate::store::messages;
+use crate::i18n::{ListText, Text};
+use crate::services;
+use crate::store::conversations::{self, AssigneeFilter, ListFilter, Narrow, View};
+use crate::store::labels::{self as label_store, LabelRow};
+use crate::store::{messages, staff};
 use crate::web::pages::{Chrome, OrPage, PageError, PageResult, Viewer, render};
-use crate::web::views::{RowView, status_label};
+use crate::web::views::{LabelChip, RowView, status_label};
 
 /// Rows per inbox page.
 const PAGE: i64 = 50;
@@ -33,24 +42,45 @@ pub(super) struct InboxQuery {
     view: Option<String>,
     status: Option<String>,
     before: Option<String>,
+    /// a label's name (letter case aside)
+    label: Option<String>,
 }
 
-struct Tab {
-    key: &'static str,
-    label: &'static str,
-    href: String,
-    current: bool,
-    count: i64,
+pub(super) struct Tab {
+    pub(super) key: &'static str,
+    pub(super) label: &'static str,
+    pub(super) href: String,
+    pub(super) current: bool,
+    pub(super) count: i64,
 }
 
-/// The conversation list: its views with their counts, status filters, one page of rows.
+/// A choice of the label filter and the bulk toolbar.
+pub(super) struct LabelOption {
+    pub(super) chip: LabelChip,
+    pub(super) selected: bool,
+}
+
+/// A staff member the bulk toolbar can assign to.
+pub(super) struct StaffOption {
+    pub(super) id: i64,
+    pub(super) name: String,
+}
+
+/// The conversation list: its views with their counts, status and label filters, one page of
+/// rows, and what the bulk toolbar offers.
 pub(super) struct ListPane {
-    view: &'static str,
-    status: &'static str,
-    views: Vec<Tab>,
-    statuses: Vec<Tab>,
-    rows: Vec<RowView>,
-    next: Option<String>,
+    pub(super) view: &'static str,
+    pub(super) status: &'static str,
+    /// the label filter's id ("" when none), for the script's `data-label`
+    pub(super) label_id: String,
+    pub(super) views: Vec<Tab>,
+    /// empty in the waiting view (it is open by definition)
+    pub(super) statuses: Vec<Tab>,
+    pub(super) labels: Vec<LabelOption>,
+    pub(super) staff: Vec<StaffOption>,
+    pub(super) rows: Vec<RowView>,
+    pub(super) next: Option<String>,
+    pub(super) l: &'static ListText,
 }
 
 #[derive(Template)]
@@ -63,8 +93,14 @@ struct InboxPage {
     live_boot: String,
 }
 
-fn inbox_href(view: &str, status: &str, before: Option<&str>) -> String {
-    let mut query = vec![("view", view), ("status", status)];
+fn inbox_href(view: &str, status: &str, label: &str, before: Option<&str>) -> String {
+    let mut query = vec![("view", view)];
+    if view != "waiting" {
+        query.push(("status", status));
+    }
+    if !label.is_empty() {
+        query.push(("label", label));
+    }
     if let Some(b) = before {
         query.push(("before", b));
     }
@@ -98,87 +134,157 @@ pub(super) async fn list_pane(
     q: &InboxQuery,
 ) -> Result<ListPane, PageError> {
     let t = viewer.lang.text();
+    let l = viewer.lang.list();
+    let pool = state.store.pool();
+    let (counts, all_labels, staff_rows) = tokio::try_join!(
+        crate::web::live_render::inbox_counts(&state.store, &state.live),
+        label_store::list(pool),
+        staff::list(pool),
+    )
+    .or_page(viewer)?;
+    let (mine, _) = counts.of(viewer.staff.id);
     let view = match q.view.as_deref() {
+        Some("waiting" | "unassigned") => "waiting",
         Some("mine") => "mine",
-        Some("unassigned") => "unassigned",
-        _ => "all",
+        Some("bot") => "bot",
+        Some("all") => "all",
+        // see the module's comment
+        _ if mine > 0 => "mine",
+        _ => "waiting",
     };
-    let status = match q.status.as_deref().and_then(ConversationStatus::parse) {
-        Some(s) => s.as_str(),
-        None if q.status.as_deref() == Some("all") => "all",
-        None => "open",
+    let status = if view == "waiting" {
+        "open"
+    } else {
+        match q.status.as_deref().and_then(ConversationStatus::parse) {
+            Some(s) => s.as_str(),
+            None if q.status.as_deref() == Some("all") => "all",
+            None => "open",
+        }
     };
+    let chosen: Option<&LabelRow> = q
+        .label
+        .as_deref()
+        .filter(|n| !n.trim().is_empty())
+        .map(services::labels::name_key)
+        .and_then(|key| {
+            all_labels
+                .iter()
+                .find(|lb| services::labels::name_key(&lb.name) == key)
+        });
+    // a label that does not exist (deleted meanwhile) matches nothing rather than everything
+    let label_filter = match (&q.label, chosen) {
+        (_, Some(lb)) => Some(lb.id),
+        (Some(n), None) if !n.trim().is_empty() => Some(0),
+        _ => None,
+    };
+    let label_name = chosen.map(|lb| lb.name.clone()).unwrap_or_default();
     let before = q
         .before
         .as_deref()
         .and_then(|c| c.split_once('.'))
         .and_then(|(at, id)| Some((at.parse().ok()?, id.parse().ok()?)));
-    let pool = state.store.pool();
     let filter = ListFilter {
         status: ConversationStatus::parse(status),
-        assignee: match view {
-            "mine" => AssigneeFilter::User(viewer.staff.id),
-            "unassigned" => AssigneeFilter::Nobody,
-            _ => AssigneeFilter::Any,
-        },
+        assignee: AssigneeFilter::Any,
         before,
         limit: PAGE + 1,
     };
-    let (mut rows, counts) = tokio::try_join!(
-        conversations::list(pool, &filter),
-        crate::web::live_render::inbox_counts(&state.store, &state.live)
-    )
-    .or_page(viewer)?;
+    let narrow = Narrow {
+        view: match view {
+            "waiting" => View::Waiting,
+            "mine" => View::Mine(viewer.staff.id),
+            "bot" => View::Bot,
+            _ => View::All,
+        },
+        label: label_filter,
+        ..Narrow::default()
+    };
+    let mut rows = conversations::list_where(pool, &filter, &narrow)
+        .await
+        .or_page(viewer)?;
     let next = (rows.len() as i64 > PAGE).then(|| {
         rows.truncate(PAGE as usize);
         let last = &rows[rows.len() - 1];
         inbox_href(
             view,
             status,
+            &label_name,
             Some(&format!("{}.{}", last.last_activity_at, last.id)),
         )
     });
     let last_ids: Vec<i64> = rows.iter().filter_map(|r| r.last_message_id).collect();
-    let last = messages::by_ids(pool, &last_ids).await.or_page(viewer)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let (last, row_labels) = tokio::try_join!(
+        messages::by_ids(pool, &last_ids),
+        label_store::of_conversations(pool, &ids)
+    )
+    .or_page(viewer)?;
     let now = now_millis();
     let rows = rows
         .iter()
         .map(|r| {
             let m = last.iter().find(|m| Some(m.id) == r.last_message_id);
-            RowView::of(r, m, &state.config.reply_rules, now, t)
+            let labels = row_labels
+                .iter()
+                .filter(|(c, _)| *c == r.id)
+                .map(|(_, lb)| lb);
+            RowView::of(r, m, &state.config.reply_rules, now, t).with_labels(labels)
         })
         .collect();
-    let (mine, _) = counts.of(viewer.staff.id);
     let views = [
+        ("waiting", l.waiting, counts.waiting),
         ("mine", t.mine, mine),
-        ("unassigned", t.unassigned, counts.unassigned),
+        ("bot", l.bot_view, counts.bot),
         ("all", t.all, counts.all),
     ]
     .into_iter()
     .map(|(key, label, count)| Tab {
         key,
         label,
-        href: inbox_href(key, status, None),
+        href: inbox_href(key, status, &label_name, None),
         current: key == view,
         count,
     })
     .collect();
-    let statuses = ["open", "pending", "resolved", "all"]
+    let statuses = if view == "waiting" {
+        Vec::new()
+    } else {
+        ["open", "pending", "resolved", "all"]
+            .into_iter()
+            .map(|key| Tab {
+                key,
+                label: ConversationStatus::parse(key).map_or(t.any_status, |s| status_label(t, s)),
+                href: inbox_href(view, key, &label_name, None),
+                current: key == status,
+                count: 0,
+            })
+            .collect()
+    };
+    let labels = all_labels
+        .iter()
+        .map(|lb| LabelOption {
+            chip: LabelChip::of(lb),
+            selected: chosen.is_some_and(|c| c.id == lb.id),
+        })
+        .collect();
+    let staff = staff_rows
         .into_iter()
-        .map(|key| Tab {
-            key,
-            label: ConversationStatus::parse(key).map_or(t.any_status, |s| status_label(t, s)),
-            href: inbox_href(view, key, None),
-            current: key == status,
-            count: 0,
+        .filter(|s| !s.disabled)
+        .map(|s| StaffOption {
+            id: s.id,
+            name: s.display_name,
         })
         .collect();
     Ok(ListPane {
         view,
         status,
+        label_id: chosen.map(|lb| lb.id.to_string()).unwrap_or_default(),
         views,
         statuses,
+        labels,
+        staff,
         rows,
         next,
+        l,
     })
 }

@@ -16,6 +16,7 @@ use crate::domain::{ReplyRules, now_millis};
 use crate::live::{Event, Fragments, Live};
 use crate::store::Store;
 use crate::store::conversations::{self, ConversationRow, InboxCounts};
+use crate::store::labels::{self, LabelRow};
 use crate::store::messages::{self, MessageRow};
 use crate::web::views::{
     MessageFragment, MessageView, RowFragment, RowView, StateFragment, fragment, in_each_lang,
@@ -122,9 +123,14 @@ async fn render_batch(store: &Store, live: &Live, rules: &ReplyRules, batch: Vec
         Ok(m) => m,
         Err(e) => return unrendered(live, batch, e),
     };
+    // the rows' label chips: one more query for the whole batch
+    let row_labels = match labels::of_conversations(store.pool(), &conversation_ids).await {
+        Ok(l) => l,
+        Err(e) => return unrendered(live, batch, e),
+    };
     let now = now_millis();
     for event in batch {
-        let html = fragments(&event, &rows, &msgs, rules, now);
+        let html = fragments(&event, &rows, &msgs, &row_labels, rules, now);
         live.sequence(event, Some(html));
     }
 }
@@ -135,6 +141,7 @@ fn fragments(
     event: &Event,
     rows: &[ConversationRow],
     msgs: &[MessageRow],
+    row_labels: &[(i64, LabelRow)],
     rules: &ReplyRules,
     now: i64,
 ) -> Fragments {
@@ -160,7 +167,13 @@ fn fragments(
         .and_then(|id| rows.iter().find(|r| r.id == id));
     if let Some(r) = row {
         let last = r.last_message_id.and_then(message_of);
-        let views = in_each_lang(|lang| RowView::of(r, last, rules, now, lang.text()));
+        let views = in_each_lang(|lang| {
+            let labels = row_labels
+                .iter()
+                .filter(|(c, _)| *c == r.id)
+                .map(|(_, l)| l);
+            RowView::of(r, last, rules, now, lang.text()).with_labels(labels)
+        });
         html.row = Some(in_each_lang(|lang| {
             fragment(&RowFragment {
                 c: &views[lang.index()],

@@ -11,8 +11,9 @@ use crate::domain::{
     Allowance, ConversationStatus, Handler, MediaState, MessageContent, MessageStatus, Millis,
     ReplyRules, SenderKind,
 };
-use crate::i18n::{Lang, Text};
+use crate::i18n::{Lang, ListText, Text, fill};
 use crate::store::conversations::ConversationRow;
+use crate::store::labels::LabelRow;
 use crate::store::messages::MessageRow;
 
 /// Longest preview of a last message in an inbox row, in characters.
@@ -22,7 +23,8 @@ const PREVIEW_CHARS: usize = 80;
 #[derive(Debug, Clone)]
 pub struct RowView {
     pub id: i64,
-    /// the contact's name, else their openid
+    /// the contact's saved name, else a short readable id from their openid ("访客 7F3A"):
+    /// `customer_name`, the same wherever the customer is named
     pub name: String,
     pub openid: String,
     pub status: &'static str,
@@ -41,6 +43,155 @@ pub struct RowView {
     pub unread: i64,
     pub window: WindowView,
     pub session_from: String,
+    /// its labels, by name (`with_labels`; none until then)
+    pub labels: Vec<LabelChip>,
+    /// while snoozed: until when
+    pub snoozed: Option<When>,
+    /// the label ids as `data-labels` wants them: " 3 7 " (spaces around each, so a script can
+    /// look for " 3 ")
+    pub label_ids: String,
+}
+
+/// A label as a chip: its name on its colour, one of `PALETTE`'s (a class), so the text stays
+/// readable whatever colour was stored.
+#[derive(Debug, Clone)]
+pub struct LabelChip {
+    pub id: i64,
+    pub name: String,
+    /// `label-red`, …: the palette colour nearest the stored one
+    pub class: &'static str,
+}
+
+/// One colour of the label palette.
+pub struct PaletteColor {
+    /// as stored: `#rrggbb`
+    pub color: &'static str,
+    /// the chip's class
+    pub class: &'static str,
+    /// the colour's name in `ListText`
+    pub name: fn(&ListText) -> &'static str,
+}
+
+/// The label colours admins choose from. Each is dark enough for white text (contrast 4.5:1
+/// or more).
+pub const PALETTE: [PaletteColor; 8] = [
+    PaletteColor {
+        color: "#cf222e",
+        class: "label-red",
+        name: |l| l.color_red,
+    },
+    PaletteColor {
+        color: "#bc4c00",
+        class: "label-orange",
+        name: |l| l.color_orange,
+    },
+    PaletteColor {
+        color: "#8a6100",
+        class: "label-yellow",
+        name: |l| l.color_yellow,
+    },
+    PaletteColor {
+        color: "#1a7f37",
+        class: "label-green",
+        name: |l| l.color_green,
+    },
+    PaletteColor {
+        color: "#0e7490",
+        class: "label-teal",
+        name: |l| l.color_teal,
+    },
+    PaletteColor {
+        color: "#0969da",
+        class: "label-blue",
+        name: |l| l.color_blue,
+    },
+    PaletteColor {
+        color: "#8250df",
+        class: "label-purple",
+        name: |l| l.color_purple,
+    },
+    PaletteColor {
+        color: "#57606a",
+        class: "label-grey",
+        name: |l| l.color_grey,
+    },
+];
+
+/// The palette class nearest a stored `#rrggbb` colour (a colour set through the API need not
+/// be one of the palette's): grey for a colour without much colour in it (white, black, greys,
+/// pastels), else the palette colour of the nearest hue.
+pub fn palette_class(color: &str) -> &'static str {
+    const GREY: &str = "label-grey";
+    let Some((hue, chroma)) = hue_of(color) else {
+        return GREY;
+    };
+    if chroma < 48 {
+        return GREY;
+    }
+    PALETTE
+        .iter()
+        .filter(|p| p.class != GREY)
+        .filter_map(|p| {
+            let (h, _) = hue_of(p.color)?;
+            let d = (h - hue).rem_euclid(360);
+            Some((d.min(360 - d), p.class))
+        })
+        .min_by_key(|(d, _)| *d)
+        .map_or(GREY, |(_, class)| class)
+}
+
+/// The hue (degrees) and chroma (0–255) of `#rrggbb`.
+fn hue_of(color: &str) -> Option<(i32, i32)> {
+    let hex = color.strip_prefix('#')?;
+    if hex.len() != 6 {
+        return None;
+    }
+    let channel = |i: usize| i32::from_str_radix(hex.get(i..i + 2)?, 16).ok();
+    let (r, g, b) = (channel(0)?, channel(2)?, channel(4)?);
+    let max = r.max(g).max(b);
+    let chroma = max - r.min(g).min(b);
+    if chroma == 0 {
+        return Some((0, 0));
+    }
+    let h = if max == r {
+        60 * (g - b) / chroma
+    } else if max == g {
+        120 + 60 * (b - r) / chroma
+    } else {
+        240 + 60 * (r - g) / chroma
+    };
+    Some((h.rem_euclid(360), chroma))
+}
+
+impl LabelChip {
+    pub fn of(l: &LabelRow) -> LabelChip {
+        LabelChip {
+            id: l.id,
+            name: l.name.clone(),
+            class: palette_class(&l.color),
+        }
+    }
+}
+
+/// What staff call a customer everywhere (rows, the conversation's header, notifications):
+/// the name they saved, else "访客 7F3A" / "Visitor 7F3A", four hex digits of a hash of the
+/// openid: short, readable, and the same on every page and in both languages but the word.
+pub fn customer_name(saved: Option<&str>, openid: &str, l: &ListText) -> String {
+    match saved.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(name) => name.to_owned(),
+        None => format!("{} {}", l.visitor, short_id(openid)),
+    }
+}
+
+/// Four hex digits from the openid (FNV-1a, folded): stable across processes and versions,
+/// unlike std's hasher.
+pub fn short_id(openid: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in openid.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{:04X}", (h ^ (h >> 16)) & 0xffff)
 }
 
 /// A time, as `<time datetime>` wants it and as text for when scripts do not run.
@@ -70,15 +221,21 @@ pub struct WindowView {
     pub ends_at: Millis,
     pub left: u32,
     pub open: bool,
-    /// "47 h", "12 min", or the closed wording
+    /// "47 h", "12 min", or why it is closed: the quota spent (the window still open) or
+    /// the window closed
     pub label: String,
+    /// the window is open but its replies are spent
+    pub quota_spent: bool,
 }
 
 impl WindowView {
     pub fn of(allowance: Allowance, now: Millis, t: &Text) -> WindowView {
         let ends_at = allowance.ends_at.unwrap_or(0);
         let open = ends_at > now && allowance.left > 0;
-        let label = if !open {
+        let quota_spent = ends_at > now && allowance.left == 0;
+        let label = if quota_spent {
+            t.lang().list().quota_spent.to_owned()
+        } else if !open {
             t.window_closed.to_owned()
         } else {
             let minutes = (ends_at - now) / 60_000;
@@ -93,6 +250,7 @@ impl WindowView {
             left: allowance.left,
             open,
             label,
+            quota_spent,
         }
     }
 }
@@ -128,13 +286,10 @@ impl RowView {
             r.replies_since_enter,
             now,
         );
+        let l = t.lang().list();
         RowView {
             id: r.id,
-            name: r
-                .contact_name
-                .clone()
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| r.openid.clone()),
+            name: customer_name(r.contact_name.as_deref(), &r.openid, l),
             openid: r.openid.clone(),
             status: r.status.as_str(),
             status_label: status_label(t, r.status),
@@ -145,15 +300,44 @@ impl RowView {
                 .assignee_name
                 .clone()
                 .unwrap_or_else(|| t.nobody.to_owned()),
-            preview: last.map(|m| preview(m, t)).unwrap_or_default(),
+            preview: last.map(|m| authored_preview(m, t, l)).unwrap_or_default(),
             last_message_id: r.last_message_id.unwrap_or(0),
             last_direction: last.map_or("", |m| m.direction.as_str()),
             activity: When::at(r.last_activity_at),
             unread: r.unread,
             window: WindowView::of(allowance, now, t),
             session_from: r.session_from.clone().unwrap_or_default(),
+            labels: Vec::new(),
+            snoozed: r.snoozed_until.map(When::at),
+            label_ids: " ".to_owned(),
         }
     }
+
+    /// The row with its labels (of this conversation, by name).
+    pub fn with_labels<'a>(mut self, labels: impl IntoIterator<Item = &'a LabelRow>) -> RowView {
+        self.labels = labels.into_iter().map(LabelChip::of).collect();
+        self.label_ids = self.labels.iter().fold(" ".to_owned(), |mut ids, l| {
+            ids.push_str(&l.id.to_string());
+            ids.push(' ');
+            ids
+        });
+        self
+    }
+}
+
+/// The preview with who wrote it: "客户：…", "机器人：…", "王芳：…".
+pub fn authored_preview(m: &MessageRow, t: &Text, l: &ListText) -> String {
+    let who = match m.sender_kind {
+        SenderKind::Customer => t.customer.to_owned(),
+        SenderKind::Agent => m
+            .sender_name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| t.handler_human.to_owned()),
+        SenderKind::Bot => t.bot.to_owned(),
+        SenderKind::System => t.system.to_owned(),
+    };
+    fill(l.said, &[("who", &who), ("text", &preview(m, t))])
 }
 
 /// A message in one line of plain text, for an inbox row or a notification.
@@ -433,6 +617,58 @@ mod tests {
             vec![("http:// and https://".into(), None)]
         );
         assert_eq!(hrefs(""), Vec::<(String, Option<String>)>::new());
+    }
+
+    #[test]
+    fn a_spent_quota_is_not_a_closed_window() {
+        let t = Lang::Zh.text();
+        let l = Lang::Zh.list();
+        let now = 1_000_000_000;
+        let spent = Allowance {
+            ends_at: Some(now + 3_600_000),
+            left: 0,
+        };
+        let w = WindowView::of(spent, now, t);
+        assert!(!w.open && w.quota_spent);
+        assert_eq!(w.label, l.quota_spent);
+        let closed = Allowance {
+            ends_at: Some(now - 1),
+            left: 5,
+        };
+        let w = WindowView::of(closed, now, t);
+        assert!(!w.open && !w.quota_spent);
+        assert_eq!(w.label, t.window_closed);
+        let open = Allowance {
+            ends_at: Some(now + 2 * 3_600_000),
+            left: 3,
+        };
+        assert!(WindowView::of(open, now, t).open);
+    }
+
+    #[test]
+    fn customers_without_a_name_get_a_short_stable_readable_id() {
+        let l = Lang::Zh.list();
+        let a = customer_name(None, "oAbCdEfGhIjKlMnOpQrStUvWxYz", l);
+        assert_eq!(
+            a,
+            customer_name(Some("  "), "oAbCdEfGhIjKlMnOpQrStUvWxYz", l)
+        );
+        assert!(a.starts_with("访客 ") && a.chars().count() == 7, "{a}");
+        assert_ne!(a, customer_name(None, "oAbCdEfGhIjKlMnOpQrStUvWxYZ", l));
+        assert_eq!(customer_name(Some(" 王芳 "), "o", l), "王芳");
+        // the same id in English, only the word differs
+        let en = customer_name(None, "oAbCdEfGhIjKlMnOpQrStUvWxYz", Lang::En.list());
+        assert_eq!(en.strip_prefix("Visitor "), a.strip_prefix("访客 "));
+    }
+
+    #[test]
+    fn any_stored_colour_gets_a_palette_class() {
+        assert_eq!(palette_class("#cf222e"), "label-red");
+        assert_eq!(palette_class("#2255dd"), "label-blue");
+        assert_eq!(palette_class("#00aa00"), "label-green");
+        assert_eq!(palette_class("#FAFAFA"), "label-grey");
+        assert_eq!(palette_class("nonsense"), "label-grey");
+        assert_eq!(palette_class("#zzzzzz"), "label-grey");
     }
 
     #[test]

@@ -227,6 +227,7 @@ async fn an_agent_gets_the_forbidden_page_for_everything_in_the_console() {
             "/admin/rules",
             "/admin/users",
             "/admin/settings",
+            "/admin/labels",
             "/admin/audit",
             "/canned"
         ]

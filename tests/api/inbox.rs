@@ -107,15 +107,17 @@ async fn the_inbox_lists_conversations_newest_first_with_escaped_previews() {
     app.push_text(&newer, "<script>alert(1)</script> & more")
         .await;
 
-    let (status, html) = page(&app, "/inbox").await;
+    let (status, html) = page(&app, "/inbox?view=all").await;
     assert_eq!(status, StatusCode::OK);
+    // customers are named by a short readable id, not their openid
+    let name = |o: &str| format!("访客 {}", kefu::web::views::short_id(o));
     assert_eq!(
         all(&html, "#conversations > li.conv .conv-name"),
-        [newer.clone(), older]
+        [name(&newer), name(&older)]
     );
     assert_eq!(
         all(&html, "#conversations > li.conv .conv-preview")[0],
-        "<script>alert(1)</script> & more"
+        "客户：<script>alert(1)</script> & more"
     );
     // as text, not markup: no script element came from the customer
     assert_eq!(all(&html, "#conversations script").len(), 0);
@@ -130,9 +132,10 @@ async fn the_inbox_lists_conversations_newest_first_with_escaped_previews() {
         attr(&html, &format!("{row} a.conv-link"), "href"),
         Some(format!("/conversations/{c}"))
     );
-    // the tabs count open conversations
+    // the views count open conversations: both are the bot's, none waits for a human
     assert_eq!(one(&html, "#views a[data-view=all] .count"), "2");
-    assert_eq!(one(&html, "#views a[data-view=unassigned] .count"), "2");
+    assert_eq!(one(&html, "#views a[data-view=bot] .count"), "2");
+    assert_eq!(one(&html, "#views a[data-view=waiting] .count"), "0");
     assert_eq!(one(&html, "#views a[data-view=mine] .count"), "0");
     // the page says which live event it reflects, so its script asks only for later ones
     assert!(attr(&html, "meta[name=kefu-live-seq]", "content").is_some());
@@ -158,6 +161,14 @@ async fn views_and_status_filters_select_the_right_conversations() {
         .post_json(
             &format!("/api/v1/conversations/{mine_id}/assign"),
             json!({ "assignee": agent }),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // handed to a human and nobody's: it waits in the queue
+    let resp = app
+        .post_json(
+            &format!("/api/v1/conversations/{theirs_id}/handler"),
+            json!({ "handler": "human" }),
         )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -193,7 +204,7 @@ async fn views_and_status_filters_select_the_right_conversations() {
     assert_eq!(ids(&html), [done_id]);
     let (_, html) = page(&app, "/inbox?view=all&status=all").await;
     assert_eq!(ids(&html).len(), 3);
-    let (_, html) = page(&app, "/inbox").await;
+    let (_, html) = page(&app, "/inbox?view=all").await;
     assert_eq!(ids(&html).len(), 2, "open only by default");
     assert_eq!(
         attr(&html, "#statuses a[aria-current=page]", "data-status").as_deref(),
@@ -209,13 +220,18 @@ async fn inbox_pages_follow_one_another_without_gaps_or_repeats() {
         app.push_text(c, "hi").await;
     }
     let mut seen = Vec::new();
-    let mut path = "/inbox".to_owned();
+    // by id: customers' short readable names may coincide
+    let sel = Selector::parse("#conversations > li.conv").unwrap();
+    let mut path = "/inbox?view=all".to_owned();
     loop {
         let (status, html) = page(&app, &path).await;
         assert_eq!(status, StatusCode::OK);
-        let names = all(&html, "#conversations > li.conv .conv-name");
-        assert!(names.len() <= 50);
-        seen.extend(names);
+        let ids: Vec<String> = html
+            .select(&sel)
+            .map(|e| e.value().attr("data-id").unwrap().to_owned())
+            .collect();
+        assert!(ids.len() <= 50);
+        seen.extend(ids);
         match attr(&html, "#more", "href") {
             Some(next) => path = next,
             None => break,
@@ -227,8 +243,14 @@ async fn inbox_pages_follow_one_another_without_gaps_or_repeats() {
     unique.dedup();
     assert_eq!(unique.len(), 57, "no conversation twice");
     // newest first across the pages
-    assert_eq!(seen[0], customers[56]);
-    assert_eq!(seen[56], customers[0]);
+    assert_eq!(
+        seen[0],
+        id_of(&app.conversation_of(&customers[56]).await).to_string()
+    );
+    assert_eq!(
+        seen[56],
+        id_of(&app.conversation_of(&customers[0]).await).to_string()
+    );
 }
 
 #[tokio::test]
@@ -466,7 +488,7 @@ async fn staff_rename_a_contact_and_keep_a_note_on_them() {
         one(&html, "#contact-form textarea[name=note]"),
         "prefers mornings"
     );
-    let (_, html) = page(&app, "/inbox").await;
+    let (_, html) = page(&app, "/inbox?view=all").await;
     assert_eq!(one(&html, ".conv-name"), "王女士 <VIP>");
 
     // too long: refused whole, nothing changed; a form's refusal is a page, not JSON
@@ -480,7 +502,7 @@ async fn staff_rename_a_contact_and_keep_a_note_on_them() {
         one(&html, "#contact-form textarea[name=note]"),
         "prefers mornings"
     );
-    // an empty name goes back to the openid
+    // an empty name goes back to the short readable id
     let resp = post(vec![("name", " ".into()), ("note", "".into())])
         .await
         .unwrap();
@@ -557,7 +579,7 @@ async fn live_events_carry_the_pages_own_fragments_and_messages_only_to_their_vi
     let row = Html::parse_fragment(seen["html"]["row"].as_str().expect("a row"));
     assert_eq!(
         one(&row, &format!("li#conv-{c} .conv-preview")),
-        "<b>bold</b> https://example.com"
+        "客户：<b>bold</b> https://example.com"
     );
     let message = Html::parse_fragment(seen["html"]["message"].as_str().expect("the message"));
     assert_eq!(

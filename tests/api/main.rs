@@ -13,6 +13,7 @@ mod first_run;
 mod hardening;
 mod helpers;
 mod inbox;
+mod list;
 mod live;
 mod operations;
 mod requests;

@@ -27,6 +27,7 @@ use crate::i18n::AdminText;
 use crate::web::pages::{Chrome, PageResult, Viewer};
 
 mod audit;
+mod labels;
 mod rules;
 mod settings;
 mod users;
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(settings::router())
         .merge(audit::router())
+        .merge(labels::router())
 }
 
 // ------------------------------------------------------------------------------------------
