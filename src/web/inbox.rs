@@ -35,22 +35,22 @@ pub(super) struct InboxQuery {
     before: Option<String>,
 }
 
-struct Tab {
-    key: &'static str,
-    label: &'static str,
-    href: String,
-    current: bool,
-    count: i64,
+pub(super) struct Tab {
+    pub(super) key: &'static str,
+    pub(super) label: &'static str,
+    pub(super) href: String,
+    pub(super) current: bool,
+    pub(super) count: i64,
 }
 
 /// The conversation list: its views with their counts, status filters, one page of rows.
 pub(super) struct ListPane {
-    view: &'static str,
-    status: &'static str,
-    views: Vec<Tab>,
-    statuses: Vec<Tab>,
-    rows: Vec<RowView>,
-    next: Option<String>,
+    pub(super) view: &'static str,
+    pub(super) status: &'static str,
+    pub(super) views: Vec<Tab>,
+    pub(super) statuses: Vec<Tab>,
+    pub(super) rows: Vec<RowView>,
+    pub(super) next: Option<String>,
 }
 
 #[derive(Template)]

@@ -18,3 +18,4 @@ mod settings;
 mod strict;
 mod webhook;
 mod workspace;
+mod workspace_ui;
