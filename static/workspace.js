@@ -205,5 +205,6 @@ document.addEventListener("keydown", (e) => {
   }
 });
 
+workspace.classList.add("scripted");
 history.replaceState({ conversation: openId() }, "");
 markOpenRow();
