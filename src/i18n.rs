@@ -198,6 +198,25 @@ pub struct Text {
     pub conversation: &'static str,
     pub more: &'static str,
     pub hand_to_bot: &'static str,
+    // == workspace: the three panes and the conversation pane ==
+    pub choose_conversation: &'static str,
+    /// "{time}" is "23 h" or "12 min"
+    pub window_time_left: &'static str,
+    /// "{n}" replies WeChat still allows
+    pub replies_left_n: &'static str,
+    pub quota_spent: &'static str,
+    pub cannot_send_reason: &'static str,
+    pub already_yours: &'static str,
+    pub nobody_assigned: &'static str,
+    pub bot_handles_it: &'static str,
+    /// "{name}" is the colleague the conversation is assigned to
+    pub only_admin_reassigns: &'static str,
+    pub new_messages: &'static str,
+    pub customer_wrote_again: &'static str,
+    pub open_new_conversation: &'static str,
+    pub conversation_tools: &'static str,
+    pub close: &'static str,
+    pub note_text_only: &'static str,
 }
 
 pub static ZH: Text = Text {
@@ -293,6 +312,22 @@ pub static ZH: Text = Text {
     conversation: "会话",
     more: "更多",
     hand_to_bot: "交还机器人",
+    // == workspace ==
+    choose_conversation: "从列表中选择一个会话。",
+    window_time_left: "回复窗口剩余 {time}",
+    replies_left_n: "还可回复 {n} 条",
+    quota_spent: "回复次数已用完",
+    cannot_send_reason: "kefu 还不能发送回复：需要管理员设置 KEFU_WECHAT_APPID 和 KEFU_WECHAT_SECRET。内部备注仍可使用。",
+    already_yours: "已经分配给你",
+    nobody_assigned: "当前没有负责人",
+    bot_handles_it: "机器人已在处理这个会话",
+    only_admin_reassigns: "由 {name} 负责：只有管理员可以重新分配。",
+    new_messages: "新消息 ↓",
+    customer_wrote_again: "这位客户又发来了消息，已开始一个新会话。",
+    open_new_conversation: "打开新会话",
+    conversation_tools: "操作",
+    close: "关闭",
+    note_text_only: "内部备注只能是文字。",
 };
 
 pub static EN: Text = Text {
@@ -388,6 +423,22 @@ pub static EN: Text = Text {
     conversation: "Conversation",
     more: "More",
     hand_to_bot: "Hand back to the bot",
+    // == workspace ==
+    choose_conversation: "Choose a conversation from the list.",
+    window_time_left: "reply window: {time} left",
+    replies_left_n: "{n} replies left",
+    quota_spent: "quota spent",
+    cannot_send_reason: "kefu cannot send replies until an admin sets KEFU_WECHAT_APPID and KEFU_WECHAT_SECRET. Private notes still work.",
+    already_yours: "Already assigned to you",
+    nobody_assigned: "Nobody is assigned",
+    bot_handles_it: "The bot already handles this conversation",
+    only_admin_reassigns: "Assigned to {name}: only an admin can reassign it.",
+    new_messages: "New messages ↓",
+    customer_wrote_again: "This customer wrote again: a new conversation started.",
+    open_new_conversation: "Open the new conversation",
+    conversation_tools: "Actions",
+    close: "Close",
+    note_text_only: "A private note is text only.",
 };
 
 // == list: the list pane, views, labels, snooze, bulk actions, the contact panel ==

@@ -46,6 +46,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../static/contact.js"),
     ),
     (
+        "workspace.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../static/workspace.js"),
+    ),
+    (
         "demo.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/demo.js"),

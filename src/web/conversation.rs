@@ -1,23 +1,37 @@
-//! One conversation (`/conversations/{id}`): its messages, the reply box and the contact panel
-//! (`templates/inbox/conversation.html`; the panel is `web::contact`), rendered on the server;
-//! `static/conversation.js` keeps it live with the fragments `web::live_render` pushes.
-//! Like the inbox, the page notes the live sequence number before it reads the database.
+//! One conversation (`/conversations/{id}`) in the agents' workspace: the list pane
+//! (`web::inbox::list_pane`, in the view and status the agent came from, named by the URL's
+//! `view` and `status`), the conversation (its messages, the reply box, assignment and
+//! status) and the contact panel (`web::contact`), rendered on the server.
+//!
+//! `?pane=1` answers the conversation and the contact panel alone (`templates/inbox/pane.html`,
+//! the very template the page includes): `static/workspace.js` fetches it to switch
+//! conversations without leaving the page, and `static/conversation.js` keeps it live with the
+//! fragments `web::live_render` pushes. Like the inbox, the page notes the live sequence
+//! number before it reads the database.
+//!
+//! The pane offers only what the viewer may do (the rules are `services::conversations`'s:
+//! agents take unassigned conversations and hand on their own, admins any), and every control
+//! it disables says why.
+
+use std::ops::Deref;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::header;
 use axum::routing::get;
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::domain::now_millis;
+use crate::domain::{Handler, now_millis};
 use crate::error::AppError;
-use crate::i18n::Text;
+use crate::i18n::{Text, fill};
 use crate::services;
 use crate::store::{conversations, messages, staff};
 use crate::web::contact::{ContactPane, contact_pane};
+use crate::web::inbox::{InboxQuery, ListPane, list_pane};
 use crate::web::pages::{Chrome, OrPage, PageResult, Viewer, render};
-use crate::web::views::{MessageView, RowView};
+use crate::web::views::{MessageView, RowView, WindowState};
 
 /// Messages per conversation page.
 const PAGE: i64 = 50;
@@ -30,6 +44,8 @@ pub fn router() -> Router<AppState> {
 struct ConversationQuery {
     before: Option<String>,
     saved: Option<String>,
+    /// only the conversation and contact panes, for switching without a page load
+    pane: Option<String>,
 }
 
 struct StaffOption {
@@ -38,22 +54,120 @@ struct StaffOption {
     selected: bool,
 }
 
-#[derive(Template)]
-#[template(path = "inbox/conversation.html")]
-struct ConversationPage {
-    chrome: Chrome,
+/// What the viewer may do to the conversation, and why a control is disabled ("" when it
+/// is not). Mirrors `services::conversations`; `static/conversation.js` applies the same
+/// rules when the conversation changes live.
+struct Controls {
+    /// assign, unassign, hand to the bot: an admin, or an agent on an unassigned
+    /// conversation or their own
+    may_take: bool,
+    assign_me_why: &'static str,
+    unassign_why: &'static str,
+    to_bot_why: &'static str,
+    /// said instead of the assignment controls when they are hidden
+    locked: String,
+}
+
+impl Controls {
+    fn of(viewer: &Viewer, row: &conversations::ConversationRow, t: &Text) -> Controls {
+        let me = viewer.staff.id;
+        let may_take = viewer.is_admin() || row.assignee_id.is_none_or(|a| a == me);
+        let locked = if may_take {
+            String::new()
+        } else {
+            let name = row.assignee_name.as_deref().unwrap_or(t.nobody);
+            fill(t.only_admin_reassigns, &[("name", name)])
+        };
+        Controls {
+            may_take,
+            assign_me_why: if row.assignee_id == Some(me) {
+                t.already_yours
+            } else {
+                ""
+            },
+            unassign_why: if row.assignee_id.is_none() {
+                t.nobody_assigned
+            } else {
+                ""
+            },
+            to_bot_why: if row.handler == Handler::Bot {
+                t.bot_handles_it
+            } else {
+                ""
+            },
+            locked,
+        }
+    }
+}
+
+/// The conversation and its contact panel: `templates/inbox/pane.html`.
+pub(super) struct Pane {
     t: &'static Text,
     c: RowView,
+    window: WindowState,
     messages: Vec<MessageView>,
     /// the cursor for the page of older messages, when there are some
     older: Option<i64>,
     staff: Vec<StaffOption>,
+    controls: Controls,
+    /// the viewer is an admin (`data-admin`, for the script's copy of the rules)
+    is_admin: bool,
+    /// whether kefu can send replies at all (an AppID and AppSecret are set)
+    can_send: bool,
     /// why a reply cannot be sent now ("" when it can)
     blocked: &'static str,
+    /// a newer conversation of the same customer (they wrote again after this one)
+    newer: Option<i64>,
     appid: String,
     contact: ContactPane,
+    /// the list pane's view and status as a query (`view=all&status=open`), kept in the
+    /// links that lead back to the list
+    list_query: String,
+}
+
+/// The whole workspace page. Its template reads the pane's fields as its own (`Deref`), so
+/// `inbox/pane.html` is the same file whether the page or `?pane=1` renders it.
+#[derive(Template)]
+#[template(path = "inbox/conversation.html")]
+struct ConversationPage {
+    chrome: Chrome,
+    list: ListPane,
     live_seq: u64,
     live_boot: String,
+    pane: Pane,
+}
+
+impl Deref for ConversationPage {
+    type Target = Pane;
+    fn deref(&self) -> &Pane {
+        &self.pane
+    }
+}
+
+/// `?pane=1`: the conversation and the contact panel alone.
+#[derive(Template)]
+#[template(path = "inbox/pane_only.html")]
+struct PaneOnly {
+    pane: Pane,
+}
+
+impl Deref for PaneOnly {
+    type Target = Pane;
+    fn deref(&self) -> &Pane {
+        &self.pane
+    }
+}
+
+/// The list pane's part of a query (everything but the conversation's own `before`, `saved`
+/// and `pane`), re-encoded, for the links that lead back to the list in the same view.
+fn list_query(raw: Option<&str>) -> String {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.unwrap_or_default()).unwrap_or_default();
+    let kept: Vec<(String, String)> = pairs
+        .into_iter()
+        .filter(|(k, v)| !matches!(k.as_str(), "before" | "saved" | "pane") && v.len() <= 200)
+        .collect();
+    serde_urlencoded::to_string(kept).unwrap_or_default()
 }
 
 async fn conversation(
@@ -61,6 +175,8 @@ async fn conversation(
     viewer: Viewer,
     Path(id): Path<String>,
     Query(q): Query<ConversationQuery>,
+    Query(inbox): Query<InboxQuery>,
+    RawQuery(raw): RawQuery,
 ) -> PageResult {
     let t = viewer.lang.text();
     let missing = || viewer.fail(AppError::NotFound(t.not_found.to_owned()));
@@ -81,9 +197,10 @@ async fn conversation(
             Err(e) => return Err(viewer.fail(e)),
         }
     }
-    let (mut list, staff_rows) = tokio::try_join!(
+    let (mut list, staff_rows, of_contact) = tokio::try_join!(
         messages::list(pool, id, before, PAGE + 1),
         staff::list(pool),
+        conversations::ids_of_contact(pool, row.contact_id),
     )
     .or_page(&viewer)?;
     let contact = contact_pane(&state, &viewer, &row, q.saved.is_some()).await?;
@@ -98,12 +215,13 @@ async fn conversation(
         .rev()
         .find(|m| Some(m.id) == row.last_message_id);
     let c = RowView::of(&row, last, &state.config.reply_rules, now, t);
-    let blocked = if c.window.open {
-        ""
-    } else if c.window.ends_at > now {
-        t.quota_used
-    } else {
-        t.window_closed_reason
+    let window = WindowState::of(&c.window, now, t);
+    let can_send = state.api.is_some();
+    let blocked = match window.kind {
+        _ if !can_send => t.cannot_send_reason,
+        "open" => "",
+        "spent" => t.quota_used,
+        _ => t.window_closed_reason,
     };
     let staff = staff_rows
         .into_iter()
@@ -114,17 +232,51 @@ async fn conversation(
             name: s.display_name,
         })
         .collect();
-    Ok(render(&ConversationPage {
-        chrome: viewer.chrome("inbox"),
+    let pane = Pane {
         t,
+        window,
         messages: list.iter().map(|m| MessageView::of(m, t)).collect(),
         older,
         staff,
+        controls: Controls::of(&viewer, &row, t),
+        is_admin: viewer.is_admin(),
+        can_send,
         blocked,
+        newer: of_contact.first().copied().filter(|&newest| newest > id),
         appid: state.config.wechat.appid.clone().unwrap_or_default(),
         contact,
+        list_query: list_query(raw.as_deref()),
+        c,
+    };
+    if q.pane.is_some() {
+        let mut answer = render(&PaneOnly { pane });
+        answer.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+        return Ok(answer);
+    }
+    let list = list_pane(&state, &viewer, &inbox).await?;
+    Ok(render(&ConversationPage {
+        chrome: viewer.chrome("inbox"),
+        list,
         live_seq,
         live_boot: state.live.boot().to_owned(),
-        c,
+        pane,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list_query;
+
+    #[test]
+    fn the_list_query_keeps_the_lists_part_and_escapes_it() {
+        assert_eq!(
+            list_query(Some("view=mine&status=open&pane=1&before=9")),
+            "view=mine&status=open"
+        );
+        assert_eq!(list_query(None), "");
+        assert_eq!(list_query(Some("view=a%26b%3Dc")), "view=a%26b%3Dc");
+    }
 }

@@ -19,7 +19,8 @@ use crate::store::conversations::{self, ConversationRow, InboxCounts};
 use crate::store::labels::{self, LabelRow};
 use crate::store::messages::{self, MessageRow};
 use crate::web::views::{
-    MessageFragment, MessageView, RowFragment, RowView, StateFragment, fragment, in_each_lang,
+    MessageFragment, MessageView, RowFragment, RowView, StateFragment, WindowState, fragment,
+    in_each_lang,
 };
 
 /// The longest a batch of events waits to be rendered together: none, it takes what is
@@ -181,9 +182,11 @@ fn fragments(
             })
         }));
         html.state = Some(in_each_lang(|lang| {
+            let c = &views[lang.index()];
             fragment(&StateFragment {
-                c: &views[lang.index()],
+                c,
                 t: lang.text(),
+                window: WindowState::of(&c.window, now, lang.text()),
             })
         }));
     }

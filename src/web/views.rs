@@ -560,6 +560,51 @@ pub struct MessageFragment<'a> {
 pub struct StateFragment<'a> {
     pub c: &'a RowView,
     pub t: &'static Text,
+    pub window: WindowState,
+}
+
+/// The reply window as the conversation pane says it, with a label: open ("reply window:
+/// 23 h left · 5 replies left"), open with the replies used up ("quota spent"), or closed.
+/// A row's `WindowView::open` is false in both of the last two cases; the pane tells them
+/// apart, since the first ends when the customer writes and the second only then too, but
+/// for a different reason the agent should know.
+#[derive(Debug, Clone)]
+pub struct WindowState {
+    /// "open", "spent" or "closed"
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl WindowState {
+    pub fn of(w: &WindowView, now: Millis, t: &Text) -> WindowState {
+        if w.ends_at <= now {
+            return WindowState {
+                kind: "closed",
+                text: t.window_closed.to_owned(),
+            };
+        }
+        if w.left == 0 {
+            return WindowState {
+                kind: "spent",
+                text: t.quota_spent.to_owned(),
+            };
+        }
+        let minutes = ((w.ends_at - now) / 60_000).max(1);
+        let time = if minutes >= 60 {
+            format!("{} {}", minutes / 60, t.hours_left)
+        } else {
+            format!("{minutes} {}", t.minutes_left)
+        };
+        let left = w.left.to_string();
+        WindowState {
+            kind: "open",
+            text: format!(
+                "{} · {}",
+                fill(t.window_time_left, &[("time", &time)]),
+                fill(t.replies_left_n, &[("n", &left)])
+            ),
+        }
+    }
 }
 
 /// Renders a fragment; a template error is a bug, so it is logged and the fragment left out

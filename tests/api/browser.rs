@@ -867,7 +867,8 @@ async fn admin_creates_a_rule_in_the_console_tries_it_and_sees_it_fire_on_a_push
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tab_title_counts_unread_keys_move_between_rows_and_slash_picks_a_canned_reply() {
-    let app = TestApp::start().await;
+    // a kefu that can send: without an AppSecret the reply box is disabled, and says why
+    let (app, _fake) = start_with_fake().await;
     let resp = app
         .post_json(
             "/api/v1/canned-replies",
@@ -1394,4 +1395,43 @@ async fn an_earlier_conversation_opens_in_place_in_the_contact_panel() {
         .wait_for(&format!("#history-transcript-{first}[hidden]"))
         .await;
     browser.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workspace's tests (tests/api/workspace_ui.rs) use these
+
+impl Browser {
+    /// Makes the page's viewport `width`×`height` CSS pixels, as on a phone when `mobile`
+    /// (Chrome's device emulation through chromedriver: a window cannot be made this narrow).
+    pub async fn set_viewport(&self, width: u32, height: u32, mobile: bool) {
+        let session = self
+            .client
+            .session_id()
+            .await
+            .expect("the session id")
+            .expect("a session");
+        let http = reqwest::Client::new();
+        let resp = http
+            .post(format!(
+                "{}/session/{session}/goog/cdp/execute",
+                self.driver.url()
+            ))
+            .json(&json!({
+                "cmd": "Emulation.setDeviceMetricsOverride",
+                "params": {
+                    "width": width,
+                    "height": height,
+                    "deviceScaleFactor": 1,
+                    "mobile": mobile,
+                },
+            }))
+            .send()
+            .await
+            .expect("chromedriver answers");
+        assert!(
+            resp.status().is_success(),
+            "cannot set the viewport: {}",
+            resp.text().await.unwrap_or_default()
+        );
+    }
 }

@@ -373,7 +373,16 @@ async fn a_missing_conversation_is_a_404_page() {
 
 #[tokio::test]
 async fn the_reply_box_says_why_when_wechat_no_longer_allows_replies() {
-    let app = TestApp::start().await;
+    // a kefu that could send (an AppSecret is set), so the window is what stops the reply
+    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
+        .await
+        .expect("the fake starts");
+    let app = TestApp::start_with(&[
+        ("KEFU_WECHAT_API_BASE", &fake.base_url()),
+        ("KEFU_WECHAT_APPID", APPID),
+        ("KEFU_WECHAT_SECRET", SECRET),
+    ])
+    .await;
     let customer = openid("stale");
     // a message from three days ago: the 48-hour window has closed
     let body = simulate::push_body(

@@ -21,3 +21,4 @@ mod settings;
 mod strict;
 mod webhook;
 mod workspace;
+mod workspace_ui;
