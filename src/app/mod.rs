@@ -73,7 +73,7 @@ pub struct Running {
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     writer: JoinHandle<()>,
-    /// background loops (checkpoints, outbox, media): stopped with the server
+    /// background loops (sessions, snoozes, live rendering, outbox, media): stopped with the server
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -176,7 +176,7 @@ pub async fn start_with(
     };
     let live = Live::new();
     let mut workers = vec![
-        tokio::spawn(jobs::checkpoint_loop(store.clone())),
+        tokio::spawn(jobs::sessions_loop(store.clone())),
         tokio::spawn(jobs::snooze_loop(store.clone(), live.clone())),
         tokio::spawn(web::live_render::run(
             store.clone(),

@@ -57,13 +57,16 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .statement_cache_capacity(256)
-            // Checkpoints run in `checkpoint`, from a background task: left automatic, SQLite
-            // runs them inside whichever commit crosses the threshold, and the ingest writer
-            // (with every waiting webhook request) would stall behind a large one.
+            // Checkpoints are the ingest writer's, between its batches (`writer`): left
+            // automatic, SQLite runs them inside whichever commit crosses the threshold, and
+            // every waiting webhook request would wait for it too.
             .pragma("wal_autocheckpoint", "0")
+            // The WAL file is reused from its start after each restart; this only cuts it back
+            // after a rare long stretch without one (a long backup holding a snapshot).
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
             // statements are logged by our own spans, not one INFO line per query
             .disable_statement_logging();
         let pool = SqlitePoolOptions::new()
@@ -106,10 +109,10 @@ impl Store {
             .map(|_| ())
     }
 
-    /// A connection of its own for the checkpoints (`checkpoint`): it waits at most
-    /// `CHECKPOINT_BUSY` for readers, since writers wait while it does.
-    pub async fn checkpoint_connection(&self) -> Result<SqliteConnection, DbError> {
-        let options = (*self.options).clone().busy_timeout(CHECKPOINT_BUSY);
+    /// A connection of its own for a checkpoint outside the writer (tests): it waits at most
+    /// `wait` for readers, where the pool's connections wait `BUSY_TIMEOUT`.
+    pub async fn checkpoint_connection(&self, wait: Duration) -> Result<SqliteConnection, DbError> {
+        let options = (*self.options).clone().busy_timeout(wait);
         SqliteConnection::connect_with(&options).await
     }
 
@@ -122,26 +125,33 @@ impl Store {
     }
 }
 
-/// How long a restarting checkpoint waits for readers on older snapshots before it gives up
-/// until the next try; writers (the webhook's among them) wait behind it meanwhile.
-const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
+/// How long a connection waits for another's lock (an occasional second writer).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The WAL file is cut back to this after a restart (`journal_size_limit`, bytes).
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
-/// What a checkpoint left: the WAL's frames (pages) after it, and whether it gave up waiting.
+/// What a checkpoint left: the WAL's frames (pages) after it, and whether it gave up on
+/// readers (or on another checkpoint) before copying them all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpointed {
     pub wal_frames: i64,
     pub busy: bool,
 }
 
-/// Copies committed pages from the WAL into the database file without blocking the writer (a
-/// PASSIVE checkpoint). That alone never starts the WAL over while some reader is always
-/// reading it, and under a steady load (pages, dashboards, the bot) one always is: the WAL
-/// then grows without end (13 GB in the soak's ten minutes). So once it holds more than
-/// `restart_over` frames, a TRUNCATE checkpoint follows: it waits (at most the connection's
-/// busy timeout) for the readers of older snapshots to finish, and the WAL starts over empty.
+/// Copies committed pages from the WAL into the database file without blocking anyone (a
+/// PASSIVE checkpoint). When it copies every frame, the next write transaction starts the
+/// WAL over from its beginning, unless a reader that began before the copy finished is still
+/// reading: readers that begin after it read the database file alone and do not count. Under a
+/// steady load some reader is always reading, so a PASSIVE checkpoint that comes at a random
+/// moment rarely copies everything and the WAL grows without end (13 GB in the soak's ten
+/// minutes); the writer runs it between its own batches, when nothing new is being appended.
+/// If the WAL still holds more than `restart_over` frames, a TRUNCATE checkpoint follows: it
+/// waits for readers of older snapshots for at most `wait` (writers wait meanwhile) and the
+/// WAL starts over empty.
 pub async fn checkpoint(
     conn: &mut SqliteConnection,
     restart_over: i64,
+    wait: Duration,
 ) -> Result<Checkpointed, DbError> {
     let (busy, frames, _copied): (i64, i64, i64) = sqlx::query_as("pragma wal_checkpoint(passive)")
         .fetch_one(&mut *conn)
@@ -152,10 +162,22 @@ pub async fn checkpoint(
             busy: busy != 0,
         });
     }
-    let (busy, frames, _copied): (i64, i64, i64) =
+    // a number we format, not outside text
+    let set_wait = |d: Duration| {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "pragma busy_timeout = {}",
+            d.as_millis()
+        )))
+    };
+    set_wait(wait).execute(&mut *conn).await?;
+    let truncated: Result<(i64, i64, i64), DbError> =
         sqlx::query_as("pragma wal_checkpoint(truncate)")
             .fetch_one(&mut *conn)
-            .await?;
+            .await;
+    // the connection's own wait comes back whatever happened
+    let restored = set_wait(BUSY_TIMEOUT).execute(&mut *conn).await;
+    let (busy, frames, _copied) = truncated?;
+    restored?;
     Ok(Checkpointed {
         wal_frames: frames.max(0),
         busy: busy != 0,
@@ -240,13 +262,14 @@ mod tests {
             .await;
         }
         assert!(wal_len() > 0, "the writes are in the WAL");
-        let mut conn = store.checkpoint_connection().await.unwrap();
+        let wait = Duration::from_millis(100);
+        let mut conn = store.checkpoint_connection(BUSY_TIMEOUT).await.unwrap();
         // short: copied into the database, but the WAL is left as it is
-        let kept = checkpoint(&mut conn, i64::MAX).await.unwrap();
+        let kept = checkpoint(&mut conn, i64::MAX, wait).await.unwrap();
         assert!(kept.wal_frames > 0 && !kept.busy, "{kept:?}");
         assert!(wal_len() > 0);
         // long: it starts over, empty
-        let done = checkpoint(&mut conn, 1).await.unwrap();
+        let done = checkpoint(&mut conn, 1, wait).await.unwrap();
         assert_eq!(
             done,
             Checkpointed {
@@ -274,7 +297,7 @@ mod tests {
         )
         .await;
         let started = std::time::Instant::now();
-        let stuck = checkpoint(&mut conn, 1).await.unwrap();
+        let stuck = checkpoint(&mut conn, 1, wait).await.unwrap();
         assert!(stuck.busy, "{stuck:?}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
@@ -287,7 +310,7 @@ mod tests {
         )
         .await;
         reader.rollback().await.unwrap();
-        let done = checkpoint(&mut conn, 1).await.unwrap();
+        let done = checkpoint(&mut conn, 1, wait).await.unwrap();
         assert_eq!(
             done,
             Checkpointed {
