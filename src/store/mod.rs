@@ -130,38 +130,44 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The WAL file is cut back to this after a restart (`journal_size_limit`, bytes).
 const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
-/// What a checkpoint left: the WAL's frames (pages) after it, and whether it gave up on
-/// readers (or on another checkpoint) before copying them all.
+/// What a checkpoint found: the WAL's frames (pages; 0 once it starts over), and whether it
+/// gave up on readers (or on another checkpoint) before it was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpointed {
     pub wal_frames: i64,
     pub busy: bool,
 }
 
-/// Copies committed pages from the WAL into the database file without blocking anyone (a
-/// PASSIVE checkpoint). When it copies every frame, the next write transaction starts the
-/// WAL over from its beginning, unless a reader that began before the copy finished is still
-/// reading: readers that begin after it read the database file alone and do not count. Under a
-/// steady load some reader is always reading, so a PASSIVE checkpoint that comes at a random
-/// moment rarely copies everything and the WAL grows without end (13 GB in the soak's ten
-/// minutes); the writer runs it between its own batches, when nothing new is being appended.
-/// If the WAL still holds more than `restart_over` frames, a TRUNCATE checkpoint follows: it
-/// waits for readers of older snapshots for at most `wait` (writers wait meanwhile) and the
-/// WAL starts over empty.
+/// How a checkpoint treats the readers and the WAL (SQLite's checkpoint modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointMode {
+    /// Copies what no reader still needs from the WAL, waits for nobody, starts nothing over.
+    Passive,
+    /// Copies everything and waits (at most the given time) for the readers of older
+    /// snapshots to finish, so that the next write transaction starts the WAL over from its
+    /// beginning, reusing the file.
+    Restart,
+    /// `Restart`, and the WAL starts over at once, its file cut to nothing.
+    Truncate,
+}
+
+/// Copies committed pages from the WAL into the database file. A PASSIVE checkpoint alone
+/// never starts the WAL over while some reader is always reading it, and under a steady load
+/// (pages, dashboards, the bot) one always is: the WAL grew without end (13 GB in the soak's
+/// ten minutes). RESTART and TRUNCATE wait for those readers, at most `wait`, and writers
+/// wait meanwhile; readers that begin once everything is copied read the database file and
+/// hold nothing back. Gives up (`busy`) rather than wait longer.
 pub async fn checkpoint(
     conn: &mut SqliteConnection,
-    restart_over: i64,
+    mode: CheckpointMode,
     wait: Duration,
 ) -> Result<Checkpointed, DbError> {
-    let (busy, frames, _copied): (i64, i64, i64) = sqlx::query_as("pragma wal_checkpoint(passive)")
-        .fetch_one(&mut *conn)
-        .await?;
-    if frames <= restart_over {
-        return Ok(Checkpointed {
-            wal_frames: frames.max(0),
-            busy: busy != 0,
-        });
-    }
+    let statement = match mode {
+        CheckpointMode::Passive => "pragma wal_checkpoint(passive)",
+        CheckpointMode::Restart => "pragma wal_checkpoint(restart)",
+        CheckpointMode::Truncate => "pragma wal_checkpoint(truncate)",
+    };
+    let waits = mode != CheckpointMode::Passive;
     // a number we format, not outside text
     let set_wait = |d: Duration| {
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -169,15 +175,16 @@ pub async fn checkpoint(
             d.as_millis()
         )))
     };
-    set_wait(wait).execute(&mut *conn).await?;
-    let truncated: Result<(i64, i64, i64), DbError> =
-        sqlx::query_as("pragma wal_checkpoint(truncate)")
-            .fetch_one(&mut *conn)
-            .await;
-    // the connection's own wait comes back whatever happened
-    let restored = set_wait(BUSY_TIMEOUT).execute(&mut *conn).await;
-    let (busy, frames, _copied) = truncated?;
-    restored?;
+    if waits {
+        set_wait(wait).execute(&mut *conn).await?;
+    }
+    let done: Result<(i64, i64, i64), DbError> =
+        sqlx::query_as(statement).fetch_one(&mut *conn).await;
+    if waits {
+        // the connection's own wait comes back whatever happened
+        set_wait(BUSY_TIMEOUT).execute(&mut *conn).await?;
+    }
+    let (busy, frames, _copied) = done?;
     Ok(Checkpointed {
         wal_frames: frames.max(0),
         busy: busy != 0,
@@ -265,11 +272,11 @@ mod tests {
         let wait = Duration::from_millis(100);
         let mut conn = store.checkpoint_connection(BUSY_TIMEOUT).await.unwrap();
         // short: copied into the database, but the WAL is left as it is
-        let kept = checkpoint(&mut conn, i64::MAX, wait).await.unwrap();
+        let kept = checkpoint(&mut conn, CheckpointMode::Passive, wait).await.unwrap();
         assert!(kept.wal_frames > 0 && !kept.busy, "{kept:?}");
         assert!(wal_len() > 0);
         // long: it starts over, empty
-        let done = checkpoint(&mut conn, 1, wait).await.unwrap();
+        let done = checkpoint(&mut conn, CheckpointMode::Truncate, wait).await.unwrap();
         assert_eq!(
             done,
             Checkpointed {
@@ -297,7 +304,7 @@ mod tests {
         )
         .await;
         let started = std::time::Instant::now();
-        let stuck = checkpoint(&mut conn, 1, wait).await.unwrap();
+        let stuck = checkpoint(&mut conn, CheckpointMode::Truncate, wait).await.unwrap();
         assert!(stuck.busy, "{stuck:?}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
@@ -310,7 +317,7 @@ mod tests {
         )
         .await;
         reader.rollback().await.unwrap();
-        let done = checkpoint(&mut conn, 1, wait).await.unwrap();
+        let done = checkpoint(&mut conn, CheckpointMode::Truncate, wait).await.unwrap();
         assert_eq!(
             done,
             Checkpointed {
