@@ -69,9 +69,15 @@ impl Store {
             .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
             // statements are logged by our own spans, not one INFO line per query
             .disable_statement_logging();
+        // Every connection opened at once and kept for good: a pool that grows on demand opens
+        // some from the dashboards' thread, and SQLite's connection threads would inherit its
+        // lower priority (`live::Fanout`); one that closes idle connections after ten minutes
+        // and reopens them makes the open files and memory churn for nothing.
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
+            .max_connections(POOL)
+            .min_connections(POOL)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options.clone())
             .await?;
         Ok(Store {
@@ -125,6 +131,8 @@ impl Store {
     }
 }
 
+/// The pool's connections (readers, and the occasional second writer).
+const POOL: u32 = 8;
 /// How long a connection waits for another's lock (an occasional second writer).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// The WAL file is cut back to this after a restart (`journal_size_limit`, bytes).
