@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::delivery::{self, Delivery, TypingLimiter};
-use crate::live::Live;
+use crate::live::{Fanout, Live};
 use crate::services::accounts::{self, FirstAdmin};
 use crate::store::Store;
 use crate::web;
@@ -64,6 +64,8 @@ pub struct Shared {
     pub automation: crate::automation::Automation,
     /// Only in `kefu demo`: the fake WeChat API and the customer simulator.
     pub demo: Option<Arc<crate::demo::Demo>>,
+    /// The dashboards' thread, at a lower priority: `/ws` connections and the live renderer.
+    pub fanout: Fanout,
 }
 
 /// A running server.
@@ -73,7 +75,7 @@ pub struct Running {
     shutdown: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
     writer: JoinHandle<()>,
-    /// background loops (checkpoints, outbox, media): stopped with the server
+    /// background loops (sessions, snoozes, live rendering, outbox, media): stopped with the server
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -180,10 +182,11 @@ pub async fn start_with(
         _ => None,
     };
     let live = Live::new();
+    let fanout = Fanout::start().context("cannot start the dashboards' thread")?;
     let mut workers = vec![
-        tokio::spawn(jobs::checkpoint_loop(store.clone())),
+        tokio::spawn(jobs::sessions_loop(store.clone())),
         tokio::spawn(jobs::snooze_loop(store.clone(), live.clone())),
-        tokio::spawn(web::live_render::run(
+        fanout.spawn(web::live_render::run(
             store.clone(),
             live.clone(),
             config.reply_rules,
@@ -231,6 +234,7 @@ pub async fn start_with(
         metrics: metrics::metrics_handle(),
         automation,
         demo,
+        fanout,
     };
     let state = AppState {
         shared: Arc::new(shared),

@@ -16,8 +16,9 @@
 //! change of it is itself an event. This module owns no socket: `web::ws` drives it.
 //!
 //! This file holds the bus: events, their numbering, the ring and the fan-out. Presence is in
-//! `presence`, the inbox counts cache in `counts`, the workers' wake-ups in `wakeups`; the
-//! frame a dashboard receives for an event is built by `web::ws`.
+//! `presence`, the inbox counts cache in `counts`, the workers' wake-ups in `wakeups`, the
+//! dashboards' own lower-priority thread in `thread`; the frame a dashboard receives for an
+//! event is built by `web::ws`.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,10 +32,12 @@ use crate::store::conversations::InboxCounts;
 
 mod counts;
 mod presence;
+mod thread;
 mod wakeups;
 
 use presence::Presence;
 pub use presence::{Connection, PresenceSnapshot, TYPING_FOR, Watchers};
+pub use thread::Fanout;
 
 /// How many of the latest events are kept for reconnecting clients. At 500 events/s this
 /// is about 8 s; a client away longer reloads, which costs one page load.

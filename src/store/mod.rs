@@ -57,18 +57,27 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .statement_cache_capacity(256)
-            // Checkpoints run in `checkpoint`, from a background task: left automatic, SQLite
-            // runs them inside whichever commit crosses the threshold, and the ingest writer
-            // (with every waiting webhook request) would stall behind a large one.
+            // Checkpoints are the ingest writer's, between its batches (`writer`): left
+            // automatic, SQLite runs them inside whichever commit crosses the threshold, and
+            // every waiting webhook request would wait for it too.
             .pragma("wal_autocheckpoint", "0")
+            // The WAL file is reused from its start after each restart; this only cuts it back
+            // after a rare long stretch without one (a long backup holding a snapshot).
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
             // statements are logged by our own spans, not one INFO line per query
             .disable_statement_logging();
+        // Every connection opened at once and kept for good: a pool that grows on demand opens
+        // some from the dashboards' thread, and SQLite's connection threads would inherit its
+        // lower priority (`live::Fanout`); one that closes idle connections after ten minutes
+        // and reopens them makes the open files and memory churn for nothing.
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
+            .max_connections(POOL)
+            .min_connections(POOL)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options.clone())
             .await?;
         Ok(Store {
@@ -106,10 +115,10 @@ impl Store {
             .map(|_| ())
     }
 
-    /// A connection of its own for the checkpoints (`checkpoint`): it waits at most
-    /// `CHECKPOINT_BUSY` for readers, since writers wait while it does.
-    pub async fn checkpoint_connection(&self) -> Result<SqliteConnection, DbError> {
-        let options = (*self.options).clone().busy_timeout(CHECKPOINT_BUSY);
+    /// A connection of its own for a checkpoint outside the writer (tests): it waits at most
+    /// `wait` for readers, where the pool's connections wait `BUSY_TIMEOUT`.
+    pub async fn checkpoint_connection(&self, wait: Duration) -> Result<SqliteConnection, DbError> {
+        let options = (*self.options).clone().busy_timeout(wait);
         SqliteConnection::connect_with(&options).await
     }
 
@@ -122,40 +131,68 @@ impl Store {
     }
 }
 
-/// How long a restarting checkpoint waits for readers on older snapshots before it gives up
-/// until the next try; writers (the webhook's among them) wait behind it meanwhile.
-const CHECKPOINT_BUSY: Duration = Duration::from_millis(100);
+/// The pool's connections (readers, and the occasional second writer).
+const POOL: u32 = 8;
+/// How long a connection waits for another's lock (an occasional second writer).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The WAL file is cut back to this after a restart (`journal_size_limit`, bytes).
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
-/// What a checkpoint left: the WAL's frames (pages) after it, and whether it gave up waiting.
+/// What a checkpoint found: the WAL's frames (pages; 0 once it starts over), and whether it
+/// gave up on readers (or on another checkpoint) before it was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checkpointed {
     pub wal_frames: i64,
     pub busy: bool,
 }
 
-/// Copies committed pages from the WAL into the database file without blocking the writer (a
-/// PASSIVE checkpoint). That alone never starts the WAL over while some reader is always
-/// reading it, and under a steady load (pages, dashboards, the bot) one always is: the WAL
-/// then grows without end (13 GB in the soak's ten minutes). So once it holds more than
-/// `restart_over` frames, a TRUNCATE checkpoint follows: it waits (at most the connection's
-/// busy timeout) for the readers of older snapshots to finish, and the WAL starts over empty.
+/// How a checkpoint treats the readers and the WAL (SQLite's checkpoint modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointMode {
+    /// Copies what no reader still needs from the WAL, waits for nobody, starts nothing over.
+    Passive,
+    /// Copies everything and waits (at most the given time) for the readers of older
+    /// snapshots to finish, so that the next write transaction starts the WAL over from its
+    /// beginning, reusing the file.
+    Restart,
+    /// `Restart`, and the WAL starts over at once, its file cut to nothing.
+    Truncate,
+}
+
+/// Copies committed pages from the WAL into the database file. A PASSIVE checkpoint alone
+/// never starts the WAL over while some reader is always reading it, and under a steady load
+/// (pages, dashboards, the bot) one always is: the WAL grew without end (13 GB in the soak's
+/// ten minutes). RESTART and TRUNCATE wait for those readers, at most `wait`, and writers
+/// wait meanwhile; readers that begin once everything is copied read the database file and
+/// hold nothing back. Gives up (`busy`) rather than wait longer.
 pub async fn checkpoint(
     conn: &mut SqliteConnection,
-    restart_over: i64,
+    mode: CheckpointMode,
+    wait: Duration,
 ) -> Result<Checkpointed, DbError> {
-    let (busy, frames, _copied): (i64, i64, i64) = sqlx::query_as("pragma wal_checkpoint(passive)")
-        .fetch_one(&mut *conn)
-        .await?;
-    if frames <= restart_over {
-        return Ok(Checkpointed {
-            wal_frames: frames.max(0),
-            busy: busy != 0,
-        });
+    let statement = match mode {
+        CheckpointMode::Passive => "pragma wal_checkpoint(passive)",
+        CheckpointMode::Restart => "pragma wal_checkpoint(restart)",
+        CheckpointMode::Truncate => "pragma wal_checkpoint(truncate)",
+    };
+    let waits = mode != CheckpointMode::Passive;
+    // a number we format, not outside text
+    let set_wait = |d: Duration| {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "pragma busy_timeout = {}",
+            d.as_millis()
+        )))
+    };
+    if waits {
+        set_wait(wait).execute(&mut *conn).await?;
     }
-    let (busy, frames, _copied): (i64, i64, i64) =
-        sqlx::query_as("pragma wal_checkpoint(truncate)")
-            .fetch_one(&mut *conn)
-            .await?;
+    let done: Result<(i64, i64, i64), DbError> =
+        sqlx::query_as(statement).fetch_one(&mut *conn).await;
+    if waits {
+        // the connection's own wait comes back whatever happened
+        set_wait(BUSY_TIMEOUT).execute(&mut *conn).await?;
+    }
+    let (busy, frames, _copied) = done?;
     Ok(Checkpointed {
         wal_frames: frames.max(0),
         busy: busy != 0,
@@ -240,13 +277,14 @@ mod tests {
             .await;
         }
         assert!(wal_len() > 0, "the writes are in the WAL");
-        let mut conn = store.checkpoint_connection().await.unwrap();
+        let wait = Duration::from_millis(100);
+        let mut conn = store.checkpoint_connection(BUSY_TIMEOUT).await.unwrap();
         // short: copied into the database, but the WAL is left as it is
-        let kept = checkpoint(&mut conn, i64::MAX).await.unwrap();
+        let kept = checkpoint(&mut conn, CheckpointMode::Passive, wait).await.unwrap();
         assert!(kept.wal_frames > 0 && !kept.busy, "{kept:?}");
         assert!(wal_len() > 0);
         // long: it starts over, empty
-        let done = checkpoint(&mut conn, 1).await.unwrap();
+        let done = checkpoint(&mut conn, CheckpointMode::Truncate, wait).await.unwrap();
         assert_eq!(
             done,
             Checkpointed {
@@ -274,7 +312,7 @@ mod tests {
         )
         .await;
         let started = std::time::Instant::now();
-        let stuck = checkpoint(&mut conn, 1).await.unwrap();
+        let stuck = checkpoint(&mut conn, CheckpointMode::Truncate, wait).await.unwrap();
         assert!(stuck.busy, "{stuck:?}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
@@ -287,7 +325,7 @@ mod tests {
         )
         .await;
         reader.rollback().await.unwrap();
-        let done = checkpoint(&mut conn, 1).await.unwrap();
+        let done = checkpoint(&mut conn, CheckpointMode::Truncate, wait).await.unwrap();
         assert_eq!(
             done,
             Checkpointed {

@@ -38,9 +38,13 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use axum::routing::get;
+use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout};
 
 use crate::app::AppState;
@@ -54,6 +58,8 @@ use crate::web::auth::Staff;
 pub const MAX_FRAME: usize = 4 * 1024;
 /// Read and write buffers per connection.
 const BUFFER: usize = 8 * 1024;
+/// Most frames written to a socket before one flush (and before the task lets others run).
+const FORWARD_BATCH: usize = 64;
 /// A write that takes longer means the client is gone or hopelessly slow.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// kefu pings this often; a client silent for `SILENT` (not even a pong) is dropped.
@@ -112,6 +118,7 @@ async fn upgrade(
         ))
     })?;
     let Query(resume) = query.map_err(|e| AppError::Invalid(e.body_text()))?;
+    let fanout = state.fanout.clone();
     let hub = Hub {
         live: state.live.clone(),
         store: state.store.clone(),
@@ -140,7 +147,11 @@ async fn upgrade(
         .write_buffer_size(BUFFER)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| connection(socket, hub, me, lang, resume)))
+        // on the dashboards' thread, below the webhook's priority (`live::Fanout`)
+        .on_upgrade(move |socket| async move {
+            // detached: the connection ends on its own (or with the thread)
+            drop(fanout.spawn(connection(socket, hub, me, lang, resume)));
+        }))
 }
 
 /// A dashboard's session cookie must not open the live feed for another site's page
@@ -381,25 +392,11 @@ async fn serve(
                 close(socket, CLOSE_GOING_AWAY, "kefu is stopping").await;
                 break;
             }
-            event = events.recv() => match event {
-                Ok(e) if e.seq <= state.last => {}
-                Ok(e) if e.seq == state.last + 1 && e.unshowable() => {
-                    reload(socket, "an update could not be shown; a fresh page has it").await;
+            event = events.recv() => {
+                if !forward(socket, events, &mut state, &view, event).await {
                     break;
                 }
-                Ok(e) if e.seq == state.last + 1 => {
-                    state.last = e.seq;
-                    if !send(socket, Message::Text(e.frame(view.lang, view.viewing))).await {
-                        break;
-                    }
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => {
-                    metrics::counter!("kefu_live_lagged_total").increment(1);
-                    reload(socket, "this page fell too far behind").await;
-                    break;
-                }
-                Err(RecvError::Closed) => break,
-            },
+            }
             _ = sleep_until(state.typing_until.unwrap_or_else(Instant::now)), if state.typing_until.is_some() => {
                 state.typing_until = presence.typing_expired().map(Instant::from_std);
             }
@@ -417,6 +414,53 @@ async fn serve(
             }
         }
     }
+}
+
+/// Sends `first`'s frame and those of the events already waiting behind it, then flushes
+/// once: the live renderer publishes a rendered batch at once, and one write to the socket per
+/// batch costs far less than one per event (200 dashboards make every write count 200 times).
+/// False when the connection must end.
+async fn forward(
+    socket: &mut WebSocket,
+    events: &mut broadcast::Receiver<Arc<Sequenced>>,
+    state: &mut Conn,
+    view: &View,
+    first: Result<Arc<Sequenced>, RecvError>,
+) -> bool {
+    let mut next = first;
+    let mut fed = 0;
+    loop {
+        match next {
+            Ok(e) if e.seq <= state.last => {}
+            Ok(e) if e.seq == state.last + 1 && e.unshowable() => {
+                reload(socket, "an update could not be shown; a fresh page has it").await;
+                return false;
+            }
+            Ok(e) if e.seq == state.last + 1 => {
+                state.last = e.seq;
+                if !feed(socket, Message::Text(e.frame(view.lang, view.viewing))).await {
+                    return false;
+                }
+                fed += 1;
+            }
+            Ok(_) | Err(RecvError::Lagged(_)) => {
+                metrics::counter!("kefu_live_lagged_total").increment(1);
+                reload(socket, "this page fell too far behind").await;
+                return false;
+            }
+            Err(RecvError::Closed) => return false,
+        }
+        if fed >= FORWARD_BATCH {
+            break;
+        }
+        next = match events.try_recv() {
+            Ok(e) => Ok(e),
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+            Err(TryRecvError::Closed) => Err(RecvError::Closed),
+        };
+    }
+    fed == 0 || flush(socket).await
 }
 
 /// How this dashboard shows events: its language and the conversation it shows.
@@ -530,6 +574,16 @@ fn text(value: &serde_json::Value) -> Message {
 /// Sends one frame; false when the client is gone or too slow to take it.
 async fn send(socket: &mut WebSocket, msg: Message) -> bool {
     matches!(timeout(WRITE_TIMEOUT, socket.send(msg)).await, Ok(Ok(())))
+}
+
+/// Queues one frame without flushing (the buffer is written out when full); false as `send`.
+async fn feed(socket: &mut WebSocket, msg: Message) -> bool {
+    matches!(timeout(WRITE_TIMEOUT, socket.feed(msg)).await, Ok(Ok(())))
+}
+
+/// Writes out what `feed` queued; false as `send`.
+async fn flush(socket: &mut WebSocket) -> bool {
+    matches!(timeout(WRITE_TIMEOUT, socket.flush()).await, Ok(Ok(())))
 }
 
 async fn reload(socket: &mut WebSocket, reason: &str) {
