@@ -73,6 +73,9 @@ impl Store {
         // some from the dashboards' thread, and SQLite's connection threads would inherit its
         // lower priority (`live::Fanout`); one that closes idle connections after ten minutes
         // and reopens them makes the open files and memory churn for nothing.
+        // One connection first, alone: it creates the file and turns on WAL, which needs the
+        // database to itself; eight connections doing that at once find it locked.
+        options.connect().await?.close().await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL)
             .min_connections(POOL)
