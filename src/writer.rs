@@ -201,8 +201,7 @@ impl Wal {
             // the next one will try again; writing goes on meanwhile
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; will retry"),
         }
-        metrics::histogram!("kefu_wal_checkpoint_seconds")
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("kefu_wal_checkpoint_seconds").record(started.elapsed().as_secs_f64());
     }
 }
 
@@ -306,7 +305,10 @@ mod tests {
         // read from the file's length: a checkpoint here would do the writer's work for it
         let wal = dir.path().join("kefu.db-wal");
         let before = (std::fs::metadata(&wal).unwrap().len() as i64 - 32) / (4096 + 24);
-        assert!(before > 20, "every write is still in the WAL: {before} frames");
+        assert!(
+            before > 20,
+            "every write is still in the WAL: {before} frames"
+        );
 
         // a reader that began after the copy reads the database file, and does not hold the
         // WAL back: the next write starts it over

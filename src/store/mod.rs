@@ -283,11 +283,15 @@ mod tests {
         let wait = Duration::from_millis(100);
         let mut conn = store.checkpoint_connection(BUSY_TIMEOUT).await.unwrap();
         // short: copied into the database, but the WAL is left as it is
-        let kept = checkpoint(&mut conn, CheckpointMode::Passive, wait).await.unwrap();
+        let kept = checkpoint(&mut conn, CheckpointMode::Passive, wait)
+            .await
+            .unwrap();
         assert!(kept.wal_frames > 0 && !kept.busy, "{kept:?}");
         assert!(wal_len() > 0);
         // long: it starts over, empty
-        let done = checkpoint(&mut conn, CheckpointMode::Truncate, wait).await.unwrap();
+        let done = checkpoint(&mut conn, CheckpointMode::Truncate, wait)
+            .await
+            .unwrap();
         assert_eq!(
             done,
             Checkpointed {
@@ -315,7 +319,9 @@ mod tests {
         )
         .await;
         let started = std::time::Instant::now();
-        let stuck = checkpoint(&mut conn, CheckpointMode::Truncate, wait).await.unwrap();
+        let stuck = checkpoint(&mut conn, CheckpointMode::Truncate, wait)
+            .await
+            .unwrap();
         assert!(stuck.busy, "{stuck:?}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
@@ -328,7 +334,9 @@ mod tests {
         )
         .await;
         reader.rollback().await.unwrap();
-        let done = checkpoint(&mut conn, CheckpointMode::Truncate, wait).await.unwrap();
+        let done = checkpoint(&mut conn, CheckpointMode::Truncate, wait)
+            .await
+            .unwrap();
         assert_eq!(
             done,
             Checkpointed {

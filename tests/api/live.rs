@@ -505,8 +505,16 @@ async fn a_dashboard_that_falls_behind_is_told_to_reload_rather_than_skip_events
     let mut client = Client::connect(&app, "").await;
     client.greeting().await;
     client.event("staff_presence").await;
-    // published without yielding: the connection's task cannot send in between, so it
-    // finds the events it had not sent yet overwritten
+    // published while the dashboards' thread is held up (its one runtime thread blocked
+    // until then): the connection's task cannot send in between, so it finds the events it
+    // had not sent yet overwritten
+    let (held, release) = std::sync::mpsc::channel::<()>();
+    let (blocked, is_blocked) = tokio::sync::oneshot::channel();
+    app.state().fanout.spawn(async move {
+        let _ = blocked.send(());
+        let _ = release.recv();
+    });
+    is_blocked.await.unwrap();
     let live = app.state().live.clone();
     for i in 0..(KEPT as i64 + 1) {
         live.sequence(
@@ -514,6 +522,7 @@ async fn a_dashboard_that_falls_behind_is_told_to_reload_rather_than_skip_events
             Some(Fragments::default()),
         );
     }
+    drop(held);
     let f = client.frame().await;
     assert_eq!(f["type"], "reload", "{f}");
     client.ended().await;
