@@ -343,12 +343,22 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot read the text of {css}: {e}"))
     }
 
+    /// Clicks `css`; when a live fragment replaced the element between finding and clicking
+    /// it, clicks its replacement, as a person would.
     pub async fn click(&self, css: &str) {
-        self.wait_for(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match self.wait_for(css).await.click().await {
+                Ok(_) => return,
+                Err(CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference
+                        && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(POLL).await
+                }
+                Err(e) => panic!("cannot click {css}: {e}"),
+            }
+        }
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
