@@ -240,6 +240,8 @@ export function mount(root, replay = []) {
     } else {
       label = `${form.dataset.timeLeft.replace("{time}", timeLeft(ends - now))} · ${form.dataset.repliesLeft.replace("{n}", left)}`;
     }
+    // the customer wrote again, in a newer conversation: the reply goes there
+    if (!$("#newer-conversation").hidden) reason = form.dataset.newer;
     const windowLabel = $("#conv-window");
     if (windowLabel) {
       windowLabel.textContent = label;

@@ -65,7 +65,8 @@ function showUnread() {
 }
 function countUnread(counts) {
   const mine = counts.by_assignee.find(([id]) => id === me);
-  unread = counts.unread_unassigned + (mine ? mine[2] : 0);
+  // what waits for a human, and the viewer's own: the bot's conversations are the bot's to answer
+  unread = counts.unread_waiting + (mine ? mine[2] : 0);
   showUnread();
   document.dispatchEvent(new CustomEvent("kefu:inbox-counts", { detail: counts }));
 }
@@ -94,7 +95,7 @@ function beep() {
   }
 }
 
-// A customer wrote in the agent's own or an unassigned conversation.
+// A customer wrote in the agent's own conversation or one waiting for a human (not the bot's).
 document.addEventListener("kefu:event", (e) => {
   const { event, html } = e.detail;
   if (event.kind === "inbox_counts") {
@@ -107,6 +108,7 @@ document.addEventListener("kefu:event", (e) => {
   if (row.dataset.lastDirection !== "in") return;
   const assignee = row.dataset.assignee;
   if (assignee !== "" && assignee !== String(me)) return;
+  if (assignee === "" && row.dataset.handler !== "human") return;
   const shown = document.querySelector('meta[name="kefu-conversation"]')?.content;
   if (!document.hidden && shown === String(event.conversation_id)) return;
   if (soundOn()) beep();

@@ -104,7 +104,8 @@ pub fn start_server(data: &std::path::Path, port: u16, extra: &[(&str, &str)]) -
     }
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
-            if (line.contains("WARN") || line.contains("ERROR")) && !line.contains("is not set") {
+            let worth = line.contains("WARN") || line.contains("ERROR") || line.contains("reload");
+            if worth && !line.contains("is not set") {
                 eprintln!("kefu: {line}");
             }
         }

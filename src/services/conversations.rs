@@ -31,8 +31,12 @@ use super::Staff;
 pub const MAX_CONTACT_NAME: usize = 64;
 pub const MAX_CONTACT_NOTE: usize = 2000;
 
-fn missing(id: i64) -> AppError {
-    AppError::NotFound(format!("there is no conversation {id}"))
+/// 404 for a conversation that is not there, said in `lang`.
+pub fn missing(id: i64, lang: Lang) -> AppError {
+    AppError::NotFound(fill(
+        lang.refusal().no_conversation,
+        &[("id", &id.to_string())],
+    ))
 }
 
 /// Moves a conversation to `status` (`conversation.status`); returns it as it is now.
@@ -42,13 +46,14 @@ pub async fn set_status(
     by: &Staff,
     id: i64,
     status: ConversationStatus,
+    lang: Lang,
 ) -> AppResult<ConversationRow> {
     let mut tx = store.begin_write().await?;
     if !conversations::set_status(&mut tx, id, status, now_millis()).await? {
-        return Err(missing(id));
+        return Err(missing(id, lang));
     }
     let change = ("conversation.status", status.as_str());
-    finish(store, live, by, tx, id, change).await
+    finish(store, live, by, tx, id, lang, change).await
 }
 
 /// Assigns a conversation to an enabled staff member, or to nobody (`conversation.assign`);
@@ -74,13 +79,22 @@ pub async fn assign(
     }
     let current = conversations::get(&mut *tx, id)
         .await?
-        .ok_or_else(|| missing(id))?;
+        .ok_or_else(|| missing(id, lang))?;
     may_take(by, &current, lang)?;
     if !conversations::assign(&mut tx, id, assignee).await? {
-        return Err(missing(id));
+        return Err(missing(id, lang));
     }
     let detail = assignee.map_or("nobody".to_owned(), |a| format!("user {a}"));
-    finish(store, live, by, tx, id, ("conversation.assign", &detail)).await
+    finish(
+        store,
+        live,
+        by,
+        tx,
+        id,
+        lang,
+        ("conversation.assign", &detail),
+    )
+    .await
 }
 
 /// Hands a conversation back to the bot (it is unassigned and the bot answers again) or
@@ -100,7 +114,7 @@ pub async fn set_handler(
     let mut tx = store.begin_write().await?;
     let current = conversations::get(&mut *tx, id)
         .await?
-        .ok_or_else(|| missing(id))?;
+        .ok_or_else(|| missing(id, lang))?;
     may_take(by, &current, lang)?;
     if handler == Handler::Bot {
         conversations::assign(&mut tx, id, None).await?;
@@ -108,7 +122,7 @@ pub async fn set_handler(
     conversations::set_handler(&mut tx, id, handler).await?;
     // the change's event also has the bot offer waiting conversations to agents
     let change = ("conversation.handler", handler.as_str());
-    finish(store, live, by, tx, id, change).await
+    finish(store, live, by, tx, id, lang, change).await
 }
 
 /// An agent replied (a reply, not a note) in the conversation: if the bot handled it, it is
@@ -178,13 +192,22 @@ pub async fn snooze(
     let mut tx = store.begin_write().await?;
     let current = conversations::get(&mut *tx, id)
         .await?
-        .ok_or_else(|| missing(id))?;
+        .ok_or_else(|| missing(id, lang))?;
     if current.status == ConversationStatus::Resolved {
         return Err(AppError::Conflict(r.snooze_resolved.into()));
     }
     conversations::snooze(&mut tx, id, until).await?;
     let detail = rfc3339(until);
-    finish(store, live, by, tx, id, ("conversation.snooze", &detail)).await
+    finish(
+        store,
+        live,
+        by,
+        tx,
+        id,
+        lang,
+        ("conversation.snooze", &detail),
+    )
+    .await
 }
 
 /// An RFC 3339 time (with its offset) in milliseconds since the epoch.
@@ -225,6 +248,7 @@ async fn finish(
     by: &Staff,
     mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
     id: i64,
+    lang: Lang,
     (action, detail): (&str, &str),
 ) -> AppResult<ConversationRow> {
     let target = format!("conversation {id}");
@@ -243,16 +267,16 @@ async fn finish(
     });
     conversations::get(store.pool(), id)
         .await?
-        .ok_or_else(|| missing(id))
+        .ok_or_else(|| missing(id, lang))
 }
 
 /// The staff have seen everything in a conversation: its unread count drops to zero in every
 /// inbox. Not audited (it is no change anyone needs to answer for). Returns whether it had
 /// unread messages.
-pub async fn mark_read(store: &Store, live: &Live, id: i64) -> AppResult<bool> {
+pub async fn mark_read(store: &Store, live: &Live, id: i64, lang: Lang) -> AppResult<bool> {
     let mut tx = store.begin_write().await?;
     if conversations::get(&mut *tx, id).await?.is_none() {
-        return Err(missing(id));
+        return Err(missing(id, lang));
     }
     let changed = conversations::mark_read(&mut tx, id).await?;
     tx.commit().await?;
@@ -293,7 +317,7 @@ pub async fn save_contact(
     let mut tx = store.begin_write().await?;
     let row = conversations::get(&mut *tx, id)
         .await?
-        .ok_or_else(|| missing(id))?;
+        .ok_or_else(|| missing(id, lang))?;
     let name = (!name.is_empty()).then_some(name);
     conversations::set_contact(&mut tx, row.contact_id, name, note).await?;
     audit::record(

@@ -99,12 +99,12 @@ fn is_color(color: &str) -> bool {
 /// Deletes a label (admins) and takes it off every conversation; 404 when there is none.
 /// Open dashboards are told (`LabelDeleted`), so they drop its chips at once: one event,
 /// however many conversations carried it.
-pub async fn delete(store: &Store, live: &Live, by: &Staff, id: i64) -> AppResult<()> {
+pub async fn delete(store: &Store, live: &Live, by: &Staff, id: i64, lang: Lang) -> AppResult<()> {
     require_admin(by, "labels")?;
     let now = now_millis();
     let mut tx = store.begin_write().await?;
     let Some(label) = labels::delete(&mut tx, id).await? else {
-        return Err(AppError::NotFound(format!("there is no label {id}")));
+        return Err(no_label(id, lang));
     };
     audit::record(
         &mut tx,
@@ -148,7 +148,7 @@ pub async fn set_for_conversation(
     let now = now_millis();
     let mut tx = store.begin_write().await?;
     if conversations::get(&mut *tx, id).await?.is_none() {
-        return Err(AppError::NotFound(format!("there is no conversation {id}")));
+        return Err(super::conversations::missing(id, lang));
     }
     let mut found: Vec<LabelRow> = Vec::with_capacity(keys.len());
     for key in &keys {
@@ -196,7 +196,7 @@ pub async fn add_to_conversation(
     let now = now_millis();
     let mut tx = store.begin_write().await?;
     if conversations::get(&mut *tx, id).await?.is_none() {
-        return Err(AppError::NotFound(format!("there is no conversation {id}")));
+        return Err(super::conversations::missing(id, lang));
     }
     let label = labels::by_key(&mut *tx, &name_key(name))
         .await?
@@ -225,4 +225,9 @@ pub async fn add_to_conversation(
         conversation_id: id,
     });
     Ok(())
+}
+
+/// 404 for a label that is not there, said in `lang`.
+pub fn no_label(id: impl std::fmt::Display, lang: Lang) -> AppError {
+    AppError::NotFound(fill(lang.refusal().no_label, &[("id", &id.to_string())]))
 }

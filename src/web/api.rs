@@ -161,15 +161,16 @@ async fn list_conversations(
 async fn get_conversation(
     State(state): State<AppState>,
     _user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
 ) -> AppResult<Json<ConversationJson>> {
     let id = parse_id(&id)?;
-    conversation_now(&state, id).await.map(Json)
+    conversation_now(&state, id, lang).await.map(Json)
 }
 
 /// The conversation `id` as the API shows it now.
-async fn conversation_now(state: &AppState, id: i64) -> AppResult<ConversationJson> {
-    let row = find_conversation(state, id).await?;
+async fn conversation_now(state: &AppState, id: i64, lang: Lang) -> AppResult<ConversationJson> {
+    let row = find_conversation(state, id, lang).await?;
     view_of(state, &row).await
 }
 
@@ -218,7 +219,7 @@ async fn list_messages(
     let r = lang.request();
     let Query(q) = query.map_err(|e| AppError::Invalid(e.body_text()))?;
     let id = parse_id(&id)?;
-    find_conversation(&state, id).await?;
+    find_conversation(&state, id, lang).await?;
     let limit = parse_limit(q.limit.as_deref(), r)?;
     let before = match q.before.as_deref() {
         None | Some("") => None,
@@ -259,7 +260,8 @@ async fn set_status(
         )
     })?;
     let row =
-        services::conversations::set_status(&state.store, &state.live, &user, id, status).await?;
+        services::conversations::set_status(&state.store, &state.live, &user, id, status, lang)
+            .await?;
     view_of(&state, &row).await.map(Json)
 }
 
@@ -314,11 +316,12 @@ async fn set_handler(
 async fn mark_read(
     State(state): State<AppState>,
     _user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
 ) -> AppResult<Json<ConversationJson>> {
     let id = parse_id(&id)?;
-    services::conversations::mark_read(&state.store, &state.live, id).await?;
-    conversation_now(&state, id).await.map(Json)
+    services::conversations::mark_read(&state.store, &state.live, id, lang).await?;
+    conversation_now(&state, id, lang).await.map(Json)
 }
 
 /// `PUT /api/v1/conversations/{id}/labels` `{"labels": [NAME, ...]}`: replaces its labels.
@@ -338,7 +341,7 @@ async fn set_labels(
     let id = parse_id(&id)?;
     let (store, live) = (&state.store, &state.live);
     services::labels::set_for_conversation(store, live, &user, id, &body.labels, lang).await?;
-    conversation_now(&state, id).await.map(Json)
+    conversation_now(&state, id, lang).await.map(Json)
 }
 
 /// `POST /api/v1/conversations/{id}/snooze` `{"until": RFC3339}`.
@@ -371,12 +374,18 @@ pub const MAX_BULK: usize = 200;
 pub(super) struct BulkBody {
     ids: Vec<i64>,
     action: String,
-    /// `assign`: the staff id, or null for nobody
-    #[serde(default)]
-    assignee: Option<i64>,
+    /// `assign`: the staff id, or null for nobody; absent (None) is refused, so a forgotten
+    /// field does not unassign
+    #[serde(default, deserialize_with = "present")]
+    assignee: Option<Option<i64>>,
     /// `label`: the label's name
     #[serde(default)]
     label: Option<String>,
+}
+
+/// A field that may be null, told apart from one that is absent (`#[serde(default)]` gives None).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
 }
 
 /// What happened to each conversation of a bulk request, in the order given.
@@ -420,10 +429,15 @@ async fn bulk(
     Strict(body): Strict<BulkBody>,
 ) -> AppResult<Json<BulkOutcome>> {
     let r = lang.request();
-    let mut ids: Vec<i64> = Vec::with_capacity(body.ids.len().min(MAX_BULK));
-    for id in &body.ids {
-        if !ids.contains(id) {
-            ids.push(*id);
+    // a repeated id counts once; past the limit there is no need to look further
+    let mut ids: Vec<i64> = Vec::with_capacity(body.ids.len().min(MAX_BULK + 1));
+    let mut seen = std::collections::HashSet::with_capacity(ids.capacity());
+    for &id in &body.ids {
+        if seen.insert(id) {
+            ids.push(id);
+            if ids.len() > MAX_BULK {
+                break;
+            }
         }
     }
     if ids.is_empty() || ids.len() > MAX_BULK {
@@ -433,26 +447,29 @@ async fn bulk(
             &[("max", &max)],
         )));
     }
-    let action = match body.action.as_str() {
-        "assign" => BulkAction::Assign(body.assignee),
-        "label" => {
-            let name = body
-                .label
-                .ok_or_else(|| AppError::Invalid(fill(r.field_required, &[("field", "label")])))?;
-            // an unknown label refuses the whole request, before anything changes
-            BulkAction::Label(
-                services::labels::named(&state.store, &name, lang)
-                    .await?
-                    .name,
-            )
-        }
-        "resolve" => BulkAction::Resolve,
-        _ => {
-            return Err(AppError::Invalid(
-                r.choice("action", &["assign", "label", "resolve"]),
-            ));
-        }
-    };
+    let action =
+        match body.action.as_str() {
+            "assign" => BulkAction::Assign(body.assignee.ok_or_else(|| {
+                AppError::Invalid(fill(r.field_required, &[("field", "assignee")]))
+            })?),
+            "label" => {
+                let name = body.label.ok_or_else(|| {
+                    AppError::Invalid(fill(r.field_required, &[("field", "label")]))
+                })?;
+                // an unknown label refuses the whole request, before anything changes
+                BulkAction::Label(
+                    services::labels::named(&state.store, &name, lang)
+                        .await?
+                        .name,
+                )
+            }
+            "resolve" => BulkAction::Resolve,
+            _ => {
+                return Err(AppError::Invalid(
+                    r.choice("action", &["assign", "label", "resolve"]),
+                ));
+            }
+        };
     let (store, live) = (&state.store, &state.live);
     let mut results = Vec::with_capacity(ids.len());
     for id in ids {
@@ -471,6 +488,7 @@ async fn bulk(
                 &user,
                 id,
                 ConversationStatus::Resolved,
+                lang,
             )
             .await
             .map(|_| ()),
@@ -556,18 +574,18 @@ async fn create_label(
 async fn delete_label(
     State(state): State<AppState>,
     user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
 ) -> AppResult<axum::http::StatusCode> {
-    let id = super::path_id(&id)
-        .ok_or_else(|| AppError::NotFound(format!("there is no label {id:?}")))?;
-    services::labels::delete(&state.store, &state.live, &user, id).await?;
+    let id = super::path_id(&id).ok_or_else(|| services::labels::no_label(&id, lang))?;
+    services::labels::delete(&state.store, &state.live, &user, id, lang).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-async fn find_conversation(state: &AppState, id: i64) -> AppResult<ConversationRow> {
+async fn find_conversation(state: &AppState, id: i64, lang: Lang) -> AppResult<ConversationRow> {
     conversations::get(state.store.pool(), id)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("there is no conversation {id}")))
+        .ok_or_else(|| services::conversations::missing(id, lang))
 }
 
 fn parse_id(id: &str) -> AppResult<i64> {
@@ -975,10 +993,11 @@ async fn reply_from_multipart(
 async fn typing(
     State(state): State<AppState>,
     _user: Staff,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
 ) -> AppResult<Json<Typing>> {
     let id = parse_id(&id)?;
-    let row = find_conversation(&state, id).await?;
+    let row = find_conversation(&state, id, lang).await?;
     let Some(api) = &state.api else {
         return Ok(Json(Typing::skipped("sending is not configured")));
     };

@@ -191,7 +191,7 @@ async fn conversation(
     };
     if before.is_none() && row.unread > 0 {
         // opening the conversation reads it; every inbox sees the unread count drop
-        match services::conversations::mark_read(&state.store, &state.live, id).await {
+        match services::conversations::mark_read(&state.store, &state.live, id, viewer.lang).await {
             Ok(_) => row.unread = 0,
             Err(AppError::NotFound(_)) => return Err(missing()),
             Err(e) => return Err(viewer.fail(e)),
@@ -217,8 +217,11 @@ async fn conversation(
     let c = RowView::of(&row, last, &state.config.reply_rules, now, t);
     let window = WindowState::of(&c.window, now, t);
     let can_send = state.api.is_some();
+    let newer = of_contact.first().copied().filter(|&newest| newest > id);
     let blocked = match window.kind {
         _ if !can_send => t.cannot_send_reason,
+        // the customer's window lives on there, whatever this one's says
+        _ if newer.is_some() => t.reply_in_newer,
         "open" => "",
         "spent" => t.quota_used,
         _ => t.window_closed_reason,
@@ -242,7 +245,7 @@ async fn conversation(
         is_admin: viewer.is_admin(),
         can_send,
         blocked,
-        newer: of_contact.first().copied().filter(|&newest| newest > id),
+        newer,
         appid: state.config.wechat.appid.clone().unwrap_or_default(),
         contact,
         list_query: list_query(raw.as_deref()),

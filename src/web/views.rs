@@ -173,25 +173,31 @@ impl LabelChip {
     }
 }
 
-/// What staff call a customer everywhere (rows, the conversation's header, notifications):
-/// the name they saved, else "访客 7F3A" / "Visitor 7F3A", four hex digits of a hash of the
-/// openid: short, readable, and the same on every page and in both languages but the word.
+/// What staff call a customer everywhere (rows, the conversation's header, messages,
+/// notifications): the name they saved, else "访客 7F3A90" / "Visitor 7F3A90", six hex digits
+/// of a hash of the openid: short, readable, and the same on every page and in both languages
+/// but the word.
 pub fn customer_name(saved: Option<&str>, openid: &str, l: &ListText) -> String {
+    named_or_visitor(saved, openid, l.visitor)
+}
+
+fn named_or_visitor(saved: Option<&str>, openid: &str, visitor: &str) -> String {
     match saved.map(str::trim).filter(|n| !n.is_empty()) {
         Some(name) => name.to_owned(),
-        None => format!("{} {}", l.visitor, short_id(openid)),
+        None => format!("{visitor} {}", short_id(openid)),
     }
 }
 
-/// Four hex digits from the openid (FNV-1a, folded): stable across processes and versions,
-/// unlike std's hasher.
+/// Six hex digits from the openid (FNV-1a, folded): stable across processes and versions,
+/// unlike std's hasher. Six, not four: among the tens of thousands of customers a busy mini
+/// program has, four digits (65,536 values) would give many the same name.
 pub fn short_id(openid: &str) -> String {
     let mut h: u32 = 0x811c_9dc5;
     for b in openid.bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
-    format!("{:04X}", (h ^ (h >> 16)) & 0xffff)
+    format!("{:06X}", (h ^ (h >> 24)) & 0xff_ffff)
 }
 
 /// A time, as `<time datetime>` wants it and as text for when scripts do not run.
@@ -475,7 +481,9 @@ impl MessageView {
         let media_url = (m.media_state == Some(MediaState::Stored))
             .then(|| format!("/api/v1/messages/{}/media", m.id));
         let sender_label = match m.sender_kind {
-            SenderKind::Customer => m.sender_name.clone().unwrap_or_else(|| m.openid.clone()),
+            SenderKind::Customer => {
+                named_or_visitor(m.sender_name.as_deref(), &m.openid, t.visitor)
+            }
             SenderKind::Agent => m.sender_name.clone().unwrap_or_default(),
             SenderKind::Bot => t.bot.to_owned(),
             SenderKind::System => t.system.to_owned(),
@@ -698,7 +706,7 @@ mod tests {
             a,
             customer_name(Some("  "), "oAbCdEfGhIjKlMnOpQrStUvWxYz", l)
         );
-        assert!(a.starts_with("访客 ") && a.chars().count() == 7, "{a}");
+        assert!(a.starts_with("访客 ") && a.chars().count() == 9, "{a}");
         assert_ne!(a, customer_name(None, "oAbCdEfGhIjKlMnOpQrStUvWxYZ", l));
         assert_eq!(customer_name(Some(" 王芳 "), "o", l), "王芳");
         // the same id in English, only the word differs

@@ -588,6 +588,7 @@ async fn flush(socket: &mut WebSocket) -> bool {
 
 async fn reload(socket: &mut WebSocket, reason: &str) {
     metrics::counter!("kefu_live_reloads_total").increment(1);
+    tracing::info!(reason, "a dashboard is told to reload");
     if send(socket, text(&json!({ "type": "reload", "reason": reason }))).await {
         close(socket, CLOSE_NORMAL, "reload").await;
     }

@@ -886,16 +886,22 @@ async fn the_tab_title_counts_unread_keys_move_between_rows_and_slash_picks_a_ca
         )
         .await;
     assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    // the bot's conversation is not the agents' to answer: it counts for nothing
+    let with_bot = openid("keys-bot");
+    customer_writes(&app, &with_bot, "for the bot").await;
+    app.push_text(&with_bot, "the bot's again").await;
     let first = openid("keys-1");
     let second = openid("keys-2");
     let first_id = customer_writes(&app, &first, "first").await;
     let second_id = customer_writes(&app, &second, "second").await;
+    to_human(&app, first_id).await;
+    to_human(&app, second_id).await;
 
     let browser = Browser::start().await;
     browser.login(&app, "admin", ADMIN_PASSWORD).await;
     browser.goto(&app, "/inbox?view=all&status=open").await;
     browser.wait_live().await;
-    // two unread messages in unassigned conversations: the tab title says so
+    // two unread messages in conversations waiting for a human: the tab title says so
     browser.wait_for(r#"body[data-unread="2"]"#).await;
     let title = browser.js("return document.title", vec![]).await;
     assert!(
@@ -1054,10 +1060,14 @@ async fn on_a_phone_the_rules_table_reads_as_cards_without_sideways_scrolling() 
     )
     .await;
     let browser = Browser::start().await;
-    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.set_viewport(390, 844, true).await;
     browser.login(&app, "admin", ADMIN_PASSWORD).await;
     browser.goto(&app, "/admin/rules").await;
     browser.wait_for("table#rules tr.rule").await;
+    let width = browser
+        .js("return document.documentElement.clientWidth;", vec![])
+        .await;
+    assert_eq!(width, json!(390), "a phone's width");
     let measured = browser
         .js(
             "const name = document.querySelector('tr.rule td.rule-name');
@@ -1322,12 +1332,8 @@ async fn inbox_rows_are_dense_do_not_overflow_and_a_rename_shows_live() {
 
     let browser = Browser::start().await;
     browser.login(&app, "admin", ADMIN_PASSWORD).await;
-    for (width, height) in [(1280, 800), (390, 844)] {
-        browser
-            .client
-            .set_window_size(width, height)
-            .await
-            .expect("the window resizes");
+    for (width, height, phone) in [(1280, 800, false), (390, 844, true)] {
+        browser.set_viewport(width, height, phone).await;
         browser.goto(&app, "/inbox?view=all&status=open").await;
         browser.wait_for(&format!("li.conv#conv-{}", ids[13])).await;
         let measured = browser
@@ -1349,6 +1355,9 @@ async fn inbox_rows_are_dense_do_not_overflow_and_a_rename_shows_live() {
             "{width} px: rows up to {tallest} px tall: {measured}"
         );
         assert_eq!(measured["overflowing"], 0, "{width} px: {measured}");
+        if phone {
+            assert_eq!(measured["viewport"], json!(width), "{measured}");
+        }
         assert!(
             measured["pageWidth"].as_f64() <= measured["viewport"].as_f64(),
             "{width} px: the page scrolls sideways: {measured}"

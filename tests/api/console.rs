@@ -698,6 +698,30 @@ async fn the_main_refusals_reach_a_chinese_caller_in_chinese() {
     assert!(english_in(&message).is_empty(), "{message}");
     assert!(message.contains("KEFU_WECHAT_SECRET"), "{message}");
 
+    // a conversation or a label that is not there
+    for (path, body) in [
+        (
+            "/api/v1/conversations/999999/status",
+            json!({"status": "resolved"}),
+        ),
+        ("/api/v1/conversations/999999/read", json!({})),
+    ] {
+        let (status, message) = post_zh(&app, &first_token, path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(message, "没有会话 999999。", "{path}");
+    }
+    let resp = app
+        .client
+        .delete(app.url("/api/v1/labels/999999"))
+        .bearer_auth(&app.token)
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["message"], "没有标签 999999。");
+
     // a bad regex: kefu's own sentence naming the problem and where, not the parser's dump
     let admin_token = kefu::services::accounts::create_token(
         &app.state().store,

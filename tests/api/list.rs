@@ -255,7 +255,7 @@ async fn rows_name_customers_readably_and_say_who_wrote_the_last_message() {
     let who = openid("a-very-long-openid-that-would-otherwise-fill-the-row");
     let c = writes(&app, &who, "where is my parcel").await;
     let short = kefu::web::views::short_id(&who);
-    assert_eq!(short.len(), 4);
+    assert_eq!(short.len(), 6);
 
     let (_, html) = page(&app, "/inbox?view=all").await;
     let row = format!("#conv-{c}");
@@ -286,6 +286,13 @@ async fn rows_name_customers_readably_and_say_who_wrote_the_last_message() {
     let (_, html) = page(&app, &format!("/conversations/{c}")).await;
     assert_eq!(one(&html, "#conv-name"), format!("访客 {short}"));
     assert_eq!(one(&html, "#contact-openid"), who);
+    // and so does each of their messages
+    let senders = all(&html, "ol#messages .msg-sender");
+    assert!(!senders.is_empty());
+    assert!(
+        senders.iter().all(|s| *s == format!("访客 {short}")),
+        "{senders:?}"
+    );
 
     // a note: the agent's name before it
     ok(app
@@ -615,6 +622,26 @@ async fn a_bulk_action_applies_to_each_conversation_it_may_and_reports_each_refu
         .get_json(&format!("/api/v1/conversations/{taken}"))
         .await;
     assert_eq!(labelled["labels"], json!(["Urgent"]));
+    // a second label joins the first
+    label(&app, "VIP", "#0969da").await;
+    let v = bulk(
+        &app,
+        &agent_token,
+        json!({"ids": [taken], "action": "label", "label": "VIP"}),
+    )
+    .await;
+    assert_eq!(v["done"], 1);
+    let labelled = app
+        .get_json(&format!("/api/v1/conversations/{taken}"))
+        .await;
+    let mut names: Vec<String> = labelled["labels"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .map(|l| l.as_str().unwrap_or_default().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Urgent", "VIP"]);
     let resp = post_as(
         &app,
         &agent_token,
@@ -652,6 +679,8 @@ async fn a_bulk_action_applies_to_each_conversation_it_may_and_reports_each_refu
         json!({"ids": (1..=201).collect::<Vec<i64>>(), "action": "resolve"}),
         json!({"ids": [free], "action": "explode"}),
         json!({"ids": [free], "action": "label"}),
+        // an assignment to nobody says so (null); a forgotten field is not taken for it
+        json!({"ids": [free], "action": "assign"}),
         json!({"ids": [free], "action": "resolve", "extra": 1}),
         json!({"ids": "1,2", "action": "resolve"}),
     ] {

@@ -293,7 +293,7 @@ async fn the_reply_window_is_labelled_and_a_spent_quota_is_not_called_closed() {
 
 #[tokio::test]
 async fn a_resolved_conversation_links_to_the_customers_newer_one() {
-    let app = TestApp::start().await;
+    let (app, _fake) = start_sending().await;
     let who = openid("ws-again");
     let first = customer_writes(&app, &who, "first time").await;
     set_status(&app, first, "resolved").await;
@@ -319,6 +319,12 @@ async fn a_resolved_conversation_links_to_the_customers_newer_one() {
     assert_eq!(
         attr(&html, "#newer-link", "href"),
         Some(format!("/conversations/{second}?view=all&status=all"))
+    );
+    // its reply box sends the agent to the new one, not "window closed"
+    assert!(!hidden(&html, "#reply-blocked"));
+    assert_eq!(
+        text(&html, "#reply-blocked"),
+        "Reply in the customer's new conversation."
     );
 }
 
@@ -406,7 +412,7 @@ async fn newest_message_id(app: &TestApp, id: i64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_newest_message_is_in_view_above_the_reply_box_on_a_desktop_and_a_phone() {
     let (app, _fake) = start_sending().await;
-    // a long openid, as sender label and title, must not widen the page
+    // a long openid (the contact panel shows it) must not widen the page
     let who = openid(&format!("ws-newest-{}", "x".repeat(40)));
     for i in 0..30 {
         app.push_text(
@@ -472,7 +478,7 @@ async fn the_newest_message_is_in_view_above_the_reply_box_on_a_desktop_and_a_ph
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switching_conversations_stays_on_the_page_and_back_and_forward_follow() {
-    let app = TestApp::start().await;
+    let (app, _fake) = start_sending().await;
     let (a_who, b_who) = (openid("ws-switch-a"), openid("ws-switch-b"));
     let a = customer_writes(&app, &a_who, "I am customer A").await;
     let b = customer_writes(&app, &b_who, "I am customer B").await;
@@ -556,6 +562,18 @@ async fn switching_conversations_stays_on_the_page_and_back_and_forward_follow()
     let href = newer.attr("href").await.unwrap().unwrap_or_default();
     assert!(href.starts_with("/conversations/"), "{href}");
     assert_ne!(href, format!("/conversations/{b}"));
+    // and the reply box sends the agent there, instead of saying the window closed
+    let said = browser
+        .js(
+            "const b = document.getElementById('reply-blocked'); \
+             return [b.hidden, b.textContent, document.getElementById('reply').dataset.newer, \
+                     document.getElementById('reply-text').disabled];",
+            vec![],
+        )
+        .await;
+    assert_eq!(said[0], json!(false), "{said}");
+    assert_eq!(said[1], said[2], "{said}");
+    assert_eq!(said[3], json!(true), "{said}");
     newer.click().await.unwrap();
     browser
         .wait_for_text("#messages li.msg .msg-text", "B is back")

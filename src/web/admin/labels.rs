@@ -167,7 +167,10 @@ async fn create(
 async fn delete(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> PageResult {
     let l = admin.0.lang.list();
     let outcome = match crate::web::path_id(&id) {
-        Some(id) => services::labels::delete(&state.store, &state.live, &admin.0.staff, id).await,
+        Some(id) => {
+            let (store, live) = (&state.store, &state.live);
+            services::labels::delete(store, live, &admin.0.staff, id, admin.0.lang).await
+        }
         None => Err(AppError::NotFound(String::new())),
     };
     match outcome {
