@@ -637,3 +637,59 @@ async fn a_phone_shows_one_pane_at_a_time_with_the_contact_panel_behind_a_button
     assert!(shown("#list-pane").await);
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_desktop_the_three_panes_stand_side_by_side_and_the_controls_follow_live() {
+    let app = TestApp::start().await;
+    let (_, _) = add_staff(&app, "ann", "Ann Wu", Role::Agent).await;
+    let (bob, _) = add_staff(&app, "bob", "Bob Li", Role::Agent).await;
+    let id = customer_writes(&app, &openid("ws-side"), "hello").await;
+    let browser = Browser::start().await;
+    browser.login(&app, "ann", STAFF_PASSWORD).await;
+    browser.set_viewport(1280, 800, false).await;
+    browser
+        .goto(&app, &format!("/conversations/{id}?view=all&status=all"))
+        .await;
+    browser.wait_live().await;
+    let boxes = browser
+        .js(
+            "const r = (css) => { const b = document.querySelector(css).getBoundingClientRect(); \
+               return [b.left, b.right, b.top, b.bottom]; }; \
+             return [r('#list-pane'), r('#conversation'), r('#contact'), innerWidth, innerHeight];",
+            vec![],
+        )
+        .await;
+    let edge = |pane: usize, i: usize| boxes[pane][i].as_f64().expect("a number");
+    let (width, height) = (
+        boxes[3].as_f64().expect("a width"),
+        boxes[4].as_f64().expect("a height"),
+    );
+    // list | conversation | contact, left to right, none over another, all on the screen
+    assert!(edge(0, 1) <= edge(1, 0) + 1.0, "{boxes}");
+    assert!(edge(1, 1) <= edge(2, 0) + 1.0, "{boxes}");
+    assert!(edge(0, 0) >= 0.0 && edge(2, 1) <= width + 1.0, "{boxes}");
+    for pane in 0..3 {
+        assert!(edge(pane, 3) - edge(pane, 2) > height / 2.0, "{boxes}");
+        assert!(edge(pane, 1) - edge(pane, 0) > 200.0, "{boxes}");
+    }
+
+    // Ann may take it; then an admin gives it to Bob: her controls go, and say why, live
+    browser
+        .wait_for("#assign-me:not([hidden]):not([disabled])")
+        .await;
+    browser.mark_page().await;
+    assign(&app, id, Some(bob)).await;
+    browser.wait_for("#assign-me[hidden]").await;
+    browser.wait_for("#unassign[hidden]").await;
+    browser
+        .wait_for_text("#assign-locked:not([hidden])", "Bob Li")
+        .await;
+    // and back to nobody: hers to take again, "unassign" disabled with its reason
+    assign(&app, id, None).await;
+    browser
+        .wait_for("#assign-me:not([hidden]):not([disabled])")
+        .await;
+    browser.wait_for("#unassign[disabled][title]").await;
+    assert!(browser.same_page().await, "no reload");
+    browser.close().await;
+}
