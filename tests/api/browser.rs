@@ -1129,6 +1129,37 @@ async fn choose(browser: &Browser, css: &str, value: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bulk_toolbar_assigns_the_selected_rows_and_they_leave_the_queue() {
+    let app = TestApp::start().await;
+    let a = customer_writes(&app, &openid("bulk-assign-a"), "first").await;
+    let b = customer_writes(&app, &openid("bulk-assign-b"), "second").await;
+    to_human(&app, a).await;
+    to_human(&app, b).await;
+
+    let browser = Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    browser.goto(&app, "/inbox?view=waiting").await;
+    browser.wait_live().await;
+    browser.wait_for(&format!("li.conv#conv-{a}")).await;
+    browser.wait_for(&format!("li.conv#conv-{b}")).await;
+    browser.mark_page().await;
+    browser.click("#select-all").await;
+    browser.wait_for_text("#bulk-count", "2").await;
+    // "me" is the first choice
+    browser.click("#bulk-assign").await;
+    browser.wait_for_text("#bulk-result", "2 assigned").await;
+    // assigned, they no longer wait for a human
+    browser.wait_gone(&format!("li.conv#conv-{a}")).await;
+    browser.wait_gone(&format!("li.conv#conv-{b}")).await;
+    assert!(browser.same_page().await, "no reload");
+    for id in [a, b] {
+        let c = app.get_json(&format!("/api/v1/conversations/{id}")).await;
+        assert_eq!(c["assignee"]["name"], "Admin", "{c}");
+    }
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bulk_toolbar_labels_and_resolves_the_selected_rows_and_says_how_it_went() {
     let app = TestApp::start().await;
     new_label(&app, "VIP").await;
