@@ -114,31 +114,27 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<&str> {
 /// proxy, or in one office, everyone may share one address):
 /// - per account: an account's own failures (from anywhere) hold back sign-ins to it, before
 ///   its password is checked;
-/// - per address: an address's failures against names that are no account (guessing names)
-///   hold it back, but there the password is still checked, and a correct one for an enabled
-///   account signs in; anything else is answered "too many" (so the answer does not tell which
-///   names exist). Failures against a real account count only for that account.
+/// - per address: an address's failures against other names than the one now tried (names
+///   that are no account, or other accounts: guessing names, or one password sprayed over
+///   many accounts) hold it back, but there the password is still checked, and a correct one
+///   for an enabled account signs in; anything else is answered "too many" (so the answer
+///   does not tell which names exist). An account's own failures never count against it here.
 ///
 /// The address is the real client's (`ClientIp`: the forwarded one behind a trusted proxy).
 #[derive(Default)]
 pub struct Throttle {
     failures: Mutex<HashMap<String, Vec<Millis>>>,
+    /// each address's recent failures, with the name each tried (lower case)
+    by_address: Mutex<HashMap<IpAddr, Vec<(Millis, String)>>>,
 }
 
-/// Whether a failed sign-in named an existing account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Named {
-    Account,
-    Nobody,
-}
+/// Failures kept per address (the oldest go first): enough to count `MAX_FAILURES` against
+/// other names whatever the one now tried.
+const ADDRESS_KEPT: usize = 4 * MAX_FAILURES;
 
 impl Throttle {
     fn account_key(username: &str) -> String {
         format!("user:{}", username.to_lowercase())
-    }
-
-    fn address_key(ip: IpAddr) -> String {
-        format!("ip:{ip}")
     }
 
     /// Milliseconds until `key` may try again, if it is over the limit.
@@ -155,37 +151,50 @@ impl Throttle {
         Self::wait(&mut map, &Self::account_key(username), now)
     }
 
-    /// How long the address is held back, if its failures against names that are no account
-    /// are over the limit: only a correct password gets through from it meanwhile.
-    fn address_blocked_for(&self, ip: IpAddr, now: Millis) -> Option<Millis> {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        Self::wait(&mut map, &Self::address_key(ip), now)
+    /// How long the address is held back from trying `username`, if its failures against
+    /// other names are over the limit: only a correct password gets through from it meanwhile.
+    fn address_blocked_for(&self, ip: IpAddr, username: &str, now: Millis) -> Option<Millis> {
+        let name = username.to_lowercase();
+        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        let tries = map.get_mut(&ip)?;
+        tries.retain(|(t, _)| now - t < WINDOW);
+        let others: Vec<Millis> = tries
+            .iter()
+            .filter(|(_, n)| *n != name)
+            .map(|(t, _)| *t)
+            .collect();
+        (others.len() >= MAX_FAILURES).then(|| others[others.len() - MAX_FAILURES] + WINDOW - now)
     }
 
     #[cfg(test)]
     fn blocked_for(&self, username: &str, ip: IpAddr, now: Millis) -> Option<Millis> {
         let account = self.account_blocked_for(username, now);
-        account.max(self.address_blocked_for(ip, now))
+        account.max(self.address_blocked_for(ip, username, now))
     }
 
-    /// A failed sign-in: it counts for the name tried, and for the address only when the
-    /// name is no account.
-    fn failed(&self, username: &str, named: Named, ip: IpAddr, now: Millis) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // keep the map bounded: forget keys whose failures are all old
-        if map.len() > 10_000 {
-            map.retain(|_, times| times.iter().any(|t| now - t < WINDOW));
-        }
-        let mut keys = vec![Self::account_key(username)];
-        if named == Named::Nobody {
-            keys.push(Self::address_key(ip));
-        }
-        for k in keys {
-            let times = map.entry(k).or_default();
+    /// A failed sign-in: it counts for the name tried, and for the address (against every
+    /// name but this one).
+    fn failed(&self, username: &str, ip: IpAddr, now: Millis) {
+        {
+            let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            // keep the map bounded: forget keys whose failures are all old
+            if map.len() > 10_000 {
+                map.retain(|_, times| times.iter().any(|t| now - t < WINDOW));
+            }
+            let times = map.entry(Self::account_key(username)).or_default();
             times.push(now);
             if times.len() > MAX_FAILURES {
                 times.remove(0);
             }
+        }
+        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, tries| tries.iter().any(|(t, _)| now - t < WINDOW));
+        }
+        let tries = map.entry(ip).or_default();
+        tries.push((now, username.to_lowercase()));
+        if tries.len() > ADDRESS_KEPT {
+            tries.remove(0);
         }
     }
 
@@ -295,7 +304,7 @@ async fn login(
         tracing::warn!(staff.username = username, client.ip = %client, "sign-in throttled");
         return Ok(throttled(browser_lang(&headers), &next, username, wait));
     }
-    let address_wait = throttle.address_blocked_for(client, now);
+    let address_wait = throttle.address_blocked_for(client, username, now);
     let user = staff::by_username(state.store.pool(), username)
         .await
         .map_err(failed)?;
@@ -307,13 +316,8 @@ async fn login(
     let matches = verify_password(&form.password, hash).await;
     let user = match user {
         Some(u) if matches && !u.disabled => u,
-        user => {
-            let named = if user.is_some() {
-                Named::Account
-            } else {
-                Named::Nobody
-            };
-            throttle.failed(username, named, client, now);
+        _ => {
+            throttle.failed(username, client, now);
             tracing::warn!(staff.username = username, client.ip = %client, "a sign-in failed");
             if let Some(wait) = address_wait {
                 return Ok(throttled(browser_lang(&headers), &next, username, wait));
@@ -429,7 +433,7 @@ mod tests {
         let other: IpAddr = [10, 0, 0, 2].into();
         for i in 0..5 {
             assert!(t.blocked_for("alice", ip, i).is_none());
-            t.failed("alice", Named::Nobody, ip, i);
+            t.failed("alice", ip, i);
         }
         assert!(t.blocked_for("alice", ip, 10).is_some());
         assert!(t.blocked_for("ALICE", other, 10).is_some(), "per account");
@@ -442,14 +446,36 @@ mod tests {
     }
 
     #[test]
-    fn failures_against_a_real_account_hold_back_that_account_only() {
+    fn an_accounts_own_failures_never_hold_back_its_address_for_it() {
         let t = Throttle::default();
         let ip: IpAddr = [10, 0, 0, 1].into();
         for i in 0..6 {
-            t.failed("alice", Named::Account, ip, i);
+            t.failed("alice", ip, i);
         }
         assert!(t.account_blocked_for("alice", 10).is_some());
         assert!(t.account_blocked_for("admin", 10).is_none());
-        assert!(t.address_blocked_for(ip, 10).is_none(), "not the address");
+        assert!(t.address_blocked_for(ip, "Alice", 10).is_none(), "her own");
+        // for another name they are someone else's: held back (a correct password still
+        // signs in, `login_submit`)
+        assert!(t.address_blocked_for(ip, "admin", 10).is_some());
+    }
+
+    #[test]
+    fn one_password_sprayed_over_many_accounts_holds_the_address_back() {
+        let t = Throttle::default();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        for (i, name) in ["a1", "a2", "a3", "a4"].iter().enumerate() {
+            t.failed(name, ip, i as Millis);
+        }
+        // four others: not yet; a fifth: every name but the last is held back
+        assert!(t.address_blocked_for(ip, "a5", 10).is_none());
+        t.failed("a5", ip, 5);
+        assert!(t.address_blocked_for(ip, "a6", 10).is_some());
+        // no account reached its own limit
+        assert!(t.account_blocked_for("a1", 10).is_none());
+        assert!(
+            t.address_blocked_for(ip, "a6", WINDOW + 10).is_none(),
+            "forgiven later"
+        );
     }
 }

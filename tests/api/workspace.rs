@@ -760,3 +760,34 @@ async fn an_address_guessing_names_is_held_off_but_a_correct_password_still_sign
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn one_password_sprayed_over_many_accounts_is_held_off_too() {
+    let app = TestApp::start_with(&[("KEFU_TRUSTED_PROXIES", "127.0.0.1, ::1")]).await;
+    for name in ["a1", "a2", "a3", "a4", "a5", "a6"] {
+        add_staff(&app, name, name, Role::Agent).await;
+    }
+    let sprayer = Some("203.0.113.10");
+    // one try at each real account: no account reaches its own limit
+    for name in ["a1", "a2", "a3", "a4", "a5"] {
+        assert_eq!(
+            sign_in(&app, name, "123456", sprayer).await,
+            StatusCode::UNAUTHORIZED,
+            "{name}"
+        );
+    }
+    // the address has: a wrong password for the next account is "too many" …
+    assert_eq!(
+        sign_in(&app, "a6", "123456", sprayer).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // … a correct one still signs in, and elsewhere a6 is not held back
+    assert_eq!(
+        sign_in(&app, "a6", STAFF_PASSWORD, sprayer).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        sign_in(&app, "a6", "wrong", Some("198.51.100.8")).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
