@@ -277,10 +277,7 @@ mod tests {
 
     /// The WAL's frames since it last started over, as another connection sees them.
     async fn wal_frames(store: &Store) -> i64 {
-        let mut conn = store
-            .checkpoint_connection(store::BUSY_TIMEOUT)
-            .await
-            .unwrap();
+        let mut conn = store.checkpoint_connection().await.unwrap();
         store::checkpoint(&mut conn, CheckpointMode::Passive, WAL_RESTART_WAIT)
             .await
             .unwrap()

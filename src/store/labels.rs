@@ -107,21 +107,8 @@ pub async fn names_of(
     db: impl sqlx::SqliteExecutor<'_>,
     conversation_ids: &[i64],
 ) -> sqlx::Result<Vec<(i64, String)>> {
-    if conversation_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        r"select cl.conversation_id, l.name
-            from conversation_labels cl
-            join labels l on l.id = cl.label_id
-           where cl.conversation_id in (",
-    );
-    let mut list = q.separated(", ");
-    for id in conversation_ids {
-        list.push_bind(*id);
-    }
-    list.push_unseparated(") order by l.name_key, l.id");
-    q.build_query_as().fetch_all(db).await
+    let labels = of_conversations(db, conversation_ids).await?;
+    Ok(labels.into_iter().map(|(c, l)| (c, l.name)).collect())
 }
 
 /// The labels of several conversations, as (conversation, label), by name.

@@ -69,13 +69,13 @@ impl Store {
             .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
             // statements are logged by our own spans, not one INFO line per query
             .disable_statement_logging();
+        // One connection first, alone: it creates the file and turns on WAL, which needs the
+        // database to itself; eight connections doing that at once find it locked.
+        options.connect().await?.close().await?;
         // Every connection opened at once and kept for good: a pool that grows on demand opens
         // some from the dashboards' thread, and SQLite's connection threads would inherit its
         // lower priority (`live::Fanout`); one that closes idle connections after ten minutes
         // and reopens them makes the open files and memory churn for nothing.
-        // One connection first, alone: it creates the file and turns on WAL, which needs the
-        // database to itself; eight connections doing that at once find it locked.
-        options.connect().await?.close().await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL)
             .min_connections(POOL)
@@ -118,11 +118,10 @@ impl Store {
             .map(|_| ())
     }
 
-    /// A connection of its own for a checkpoint outside the writer (tests): it waits at most
-    /// `wait` for readers, where the pool's connections wait `BUSY_TIMEOUT`.
-    pub async fn checkpoint_connection(&self, wait: Duration) -> Result<SqliteConnection, DbError> {
-        let options = (*self.options).clone().busy_timeout(wait);
-        SqliteConnection::connect_with(&options).await
+    /// A connection of its own for a checkpoint outside the writer (tests); `checkpoint` sets
+    /// how long it waits for readers.
+    pub async fn checkpoint_connection(&self) -> Result<SqliteConnection, DbError> {
+        SqliteConnection::connect_with(&self.options).await
     }
 
     pub async fn close(&self) {
@@ -281,7 +280,7 @@ mod tests {
         }
         assert!(wal_len() > 0, "the writes are in the WAL");
         let wait = Duration::from_millis(100);
-        let mut conn = store.checkpoint_connection(BUSY_TIMEOUT).await.unwrap();
+        let mut conn = store.checkpoint_connection().await.unwrap();
         // short: copied into the database, but the WAL is left as it is
         let kept = checkpoint(&mut conn, CheckpointMode::Passive, wait)
             .await

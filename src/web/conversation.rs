@@ -197,10 +197,9 @@ async fn conversation(
             Err(e) => return Err(viewer.fail(e)),
         }
     }
-    let (mut list, staff_rows, of_contact) = tokio::try_join!(
+    let (mut list, staff_rows) = tokio::try_join!(
         messages::list(pool, id, before, PAGE + 1),
         staff::list(pool),
-        conversations::ids_of_contact(pool, row.contact_id),
     )
     .or_page(&viewer)?;
     let contact = contact_pane(&state, &viewer, &row, q.saved.is_some()).await?;
@@ -217,7 +216,12 @@ async fn conversation(
     let c = RowView::of(&row, last, &state.config.reply_rules, now, t);
     let window = WindowState::of(&c.window, now, t);
     let can_send = state.api.is_some();
-    let newer = of_contact.first().copied().filter(|&newest| newest > id);
+    // the panel's history holds the customer's other conversations, newest first
+    let newer = contact
+        .history
+        .first()
+        .map(|h| h.id)
+        .filter(|&newest| newest > id);
     let blocked = match window.kind {
         _ if !can_send => t.cannot_send_reason,
         // the customer's window lives on there, whatever this one's says

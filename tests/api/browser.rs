@@ -23,13 +23,13 @@ use fantoccini::error::CmdError;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use kefu::domain::Role;
-use kefu::wechat::fake::{FakeConfig, FakeWechat};
+use kefu::wechat::fake::FakeWechat;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
-use crate::helpers::{ADMIN_PASSWORD, APPID, TestApp, id_of, openid};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, id_of, openid, start_sending};
 
 /// How long any one thing may take to show in the page.
 const WAIT: Duration = Duration::from_secs(10);
@@ -434,21 +434,9 @@ impl Browser {
 // ---------------------------------------------------------------------------------------------
 // Test set-up
 
-const SECRET: &str = "kefu-fake-app-secret-for-browser-tests";
-
 /// A kefu sending replies to a fake WeChat API, retrying quickly.
 async fn start_with_fake() -> (TestApp, FakeWechat) {
-    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
-        .await
-        .expect("the fake WeChat API starts");
-    let app = TestApp::start_with(&[
-        ("KEFU_WECHAT_API_BASE", &fake.base_url()),
-        ("KEFU_WECHAT_APPID", APPID),
-        ("KEFU_WECHAT_SECRET", SECRET),
-        ("KEFU_DELIVERY_BACKOFF_MS", "20"),
-    ])
-    .await;
-    (app, fake)
+    start_sending(&[("KEFU_DELIVERY_BACKOFF_MS", "20")]).await
 }
 
 /// A staff account: its id.

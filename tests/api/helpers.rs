@@ -691,3 +691,50 @@ pub async fn start_with_vector(v: &Value) -> TestApp {
     ])
     .await
 }
+
+// ---------------------------------------------------------------------------------------------
+// A kefu that can send, and reading its pages
+
+/// The AppSecret the fake WeChat API and the kefus that send to it share.
+pub const SECRET: &str = "kefu-fake-app-secret-for-tests";
+
+/// A fake WeChat API and a kefu sending replies to it (AppID and AppSecret set), with
+/// `extra` variables on top.
+pub async fn start_sending(extra: &[(&str, &str)]) -> (TestApp, kefu::wechat::fake::FakeWechat) {
+    use kefu::wechat::fake::{FakeConfig, FakeWechat};
+    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
+        .await
+        .expect("the fake WeChat API starts");
+    let base = fake.base_url();
+    let mut vars = vec![
+        ("KEFU_WECHAT_API_BASE", base.as_str()),
+        ("KEFU_WECHAT_APPID", APPID),
+        ("KEFU_WECHAT_SECRET", SECRET),
+    ];
+    vars.extend_from_slice(extra);
+    let app = TestApp::start_with(&vars).await;
+    (app, fake)
+}
+
+/// The trimmed text of every element `css` selects.
+pub fn all(html: &scraper::Html, css: &str) -> Vec<String> {
+    let sel = scraper::Selector::parse(css).expect("a selector");
+    html.select(&sel)
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect()
+}
+
+/// The text of the one element `css` selects.
+pub fn one(html: &scraper::Html, css: &str) -> String {
+    let found = all(html, css);
+    assert_eq!(found.len(), 1, "exactly one {css}: {found:?}");
+    found.into_iter().next().unwrap_or_default()
+}
+
+/// An attribute of the first element `css` selects.
+pub fn attr(html: &scraper::Html, css: &str, name: &str) -> Option<String> {
+    let sel = scraper::Selector::parse(css).expect("a selector");
+    html.select(&sel)
+        .next()
+        .and_then(|e| e.value().attr(name).map(str::to_owned))
+}

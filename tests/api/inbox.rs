@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use kefu::domain::Role;
 use kefu::live::Event;
-use kefu::wechat::fake::{FakeConfig, FakeWechat};
 use kefu::wechat::push::Format;
 use kefu::wechat::simulate::{self, SimulatedKind};
 use reqwest::StatusCode;
@@ -15,13 +14,12 @@ use serde_json::{Value, json};
 use tokio::time::timeout;
 
 use crate::helpers::{
-    APPID, Mode, TestApp, add_staff, assert_error, assert_error_page, assert_success, id_of, now,
-    openid,
+    Mode, TestApp, add_staff, all, assert_error, assert_error_page, assert_success, attr, id_of,
+    now, one, openid, start_sending,
 };
 use crate::live::Client;
 
 const WAIT: Duration = Duration::from_secs(20);
-const SECRET: &str = "kefu-fake-app-secret-for-tests";
 
 /// A page as HTML, fetched with the admin's token (pages take the session cookie or a token).
 async fn page(app: &TestApp, path: &str) -> (StatusCode, Html) {
@@ -44,26 +42,6 @@ async fn page_as(
         status,
         Html::parse_document(&resp.text().await.expect("a body")),
     )
-}
-
-fn all(html: &Html, css: &str) -> Vec<String> {
-    let sel = Selector::parse(css).expect("a selector");
-    html.select(&sel)
-        .map(|e| e.text().collect::<String>().trim().to_owned())
-        .collect()
-}
-
-fn one(html: &Html, css: &str) -> String {
-    let found = all(html, css);
-    assert_eq!(found.len(), 1, "exactly one {css}: {found:?}");
-    found.into_iter().next().unwrap_or_default()
-}
-
-fn attr(html: &Html, css: &str, name: &str) -> Option<String> {
-    let sel = Selector::parse(css).expect("a selector");
-    html.select(&sel)
-        .next()
-        .and_then(|e| e.value().attr(name).map(str::to_owned))
 }
 
 async fn add_agent(app: &TestApp, username: &str, name: &str) -> (i64, String) {
@@ -374,15 +352,7 @@ async fn a_missing_conversation_is_a_404_page() {
 #[tokio::test]
 async fn the_reply_box_says_why_when_wechat_no_longer_allows_replies() {
     // a kefu that could send (an AppSecret is set), so the window is what stops the reply
-    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
-        .await
-        .expect("the fake starts");
-    let app = TestApp::start_with(&[
-        ("KEFU_WECHAT_API_BASE", &fake.base_url()),
-        ("KEFU_WECHAT_APPID", APPID),
-        ("KEFU_WECHAT_SECRET", SECRET),
-    ])
-    .await;
+    let (app, _fake) = start_sending(&[]).await;
     let customer = openid("stale");
     // a message from three days ago: the 48-hour window has closed
     let body = simulate::push_body(
@@ -417,16 +387,7 @@ async fn the_reply_box_says_why_when_wechat_no_longer_allows_replies() {
 
 #[tokio::test]
 async fn a_failed_reply_shows_wechats_reason_and_a_retry_button() {
-    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
-        .await
-        .expect("the fake starts");
-    let app = TestApp::start_with(&[
-        ("KEFU_WECHAT_API_BASE", &fake.base_url()),
-        ("KEFU_WECHAT_APPID", APPID),
-        ("KEFU_WECHAT_SECRET", SECRET),
-        ("KEFU_DELIVERY_BACKOFF_MS", "20"),
-    ])
-    .await;
+    let (app, fake) = start_sending(&[("KEFU_DELIVERY_BACKOFF_MS", "20")]).await;
     let customer = openid("refused");
     app.push_text(&customer, "hello").await;
     fake.refuse_openid(&customer, 45015, "response out of time limit");

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::time::timeout;
 
-use crate::helpers::{TestApp, add_staff, assert_error, id_of, openid};
+use crate::helpers::{TestApp, add_staff, all, assert_error, attr, id_of, one, openid};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -50,26 +50,6 @@ async fn fragment(app: &TestApp, path: &str) -> (StatusCode, Html) {
         status,
         Html::parse_fragment(&resp.text().await.expect("a body")),
     )
-}
-
-fn all(html: &Html, css: &str) -> Vec<String> {
-    let sel = Selector::parse(css).expect("a selector");
-    html.select(&sel)
-        .map(|e| e.text().collect::<String>().trim().to_owned())
-        .collect()
-}
-
-fn one(html: &Html, css: &str) -> String {
-    let found = all(html, css);
-    assert_eq!(found.len(), 1, "exactly one {css}: {found:?}");
-    found.into_iter().next().unwrap_or_default()
-}
-
-fn attr(html: &Html, css: &str, name: &str) -> Option<String> {
-    let sel = Selector::parse(css).expect("a selector");
-    html.select(&sel)
-        .next()
-        .and_then(|e| e.value().attr(name).map(str::to_owned))
 }
 
 /// The ids of the rows a list page shows, in order.

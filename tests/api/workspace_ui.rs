@@ -7,16 +7,16 @@
 use std::time::Duration;
 
 use kefu::domain::Role;
-use kefu::wechat::fake::{FakeConfig, FakeWechat};
 use reqwest::StatusCode;
 use scraper::{Html, Selector};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::browser::Browser;
-use crate::helpers::{ADMIN_PASSWORD, APPID, STAFF_PASSWORD, TestApp, add_staff, id_of, openid};
+use crate::helpers::{
+    ADMIN_PASSWORD, STAFF_PASSWORD, TestApp, add_staff, id_of, openid, start_sending,
+};
 
-const SECRET: &str = "kefu-fake-app-secret-for-workspace-tests";
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn page_as(app: &TestApp, path: &str, token: &str) -> (StatusCode, Html) {
@@ -56,20 +56,6 @@ fn attr(html: &Html, css: &str, name: &str) -> Option<String> {
 
 fn hidden(html: &Html, css: &str) -> bool {
     attr(html, css, "hidden").is_some()
-}
-
-/// A kefu that can send (a fake WeChat API behind it).
-async fn start_sending() -> (TestApp, FakeWechat) {
-    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
-        .await
-        .expect("the fake WeChat API starts");
-    let app = TestApp::start_with(&[
-        ("KEFU_WECHAT_API_BASE", &fake.base_url()),
-        ("KEFU_WECHAT_APPID", APPID),
-        ("KEFU_WECHAT_SECRET", SECRET),
-    ])
-    .await;
-    (app, fake)
 }
 
 async fn customer_writes(app: &TestApp, who: &str, text: &str) -> i64 {
@@ -245,7 +231,7 @@ async fn without_an_app_secret_the_reply_box_is_disabled_and_says_why() {
     // notes need no WeChat: the switch stays usable
     assert_eq!(attr(&html, "#note-toggle", "disabled"), None);
 
-    let (app, _fake) = start_sending().await;
+    let (app, _fake) = start_sending(&[]).await;
     let id = customer_writes(&app, &openid("ws-secret"), "hello").await;
     let (_, html) = page_as(&app, &format!("/conversations/{id}"), &app.token).await;
     assert!(hidden(&html, "#reply-unavailable"));
@@ -255,7 +241,7 @@ async fn without_an_app_secret_the_reply_box_is_disabled_and_says_why() {
 
 #[tokio::test]
 async fn the_reply_window_is_labelled_and_a_spent_quota_is_not_called_closed() {
-    let (app, _fake) = start_sending().await;
+    let (app, _fake) = start_sending(&[]).await;
     let who = openid("ws-quota");
     let id = customer_writes(&app, &who, "hello").await;
     let path = format!("/conversations/{id}");
@@ -293,7 +279,7 @@ async fn the_reply_window_is_labelled_and_a_spent_quota_is_not_called_closed() {
 
 #[tokio::test]
 async fn a_resolved_conversation_links_to_the_customers_newer_one() {
-    let (app, _fake) = start_sending().await;
+    let (app, _fake) = start_sending(&[]).await;
     let who = openid("ws-again");
     let first = customer_writes(&app, &who, "first time").await;
     set_status(&app, first, "resolved").await;
@@ -330,7 +316,7 @@ async fn a_resolved_conversation_links_to_the_customers_newer_one() {
 
 #[tokio::test]
 async fn the_file_picker_is_a_translated_label_over_a_hidden_input() {
-    let (app, _fake) = start_sending().await;
+    let (app, _fake) = start_sending(&[]).await;
     let id = customer_writes(&app, &openid("ws-file"), "hello").await;
     for (lang, label) in [("en", "Image"), ("zh-CN", "图片")] {
         let resp = app
@@ -411,7 +397,7 @@ async fn newest_message_id(app: &TestApp, id: i64) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_newest_message_is_in_view_above_the_reply_box_on_a_desktop_and_a_phone() {
-    let (app, _fake) = start_sending().await;
+    let (app, _fake) = start_sending(&[]).await;
     // a long openid (the contact panel shows it) must not widen the page
     let who = openid(&format!("ws-newest-{}", "x".repeat(40)));
     for i in 0..30 {
@@ -478,7 +464,7 @@ async fn the_newest_message_is_in_view_above_the_reply_box_on_a_desktop_and_a_ph
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switching_conversations_stays_on_the_page_and_back_and_forward_follow() {
-    let (app, _fake) = start_sending().await;
+    let (app, _fake) = start_sending(&[]).await;
     let (a_who, b_who) = (openid("ws-switch-a"), openid("ws-switch-b"));
     let a = customer_writes(&app, &a_who, "I am customer A").await;
     let b = customer_writes(&app, &b_who, "I am customer B").await;
