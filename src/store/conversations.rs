@@ -472,6 +472,35 @@ pub struct InboxCounts {
 }
 
 impl InboxCounts {
+    /// The counts from open conversations and unread messages per (assignee, handler).
+    fn from_groups(groups: impl IntoIterator<Item = (Option<i64>, Handler, i64, i64)>) -> Self {
+        let mut counts = InboxCounts::default();
+        for (assignee, handler, n, unread) in groups {
+            counts.all += n;
+            if handler == Handler::Bot {
+                counts.bot += n;
+            }
+            match assignee {
+                None => {
+                    counts.unassigned += n;
+                    counts.unread_unassigned += unread;
+                    if handler == Handler::Human {
+                        counts.waiting += n;
+                        counts.unread_waiting += unread;
+                    }
+                }
+                Some(id) => match counts.by_assignee.iter_mut().find(|(s, _, _)| *s == id) {
+                    Some(entry) => {
+                        entry.1 += n;
+                        entry.2 += unread;
+                    }
+                    None => counts.by_assignee.push((id, n, unread)),
+                },
+            }
+        }
+        counts
+    }
+
     pub fn of(&self, staff: i64) -> (i64, i64) {
         self.by_assignee
             .iter()
@@ -480,9 +509,24 @@ impl InboxCounts {
     }
 }
 
-/// The counts the inbox views show: one index-only pass over the open conversations
-/// (`conversations_open_counts_by_handler` covers status, assignee, handler and unread).
+/// The counts the inbox views show, from the rows the triggers keep per assignee and handler
+/// (`open_conversation_counts`): a few rows whatever the number of conversations.
 pub async fn open_counts(pool: &SqlitePool) -> sqlx::Result<InboxCounts> {
+    let rows: Vec<(i64, Handler, i64, i64)> = sqlx::query_as(
+        r"select assignee_id, handler, conversations, unread
+            from open_conversation_counts
+           where conversations > 0",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(InboxCounts::from_groups(rows.into_iter().map(
+        |(assignee, handler, n, unread)| ((assignee != 0).then_some(assignee), handler, n, unread),
+    )))
+}
+
+/// The same counts as `open_counts`, counted from the conversations themselves: the check that
+/// the triggers keep them right.
+pub async fn recount_open(pool: &SqlitePool) -> sqlx::Result<InboxCounts> {
     let rows: Vec<(Option<i64>, Handler, i64, i64)> = sqlx::query_as(
         r"select assignee_id, handler, count(*), coalesce(sum(unread), 0)
             from conversations
@@ -491,45 +535,7 @@ pub async fn open_counts(pool: &SqlitePool) -> sqlx::Result<InboxCounts> {
     )
     .fetch_all(pool)
     .await?;
-    let mut counts = InboxCounts::default();
-    for (assignee, handler, n, unread) in rows {
-        counts.all += n;
-        if handler == Handler::Bot {
-            counts.bot += n;
-        }
-        match assignee {
-            None => {
-                counts.unassigned += n;
-                counts.unread_unassigned += unread;
-                if handler == Handler::Human {
-                    counts.waiting += n;
-                    counts.unread_waiting += unread;
-                }
-            }
-            Some(id) => match counts.by_assignee.iter_mut().find(|(s, _, _)| *s == id) {
-                Some(entry) => {
-                    entry.1 += n;
-                    entry.2 += unread;
-                }
-                None => counts.by_assignee.push((id, n, unread)),
-            },
-        }
-    }
-    Ok(counts)
-}
-
-/// The query plan of `open_counts` (steps joined by "; "), for the test that keeps it
-/// index-only.
-pub async fn open_counts_plan(pool: &SqlitePool) -> sqlx::Result<String> {
-    let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-        r"explain query plan select assignee_id, handler, count(*), coalesce(sum(unread), 0)
-            from conversations
-           where status = 'open'
-           group by assignee_id, handler",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; "))
+    Ok(InboxCounts::from_groups(rows))
 }
 
 /// One of a customer's conversations, as the contact panel's history lists it.
