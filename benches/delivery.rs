@@ -21,7 +21,6 @@ use kefu::store::inbound::{self, Inbound};
 use kefu::store::outbox::{self, NewMessage};
 use kefu::wechat::crypto::{AesKey, Cipher};
 use kefu::wechat::fake::{FakeConfig, FakeWechat};
-use sqlx::Connection;
 
 const SECRET: &str = "bench-secret";
 
@@ -129,7 +128,7 @@ async fn seed(dir: &std::path::Path, conversations: usize, backlog: usize) {
         .await
         .expect("open the store");
     store.migrate().await.expect("migrate");
-    let mut conn = store.writer_connection().await.expect("a connection");
+    let mut writes = store.write_connection().expect("the writer's connection");
     let now = now_millis();
     let pushes: Vec<Inbound> = (0..conversations)
         .map(|i| Inbound {
@@ -144,14 +143,11 @@ async fn seed(dir: &std::path::Path, conversations: usize, backlog: usize) {
             media_id: None,
         })
         .collect();
-    let mut tx = conn.begin().await.expect("begin");
+    let pushed = writes.transaction().expect("begin");
     let mut conversation_ids = Vec::new();
     for chunk in pushes.chunks(500) {
         let refs: Vec<&Inbound> = chunk.iter().collect();
-        for stored in inbound::store_batch(&mut tx, &refs, now)
-            .await
-            .expect("seed pushes")
-        {
+        for stored in inbound::store_batch(&pushed, &refs, now).expect("seed pushes") {
             if let inbound::Stored::New {
                 conversation_id, ..
             } = stored
@@ -160,6 +156,9 @@ async fn seed(dir: &std::path::Path, conversations: usize, backlog: usize) {
             }
         }
     }
+    pushed.commit().expect("commit the pushes");
+    drop(writes);
+    let mut tx = store.begin_write().await.expect("begin");
     for i in 0..backlog {
         let content = MessageContent::text(format!("reply {i}"));
         let message = NewMessage {
@@ -174,6 +173,5 @@ async fn seed(dir: &std::path::Path, conversations: usize, backlog: usize) {
             .expect("seed a reply");
     }
     tx.commit().await.expect("commit");
-    drop(conn);
     store.close().await;
 }

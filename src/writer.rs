@@ -1,15 +1,22 @@
 //! The single writer: every high-rate write (incoming pushes, delivery and media outcomes)
-//! goes through one task that owns the write connection and commits in batches.
+//! goes through one thread (`kefu-writer`) that owns the write connection and commits in
+//! batches.
 //!
 //! Why: SQLite allows one writer at a time and a durable commit costs an fsync. One
 //! transaction per request would serialise every push behind its own fsync, and a second
 //! busy writer would make the two wait on each other's locks (SQLite's busy handler sleeps in
-//! steps of milliseconds). Instead callers send their write here; the task takes whatever has
+//! steps of milliseconds). Instead callers send their write here; the thread takes whatever has
 //! queued up (up to `MAX_BATCH`), applies it all in one transaction, commits once, and only
 //! then answers each caller. Under light load a batch is one write and latency is one
 //! commit; under heavy load batches grow and throughput follows.
 //!
-//! The task also keeps the WAL short (`Wal`): every `CHECKPOINT_EVERY`, between its batches,
+//! The writer is a thread, not a tokio task, because it drives SQLite itself (`store::write`):
+//! its statements run back to back on the connection, where sqlx would hand each one to the
+//! connection's own thread and wait to be woken, a round trip per statement (most of a push's
+//! time to `success` on an idle machine, and a share of its CPU under load). Callers wait on
+//! the queue and their answer asynchronously as before.
+//!
+//! The thread also keeps the WAL short (`Wal`): every `CHECKPOINT_EVERY`, between its batches,
 //! when nothing is being appended, it copies the WAL into the database file and waits a few
 //! milliseconds at most for the readers of older snapshots (a RESTART checkpoint), so that its
 //! next transaction starts the WAL over from the beginning. Done often, each is small. A
@@ -20,13 +27,13 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::{Connection, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::domain::now_millis;
 use crate::store::inbound::{self, Inbound, Stored};
-use crate::store::{self, CheckpointMode, Store, media, outbox};
+use crate::store::write::{WriteConnection, WriteDbError};
+use crate::store::{CheckpointMode, Store, media, outbox};
 
 /// Most writes applied in one transaction.
 const MAX_BATCH: usize = 512;
@@ -76,19 +83,31 @@ struct Job {
     done: oneshot::Sender<Result<Done, WriteError>>,
 }
 
-/// The handle to the writer task; cheap to clone.
+/// The handle to the writer; cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: flume::Sender<Job>,
 }
 
 impl Writer {
-    /// Opens the write connection and starts the task. It ends once every `Writer` handle is
-    /// dropped and the queue is drained.
-    pub async fn start(store: &Store) -> Result<(Writer, JoinHandle<()>), sqlx::Error> {
-        let conn = store.writer_connection().await?;
-        let (jobs, rx) = mpsc::channel(QUEUE);
-        Ok((Writer { jobs }, tokio::spawn(run(conn, rx))))
+    /// Opens the write connection and starts the writer's thread (`kefu-writer`). It ends once
+    /// every `Writer` handle is dropped and the queue is drained; the returned task finishes
+    /// then.
+    pub async fn start(store: &Store) -> Result<(Writer, JoinHandle<()>), WriteDbError> {
+        let conn = store.write_connection()?;
+        let (jobs, rx) = flume::bounded(QUEUE);
+        let (finished, ended) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("kefu-writer".into())
+            .spawn(move || {
+                run(conn, rx);
+                let _ = finished.send(());
+            })
+            .map_err(|e| WriteDbError::ToSqlConversionFailure(Box::new(e)))?;
+        let task = tokio::spawn(async move {
+            let _ = ended.await;
+        });
+        Ok((Writer { jobs }, task))
     }
 
     /// Stores an incoming push; returns once it is committed (or known to be a duplicate).
@@ -107,22 +126,24 @@ impl Writer {
     async fn submit(&self, op: Op) -> Result<Done, WriteError> {
         let (done, answer) = oneshot::channel();
         self.jobs
-            .send(Job { op, done })
+            .send_async(Job { op, done })
             .await
             .map_err(|_| WriteError::Closed)?;
         answer.await.map_err(|_| WriteError::Closed)?
     }
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+/// The writer's thread: waits for a write, takes whatever else has queued up behind it,
+/// applies the batch in one transaction and answers each caller.
+fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut wal = Wal::new();
     loop {
-        let first = match tokio::time::timeout(IDLE_CHECKPOINT, rx.recv()).await {
-            Ok(Some(job)) => job,
-            Ok(None) => break,
-            Err(_idle) => {
-                wal.checkpoint(&mut conn).await;
+        let first = match rx.recv_timeout(IDLE_CHECKPOINT) {
+            Ok(job) => job,
+            Err(flume::RecvTimeoutError::Disconnected) => break,
+            Err(flume::RecvTimeoutError::Timeout) => {
+                wal.checkpoint(&conn);
                 continue;
             }
         };
@@ -136,7 +157,7 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
         let started = Instant::now();
         let size = batch.len();
         let ops: Vec<&Op> = batch.iter().map(|j| &j.op).collect();
-        match write(&mut conn, &ops).await {
+        match write(&mut conn, &ops) {
             Ok(outcomes) => {
                 for (job, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = job.done.send(Ok(outcome));
@@ -147,7 +168,6 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
                 tracing::warn!(batch.size = size, error = %e, "a batch write failed, retrying its writes one by one");
                 for job in batch.drain(..) {
                     let outcome = write(&mut conn, &[&job.op])
-                        .await
                         .map(|mut v| v.remove(0))
                         .map_err(|e| {
                             tracing::error!(error = %e, "a write could not be stored");
@@ -160,10 +180,9 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
         metrics::histogram!("kefu_writer_batch_size").record(size as f64);
         metrics::histogram!("kefu_writer_commit_seconds").record(started.elapsed().as_secs_f64());
         if wal.due(rx.is_empty()) {
-            wal.checkpoint(&mut conn).await;
+            wal.checkpoint(&conn);
         }
     }
-    let _ = conn.close().await;
 }
 
 /// When the writer last checkpointed.
@@ -185,10 +204,10 @@ impl Wal {
         (queue_empty && since >= CHECKPOINT_EVERY) || since >= CHECKPOINT_LATEST
     }
 
-    async fn checkpoint(&mut self, conn: &mut SqliteConnection) {
+    fn checkpoint(&mut self, conn: &WriteConnection) {
         let started = Instant::now();
         self.last = started;
-        match store::checkpoint(conn, CheckpointMode::Restart, WAL_RESTART_WAIT).await {
+        match conn.checkpoint(CheckpointMode::Restart, WAL_RESTART_WAIT) {
             Ok(done) => {
                 metrics::gauge!("kefu_wal_frames").set(done.wal_frames as f64);
                 if done.busy {
@@ -205,8 +224,8 @@ impl Wal {
     }
 }
 
-/// One transaction: all pushes set-based, then every update in order.
-async fn write(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Done>, sqlx::Error> {
+/// One transaction: the pushes as one batch, then every update in order.
+fn write(conn: &mut WriteConnection, ops: &[&Op]) -> Result<Vec<Done>, WriteDbError> {
     let now = now_millis();
     let pushes: Vec<&Inbound> = ops
         .iter()
@@ -215,44 +234,28 @@ async fn write(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Done>, sq
             Op::Update(_) => None,
         })
         .collect();
-    let mut tx = conn.begin_with("begin immediate").await?;
+    let tx = conn.transaction()?;
     let mut stored = if pushes.is_empty() {
         Vec::new()
     } else {
-        inbound::store_batch(&mut tx, &pushes, now).await?
+        inbound::store_batch(&tx, &pushes, now)?
     }
     .into_iter();
-    // Plain "sent" outcomes, the bulk under load, are recorded together.
-    let plain_sent: Vec<(i64, i64)> = ops
-        .iter()
-        .filter_map(|op| match op {
-            Op::Update(Update::Delivery(outbox::Outcome::Sent {
-                outbox_id,
-                message_id,
-                content: None,
-            })) => Some((*outbox_id, *message_id)),
-            _ => None,
-        })
-        .collect();
-    outbox::record_sent(&mut tx, &plain_sent).await?;
     let mut done = Vec::with_capacity(ops.len());
     for op in ops {
         match op {
             Op::Push(_) => done.push(Done::Push(stored.next().unwrap_or(Stored::Duplicate))),
-            Op::Update(Update::Delivery(outbox::Outcome::Sent { content: None, .. })) => {
-                done.push(Done::Update);
-            }
             Op::Update(Update::Delivery(outcome)) => {
-                outbox::record(&mut tx, outcome, now).await?;
+                outbox::record(&tx, outcome)?;
                 done.push(Done::Update);
             }
             Op::Update(Update::Media(outcome)) => {
-                media::record(&mut tx, outcome).await?;
+                media::record(&tx, outcome)?;
                 done.push(Done::Update);
             }
         }
     }
-    tx.commit().await?;
+    tx.commit()?;
     Ok(done)
 }
 
@@ -260,6 +263,7 @@ async fn write(conn: &mut SqliteConnection, ops: &[&Op]) -> Result<Vec<Done>, sq
 mod tests {
     use super::*;
     use crate::domain::MessageType;
+    use crate::store;
 
     fn push(key: &str) -> Inbound {
         Inbound {

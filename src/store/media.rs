@@ -95,37 +95,31 @@ pub enum Outcome {
     },
 }
 
-pub async fn record(conn: &mut SqliteConnection, outcome: &Outcome) -> sqlx::Result<()> {
+/// Records a fetch's outcome; on the single writer's connection (`store::write`).
+pub fn record(conn: &rusqlite::Connection, outcome: &Outcome) -> rusqlite::Result<()> {
     match outcome {
         Outcome::Stored {
             message_id,
             path,
             content_type,
-        } => sqlx::query(
-            "update media set state = 'stored', path = $1, content_type = $2, error = null where message_id = $3",
-        )
-        .bind(path)
-        .bind(content_type)
-        .bind(message_id),
+        } => conn
+            .prepare_cached(
+                "update media set state = 'stored', path = ?1, content_type = ?2, error = null where message_id = ?3",
+            )?
+            .execute(rusqlite::params![path, content_type, message_id]),
         Outcome::Retry {
             message_id,
             attempts,
             next_attempt_at,
             error,
-        } => sqlx::query(
-            "update media set attempts = $1, next_attempt_at = $2, error = $3 where message_id = $4",
-        )
-        .bind(attempts)
-        .bind(next_attempt_at)
-        .bind(error)
-        .bind(message_id),
-        Outcome::Failed { message_id, error } => {
-            sqlx::query("update media set state = 'failed', error = $1 where message_id = $2")
-                .bind(error)
-                .bind(message_id)
-        }
+        } => conn
+            .prepare_cached(
+                "update media set attempts = ?1, next_attempt_at = ?2, error = ?3 where message_id = ?4",
+            )?
+            .execute(rusqlite::params![attempts, next_attempt_at, error, message_id]),
+        Outcome::Failed { message_id, error } => conn
+            .prepare_cached("update media set state = 'failed', error = ?1 where message_id = ?2")?
+            .execute(rusqlite::params![error, message_id]),
     }
-    .execute(conn)
-    .await
     .map(|_| ())
 }

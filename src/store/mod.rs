@@ -25,6 +25,7 @@ pub mod sessions;
 pub mod settings;
 pub mod staff;
 pub mod tokens;
+pub mod write;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -41,8 +42,8 @@ pub use sqlx::Error as DbError;
 /// The migrations folder, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// The database: a pool for reads and occasional writes, and the options to open the
-/// dedicated ingest writer connection with the same settings.
+/// The database: a pool for reads and occasional writes, and the options to open the single
+/// writer's own connection (`write`) to the same file with the same settings.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
@@ -103,11 +104,6 @@ impl Store {
     /// Applies pending migrations; safe to call on every start.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         MIGRATOR.run(&self.pool).await
-    }
-
-    /// A connection of its own for the single ingest writer.
-    pub async fn writer_connection(&self) -> Result<SqliteConnection, DbError> {
-        SqliteConnection::connect_with(&self.options).await
     }
 
     /// Answers when the database does (for `/readyz`).
@@ -251,11 +247,10 @@ mod tests {
 
     /// Stores one incoming message; (message id, conversation id).
     async fn push(store: &Store, message: &Inbound) -> (i64, i64) {
-        let mut tx = store.begin_write().await.unwrap();
-        let stored = inbound::store_batch(&mut tx, &[message], 1_000)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        let mut conn = store.write_connection().unwrap();
+        let tx = conn.transaction().unwrap();
+        let stored = inbound::store_batch(&tx, &[message], 1_000).unwrap();
+        tx.commit().unwrap();
         match stored[0] {
             Stored::New {
                 message_id,

@@ -225,35 +225,31 @@ pub enum Outcome {
     },
 }
 
-pub async fn record(
-    conn: &mut SqliteConnection,
-    outcome: &Outcome,
-    _now: Millis,
-) -> sqlx::Result<()> {
+/// Records a delivery attempt's outcome; on the single writer's connection (`store::write`).
+pub fn record(conn: &rusqlite::Connection, outcome: &Outcome) -> rusqlite::Result<()> {
     match outcome {
         Outcome::Sent {
             outbox_id,
             message_id,
             content,
         } => {
-            let content = content.as_ref().map(super::content_json).transpose()?;
-            sqlx::query(
-                "update messages set status = 'sent', error_code = null, error_message = null, content = coalesce($1, content) where id = $2",
-            )
-            .bind(content)
-            .bind(message_id)
-            .execute(&mut *conn)
-            .await?;
-            delete(conn, *outbox_id).await
+            let content = content
+                .as_ref()
+                .map(|c| c.to_stored())
+                .transpose()
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            conn.prepare_cached(
+                "update messages set status = 'sent', error_code = null, error_message = null, content = coalesce(?1, content) where id = ?2",
+            )?
+            .execute(rusqlite::params![content, message_id])?;
+            delete(conn, *outbox_id)
         }
         Outcome::Uploaded {
             outbox_id,
             media_id,
-        } => sqlx::query("update outbox set media_id = $1 where id = $2")
-            .bind(media_id)
-            .bind(outbox_id)
-            .execute(&mut *conn)
-            .await
+        } => conn
+            .prepare_cached("update outbox set media_id = ?1 where id = ?2")?
+            .execute(rusqlite::params![media_id, outbox_id])
             .map(|_| ()),
         Outcome::Retry {
             outbox_id,
@@ -261,19 +257,20 @@ pub async fn record(
             first_attempt_at,
             next_attempt_at,
             error,
-        } => sqlx::query(
-            r"update outbox set attempts = $1, first_attempt_at = coalesce(first_attempt_at, $2),
-                     next_attempt_at = $3, last_error = $4
-               where id = $5",
-        )
-        .bind(attempts)
-        .bind(first_attempt_at)
-        .bind(next_attempt_at)
-        .bind(error)
-        .bind(outbox_id)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ()),
+        } => conn
+            .prepare_cached(
+                r"update outbox set attempts = ?1, first_attempt_at = coalesce(first_attempt_at, ?2),
+                         next_attempt_at = ?3, last_error = ?4
+                   where id = ?5",
+            )?
+            .execute(rusqlite::params![
+                attempts,
+                first_attempt_at,
+                next_attempt_at,
+                error,
+                outbox_id
+            ])
+            .map(|_| ()),
         Outcome::Failed {
             outbox_id,
             message_id,
@@ -281,57 +278,25 @@ pub async fn record(
             code,
             message,
         } => {
-            sqlx::query(
-                "update messages set status = 'failed', error_code = $1, error_message = $2 where id = $3",
-            )
-            .bind(code)
-            .bind(message)
-            .bind(message_id)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
+            conn.prepare_cached(
+                "update messages set status = 'failed', error_code = ?1, error_message = ?2 where id = ?3",
+            )?
+            .execute(rusqlite::params![code, message, message_id])?;
+            conn.prepare_cached(
                 r"update contacts set
                       replies_since_message = case when replies_since_message > 0 then replies_since_message - 1 else 0 end,
                       replies_since_enter = case when replies_since_enter > 0 then replies_since_enter - 1 else 0 end
-                  where id = $1",
-            )
-            .bind(contact_id)
-            .execute(&mut *conn)
-            .await?;
-            delete(conn, *outbox_id).await
+                  where id = ?1",
+            )?
+            .execute([contact_id])?;
+            delete(conn, *outbox_id)
         }
     }
 }
 
-/// Records many plain `Sent` outcomes (no content change) in two statements: at thousands of
-/// sends a second, a statement per outcome would crowd the single writer that pushes share.
-pub async fn record_sent(conn: &mut SqliteConnection, sent: &[(i64, i64)]) -> sqlx::Result<()> {
-    if sent.is_empty() {
-        return Ok(());
-    }
-    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "update messages set status = 'sent', error_code = null, error_message = null where id in (",
-    );
-    let mut ids = q.separated(", ");
-    for (_, message_id) in sent {
-        ids.push_bind(*message_id);
-    }
-    ids.push_unseparated(")");
-    q.build().execute(&mut *conn).await?;
-    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new("delete from outbox where id in (");
-    let mut ids = q.separated(", ");
-    for (outbox_id, _) in sent {
-        ids.push_bind(*outbox_id);
-    }
-    ids.push_unseparated(")");
-    q.build().execute(&mut *conn).await.map(|_| ())
-}
-
-async fn delete(conn: &mut SqliteConnection, outbox_id: i64) -> sqlx::Result<()> {
-    sqlx::query("delete from outbox where id = $1")
-        .bind(outbox_id)
-        .execute(conn)
-        .await
+fn delete(conn: &rusqlite::Connection, outbox_id: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("delete from outbox where id = ?1")?
+        .execute([outbox_id])
         .map(|_| ())
 }
 
