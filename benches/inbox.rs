@@ -14,7 +14,10 @@
 //!    status=all`, the second page of `/inbox` (its `#more` link), and `/conversations/{id}`
 //!    for a fixed pseudo-random sample of ids, each id once (opening a conversation with
 //!    unread messages marks it read: a write, kept in the measurement; an id that redirects
-//!    or is not found is left out and counted). Time from the first byte of the request
+//!    or is not found is left out and counted), and `/conversations/{id}?pane=1`, what the
+//!    workspace loads to switch conversations (the conversation and its contact panel without
+//!    the list pane), for a second sample of as many other ids (a kefu from before the workspace
+//!    answers it with its whole conversation page, which is what opening one loaded there). Time from the first byte of the request
 //!    written to the last byte of the answer read; every other answer must be 200 with the
 //!    page's content (50 inbox rows; the conversation's messages).
 //! 2. Live fan-out: `BENCH_DASHBOARDS` (200) WebSocket connections to `/ws` read their
@@ -130,6 +133,15 @@ fn main() {
             sample.push(id);
         }
     }
+    // and as many others for the switches, drawn after them (so the pages' sample is the same
+    // as before the switches were measured)
+    let mut switches: Vec<i64> = Vec::new();
+    while switches.len() < sample.len() && picked.len() < conversations as usize {
+        let id = rng.random_range(1..=conversations) as i64;
+        if picked.insert(id) {
+            switches.push(id);
+        }
+    }
     let unread_in_sample = runtime.block_on(unread_among(data.path(), &sample[warmup..]));
 
     let port = free_port();
@@ -149,6 +161,7 @@ fn main() {
         &addr,
         &token,
         &sample,
+        &switches,
         warmup,
         page_requests,
     ));
@@ -526,6 +539,13 @@ fn page_ok(kind: usize, conversation: i64, a: &Answer) -> bool {
     }
     match kind {
         0..=2 => count(&a.body, b"class=\"conv-preview\"") == INBOX_ROWS,
+        // the pane alone (or, from a kefu before the workspace, the whole page)
+        4 => {
+            let pane = format!(r#"data-conversation="{conversation}""#);
+            let page = format!(r#"<meta name="kefu-conversation" content="{conversation}">"#);
+            (find(&a.body, pane.as_bytes()).is_some() || find(&a.body, page.as_bytes()).is_some())
+                && find(&a.body, b"class=\"msg dir-").is_some()
+        }
         _ => {
             let marker = format!(r#"<meta name="kefu-conversation" content="{conversation}">"#);
             find(&a.body, marker.as_bytes()).is_some()
@@ -546,6 +566,7 @@ async fn measure_pages(
     addr: &str,
     token: &str,
     sample: &[i64],
+    switches: &[i64],
     warmup: usize,
     measured: usize,
 ) -> Vec<PageKind> {
@@ -564,12 +585,24 @@ async fn measure_pages(
         PageKind::new("GET /inbox?view=all&status=all"),
         PageKind::new("GET /inbox page 2 (#more)"),
         PageKind::new("GET /conversations/{id} (random ids)"),
+        PageKind::new("GET /conversations/{id}?pane=1 (switch)"),
     ];
-    for (round, id) in sample.iter().enumerate().take(warmup + measured) {
+    for (round, first_id) in sample.iter().enumerate().take(warmup + measured) {
         for (kind, stats) in kinds.iter_mut().enumerate() {
-            let path = match paths.get(kind) {
-                Some(p) => p.clone(),
-                None => format!("/conversations/{id}"),
+            // the switch opens conversations of its own sample, each once, so that it reads
+            // (and marks read) one not opened before as often as the page does
+            let id = if kind == 4 {
+                match switches.get(round) {
+                    Some(id) => id,
+                    None => continue,
+                }
+            } else {
+                first_id
+            };
+            let path = match (paths.get(kind), kind) {
+                (Some(p), _) => p.clone(),
+                (None, 3) => format!("/conversations/{id}"),
+                (None, _) => format!("/conversations/{id}?pane=1"),
             };
             let page = url(addr, &path);
             let t = Instant::now();
@@ -581,7 +614,7 @@ async fn measure_pages(
             if round < warmup {
                 continue;
             }
-            if kind == 3 && (answer.status == 404 || (300..400).contains(&answer.status)) {
+            if kind >= 3 && (answer.status == 404 || (300..400).contains(&answer.status)) {
                 stats.skipped += 1;
                 continue;
             }

@@ -311,3 +311,108 @@ pub fn store_batch(
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn push(openid: &str, key: &str, media_id: Option<&str>) -> Inbound {
+        Inbound {
+            openid: openid.into(),
+            dedup_key: key.into(),
+            kind: if media_id.is_some() {
+                MessageType::Image
+            } else {
+                MessageType::Text
+            },
+            content: r#"{"text":"hi"}"#.into(),
+            wechat_time: 1_000,
+            is_customer_message: true,
+            is_enter: false,
+            session_from: None,
+            media_id: media_id.map(str::to_owned),
+        }
+    }
+
+    /// A batch of five (padded to eight rows in every statement) from three customers, with
+    /// a key repeated inside the batch and one stored by an earlier batch.
+    #[tokio::test]
+    async fn a_batch_stores_each_new_push_once_in_its_customers_conversation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/kefu.db", dir.path().display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let mut conn = store.write_connection().unwrap();
+
+        let earlier = push("o-a", "k-earlier", None);
+        let tx = conn.transaction().unwrap();
+        let first = store_batch(&tx, &[&earlier], 1_000).unwrap();
+        tx.commit().unwrap();
+        let Stored::New {
+            conversation_id: a_conversation,
+            new_conversation: true,
+            ..
+        } = first[0]
+        else {
+            panic!("a new conversation: {first:?}")
+        };
+
+        let batch = [
+            push("o-a", "k-1", None),
+            push("o-b", "k-2", Some("media-2")),
+            push("o-a", "k-1", None),
+            push("o-c", "k-3", None),
+            push("o-a", "k-earlier", None),
+        ];
+        let refs: Vec<&Inbound> = batch.iter().collect();
+        let tx = conn.transaction().unwrap();
+        let stored = store_batch(&tx, &refs, 2_000).unwrap();
+        tx.commit().unwrap();
+
+        assert!(matches!(stored[2], Stored::Duplicate), "{stored:?}");
+        assert!(matches!(stored[4], Stored::Duplicate), "{stored:?}");
+        let new: Vec<(i64, i64, bool)> = [0, 1, 3]
+            .iter()
+            .map(|&i| match stored[i] {
+                Stored::New {
+                    message_id,
+                    conversation_id,
+                    new_conversation,
+                    ..
+                } => (message_id, conversation_id, new_conversation),
+                Stored::Duplicate => panic!("push {i} is new: {stored:?}"),
+            })
+            .collect();
+        assert_eq!(
+            new[0].1, a_conversation,
+            "o-a writes into its open conversation"
+        );
+        assert_eq!(
+            new.iter().map(|n| n.2).collect::<Vec<_>>(),
+            [false, true, true]
+        );
+
+        let pool = store.pool();
+        let messages: i64 = sqlx::query_scalar("select count(*) from messages")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(messages, 4);
+        let (unread, last, activity): (i64, i64, i64) = sqlx::query_as(
+            "select unread, last_message_id, last_activity_at from conversations where id = $1",
+        )
+        .bind(a_conversation)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!((unread, last, activity), (2, new[0].0, 2_000));
+        let media: Vec<(i64, String)> =
+            sqlx::query_as("select message_id, media_id from media where direction = 'in'")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        assert_eq!(media, [(new[1].0, "media-2".to_owned())]);
+    }
+}
