@@ -93,8 +93,10 @@ impl Writer {
     /// Opens the write connection and starts the writer's thread (`kefu-writer`). It ends once
     /// every `Writer` handle is dropped and the queue is drained; the returned task finishes
     /// then.
-    pub async fn start(store: &Store) -> Result<(Writer, JoinHandle<()>), WriteDbError> {
-        let conn = store.write_connection()?;
+    pub async fn start(store: &Store) -> Result<(Writer, JoinHandle<()>), WriteError> {
+        let conn = store
+            .write_connection()
+            .map_err(|e| WriteError::Failed(e.to_string()))?;
         let (jobs, rx) = flume::bounded(QUEUE);
         let (finished, ended) = oneshot::channel::<()>();
         std::thread::Builder::new()
@@ -103,7 +105,7 @@ impl Writer {
                 run(conn, rx);
                 let _ = finished.send(());
             })
-            .map_err(|e| WriteDbError::ToSqlConversionFailure(Box::new(e)))?;
+            .map_err(|e| WriteError::Failed(e.to_string()))?;
         let task = tokio::spawn(async move {
             let _ = ended.await;
         });
@@ -280,21 +282,18 @@ mod tests {
     }
 
     /// The WAL's frames since it last started over, as another connection sees them.
-    async fn wal_frames(store: &Store) -> i64 {
-        let mut conn = store.checkpoint_connection().await.unwrap();
-        store::checkpoint(&mut conn, CheckpointMode::Passive, WAL_RESTART_WAIT)
-            .await
+    fn wal_frames(store: &Store) -> i64 {
+        store
+            .write_connection()
+            .unwrap()
+            .checkpoint(CheckpointMode::Passive, WAL_RESTART_WAIT)
             .unwrap()
             .wal_frames
     }
 
     #[tokio::test]
     async fn the_wal_starts_over_after_the_writers_checkpoint_although_a_reader_is_reading() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}/kefu.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (dir, store) = store::temp_store().await;
         let (writer, task) = Writer::start(&store).await.unwrap();
         for i in 0..20 {
             writer.store_push(push(&format!("k{i}"))).await.unwrap();
@@ -319,7 +318,7 @@ mod tests {
             .await
             .unwrap();
         writer.store_push(push("k-restart")).await.unwrap();
-        let after = wal_frames(&store).await;
+        let after = wal_frames(&store);
         assert!(
             after < before / 4,
             "the WAL started over: {after} frames after, {before} before"

@@ -315,7 +315,6 @@ pub fn store_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
 
     fn push(openid: &str, key: &str, media_id: Option<&str>) -> Inbound {
         Inbound {
@@ -339,11 +338,7 @@ mod tests {
     /// a key repeated inside the batch and one stored by an earlier batch.
     #[tokio::test]
     async fn a_batch_stores_each_new_push_once_in_its_customers_conversation() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}/kefu.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store) = crate::store::temp_store().await;
         let mut conn = store.write_connection().unwrap();
 
         let earlier = push("o-a", "k-earlier", None);

@@ -32,8 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{ConnectOptions, Connection};
 
@@ -114,12 +113,6 @@ impl Store {
             .map(|_| ())
     }
 
-    /// A connection of its own for a checkpoint outside the writer (tests); `checkpoint` sets
-    /// how long it waits for readers.
-    pub async fn checkpoint_connection(&self) -> Result<SqliteConnection, DbError> {
-        SqliteConnection::connect_with(&self.options).await
-    }
-
     pub async fn close(&self) {
         // a last full checkpoint leaves a tidy database file behind
         let _ = sqlx::query("pragma wal_checkpoint(truncate)")
@@ -157,46 +150,6 @@ pub enum CheckpointMode {
     Truncate,
 }
 
-/// Copies committed pages from the WAL into the database file. A PASSIVE checkpoint alone
-/// never starts the WAL over while some reader is always reading it, and under a steady load
-/// (pages, dashboards, the bot) one always is: the WAL grew without end (13 GB in the soak's
-/// ten minutes). RESTART and TRUNCATE wait for those readers, at most `wait`, and writers
-/// wait meanwhile; readers that begin once everything is copied read the database file and
-/// hold nothing back. Gives up (`busy`) rather than wait longer.
-pub async fn checkpoint(
-    conn: &mut SqliteConnection,
-    mode: CheckpointMode,
-    wait: Duration,
-) -> Result<Checkpointed, DbError> {
-    let statement = match mode {
-        CheckpointMode::Passive => "pragma wal_checkpoint(passive)",
-        CheckpointMode::Restart => "pragma wal_checkpoint(restart)",
-        CheckpointMode::Truncate => "pragma wal_checkpoint(truncate)",
-    };
-    let waits = mode != CheckpointMode::Passive;
-    // a number we format, not outside text
-    let set_wait = |d: Duration| {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "pragma busy_timeout = {}",
-            d.as_millis()
-        )))
-    };
-    if waits {
-        set_wait(wait).execute(&mut *conn).await?;
-    }
-    let done: Result<(i64, i64, i64), DbError> =
-        sqlx::query_as(statement).fetch_one(&mut *conn).await;
-    if waits {
-        // the connection's own wait comes back whatever happened
-        set_wait(BUSY_TIMEOUT).execute(&mut *conn).await?;
-    }
-    let (busy, frames, _copied) = done?;
-    Ok(Checkpointed {
-        wal_frames: frames.max(0),
-        busy: busy != 0,
-    })
-}
-
 /// The `content` column's text for a message's content (its kind goes in the `type` column).
 pub(crate) fn content_json(content: &crate::domain::MessageContent) -> Result<String, DbError> {
     content
@@ -208,6 +161,17 @@ pub(crate) fn content_json(content: &crate::domain::MessageContent) -> Result<St
 pub fn is_unique_violation(err: &DbError) -> bool {
     err.as_database_error()
         .is_some_and(|e| e.is_unique_violation())
+}
+
+/// A migrated database in a directory of its own, for the unit tests.
+#[cfg(test)]
+pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/kefu.db", dir.path().display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    (dir, store)
 }
 
 #[cfg(test)]
@@ -222,14 +186,7 @@ mod tests {
     };
     use crate::store::inbound::{Inbound, Stored};
 
-    async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}/kefu.db", dir.path().display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (dir, store)
-    }
+    use super::temp_store as store;
 
     fn inbound(key: &str, kind: MessageType, content: &str) -> Inbound {
         Inbound {
@@ -275,17 +232,13 @@ mod tests {
         }
         assert!(wal_len() > 0, "the writes are in the WAL");
         let wait = Duration::from_millis(100);
-        let mut conn = store.checkpoint_connection().await.unwrap();
+        let conn = store.write_connection().unwrap();
         // short: copied into the database, but the WAL is left as it is
-        let kept = checkpoint(&mut conn, CheckpointMode::Passive, wait)
-            .await
-            .unwrap();
+        let kept = conn.checkpoint(CheckpointMode::Passive, wait).unwrap();
         assert!(kept.wal_frames > 0 && !kept.busy, "{kept:?}");
         assert!(wal_len() > 0);
         // long: it starts over, empty
-        let done = checkpoint(&mut conn, CheckpointMode::Truncate, wait)
-            .await
-            .unwrap();
+        let done = conn.checkpoint(CheckpointMode::Truncate, wait).unwrap();
         assert_eq!(
             done,
             Checkpointed {
@@ -313,9 +266,7 @@ mod tests {
         )
         .await;
         let started = std::time::Instant::now();
-        let stuck = checkpoint(&mut conn, CheckpointMode::Truncate, wait)
-            .await
-            .unwrap();
+        let stuck = conn.checkpoint(CheckpointMode::Truncate, wait).unwrap();
         assert!(stuck.busy, "{stuck:?}");
         assert!(
             started.elapsed() < Duration::from_secs(2),
@@ -328,9 +279,7 @@ mod tests {
         )
         .await;
         reader.rollback().await.unwrap();
-        let done = checkpoint(&mut conn, CheckpointMode::Truncate, wait)
-            .await
-            .unwrap();
+        let done = conn.checkpoint(CheckpointMode::Truncate, wait).unwrap();
         assert_eq!(
             done,
             Checkpointed {

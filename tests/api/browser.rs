@@ -1116,6 +1116,18 @@ async fn choose(browser: &Browser, css: &str, value: &str) {
         .await;
 }
 
+/// The admin's browser on the live queue (`view=waiting`), once the rows of `ids` show.
+async fn queue_showing(app: &TestApp, ids: &[i64]) -> Browser {
+    let browser = Browser::start().await;
+    browser.login(app, "admin", ADMIN_PASSWORD).await;
+    browser.goto(app, "/inbox?view=waiting").await;
+    browser.wait_live().await;
+    for id in ids {
+        browser.wait_for(&format!("li.conv#conv-{id}")).await;
+    }
+    browser
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bulk_toolbar_assigns_the_selected_rows_and_they_leave_the_queue() {
     let app = TestApp::start().await;
@@ -1124,12 +1136,7 @@ async fn the_bulk_toolbar_assigns_the_selected_rows_and_they_leave_the_queue() {
     to_human(&app, a).await;
     to_human(&app, b).await;
 
-    let browser = Browser::start().await;
-    browser.login(&app, "admin", ADMIN_PASSWORD).await;
-    browser.goto(&app, "/inbox?view=waiting").await;
-    browser.wait_live().await;
-    browser.wait_for(&format!("li.conv#conv-{a}")).await;
-    browser.wait_for(&format!("li.conv#conv-{b}")).await;
+    let browser = queue_showing(&app, &[a, b]).await;
     browser.mark_page().await;
     browser.click("#select-all").await;
     browser.wait_for_text("#bulk-count", "2").await;
@@ -1157,12 +1164,7 @@ async fn the_bulk_toolbar_labels_and_resolves_the_selected_rows_and_says_how_it_
     to_human(&app, a).await;
     to_human(&app, b).await;
 
-    let browser = Browser::start().await;
-    browser.login(&app, "admin", ADMIN_PASSWORD).await;
-    browser.goto(&app, "/inbox?view=waiting").await;
-    browser.wait_live().await;
-    browser.wait_for(&format!("li.conv#conv-{a}")).await;
-    browser.wait_for(&format!("li.conv#conv-{b}")).await;
+    let browser = queue_showing(&app, &[a, b]).await;
     // the bot's conversation is not in the queue
     assert!(
         browser

@@ -94,14 +94,16 @@ async fn writes(app: &TestApp, who: &str, text: &str) -> i64 {
     id_of(&list["conversations"][0])
 }
 
-async fn to_human(app: &TestApp, id: i64) {
+/// `POST /api/v1/conversations/{id}/{action}` as the admin; the answer, which must succeed.
+async fn act(app: &TestApp, id: i64, action: &str, body: Value) -> Value {
     ok(app
-        .post_json(
-            &format!("/api/v1/conversations/{id}/handler"),
-            json!({"handler": "human"}),
-        )
+        .post_json(&format!("/api/v1/conversations/{id}/{action}"), body)
         .await)
-    .await;
+    .await
+}
+
+async fn to_human(app: &TestApp, id: i64) {
+    act(app, id, "handler", json!({"handler": "human"})).await;
 }
 
 async fn label(app: &TestApp, name: &str, color: &str) -> i64 {
@@ -148,13 +150,7 @@ async fn the_views_follow_the_work_each_with_its_count_and_old_links_still_work(
     let waiting = writes(&app, &openid("waiting"), "a human please").await;
     to_human(&app, waiting).await;
     let theirs = writes(&app, &openid("theirs"), "hello").await;
-    ok(app
-        .post_json(
-            &format!("/api/v1/conversations/{theirs}/assign"),
-            json!({"assignee": agent}),
-        )
-        .await)
-    .await;
+    act(&app, theirs, "assign", json!({"assignee": agent})).await;
 
     let (_, html) = page(&app, "/inbox?view=waiting").await;
     assert_eq!(rows(&html), [waiting]);
@@ -235,13 +231,7 @@ async fn the_views_counts_stay_exact_through_every_kind_of_change() {
     let counts = counts_agree(&app, "a handoff").await;
     assert_eq!((counts.all, counts.bot, counts.waiting), (2, 1, 1));
     assert_eq!(counts.unread_waiting, 2);
-    ok(app
-        .post_json(
-            &format!("/api/v1/conversations/{c}/assign"),
-            json!({"assignee": agent}),
-        )
-        .await)
-    .await;
+    act(&app, c, "assign", json!({"assignee": agent})).await;
     let counts = counts_agree(&app, "an assignment").await;
     assert_eq!((counts.waiting, counts.of(agent)), (0, (1, 2)));
     // the agent opens it: read
@@ -250,22 +240,10 @@ async fn the_views_counts_stay_exact_through_every_kind_of_change() {
     let counts = counts_agree(&app, "reading").await;
     assert_eq!(counts.of(agent), (1, 0));
     for (status, all) in [("pending", 1), ("resolved", 1), ("open", 2)] {
-        ok(app
-            .post_json(
-                &format!("/api/v1/conversations/{c}/status"),
-                json!({ "status": status }),
-            )
-            .await)
-        .await;
+        act(&app, c, "status", json!({ "status": status })).await;
         assert_eq!(counts_agree(&app, status).await.all, all, "{status}");
     }
-    ok(app
-        .post_json(
-            &format!("/api/v1/conversations/{c}/snooze"),
-            json!({"until": in_hours(2)}),
-        )
-        .await)
-    .await;
+    act(&app, c, "snooze", json!({"until": in_hours(2)})).await;
     assert_eq!(counts_agree(&app, "a snooze").await.of(agent), (0, 0));
     // the customer writes again: open and unread once more
     writes(&app, &who, "still there?").await;
@@ -273,13 +251,7 @@ async fn the_views_counts_stay_exact_through_every_kind_of_change() {
         counts_agree(&app, "the customer's return").await.of(agent),
         (1, 1)
     );
-    ok(app
-        .post_json(
-            &format!("/api/v1/conversations/{c}/assign"),
-            json!({"assignee": null}),
-        )
-        .await)
-    .await;
+    act(&app, c, "assign", json!({"assignee": null})).await;
     let counts = counts_agree(&app, "an unassignment").await;
     assert_eq!(
         (counts.of(agent), counts.waiting, counts.all),
@@ -336,12 +308,12 @@ async fn rows_name_customers_readably_and_say_who_wrote_the_last_message() {
     );
 
     // a note: the agent's name before it
-    ok(app
-        .post_json(
-            &format!("/api/v1/conversations/{c}/messages"),
-            json!({"type": "note", "content": {"text": "called back"}}),
-        )
-        .await)
+    act(
+        &app,
+        c,
+        "messages",
+        json!({"type": "note", "content": {"text": "called back"}}),
+    )
     .await;
     let (_, html) = page(&app, "/inbox?view=all").await;
     let preview = one(&html, &format!("{row} .conv-preview"));
@@ -349,13 +321,7 @@ async fn rows_name_customers_readably_and_say_who_wrote_the_last_message() {
     assert!(!preview.starts_with("客户"), "{preview}");
 
     // Pending reads as waiting on the customer, in rows and filters
-    ok(app
-        .post_json(
-            &format!("/api/v1/conversations/{c}/status"),
-            json!({"status": "pending"}),
-        )
-        .await)
-    .await;
+    act(&app, c, "status", json!({"status": "pending"})).await;
     let (_, html) = page(&app, "/inbox?view=all&status=pending").await;
     assert_eq!(one(&html, &format!("{row} .conv-status")), "等待客户");
     assert_eq!(one(&html, "#statuses a[data-status=pending]"), "等待客户");
@@ -554,13 +520,7 @@ async fn a_snoozed_row_says_until_when_and_leaves_the_queue_until_the_customer_w
     assert_eq!(all(&html, "#snooze input[type=datetime-local]").len(), 1);
     assert!(all(&html, "#snoozed").is_empty());
 
-    ok(app
-        .post_json(
-            &format!("/api/v1/conversations/{c}/snooze"),
-            json!({"until": in_hours(3)}),
-        )
-        .await)
-    .await;
+    act(&app, c, "snooze", json!({"until": in_hours(3)})).await;
     let (_, html) = page(&app, "/inbox?view=waiting").await;
     assert!(rows(&html).is_empty());
     let (_, html) = page(&app, "/inbox?view=all&status=pending").await;
@@ -609,13 +569,7 @@ async fn a_bulk_action_applies_to_each_conversation_it_may_and_reports_each_refu
     let free = writes(&app, &openid("free"), "hi").await;
     let free2 = writes(&app, &openid("free2"), "hi").await;
     let taken = writes(&app, &openid("taken"), "hi").await;
-    ok(app
-        .post_json(
-            &format!("/api/v1/conversations/{taken}/assign"),
-            json!({"assignee": other}),
-        )
-        .await)
-    .await;
+    act(&app, taken, "assign", json!({"assignee": other})).await;
 
     // the agent takes what is free; a colleague's is refused; a missing one is named
     let v = bulk(
@@ -751,21 +705,15 @@ async fn the_panel_lists_the_customers_earlier_conversations_and_reads_one_in_pl
     let app = TestApp::start().await;
     let who = openid("returning");
     let first = writes(&app, &who, "my order is late <b>").await;
-    ok(app
-        .post_json(
-            &format!("/api/v1/conversations/{first}/messages"),
-            json!({"type": "note", "content": {"text": "checked with the courier"}}),
-        )
-        .await)
+    act(
+        &app,
+        first,
+        "messages",
+        json!({"type": "note", "content": {"text": "checked with the courier"}}),
+    )
     .await;
     to_human(&app, first).await;
-    ok(app
-        .post_json(
-            &format!("/api/v1/conversations/{first}/status"),
-            json!({"status": "resolved"}),
-        )
-        .await)
-    .await;
+    act(&app, first, "status", json!({"status": "resolved"})).await;
     let second = writes(&app, &who, "it came, thanks").await;
     assert_ne!(first, second);
 
