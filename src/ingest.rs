@@ -10,8 +10,13 @@ use crate::wechat::push::{Push, PushKind};
 use crate::writer::{WriteError, Writer};
 
 /// Stores a push durably and tells whoever watches; returns once it is committed.
-pub async fn accept(writer: &Writer, live: &Live, push: &Push) -> Result<Stored, WriteError> {
-    let message = to_inbound(push).map_err(|e| WriteError::Failed(e.to_string()))?;
+pub async fn accept(
+    writer: &Writer,
+    live: &Live,
+    channel_id: i64,
+    push: &Push,
+) -> Result<Stored, WriteError> {
+    let message = to_inbound(channel_id, push).map_err(|e| WriteError::Failed(e.to_string()))?;
     let has_media = message.media_id.is_some();
     let stored = writer.store_push(message).await?;
     if let Stored::New {
@@ -34,7 +39,7 @@ pub async fn accept(writer: &Writer, live: &Live, push: &Push) -> Result<Stored,
 }
 
 /// What the store keeps of a push: its content, written as the column's JSON text here, once.
-pub fn to_inbound(push: &Push) -> serde_json::Result<Inbound> {
+pub fn to_inbound(channel_id: i64, push: &Push) -> serde_json::Result<Inbound> {
     let (content, is_customer_message) = match &push.kind {
         PushKind::Text { content, .. } => (
             MessageContent::Text(Text {
@@ -92,8 +97,9 @@ pub fn to_inbound(push: &Push) -> serde_json::Result<Inbound> {
     let is_enter =
         matches!(&push.kind, PushKind::Event { event, .. } if event == "user_enter_tempsession");
     Ok(Inbound {
+        channel_id,
         openid: push.from_user.clone(),
-        dedup_key: push.dedup_key(),
+        dedup_key: dedup_key(channel_id, push),
         kind: content.kind(),
         content: content.to_stored()?,
         wechat_time: push.create_time.saturating_mul(1000),
@@ -112,4 +118,14 @@ pub fn to_inbound(push: &Push) -> serde_json::Result<Inbound> {
             _ => None,
         },
     })
+}
+
+/// The push's dedup key within its channel: WeChat's MsgIds are only known to be unique
+/// within one account. The `default` channel keeps the bare key, so the pushes stored before
+/// channels existed still recognise their retries.
+fn dedup_key(channel_id: i64, push: &Push) -> String {
+    match channel_id {
+        crate::domain::channel::DEFAULT_CHANNEL_ID => push.dedup_key(),
+        id => format!("{id}/{}", push.dedup_key()),
+    }
 }

@@ -269,6 +269,7 @@ mod tests {
 
     fn push(key: &str) -> Inbound {
         Inbound {
+            channel_id: 1,
             openid: format!("o-{key}"),
             dedup_key: key.into(),
             kind: MessageType::Text,

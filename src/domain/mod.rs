@@ -78,6 +78,8 @@ macro_rules! text_enum {
     };
 }
 
+pub mod channel;
+
 text_enum!(
     /// Where a conversation stands in the agents' workflow.
     ConversationStatus { Open = "open", Pending = "pending", Resolved = "resolved" }

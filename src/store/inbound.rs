@@ -23,6 +23,8 @@ use crate::domain::{MessageType, Millis};
 /// A push reduced to what the store needs.
 #[derive(Debug, Clone)]
 pub struct Inbound {
+    /// the channel whose webhook received it
+    pub channel_id: i64,
     pub openid: String,
     /// unique per push: WeChat's retries carry the same key
     pub dedup_key: String,
@@ -59,6 +61,13 @@ struct ContactUpdate<'a> {
     last_message_at: Option<Millis>,
     last_enter_at: Option<Millis>,
     session_from: Option<&'a str>,
+}
+
+/// A customer: an openid is unique only within its channel.
+type Customer<'a> = (i64, &'a str);
+
+fn customer(m: &Inbound) -> Customer<'_> {
+    (m.channel_id, &m.openid)
 }
 
 /// The rows a statement carries for `n` rows: `n` rounded up to a power of two.
@@ -122,11 +131,11 @@ pub fn store_batch(
     }
 
     // 2. One upsert row per contact, carrying the latest of each time this batch brings.
-    let mut contacts: Vec<(&str, ContactUpdate)> = Vec::new();
-    let mut contact_index: HashMap<&str, usize> = HashMap::new();
+    let mut contacts: Vec<(Customer, ContactUpdate)> = Vec::new();
+    let mut contact_index: HashMap<Customer, usize> = HashMap::new();
     for m in &fresh {
-        let i = *contact_index.entry(&m.openid).or_insert_with(|| {
-            contacts.push((&m.openid, ContactUpdate::default()));
+        let i = *contact_index.entry(customer(m)).or_insert_with(|| {
+            contacts.push((customer(m), ContactUpdate::default()));
             contacts.len() - 1
         });
         let c = &mut contacts[i].1;
@@ -138,12 +147,12 @@ pub fn store_batch(
             c.session_from = m.session_from.as_deref().or(c.session_from);
         }
     }
-    let contact_rows: Vec<(&str, &ContactUpdate)> =
-        contacts.iter().map(|(openid, c)| (*openid, c)).collect();
+    let contact_rows: Vec<(Customer, &ContactUpdate)> =
+        contacts.iter().map(|(who, c)| (*who, c)).collect();
     let mut upsert = conn.prepare_cached(&format!(
-        r"insert into contacts (openid, first_seen_at, last_seen_at, last_message_at, last_enter_at, session_from)
-          select column1, ?, ?, column2, column3, column4 from (values {}) where column5
-          on conflict (openid) do update set
+        r"insert into contacts (channel_id, openid, first_seen_at, last_seen_at, last_message_at, last_enter_at, session_from)
+          select column1, column2, ?, ?, column3, column4, column5 from (values {}) where column6
+          on conflict (channel_id, openid) do update set
               last_seen_at = excluded.last_seen_at,
               -- CreateTime has whole seconds: a new message in the same second is a new trigger too
               replies_since_message = case when excluded.last_message_at >= coalesce(contacts.last_message_at, 0)
@@ -155,45 +164,55 @@ pub fn store_batch(
               last_enter_at = case when excluded.last_enter_at > coalesce(contacts.last_enter_at, 0)
                                    then excluded.last_enter_at else contacts.last_enter_at end,
               session_from = coalesce(excluded.session_from, contacts.session_from)
-          returning id, openid, current_conversation_id",
-        values(contact_rows.len(), 5)
+          returning id, channel_id, openid, current_conversation_id",
+        values(contact_rows.len(), 6)
     ))?;
-    let padded_contacts: Vec<((&str, &ContactUpdate), bool)> =
+    let padded_contacts: Vec<((Customer, &ContactUpdate), bool)> =
         with_padding(&contact_rows).collect();
     let mut args: Vec<&dyn ToSql> = vec![&now, &now];
-    for ((openid, c), real) in &padded_contacts {
+    for (((channel, openid), c), real) in &padded_contacts {
         args.extend([
-            openid as &dyn ToSql,
+            channel as &dyn ToSql,
+            openid,
             &c.last_message_at,
             &c.last_enter_at,
             &c.session_from,
             real,
         ]);
     }
-    // openid -> (contact id, conversation id)
-    let mut current: HashMap<String, (i64, Option<i64>)> = upsert
-        .query_map(params_from_iter(args), |row| {
-            Ok((row.get::<_, String>(1)?, (row.get(0)?, row.get(2)?)))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    // customer -> (contact id, conversation id), keyed by the batch's own strings
+    let mut current: HashMap<Customer, (i64, Option<i64>)> = HashMap::new();
+    for row in upsert.query_map(params_from_iter(args), |row| {
+        Ok((
+            row.get::<_, i64>(1)?,
+            row.get::<_, String>(2)?,
+            (row.get(0)?, row.get(3)?),
+        ))
+    })? {
+        let (channel, openid, ids) = row?;
+        let Some(&i) = contact_index.get(&(channel, openid.as_str())) else {
+            return Err(rusqlite::Error::QueryReturnedNoRows);
+        };
+        current.insert(contacts[i].0, ids);
+    }
 
     // 3. A conversation for every contact without an unresolved one.
-    let lacking: Vec<i64> = current
-        .values()
-        .filter(|(_, conv)| conv.is_none())
-        .map(|(id, _)| *id)
+    let lacking: Vec<(i64, i64)> = current
+        .iter()
+        .filter(|(_, (_, conv))| conv.is_none())
+        .map(|((channel, _), (id, _))| (*id, *channel))
         .collect();
     let mut started: HashSet<i64> = HashSet::new();
     if !lacking.is_empty() {
         let mut start = conn.prepare_cached(&format!(
-            "insert into conversations (contact_id, status, handler, unread, created_at, last_activity_at) \
-             select column1, 'open', 'bot', 0, ?, ? from (values {}) where column2 returning id, contact_id",
-            values(lacking.len(), 2)
+            "insert into conversations (contact_id, channel_id, status, handler, unread, created_at, last_activity_at) \
+             select column1, column2, 'open', 'bot', 0, ?, ? from (values {}) where column3 returning id, contact_id",
+            values(lacking.len(), 3)
         ))?;
-        let padded_lacking: Vec<(i64, bool)> = with_padding(&lacking).collect();
+        let padded_lacking: Vec<((i64, i64), bool)> = with_padding(&lacking).collect();
         let mut args: Vec<&dyn ToSql> = vec![&now, &now];
-        for (contact, real) in &padded_lacking {
-            args.extend([contact as &dyn ToSql, real]);
+        for ((contact, channel), real) in &padded_lacking {
+            args.extend([contact as &dyn ToSql, channel, real]);
         }
         let made: Vec<(i64, i64)> = start
             .query_map(params_from_iter(args), |row| Ok((row.get(0)?, row.get(1)?)))?
@@ -212,14 +231,14 @@ pub fn store_batch(
         }
     }
     // Every fresh push's contact was upserted and has a conversation now.
-    let mut placed: HashMap<&str, (i64, i64)> = HashMap::new();
+    let mut placed: HashMap<Customer, (i64, i64)> = HashMap::new();
     for m in &fresh {
-        match current.get(&m.openid) {
-            Some((contact, Some(conv))) => placed.insert(&m.openid, (*contact, *conv)),
+        match current.get(&customer(m)) {
+            Some((contact, Some(conv))) => placed.insert(customer(m), (*contact, *conv)),
             _ => return Err(rusqlite::Error::QueryReturnedNoRows),
         };
     }
-    let conversation_of = |m: &Inbound| placed[m.openid.as_str()];
+    let conversation_of = |m: &Inbound| placed[&customer(m)];
 
     // 4. The messages. RETURNING order is unspecified, so ids are matched by key.
     let mut insert = conn.prepare_cached(&format!(
@@ -318,6 +337,7 @@ mod tests {
 
     fn push(openid: &str, key: &str, media_id: Option<&str>) -> Inbound {
         Inbound {
+            channel_id: 1,
             openid: openid.into(),
             dedup_key: key.into(),
             kind: if media_id.is_some() {

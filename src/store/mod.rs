@@ -190,6 +190,7 @@ mod tests {
 
     fn inbound(key: &str, kind: MessageType, content: &str) -> Inbound {
         Inbound {
+            channel_id: 1,
             openid: "o-store-test".into(),
             dedup_key: key.into(),
             kind,

@@ -120,7 +120,14 @@ async fn receive(
 
     let format = Format::detect(&plaintext, format);
     let push = Push::parse(&plaintext, format).map_err(|e| unreadable(e.to_string()))?;
-    match crate::ingest::accept(&state.writer, &state.live, &push).await {
+    match crate::ingest::accept(
+        &state.writer,
+        &state.live,
+        crate::domain::channel::DEFAULT_CHANNEL_ID,
+        &push,
+    )
+    .await
+    {
         Ok(Stored::New {
             message_id,
             conversation_id,
