@@ -32,6 +32,15 @@ pub struct Settings {
     /// The database, a sqlite: URL [default: sqlite://DATA_DIR/kefu.db]
     #[arg(long, env = "KEFU_DATABASE_URL", value_name = "URL", global = true)]
     pub database_url: Option<Text>,
+    /// The key that seals the channels' secrets in the database: 32 bytes as base64 or hex [default: a key file, DATA_DIR/secret.key, made on first start]
+    #[arg(
+        long,
+        env = "KEFU_SECRET_KEY",
+        value_name = "KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key: Option<Secret>,
     /// The Token of the mini program's message-push settings; without it every push is refused
     #[arg(
         long,
@@ -241,6 +250,8 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: String,
+    /// KEFU_SECRET_KEY, checked; None: the data dir's key file (`secrets`)
+    pub secret_key: Option<Secret>,
     pub wechat: WechatConfig,
     pub webhook_path: String,
     /// Seconds a push's timestamp may differ from now; 0 turns the replay check off.
@@ -434,6 +445,18 @@ impl Config {
             })?),
             None => None,
         };
+        let secret_key = match get!(secret_key) {
+            Some(r) => {
+                crate::secrets::SecretKey::parse(r.value).map_err(|_| {
+                    ConfigError(format!(
+                        "{} must be 32 bytes written as 44 characters of base64 or 64 hex digits",
+                        r.source
+                    ))
+                })?;
+                Some(Secret::new(r.value.trim()))
+            }
+            None => None,
+        };
         let appid = match get!(wechat_appid) {
             Some(r) if !is_appid(r.value.trim()) => {
                 return Err(ConfigError(format!(
@@ -555,6 +578,7 @@ impl Config {
             listen,
             data_dir,
             database_url,
+            secret_key,
             wechat: WechatConfig {
                 token: get!(wechat_token).map(|r| Secret::new(r.value.trim())),
                 aes_key,

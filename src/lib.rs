@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod automation;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod delivery;
@@ -18,6 +19,7 @@ mod fuzzing;
 pub mod i18n;
 pub mod ingest;
 pub mod live;
+pub mod secrets;
 pub mod services;
 pub mod store;
 pub mod web;

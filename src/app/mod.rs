@@ -20,16 +20,15 @@ use crate::live::{Fanout, Live};
 use crate::services::accounts::{self, FirstAdmin};
 use crate::store::Store;
 use crate::web;
-use crate::wechat::api::WechatApi;
-use crate::wechat::crypto::Cipher;
 use crate::writer::Writer;
 
 mod jobs;
 mod metrics;
 mod serve;
-mod tokens;
+pub(crate) mod tokens;
 
-use tokens::DbTokens;
+use crate::channels::Channels;
+use crate::secrets::SecretKey;
 
 /// Everything a handler may need, behind one `Arc`: axum clones the state for every request,
 /// and one reference count is all that clone costs (cloning each field cost a dozen atomic
@@ -53,12 +52,10 @@ pub struct Shared {
     pub store: Store,
     pub writer: Writer,
     pub live: Live,
-    /// Present when the AppID and AppSecret are configured: kefu can send.
-    pub api: Option<Arc<WechatApi>>,
+    /// The WeChat accounts kefu serves, each with its Token, cipher and API client.
+    pub channels: Channels,
     pub typing: Arc<TypingLimiter>,
     pub login_throttle: Arc<crate::web::auth::Throttle>,
-    /// Present when both the EncodingAESKey and the AppID are configured.
-    pub cipher: Option<Arc<Cipher>>,
     pub metrics: PrometheusHandle,
     /// The bot: auto-replies, handoff, transfer to WeChat's tool, auto-assignment.
     pub automation: crate::automation::Automation,
@@ -159,28 +156,16 @@ pub async fn start_with(
     for missing in config.missing() {
         tracing::warn!("{}", missing.sentence());
     }
-    let cipher = match (&config.wechat.aes_key, &config.wechat.appid) {
-        (Some(key), Some(appid)) => Some(Arc::new(Cipher::new(key.clone(), appid.clone()))),
-        _ => None,
-    };
     let (writer, writer_task) = Writer::start(&store)
         .await
         .context("cannot open the database for writing")?;
-    let api = match (&config.wechat.appid, &config.wechat.secret) {
-        (Some(appid), Some(secret)) => Some(Arc::new(
-            WechatApi::new(
-                &config.wechat.api_base,
-                appid,
-                secret.clone(),
-                Arc::new(DbTokens {
-                    store: store.clone(),
-                    appid: appid.clone(),
-                }),
-            )
-            .context("cannot set up the HTTP client for WeChat's API")?,
-        )),
-        _ => None,
-    };
+    let key = SecretKey::load(
+        config.secret_key.as_ref().map(|k| k.expose()),
+        &config.data_dir,
+    )?;
+    let channels = Channels::load(store.clone(), key, &config)
+        .await
+        .context("cannot read the channels")?;
     let live = Live::new();
     let fanout = Fanout::start().context("cannot start the dashboards' thread")?;
     let mut workers = vec![
@@ -196,21 +181,20 @@ pub async fn start_with(
         store.clone(),
         live.clone(),
         config.reply_rules,
-        api.is_some(),
+        channels.clone(),
     )
     .await
     .context("cannot load the auto-reply rules and settings")?;
     workers.push(bot);
-    if let Some(api) = &api {
-        workers.extend(delivery::start(Delivery {
-            api: api.clone(),
-            store: store.clone(),
-            writer: writer.clone(),
-            live: live.clone(),
-            config: config.delivery.clone(),
-            media_dir: config.data_dir.join("media"),
-        }));
-    }
+    workers.extend(delivery::start(Delivery {
+        channels: channels.clone(),
+        store: store.clone(),
+        writer: writer.clone(),
+        live: live.clone(),
+        config: config.delivery.clone(),
+        media_dir: config.data_dir.join("media"),
+    }));
+    workers.push(tokio::spawn(channels.clone().watch()));
     // `/metrics` without authentication on an address of its own, when asked
     let metrics_listener = match config.metrics_listen {
         Some(at) => {
@@ -227,10 +211,9 @@ pub async fn start_with(
         store,
         writer,
         live,
-        api,
+        channels,
         typing: Arc::new(TypingLimiter::default()),
         login_throttle: Arc::default(),
-        cipher,
         metrics: metrics::metrics_handle(),
         automation,
         demo,

@@ -5,9 +5,9 @@ use crate::store::{Store, tokens};
 use crate::wechat::api::{BoxFuture, TokenStore};
 
 /// The access token lives in the database, shared by every process on it.
-pub(super) struct DbTokens {
-    pub(super) store: Store,
-    pub(super) appid: String,
+pub(crate) struct DbTokens {
+    pub(crate) store: Store,
+    pub(crate) appid: String,
 }
 
 impl TokenStore for DbTokens {

@@ -156,8 +156,8 @@ struct Inner {
     store: Store,
     live: Live,
     reply_rules: ReplyRules,
-    /// false without WeChat API credentials: the bot then decides but cannot send
-    can_send: bool,
+    /// each channel's API client: without one the bot decides but cannot send
+    channels: crate::channels::Channels,
     compiled: RwLock<Arc<Compiled>>,
     settings: RwLock<Arc<AutomationSettings>>,
     jobs: mpsc::Sender<Job>,
@@ -183,7 +183,7 @@ impl Automation {
         store: Store,
         live: Live,
         reply_rules: ReplyRules,
-        can_send: bool,
+        channels: crate::channels::Channels,
     ) -> anyhow::Result<(Automation, JoinHandle<()>)> {
         let rows = rule_store::list(store.pool()).await?;
         let compiled = Compiled::from_rows(&rows).unwrap_or_else(|e| {
@@ -199,7 +199,7 @@ impl Automation {
                 store,
                 live,
                 reply_rules,
-                can_send,
+                channels,
                 compiled: RwLock::new(Arc::new(compiled)),
                 settings: RwLock::new(Arc::new(settings)),
                 jobs,
@@ -550,10 +550,10 @@ impl Automation {
         reply: &MessageContent,
         attachment: Option<delivery::Attachment>,
     ) -> anyhow::Result<()> {
-        if !self.inner.can_send {
+        if self.inner.channels.api(row.channel_id).is_none() {
             tracing::info!(
                 conversation.id = row.id,
-                "the bot would answer, but kefu cannot send without KEFU_WECHAT_APPID and KEFU_WECHAT_SECRET"
+                "the bot would answer, but kefu cannot send without the channel's AppID and AppSecret"
             );
             return Ok(());
         }

@@ -68,7 +68,11 @@ pub(super) async fn media_loop(d: Delivery) {
 const MEDIA_RETRY_FOR_ATTEMPTS: i64 = 20;
 
 async fn fetch_one(d: &Delivery, f: media::Fetch) {
-    let outcome = match d.api.get_media(&f.media_id).await {
+    let fetched = match d.channels.api(f.channel_id) {
+        Some(api) => api.get_media(&f.media_id).await,
+        None => Err(crate::wechat::api::ApiError::cannot_send()),
+    };
+    let outcome = match fetched {
         Ok((_, bytes)) if bytes.len() > MAX_IMAGE_BYTES => media::Outcome::Failed {
             message_id: f.message_id,
             error: format!("the image is larger than {} MiB", MAX_IMAGE_BYTES >> 20),

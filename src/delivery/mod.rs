@@ -17,7 +17,6 @@
 //! workers are in `outbox` and `media`, WeChat's typing indicator and its limits in `typing`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use rand::Rng;
 use tokio::task::JoinHandle;
@@ -28,7 +27,6 @@ use crate::live::{Event, Live};
 use crate::store::messages::{self, MessageRow};
 use crate::store::outbox::{self as outbox_store, NewMessage};
 use crate::store::{Store, media as media_store};
-use crate::wechat::api::WechatApi;
 use crate::writer::Writer;
 
 mod media;
@@ -48,7 +46,8 @@ const MAX_BACKOFF_MS: Millis = 5 * 60 * 1000;
 /// What the workers need; shared by the outbox and media loops.
 #[derive(Clone)]
 pub struct Delivery {
-    pub api: Arc<WechatApi>,
+    /// each channel's API client, by the conversation's channel
+    pub channels: crate::channels::Channels,
     pub store: Store,
     pub writer: Writer,
     pub live: Live,

@@ -177,6 +177,9 @@ async fn attempt(d: &Delivery, p: &Pending) -> Outcome {
         code: code.to_owned(),
         message,
     };
+    let Some(api) = d.channels.api(p.channel_id) else {
+        return retry_or_fail(d, p, ApiError::cannot_send(), now);
+    };
     // Upload the attachment once; its media_id is kept for retries.
     let mut media_id = p.media_id.clone();
     if media_id.is_none()
@@ -191,7 +194,7 @@ async fn attempt(d: &Delivery, p: &Pending) -> Outcome {
                 );
             }
         };
-        match d.api.upload_image(&file_name(path), file_type, bytes).await {
+        match api.upload_image(&file_name(path), file_type, bytes).await {
             Ok(id) => {
                 let _ = d
                     .writer
@@ -209,7 +212,7 @@ async fn attempt(d: &Delivery, p: &Pending) -> Outcome {
         Ok(b) => b,
         Err(reason) => return failed("invalid_message", reason),
     };
-    match d.api.send(&body).await {
+    match api.send(&body).await {
         Ok(()) => Outcome::Sent {
             outbox_id: p.outbox_id,
             message_id: p.message_id,

@@ -18,9 +18,11 @@
 //! | `rules` | the bot's rules: checking, saving, switching, moving, deleting, recompiling, trying |
 //! | `settings` | the bot's settings |
 //! | `canned` | canned replies, shared and personal |
+//! | `channels` | the WeChat accounts kefu serves: adding, changing, switching off; their secrets sealed |
 
 pub mod accounts;
 pub mod canned;
+pub mod channels;
 pub mod conversations;
 pub mod labels;
 pub mod replies;

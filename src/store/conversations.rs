@@ -8,6 +8,8 @@ use crate::domain::{ConversationStatus, Handler, Millis};
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConversationRow {
     pub id: i64,
+    /// the channel (WeChat account) the customer wrote to
+    pub channel_id: i64,
     pub status: ConversationStatus,
     pub handler: Handler,
     pub unread: i64,
@@ -28,7 +30,7 @@ pub struct ConversationRow {
     pub snoozed_until: Option<Millis>,
 }
 
-const SELECT: &str = r"select c.id, c.status, c.handler, c.unread, c.created_at, c.last_activity_at,
+const SELECT: &str = r"select c.id, c.channel_id, c.status, c.handler, c.unread, c.created_at, c.last_activity_at,
        ct.id as contact_id, ct.openid, ct.display_name as contact_name,
        ct.last_message_at, ct.last_enter_at, ct.replies_since_message, ct.replies_since_enter,
        ct.session_from,

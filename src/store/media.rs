@@ -52,14 +52,17 @@ pub async fn insert_outgoing(
 pub struct Fetch {
     pub message_id: i64,
     pub conversation_id: i64,
+    /// whose API client fetches it
+    pub channel_id: i64,
     pub media_id: String,
     pub attempts: i64,
 }
 
 pub async fn due_fetches(pool: &SqlitePool, now: Millis, limit: i64) -> sqlx::Result<Vec<Fetch>> {
     sqlx::query_as(
-        r"select md.message_id, m.conversation_id, md.media_id, md.attempts
+        r"select md.message_id, m.conversation_id, c.channel_id, md.media_id, md.attempts
             from media md join messages m on m.id = md.message_id
+            join conversations c on c.id = m.conversation_id
            where md.state = 'pending' and md.direction = 'in' and md.next_attempt_at <= $1
            order by md.next_attempt_at
            limit $2",

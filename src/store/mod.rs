@@ -12,6 +12,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod backup;
 pub mod canned;
+pub mod channels;
 pub mod conversations;
 pub mod doctor;
 pub mod inbound;

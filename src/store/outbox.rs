@@ -98,6 +98,8 @@ pub struct Pending {
     pub outbox_id: i64,
     pub message_id: i64,
     pub conversation_id: i64,
+    /// whose API client sends it
+    pub channel_id: i64,
     pub contact_id: i64,
     pub openid: String,
     pub content: MessageContent,
@@ -116,6 +118,7 @@ struct PendingColumns {
     outbox_id: i64,
     message_id: i64,
     conversation_id: i64,
+    channel_id: i64,
     contact_id: i64,
     openid: String,
     #[sqlx(rename = "type")]
@@ -137,6 +140,7 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for Pending {
             outbox_id: c.outbox_id,
             message_id: c.message_id,
             conversation_id: c.conversation_id,
+            channel_id: c.channel_id,
             contact_id: c.contact_id,
             openid: c.openid,
             attempts: c.attempts,
@@ -152,7 +156,7 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for Pending {
 /// out strictly in order, so a later one waits while an earlier one is being retried.
 pub async fn due(pool: &SqlitePool, now: Millis, limit: i64) -> sqlx::Result<Vec<Pending>> {
     sqlx::query_as(
-        r"select o.id as outbox_id, o.message_id, o.conversation_id, c.contact_id, ct.openid,
+        r"select o.id as outbox_id, o.message_id, o.conversation_id, c.channel_id, c.contact_id, ct.openid,
                  m.type, m.content, o.attempts, o.first_attempt_at,
                  coalesce(o.media_id, md.media_id) as media_id,
                  md.path as file_path, md.content_type as file_type

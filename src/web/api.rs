@@ -810,6 +810,8 @@ async fn post_message(
     request: axum::extract::Request,
 ) -> AppResult<(axum::http::StatusCode, Json<MessageView>)> {
     let id = parse_id(&id)?;
+    let conversation = find_conversation(&state, id, lang).await?;
+    let appid = channel_appid(&state, conversation.channel_id);
     let is_multipart = request
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -819,14 +821,21 @@ async fn post_message(
         let multipart = axum::extract::Multipart::from_request(request, &state)
             .await
             .map_err(|_| AppError::Invalid(lang.request().multipart_unreadable.into()))?;
-        reply_from_multipart(&state, multipart, lang).await?
+        reply_from_multipart(appid.as_deref(), multipart, lang).await?
     } else {
         let Strict(body) = Strict::<Tagged>::from_request(request, &state).await?;
         let input: ReplyInput = body.read_into("", lang)?;
-        replies::check(appid(&state), input.into(), "", lang)?
+        replies::check(appid.as_deref(), input.into(), "", lang)?
     };
     let is_note = matches!(reply.content, MessageContent::Note(_));
-    let row = send_reply(&state, id, (SenderKind::Agent, Some(user.id)), reply, lang).await?;
+    let row = send_reply(
+        &state,
+        &conversation,
+        (SenderKind::Agent, Some(user.id)),
+        reply,
+        lang,
+    )
+    .await?;
     if !is_note {
         // the reply is queued whatever happens here: a failure to take the conversation is
         // logged, not answered (a retry by the client would send the reply twice)
@@ -844,12 +853,15 @@ async fn post_message(
 /// Queues a validated reply, storing its attachment first.
 pub async fn send_reply(
     state: &AppState,
-    conversation_id: i64,
+    conversation: &ConversationRow,
     sender: (SenderKind, Option<i64>),
     reply: Reply,
     lang: Lang,
 ) -> AppResult<MessageRow> {
-    if !matches!(reply.content, MessageContent::Note(_)) && state.api.is_none() {
+    let conversation_id = conversation.id;
+    if !matches!(reply.content, MessageContent::Note(_))
+        && state.channels.api(conversation.channel_id).is_none()
+    {
         return Err(AppError::Unavailable(lang.refusal().cannot_send.into()));
     }
     let attachment = match reply.file {
@@ -932,14 +944,18 @@ impl From<ReplyInput> for ReplyDraft {
     }
 }
 
-/// This mini program's own AppID, which replies' cards and links must name.
-fn appid(state: &AppState) -> Option<&str> {
-    state.config.wechat.appid.as_deref()
+/// The AppID of a conversation's channel, which replies' cards and links must name.
+fn channel_appid(state: &AppState, channel_id: i64) -> Option<String> {
+    state
+        .channels
+        .by_id(channel_id)
+        .map(|c| c.channel.appid.clone())
+        .filter(|a| !a.is_empty())
 }
 
 /// A multipart reply: an image (`file`), or a mini program card with its cover as `file`.
 async fn reply_from_multipart(
-    state: &AppState,
+    appid: Option<&str>,
     mut multipart: axum::extract::Multipart,
     lang: Lang,
 ) -> AppResult<Reply> {
@@ -972,13 +988,7 @@ async fn reply_from_multipart(
             url: None,
         }),
         "miniprogrampage" => {
-            let card = replies::card(
-                appid(state),
-                &title,
-                given_appid.as_deref(),
-                &pagepath,
-                lang,
-            )?;
+            let card = replies::card(appid, &title, given_appid.as_deref(), &pagepath, lang)?;
             card.content(None)
         }
         _ => return Err(AppError::Invalid(r.multipart_type.into())),
@@ -998,12 +1008,12 @@ async fn typing(
 ) -> AppResult<Json<Typing>> {
     let id = parse_id(&id)?;
     let row = find_conversation(&state, id, lang).await?;
-    let Some(api) = &state.api else {
+    let Some(api) = state.channels.api(row.channel_id) else {
         return Ok(Json(Typing::skipped("sending is not configured")));
     };
     let sent = state
         .typing
-        .typing(api, row.contact_id, &row.openid, row.last_message_at)
+        .typing(&api, row.contact_id, &row.openid, row.last_message_at)
         .await
         .map_err(|e| AppError::Refused {
             code: "wechat_refused",

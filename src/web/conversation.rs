@@ -215,7 +215,8 @@ async fn conversation(
         .find(|m| Some(m.id) == row.last_message_id);
     let c = RowView::of(&row, last, &state.config.reply_rules, now, t);
     let window = WindowState::of(&c.window, now, t);
-    let can_send = state.api.is_some();
+    let channel = state.channels.by_id(row.channel_id);
+    let can_send = channel.as_ref().is_some_and(|c| c.api.is_some());
     // the panel's history holds the customer's other conversations, newest first
     let newer = contact
         .history
@@ -250,7 +251,7 @@ async fn conversation(
         can_send,
         blocked,
         newer,
-        appid: state.config.wechat.appid.clone().unwrap_or_default(),
+        appid: channel.map(|c| c.channel.appid.clone()).unwrap_or_default(),
         contact,
         list_query: list_query(raw.as_deref()),
         c,

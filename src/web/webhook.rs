@@ -5,13 +5,16 @@
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
+use std::sync::Arc;
+
 use crate::app::AppState;
+use crate::channels::Endpoint;
 use crate::error::{AppError, AppResult};
 use crate::store::inbound::Stored;
 use crate::wechat::crypto::{msg_signature, signature, signatures_match};
@@ -21,8 +24,82 @@ use crate::writer::WriteError;
 /// WeChat's pushes are small; anything larger is refused before it is read whole.
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// The `default` channel at `path` itself (as before channels existed), every channel at
+/// `path/{name}`.
 pub fn router(path: &str) -> Router<AppState> {
-    Router::new().route(path, get(verify).post(receive))
+    Router::new()
+        .route(path, get(verify_default).post(receive_default))
+        .route(
+            &format!("{path}/{{channel}}"),
+            get(verify_named).post(receive_named),
+        )
+}
+
+/// The channel a webhook path names: 404 for none, 503 while it is disabled (so that WeChat
+/// retries, and nothing is lost if it is switched back on in time).
+fn channel_named(state: &AppState, name: Option<&str>) -> AppResult<Arc<Endpoint>> {
+    let found = match name {
+        None => state.channels.default_channel(),
+        Some(name) => state.channels.by_name(name),
+    };
+    let Some(endpoint) = found else {
+        tracing::warn!(
+            webhook.refused = "no_channel",
+            channel = name.unwrap_or_default(),
+            "refused a request for a channel kefu does not have"
+        );
+        return Err(AppError::NotFound(
+            "there is no channel with this name".into(),
+        ));
+    };
+    if !endpoint.channel.enabled {
+        tracing::warn!(
+            webhook.refused = "disabled",
+            channel = %endpoint.channel.name,
+            "refused a push for a disabled channel; WeChat will retry"
+        );
+        return Err(AppError::Unavailable(format!(
+            "the channel {} is disabled; WeChat will retry",
+            endpoint.channel.name
+        )));
+    }
+    Ok(endpoint)
+}
+
+async fn verify_default(
+    State(state): State<AppState>,
+    query: Result<Query<PushQuery>, QueryRejection>,
+) -> AppResult<Response> {
+    let channel = channel_named(&state, None)?;
+    verify(&channel, query)
+}
+
+async fn verify_named(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<PushQuery>, QueryRejection>,
+) -> AppResult<Response> {
+    let channel = channel_named(&state, Some(&name))?;
+    verify(&channel, query)
+}
+
+async fn receive_default(
+    State(state): State<AppState>,
+    query: Result<Query<PushQuery>, QueryRejection>,
+    body: Body,
+) -> AppResult<Response> {
+    let channel = channel_named(&state, None)?;
+    receive(state, channel, query, body).await
+}
+
+async fn receive_named(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<PushQuery>, QueryRejection>,
+    body: Body,
+) -> AppResult<Response> {
+    let channel = channel_named(&state, Some(&name))?;
+    receive(state, channel, query, body).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -36,18 +113,19 @@ pub struct PushQuery {
 }
 
 /// GET: WeChat checks that this server knows the Token before it starts pushing.
-async fn verify(
-    State(state): State<AppState>,
+fn verify(
+    channel: &Endpoint,
     query: Result<Query<PushQuery>, QueryRejection>,
 ) -> AppResult<Response> {
     let Query(q) = query.map_err(|_| refuse_bad_query())?;
-    let token = configured_token(&state)?;
+    let token = configured_token(channel)?;
     let (timestamp, nonce) = signed_parts(&q)?;
     let given = q.signature.as_deref().unwrap_or_default();
     if !signatures_match(given, &signature(token, timestamp, nonce)) {
         tracing::warn!(
             webhook.refused = "bad_signature",
-            "refused a verification request: the signature does not match KEFU_WECHAT_TOKEN"
+            channel = %channel.channel.name,
+            "refused a verification request: the signature does not match the channel's Token"
         );
         return Err(AppError::Unauthorized(
             "the signature does not match".into(),
@@ -64,30 +142,32 @@ async fn verify(
 /// POST: one push. Order matters: signature and freshness before reading anything the body
 /// says, decryption before parsing, and the answer only after the commit.
 async fn receive(
-    State(state): State<AppState>,
+    state: AppState,
+    channel: Arc<Endpoint>,
     query: Result<Query<PushQuery>, QueryRejection>,
     body: Body,
 ) -> AppResult<Response> {
     let Query(q) = query.map_err(|_| refuse_bad_query())?;
-    let token = configured_token(&state)?;
+    let token = configured_token(&channel)?;
     let (timestamp, nonce) = signed_parts(&q)?;
     check_freshness(&state, timestamp)?;
 
     let body = read_body(body).await?;
-    let format = Format::detect(&body, state.config.wechat.format);
+    let format = Format::detect(&body, channel.format);
     let encrypted = q
         .encrypt_type
         .as_deref()
         .is_some_and(|t| t.eq_ignore_ascii_case("aes"));
 
     let plaintext: Vec<u8> = if encrypted {
-        let Some(cipher) = state.cipher.as_deref() else {
+        let Some(cipher) = channel.cipher.as_deref() else {
             tracing::warn!(
                 webhook.refused = "no_aes_key",
-                "refused an encrypted push: KEFU_WECHAT_AES_KEY and KEFU_WECHAT_APPID must be set to read it"
+                channel = %channel.channel.name,
+                "refused an encrypted push: the channel's EncodingAESKey and AppID must be set to read it (KEFU_WECHAT_AES_KEY and KEFU_WECHAT_APPID for the default channel)"
             );
             return Err(AppError::Unavailable(
-                "kefu cannot decrypt pushes until KEFU_WECHAT_AES_KEY and KEFU_WECHAT_APPID are set".into(),
+                "kefu cannot decrypt pushes until KEFU_WECHAT_AES_KEY and KEFU_WECHAT_APPID are set (or the channel's EncodingAESKey and AppID)".into(),
             ));
         };
         let encrypt = encrypted_field(&body, format).map_err(|e| unreadable(e.to_string()))?;
@@ -95,6 +175,7 @@ async fn receive(
         if !signatures_match(given, &msg_signature(token, timestamp, nonce, &encrypt)) {
             tracing::warn!(
                 webhook.refused = "bad_msg_signature",
+                channel = %channel.channel.name,
                 "refused a push: msg_signature does not match"
             );
             return Err(AppError::Unauthorized(
@@ -109,7 +190,8 @@ async fn receive(
         if !signatures_match(given, &signature(token, timestamp, nonce)) {
             tracing::warn!(
                 webhook.refused = "bad_signature",
-                "refused a push: the signature does not match KEFU_WECHAT_TOKEN"
+                channel = %channel.channel.name,
+                "refused a push: the signature does not match the channel's Token"
             );
             return Err(AppError::Unauthorized(
                 "the signature does not match".into(),
@@ -120,14 +202,7 @@ async fn receive(
 
     let format = Format::detect(&plaintext, format);
     let push = Push::parse(&plaintext, format).map_err(|e| unreadable(e.to_string()))?;
-    match crate::ingest::accept(
-        &state.writer,
-        &state.live,
-        crate::domain::channel::DEFAULT_CHANNEL_ID,
-        &push,
-    )
-    .await
-    {
+    match crate::ingest::accept(&state.writer, &state.live, channel.id(), &push).await {
         Ok(Stored::New {
             message_id,
             conversation_id,
@@ -151,7 +226,7 @@ async fn receive(
                     format,
                     crate::domain::now_millis() / 1000,
                 );
-                return Ok(passive(&state, token, nonce, encrypted, format, &reply));
+                return Ok(passive(&channel, token, nonce, encrypted, format, &reply));
             }
         }
         Ok(Stored::Duplicate) => {
@@ -171,14 +246,14 @@ async fn receive(
 
 /// A passive reply: encrypted when the push was (safe mode), as it came otherwise.
 fn passive(
-    state: &AppState,
+    channel: &Endpoint,
     token: &str,
     nonce: &str,
     encrypted: bool,
     format: Format,
     plaintext: &str,
 ) -> Response {
-    let body = match (&state.cipher, encrypted) {
+    let body = match (&channel.cipher, encrypted) {
         (Some(cipher), true) => crate::wechat::reply::encrypted(
             cipher,
             token,
@@ -205,16 +280,17 @@ fn success() -> Response {
         .into_response()
 }
 
-fn configured_token(state: &AppState) -> AppResult<&str> {
-    match &state.config.wechat.token {
+fn configured_token(channel: &Endpoint) -> AppResult<&str> {
+    match &channel.token {
         Some(t) => Ok(t.expose()),
         None => {
             tracing::warn!(
                 webhook.refused = "no_token",
-                "refused a push: KEFU_WECHAT_TOKEN is not set"
+                channel = %channel.channel.name,
+                "refused a push: the channel has no Token (KEFU_WECHAT_TOKEN for the default channel)"
             );
             Err(AppError::Unavailable(
-                "kefu cannot check WeChat's signature until KEFU_WECHAT_TOKEN is set".into(),
+                "kefu cannot check WeChat's signature until KEFU_WECHAT_TOKEN is set (or the channel's Token)".into(),
             ))
         }
     }

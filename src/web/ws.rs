@@ -99,7 +99,7 @@ struct Resume {
 struct Hub {
     live: Live,
     store: Store,
-    api: Option<Arc<crate::wechat::api::WechatApi>>,
+    channels: crate::channels::Channels,
     typing: Arc<crate::delivery::TypingLimiter>,
 }
 
@@ -122,7 +122,7 @@ async fn upgrade(
     let hub = Hub {
         live: state.live.clone(),
         store: state.store.clone(),
-        api: state.api.clone(),
+        channels: state.channels.clone(),
         typing: state.typing.clone(),
     };
     let me = StaffRef {
@@ -492,9 +492,9 @@ impl Conn {
 
     /// WeChat's typing indicator for the customer, off this task.
     fn wechat_typing(&mut self, hub: &Hub, conversation_id: i64) {
-        let Some(api) = hub.api.clone() else {
+        if !hub.channels.any_can_send() {
             return;
-        };
+        }
         if self
             .wechat_typing_at
             .is_some_and(|at| at.elapsed() < WECHAT_TYPING_EVERY)
@@ -504,6 +504,7 @@ impl Conn {
         self.wechat_typing_at = Some(Instant::now());
         let store = hub.store.clone();
         let limiter = hub.typing.clone();
+        let channels = hub.channels.clone();
         tokio::spawn(async move {
             let row = match conversations::get(store.pool(), conversation_id).await {
                 Ok(Some(row)) => row,
@@ -512,6 +513,9 @@ impl Conn {
                     tracing::warn!(conversation.id = conversation_id, error = %e, "cannot read the conversation for the typing indicator");
                     return;
                 }
+            };
+            let Some(api) = channels.api(row.channel_id) else {
+                return;
             };
             if let Err(e) = limiter
                 .typing(&api, row.contact_id, &row.openid, row.last_message_at)

@@ -59,6 +59,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The conversation's channel has no AppID and AppSecret (removed, or never given): a
+    /// passing state an admin fixes in the console, so what waits is tried again later.
+    pub fn cannot_send() -> ApiError {
+        ApiError::Transient {
+            code: "channel_cannot_send".to_owned(),
+            message: "the channel has no AppID and AppSecret, so kefu cannot call WeChat for it; kefu will retry"
+                .to_owned(),
+        }
+    }
+}
+
 /// WeChat's errcode as kefu's outcome, with a sentence an agent can act on.
 pub fn classify(errcode: i64, errmsg: &str) -> ApiError {
     let code = errcode.to_string();
