@@ -132,6 +132,7 @@ async fn seed(dir: &std::path::Path, conversations: usize, backlog: usize) {
     let now = now_millis();
     let pushes: Vec<Inbound> = (0..conversations)
         .map(|i| Inbound {
+            channel_id: 1,
             openid: format!("o-bench-{i}"),
             dedup_key: format!("msg:seed-{i}"),
             kind: MessageType::Text,

@@ -56,7 +56,8 @@ create table contacts_new (
     welcomed_at integer,
     fallback_at integer,
     away_at integer,
-    constraint contacts_openid_key unique (channel_id, openid)
+    -- openid first: the API's `contact=` filter looks a customer up by openid alone
+    constraint contacts_openid_key unique (openid, channel_id)
 ) strict;
 
 insert into contacts_new (id, channel_id, openid, display_name, note, session_from, first_seen_at,

@@ -49,6 +49,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage channels: the mini programs and Official Accounts kefu serves.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
     /// Send one push to a running kefu exactly as WeChat would (signed, encrypted when an AES key is configured).
     Simulate(SimulateArgs),
     /// Fill an empty database with synthetic conversations (for benchmarks and trying the inbox).
@@ -118,6 +121,61 @@ pub enum UserCommand {
         /// Read the password from standard input (required: passwords never go on the command line)
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    Miniprogram,
+    Officialaccount,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Json,
+    Xml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Add a channel; its AppSecret is read from standard input (an empty line: none, kefu
+    /// only receives). Prints the channel's webhook path on a line of its own.
+    Add {
+        /// 1–32 characters of a-z, 0-9 and -; the webhook is KEFU_WEBHOOK_PATH/NAME
+        name: String,
+        /// What kind of WeChat account it is
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        /// The account's AppID (wx and 16 lowercase hex characters)
+        #[arg(long)]
+        appid: String,
+        /// The Token set in the account's message-push settings (3–32 letters or digits)
+        #[arg(long)]
+        token: String,
+        /// The 43-character EncodingAESKey, for safe and compatible mode
+        #[arg(long, value_name = "KEY")]
+        aes_key: Option<String>,
+        /// The data format chosen in WeChat's console [default: told by each push]
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+        /// The name agents see [default: NAME]
+        #[arg(long, value_name = "TEXT")]
+        display_name: Option<String>,
+        /// Read the AppSecret from standard input (secrets never go on the command line)
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// List the channels: name, kind, AppID, webhook path, enabled. Secrets are never shown.
+    List,
+    /// Refuse a channel's pushes with 503 (WeChat retries); its conversations stay readable.
+    Disable {
+        /// The channel's name
+        name: String,
+    },
+    /// Accept a disabled channel's pushes again.
+    Enable {
+        /// The channel's name
+        name: String,
     },
 }
 
@@ -193,6 +251,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::User(cmd) => user(cmd, &config).await,
         Command::Token(cmd) => token(cmd, &config).await,
+        Command::Channel(cmd) => channel(cmd, &config).await,
         Command::Simulate(args) => simulate(args, &config).await,
         Command::Seed(args) => seed(args, &config).await,
         Command::Backup { path } => {
@@ -329,6 +388,104 @@ async fn user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
             let ended =
                 accounts::reset_password(&store, Caller::Cli, account, &password, None).await?;
             println!("password changed for {name}; {}", sessions_ended(ended));
+        }
+    }
+    Ok(())
+}
+
+async fn channel(cmd: ChannelCommand, config: &Config) -> anyhow::Result<()> {
+    use crate::domain::channel::{ChannelKind, DataFormat};
+    use crate::services::channels::{self as service, ChannelInput, ChannelRef, Context};
+
+    let store = open_store(config).await?;
+    let key = crate::secrets::SecretKey::load(
+        config.secret_key.as_ref().map(|k| k.expose()),
+        &config.data_dir,
+    )?;
+    let cx = Context {
+        key: &key,
+        default_from_environment: config.wechat.defines_default_channel(),
+    };
+    match cmd {
+        ChannelCommand::Add {
+            name,
+            kind,
+            appid,
+            token,
+            aes_key,
+            format,
+            display_name,
+            secret_stdin,
+        } => {
+            if !secret_stdin {
+                bail!(
+                    "--secret-stdin is required: the AppSecret is read from standard input (an empty line for none)"
+                );
+            }
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .context("cannot read the AppSecret from standard input")?;
+            let secret = input.lines().next().unwrap_or_default().trim().to_owned();
+            let input = ChannelInput {
+                name: Some(name),
+                kind: Some(match kind {
+                    KindArg::Miniprogram => ChannelKind::MiniProgram,
+                    KindArg::Officialaccount => ChannelKind::OfficialAccount,
+                }),
+                appid: Some(appid),
+                token: Some(token),
+                aes_key,
+                secret: Some(secret),
+                format: Some(format.map(|f| match f {
+                    FormatArg::Json => DataFormat::Json,
+                    FormatArg::Xml => DataFormat::Xml,
+                })),
+                display_name,
+                enabled: None,
+            };
+            let channel = service::add(&store, cx, Caller::Cli, &input).await?;
+            let sending = if channel.secret_set {
+                "receives and sends"
+            } else {
+                "receives only: no AppSecret"
+            };
+            println!(
+                "added the channel {} ({} {}; {sending}); point WeChat's message push at:",
+                channel.name, channel.kind, channel.appid
+            );
+            println!("{}", channel.webhook_path(&config.webhook_path));
+        }
+        ChannelCommand::List => {
+            println!(
+                "{:<20} {:<16} {:<19} {:<30} enabled",
+                "name", "kind", "appid", "webhook"
+            );
+            for c in service::list(&store).await? {
+                let appid = if c.is_default() {
+                    config.wechat.appid.clone().unwrap_or(c.appid.clone())
+                } else {
+                    c.appid.clone()
+                };
+                println!(
+                    "{:<20} {:<16} {:<19} {:<30} {}",
+                    c.name,
+                    c.kind,
+                    if appid.is_empty() { "-" } else { &appid },
+                    c.webhook_path(&config.webhook_path),
+                    if c.enabled { "yes" } else { "no" }
+                );
+            }
+        }
+        ChannelCommand::Disable { name } => {
+            service::set_enabled(&store, cx, Caller::Cli, ChannelRef::Name(&name), false).await?;
+            println!(
+                "disabled the channel {name}: its pushes are refused with 503 until it is enabled"
+            );
+        }
+        ChannelCommand::Enable { name } => {
+            service::set_enabled(&store, cx, Caller::Cli, ChannelRef::Name(&name), true).await?;
+            println!("enabled the channel {name}");
         }
     }
     Ok(())

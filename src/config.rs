@@ -295,6 +295,17 @@ pub struct WechatConfig {
     pub format: Format,
 }
 
+impl WechatConfig {
+    /// Whether any `KEFU_WECHAT_*` account variable is set: then they define the channel
+    /// `default`, and only they change its WeChat settings.
+    pub fn defines_default_channel(&self) -> bool {
+        self.token.is_some()
+            || self.aes_key.is_some()
+            || self.appid.is_some()
+            || self.secret.is_some()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(String);

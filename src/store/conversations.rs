@@ -77,6 +77,8 @@ pub struct Narrow {
     pub label: Option<i64>,
     /// a contact's openid
     pub contact: Option<String>,
+    /// a channel's id
+    pub channel: Option<i64>,
 }
 
 /// Newest activity first; the filter's shape picks the index, so pages stay fast at any size.
@@ -191,9 +193,12 @@ fn list_query(select: &str, f: &ListFilter, n: &Narrow) -> QueryBuilder<Sqlite> 
             .push(")");
     }
     if let Some(openid) = &n.contact {
-        q.push(" and c.contact_id = (select id from contacts where openid = ")
+        q.push(" and c.contact_id in (select id from contacts where openid = ")
             .push_bind(openid.clone())
             .push(")");
+    }
+    if let Some(channel) = n.channel {
+        q.push(" and c.channel_id = ").push_bind(channel);
     }
     if let Some(status) = f.status {
         q.push(" and c.status = ").push_bind(status);

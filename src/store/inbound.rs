@@ -152,7 +152,7 @@ pub fn store_batch(
     let mut upsert = conn.prepare_cached(&format!(
         r"insert into contacts (channel_id, openid, first_seen_at, last_seen_at, last_message_at, last_enter_at, session_from)
           select column1, column2, ?, ?, column3, column4, column5 from (values {}) where column6
-          on conflict (channel_id, openid) do update set
+          on conflict (openid, channel_id) do update set
               last_seen_at = excluded.last_seen_at,
               -- CreateTime has whole seconds: a new message in the same second is a new trigger too
               replies_since_message = case when excluded.last_message_at >= coalesce(contacts.last_message_at, 0)

@@ -68,6 +68,7 @@ struct ListQuery {
     label: Option<String>,
     contact: Option<String>,
     view: Option<String>,
+    channel: Option<String>,
 }
 
 async fn list_conversations(
@@ -116,6 +117,18 @@ async fn list_conversations(
             None => None,
             Some(name) => Some(services::labels::named(&state.store, name, lang).await?.id),
         },
+        channel: match q.channel.as_deref() {
+            None => None,
+            Some(name) => Some(
+                state
+                    .channels
+                    .by_name(name)
+                    .ok_or_else(|| {
+                        AppError::Invalid(format!("there is no channel named {name:?}"))
+                    })?
+                    .id(),
+            ),
+        },
         contact: match q.contact {
             None => None,
             Some(c) if !c.is_empty() && c.chars().count() <= 128 => Some(c),
@@ -149,7 +162,8 @@ async fn list_conversations(
                 .iter()
                 .find(|m| Some(m.id) == r.last_message_id);
             let view = ConversationView::of(r, last, &state.config.reply_rules, now);
-            ConversationJson::of(view, r, take_labels(&mut labels, r.id))
+            let channel = ChannelBadge::of(&state.channels, r.channel_id);
+            ConversationJson::of(view, r, channel, take_labels(&mut labels, r.id))
         })
         .collect();
     Ok(Json(ConversationList {
@@ -185,6 +199,7 @@ async fn view_of(state: &AppState, row: &ConversationRow) -> AppResult<Conversat
     Ok(ConversationJson::of(
         view,
         row,
+        ChannelBadge::of(&state.channels, row.channel_id),
         take_labels(&mut labels, row.id),
     ))
 }
@@ -650,14 +665,48 @@ pub struct ConversationView {
 pub struct ConversationJson {
     #[serde(flatten)]
     pub conversation: ConversationView,
+    /// the WeChat account the customer wrote to (CONTRACT.md "Channels")
+    pub channel: ChannelBadge,
     pub labels: Vec<String>,
     pub snoozed_until: Option<String>,
 }
 
+/// A conversation's channel, as its object names it.
+#[derive(Debug, Serialize)]
+pub struct ChannelBadge {
+    pub id: i64,
+    pub name: String,
+    pub kind: crate::domain::channel::ChannelKind,
+}
+
+impl ChannelBadge {
+    pub fn of(channels: &crate::channels::Channels, id: i64) -> ChannelBadge {
+        match channels.by_id(id) {
+            Some(e) => ChannelBadge {
+                id,
+                name: e.channel.name.to_string(),
+                kind: e.channel.kind,
+            },
+            // a channel the registry has not read yet (added by another process a moment ago)
+            None => ChannelBadge {
+                id,
+                name: String::new(),
+                kind: crate::domain::channel::ChannelKind::MiniProgram,
+            },
+        }
+    }
+}
+
 impl ConversationJson {
-    pub fn of(conversation: ConversationView, r: &ConversationRow, labels: Vec<String>) -> Self {
+    pub fn of(
+        conversation: ConversationView,
+        r: &ConversationRow,
+        channel: ChannelBadge,
+        labels: Vec<String>,
+    ) -> Self {
         ConversationJson {
             conversation,
+            channel,
             labels,
             snoozed_until: r.snoozed_until.map(rfc3339),
         }
@@ -1167,6 +1216,7 @@ mod tests {
             (None, None, None),
         ] {
             let r = ConversationRow {
+                channel_id: 1,
                 id: 3,
                 status: ConversationStatus::Open,
                 handler: Handler::Human,

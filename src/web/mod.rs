@@ -6,6 +6,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod canned;
+pub mod channels;
 pub mod client_ip;
 pub mod contact;
 pub mod conversation;

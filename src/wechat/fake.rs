@@ -48,13 +48,16 @@ const JSON_CONTENT_TYPE: &str = "application/json; encoding=utf-8";
 /// Recorded non-JSON bodies are cut to this many bytes.
 const MAX_RECORDED_TEXT: usize = 4096;
 
-/// The account the fake serves.
+/// The accounts the fake serves: one, and any number more (`with_account`), each with its
+/// own tokens, as WeChat serves every AppID from one API.
 #[derive(Debug, Clone)]
 pub struct FakeConfig {
     pub appid: String,
     pub secret: String,
     /// seconds, default 7200
     pub token_ttl_secs: i64,
+    /// more (AppID, AppSecret) pairs
+    pub more_accounts: Vec<(String, String)>,
 }
 
 impl FakeConfig {
@@ -63,7 +66,25 @@ impl FakeConfig {
             appid: appid.into(),
             secret: secret.into(),
             token_ttl_secs: 7200,
+            more_accounts: Vec::new(),
         }
+    }
+
+    /// Serves another AppID too.
+    pub fn with_account(mut self, appid: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.more_accounts.push((appid.into(), secret.into()));
+        self
+    }
+
+    /// The AppSecret of `appid`, if the fake serves it.
+    fn secret_of(&self, appid: &str) -> Option<&str> {
+        if appid == self.appid {
+            return Some(&self.secret);
+        }
+        self.more_accounts
+            .iter()
+            .find(|(a, _)| a == appid)
+            .map(|(_, s)| s.as_str())
     }
 
     fn token_ttl(&self) -> Duration {
@@ -87,6 +108,8 @@ pub struct Call {
 /// A customer-service message the fake accepted.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SentMessage {
+    /// the AppID whose access token sent it
+    pub appid: String,
     pub touser: String,
     pub msgtype: String,
     /// The whole request body, as sent (`touser`, `msgtype` and the payload).
@@ -132,8 +155,11 @@ struct Inner {
     calls: Vec<Call>,
     sent: Vec<SentMessage>,
     tokens: HashMap<String, TokenEntry>,
-    classic_current: Option<String>,
-    stable_current: Option<String>,
+    /// each AppID's latest token from each endpoint
+    classic_current: HashMap<String, String>,
+    stable_current: HashMap<String, String>,
+    /// the AppID of the access token of the call being answered
+    calling_appid: String,
     token_requests: usize,
     fail_next: Option<InjectedFailure>,
     refused: HashMap<String, (i64, String)>,
@@ -146,6 +172,7 @@ struct Inner {
 }
 
 struct TokenEntry {
+    appid: String,
     expires_at: Instant,
     /// Set by `expire_tokens`.
     expired: bool,
@@ -543,8 +570,9 @@ fn api_call(
             error(43001, "require GET method")
         };
     }
-    if let Err((code, msg)) = check_access_token(inner, &req.query) {
-        return error(code, msg);
+    match check_access_token(inner, &req.query) {
+        Ok(appid) => inner.calling_appid = appid,
+        Err((code, msg)) => return error(code, msg),
     }
     if injectable && let Some(failure) = inner.fail_next.as_mut() {
         let (code, msg) = (failure.errcode, failure.errmsg.clone());
@@ -557,14 +585,15 @@ fn api_call(
     then(inner)
 }
 
-fn check_access_token(inner: &Inner, query: &BTreeMap<String, String>) -> Result<(), ApiError> {
+/// The AppID whose valid token the call carries.
+fn check_access_token(inner: &Inner, query: &BTreeMap<String, String>) -> Result<String, ApiError> {
     let Some(token) = query.get("access_token").filter(|t| !t.is_empty()) else {
         return Err((41001, "access_token missing"));
     };
     match inner.tokens.get(token) {
         None => Err((40014, "invalid access_token")),
         Some(entry) if !entry.is_valid(Instant::now()) => Err((42001, "access_token expired")),
-        Some(_) => Ok(()),
+        Some(entry) => Ok(entry.appid.clone()),
     }
 }
 
@@ -579,14 +608,13 @@ fn check_credentials(
     if grant_type != Some("client_credential") {
         return Err((40002, "invalid grant_type"));
     }
-    match appid {
+    let expected = match appid {
         None | Some("") => return Err((41002, "appid missing")),
-        Some(appid) if appid != config.appid => return Err((40013, "invalid appid")),
-        Some(_) => {}
-    }
+        Some(appid) => config.secret_of(appid).ok_or((40013, "invalid appid"))?,
+    };
     match secret {
         None | Some("") => Err((41004, "appsecret missing")),
-        Some(secret) if secret != config.secret => Err(WRONG_SECRET),
+        Some(secret) if secret != expected => Err(WRONG_SECRET),
         Some(_) => Ok(()),
     }
 }
@@ -601,11 +629,12 @@ fn credential_error(inner: &Inner, code: i64, msg: &str) -> Outcome {
     }
 }
 
-fn issue_token(config: &FakeConfig, inner: &mut Inner, now: Instant) -> String {
+fn issue_token(config: &FakeConfig, inner: &mut Inner, appid: &str, now: Instant) -> String {
     let token = random_string(128);
     inner.tokens.insert(
         token.clone(),
         TokenEntry {
+            appid: appid.to_owned(),
             expires_at: now + config.token_ttl(),
             expired: false,
         },
@@ -627,14 +656,15 @@ fn classic_token(
     ) {
         return credential_error(inner, code, msg);
     }
+    let appid = query.get("appid").cloned().unwrap_or_default();
     let now = Instant::now();
-    if let Some(previous) = inner.classic_current.take()
+    if let Some(previous) = inner.classic_current.remove(&appid)
         && let Some(entry) = inner.tokens.get_mut(&previous)
     {
         entry.expires_at = entry.expires_at.min(now + CLASSIC_OVERLAP);
     }
-    let token = issue_token(config, inner, now);
-    inner.classic_current = Some(token.clone());
+    let token = issue_token(config, inner, &appid, now);
+    inner.classic_current.insert(appid, token.clone());
     success(json!({"access_token": token, "expires_in": config.token_ttl().as_secs()}))
 }
 
@@ -654,9 +684,10 @@ fn stable_token(config: &FakeConfig, inner: &mut Inner, body: &Bytes) -> Outcome
         Some(Value::Bool(force)) => *force,
         Some(_) => return error(FORMAT_ERROR.0, FORMAT_ERROR.1),
     };
+    let appid = text("appid").unwrap_or_default().to_owned();
     let now = Instant::now();
     if !force_refresh
-        && let Some(current) = &inner.stable_current
+        && let Some(current) = inner.stable_current.get(&appid)
         && let Some(entry) = inner.tokens.get(current)
         && entry.is_valid(now)
     {
@@ -666,11 +697,11 @@ fn stable_token(config: &FakeConfig, inner: &mut Inner, body: &Bytes) -> Outcome
             "expires_in": u64::try_from(remaining.as_millis().div_ceil(1000)).unwrap_or(u64::MAX),
         }));
     }
-    if force_refresh && let Some(previous) = inner.stable_current.take() {
+    if force_refresh && let Some(previous) = inner.stable_current.remove(&appid) {
         inner.tokens.remove(&previous);
     }
-    let token = issue_token(config, inner, now);
-    inner.stable_current = Some(token.clone());
+    let token = issue_token(config, inner, &appid, now);
+    inner.stable_current.insert(appid, token.clone());
     success(json!({"access_token": token, "expires_in": config.token_ttl().as_secs()}))
 }
 
@@ -788,6 +819,7 @@ fn send(inner: &mut Inner, req: &Incoming) -> Outcome {
         Err((code, msg)) => error(code, msg),
         Ok((touser, msgtype)) => {
             inner.sent.push(SentMessage {
+                appid: inner.calling_appid.clone(),
                 touser,
                 msgtype,
                 body: Value::Object(fields.clone()),

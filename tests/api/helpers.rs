@@ -226,24 +226,14 @@ impl TestApp {
         timestamp: i64,
         cipher: &Cipher,
     ) -> Signed {
-        let token = self.wechat_token();
-        let ts = timestamp.to_string();
-        let nonce = simulate::random_nonce();
-        let sig = signature(token, &ts, &nonce);
-        match mode {
-            Mode::Plain => Signed {
-                query: format!("signature={sig}&timestamp={ts}&nonce={nonce}"),
-                body: plaintext.to_owned(),
-            },
-            Mode::Safe | Mode::Compatible => {
-                let encrypt = cipher.encrypt(plaintext.as_bytes());
-                let body = match mode {
-                    Mode::Safe => envelope(&encrypt, format),
-                    _ => compatible_body(plaintext, &encrypt, format),
-                };
-                encrypted_query(token, &ts, &nonce, &encrypt, body)
-            }
-        }
+        sign_as(
+            self.wechat_token(),
+            cipher,
+            plaintext,
+            mode,
+            format,
+            timestamp,
+        )
     }
 
     /// Signs a safe-mode push whose `Encrypt` field is given as it is (for damaged ciphertexts).
@@ -499,6 +489,35 @@ pub fn compatible_body(plaintext: &str, encrypt: &str, format: Format) -> String
                 simulate::cdata(encrypt),
                 &plaintext[at..]
             )
+        }
+    }
+}
+
+/// Signs `plaintext` as WeChat does for an account with this Token (and, in safe and
+/// compatible mode, this cipher's key and AppID).
+pub fn sign_as(
+    token: &str,
+    cipher: &Cipher,
+    plaintext: &str,
+    mode: Mode,
+    format: Format,
+    timestamp: i64,
+) -> Signed {
+    let ts = timestamp.to_string();
+    let nonce = simulate::random_nonce();
+    let sig = signature(token, &ts, &nonce);
+    match mode {
+        Mode::Plain => Signed {
+            query: format!("signature={sig}&timestamp={ts}&nonce={nonce}"),
+            body: plaintext.to_owned(),
+        },
+        Mode::Safe | Mode::Compatible => {
+            let encrypt = cipher.encrypt(plaintext.as_bytes());
+            let body = match mode {
+                Mode::Safe => envelope(&encrypt, format),
+                _ => compatible_body(plaintext, &encrypt, format),
+            };
+            encrypted_query(token, &ts, &nonce, &encrypt, body)
         }
     }
 }

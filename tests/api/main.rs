@@ -6,6 +6,7 @@ mod auth;
 mod automation;
 mod browser;
 mod canned;
+mod channels;
 mod cli;
 mod console;
 mod delivery;

@@ -1,0 +1,496 @@
+//! Channels (CONTRACT.md "Channels"): several WeChat accounts in one kefu, each at its own
+//! webhook with its own Token, key and AppID, its replies sent with its own access token, its
+//! secrets sealed at rest and never shown again.
+
+use std::time::{Duration, Instant};
+
+use kefu::wechat::fake::{FakeConfig, FakeWechat};
+use kefu::wechat::push::Format;
+use kefu::wechat::simulate::{self, SimulatedKind};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::cli::{kefu, run};
+use crate::helpers::{
+    APPID, FORMATS, MODES, Mode, SECRET, Signed, TestApp, assert_error, assert_success, cipher,
+    id_of, now, openid, sign_as,
+};
+
+const SHOP_APPID: &str = "wx00000000000000b1";
+const SHOP_TOKEN: &str = "shopToken42";
+const SHOP_AES_KEY: &str = "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlkj";
+const SHOP_SECRET: &str = "shop-app-secret-never-shown";
+
+/// The fake serving both accounts, and kefu sending to it with `default` from the variables.
+async fn two_accounts() -> (TestApp, FakeWechat) {
+    let fake =
+        FakeWechat::start(FakeConfig::new(APPID, SECRET).with_account(SHOP_APPID, SHOP_SECRET))
+            .await
+            .expect("the fake WeChat API starts");
+    let base = fake.base_url();
+    let app = TestApp::start_with(&[
+        ("KEFU_WECHAT_API_BASE", base.as_str()),
+        ("KEFU_WECHAT_SECRET", SECRET),
+    ])
+    .await;
+    (app, fake)
+}
+
+fn shop_body() -> Value {
+    json!({
+        "name": "shop",
+        "kind": "officialaccount",
+        "appid": SHOP_APPID,
+        "token": SHOP_TOKEN,
+        "aes_key": SHOP_AES_KEY,
+        "secret": SHOP_SECRET,
+        "format": "xml",
+        "display_name": "商城公众号",
+    })
+}
+
+async fn add_shop(app: &TestApp) -> Value {
+    let resp = app.post_json("/api/v1/channels", shop_body()).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    resp.json().await.expect("a channel")
+}
+
+/// A text push from `openid`, signed (and encrypted) for the shop account.
+fn shop_push(openid: &str, text: &str, mode: Mode, format: Format) -> Signed {
+    let body = simulate::push_body(
+        &SimulatedKind::Text(text.to_owned()),
+        openid,
+        simulate::random_msg_id(),
+        now(),
+        format,
+    );
+    sign_as(
+        SHOP_TOKEN,
+        &cipher(SHOP_AES_KEY, SHOP_APPID),
+        &body,
+        mode,
+        format,
+        now(),
+    )
+}
+
+async fn post_to(app: &TestApp, path: &str, signed: &Signed) -> reqwest::Response {
+    app.client
+        .post(format!("{}?{}", app.url(path), signed.query))
+        .body(signed.body.clone())
+        .send()
+        .await
+        .expect("the webhook answers")
+}
+
+async fn put_json(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
+    app.client
+        .put(app.url(path))
+        .bearer_auth(&app.token)
+        .json(&body)
+        .send()
+        .await
+        .expect("the API answers")
+}
+
+#[tokio::test]
+async fn each_channel_receives_at_its_own_path_and_replies_with_its_own_token() {
+    let (app, fake) = two_accounts().await;
+    let shop = add_shop(&app).await;
+    assert_eq!(shop["webhook_path"], "/wechat/shop");
+    assert_eq!(shop["kind"], "officialaccount");
+    assert_eq!(shop["secret_set"], true);
+
+    // every mode and format, each stored once in the shop's channel
+    let customer = openid("shop");
+    for mode in MODES {
+        for format in FORMATS {
+            let signed = shop_push(&customer, &format!("{mode:?} {format:?}"), mode, format);
+            assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
+            // WeChat's retry of the same push is a duplicate
+            assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
+        }
+    }
+    let conversation = app.conversation_of(&customer).await;
+    assert_eq!(
+        conversation["channel"],
+        json!({"id": shop["id"], "name": "shop", "kind": "officialaccount"})
+    );
+    assert_eq!(app.messages(id_of(&conversation)).await.len(), 6);
+
+    // the default channel, from the variables, exactly as before
+    let regular = openid("default");
+    app.push_text(&regular, "hello").await;
+    let default = app.conversation_of(&regular).await;
+    assert_eq!(default["channel"]["name"], "default");
+    assert_eq!(default["channel"]["kind"], "miniprogram");
+
+    // the same openid in two channels is two customers
+    let signed = shop_push(
+        &regular,
+        "same person, other account",
+        Mode::Safe,
+        Format::Xml,
+    );
+    assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
+    let theirs = app.conversations_of(&regular).await;
+    assert_eq!(theirs.len(), 2, "{theirs:?}");
+
+    // the list filters by channel
+    let only_shop = app.conversations_where("status=all&channel=shop").await;
+    assert_eq!(only_shop.len(), 2);
+    assert!(only_shop.iter().all(|c| c["channel"]["name"] == "shop"));
+    let bad = app.get("/api/v1/conversations?channel=nope").await;
+    assert_error(bad, StatusCode::BAD_REQUEST).await;
+
+    // replies go out with each conversation's own AppID's token
+    for (conversation, text) in [(&conversation, "from the shop"), (&default, "from default")] {
+        let path = format!("/api/v1/conversations/{}/messages", id_of(conversation));
+        let resp = app
+            .post_json(&path, json!({"type": "text", "content": {"text": text}}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    }
+    let sent: Vec<(String, String)> = fake
+        .wait_for_sent(2, Duration::from_secs(20))
+        .await
+        .iter()
+        .map(|m| (m.appid.clone(), m.touser.clone()))
+        .collect();
+    assert!(
+        sent.contains(&(SHOP_APPID.to_owned(), customer.clone())),
+        "{sent:?}"
+    );
+    assert!(
+        sent.contains(&(APPID.to_owned(), regular.clone())),
+        "{sent:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_push_for_another_channel_an_unknown_one_or_a_disabled_one_stores_nothing() {
+    let (app, _fake) = two_accounts().await;
+    let shop = add_shop(&app).await;
+    let customer = openid("wrong");
+
+    // signed with the default channel's Token, sent to the shop's path
+    let body = simulate::push_body(
+        &SimulatedKind::Text("hi".into()),
+        &customer,
+        simulate::random_msg_id(),
+        now(),
+        Format::Xml,
+    );
+    let for_default = app.sign(&body, Mode::Plain, Format::Xml);
+    assert_error(
+        post_to(&app, "/wechat/shop", &for_default).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let for_default = app.sign(&body, Mode::Safe, Format::Xml);
+    assert_error(
+        post_to(&app, "/wechat/shop", &for_default).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    // the shop's push at the default path
+    let for_shop = shop_push(&customer, "hi", Mode::Safe, Format::Xml);
+    assert_error(
+        post_to(&app, "/wechat", &for_shop).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    // the shop's Token, but encrypted for the default account's key and AppID
+    let mixed = sign_as(
+        SHOP_TOKEN,
+        &app.cipher(),
+        &body,
+        Mode::Safe,
+        Format::Xml,
+        now(),
+    );
+    assert_error(
+        post_to(&app, "/wechat/shop", &mixed).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    // the shop's key, another AppID
+    let other_appid = sign_as(
+        SHOP_TOKEN,
+        &cipher(SHOP_AES_KEY, "wx00000000000000ff"),
+        &body,
+        Mode::Safe,
+        Format::Xml,
+        now(),
+    );
+    assert_error(
+        post_to(&app, "/wechat/shop", &other_appid).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_error(
+        post_to(&app, "/wechat/nowhere", &for_shop).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    app.assert_nothing_stored().await;
+
+    // disabled: 503, so WeChat retries; enabled again, the same push goes in
+    let path = format!("/api/v1/channels/{}", id_of(&shop));
+    let off = put_json(&app, &path, json!({"enabled": false})).await;
+    assert_eq!(off.status(), StatusCode::OK);
+    let off: Value = off.json().await.unwrap();
+    assert_eq!(off["enabled"], false);
+    assert_error(
+        post_to(&app, "/wechat/shop", &for_shop).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    app.assert_nothing_stored().await;
+    let on = put_json(&app, &path, json!({"enabled": true})).await;
+    assert_eq!(on.status(), StatusCode::OK);
+    assert_success(post_to(&app, "/wechat/shop", &for_shop).await).await;
+    assert_eq!(app.messages_of(&customer).await.len(), 1);
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_at_rest_and_never_come_back() {
+    let (mut app, _fake) = two_accounts().await;
+    let added = add_shop(&app).await;
+    let listed = app.get_json("/api/v1/channels").await;
+    let changed: Value = put_json(
+        &app,
+        &format!("/api/v1/channels/{}", id_of(&added)),
+        json!({"display_name": "改名"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(changed["display_name"], "改名");
+    assert_eq!(changed["token_set"], true);
+    let answers = format!("{added} {listed} {changed}");
+    for secret in [SHOP_TOKEN, SHOP_AES_KEY, SHOP_SECRET, SECRET] {
+        assert!(!answers.contains(secret), "{secret} in {answers}");
+    }
+    let names: Vec<&str> = listed["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "shop"]);
+    assert_eq!(listed["channels"][0]["from_environment"], true);
+    assert_eq!(listed["channels"][0]["appid"], APPID);
+
+    // not in the database files either
+    app.stop().await;
+    for file in ["kefu.db", "kefu.db-wal"] {
+        let bytes = std::fs::read(app.data_dir().join(file)).unwrap_or_default();
+        for secret in [SHOP_TOKEN, SHOP_AES_KEY, SHOP_SECRET] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} in {file}"
+            );
+        }
+    }
+    // and the channel works after a restart
+    app.restart().await;
+    let customer = openid("restart");
+    let signed = shop_push(&customer, "still here", Mode::Safe, Format::Xml);
+    assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
+    assert_eq!(
+        app.conversation_of(&customer).await["channel"]["name"],
+        "shop"
+    );
+}
+
+#[tokio::test]
+async fn the_channels_api_refuses_what_it_cannot_keep() {
+    let (app, _fake) = two_accounts().await;
+    add_shop(&app).await;
+    let mut cases = vec![
+        (shop_body(), StatusCode::CONFLICT),
+        (
+            json!({"name": "x", "kind": "officialaccount"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (json!([1, 2]), StatusCode::BAD_REQUEST),
+        (json!({"name": "x", "unknown": 1}), StatusCode::BAD_REQUEST),
+        (json!({"name": 7}), StatusCode::BAD_REQUEST),
+    ];
+    for (field, value) in [
+        ("name", json!("Has Spaces")),
+        ("name", json!("a".repeat(33))),
+        ("kind", json!("app")),
+        ("appid", json!("wx123")),
+        ("token", json!("<script>")),
+        ("aes_key", json!("short")),
+        ("format", json!("yaml")),
+        ("display_name", json!("bell\u{7}")),
+    ] {
+        let mut body = shop_body();
+        body["name"] = json!("other");
+        body[field] = value;
+        cases.push((body, StatusCode::BAD_REQUEST));
+    }
+    for (body, status) in cases {
+        let resp = app.post_json("/api/v1/channels", body.clone()).await;
+        let error = assert_error(resp, status).await;
+        assert!(!error.to_string().contains(SHOP_SECRET), "{body}: {error}");
+    }
+    // the default channel's WeChat settings belong to the variables
+    let resp = put_json(&app, "/api/v1/channels/1", json!({"token": "another1"})).await;
+    assert_error(resp, StatusCode::CONFLICT).await;
+    let resp = put_json(&app, "/api/v1/channels/999", json!({"display_name": "x"})).await;
+    assert_error(resp, StatusCode::NOT_FOUND).await;
+
+    // agents may look, not change
+    let (_, agent) = crate::helpers::add_staff(&app, "ada", "Ada", kefu::domain::Role::Agent).await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/channels"))
+        .bearer_auth(&agent)
+        .json(&json!({"name": "mine"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::FORBIDDEN).await;
+    let resp = app
+        .client
+        .get(app.url("/api/v1/channels"))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn kefu_channel_adds_lists_and_switches_channels_without_showing_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = run(
+        kefu(
+            dir.path(),
+            &[],
+            &[
+                "channel",
+                "add",
+                "shop",
+                "--kind",
+                "officialaccount",
+                "--appid",
+                SHOP_APPID,
+                "--token",
+                SHOP_TOKEN,
+                "--aes-key",
+                SHOP_AES_KEY,
+                "--format",
+                "xml",
+                "--secret-stdin",
+            ],
+        ),
+        Some(&format!("{SHOP_SECRET}\n")),
+    );
+    assert!(add.status.success(), "{add:?}");
+    assert!(add.stdout.lines().any(|l| l == "/wechat/shop"), "{add:?}");
+    let again = run(
+        kefu(
+            dir.path(),
+            &[],
+            &[
+                "channel",
+                "add",
+                "shop",
+                "--kind",
+                "miniprogram",
+                "--appid",
+                SHOP_APPID,
+                "--token",
+                "abc",
+                "--secret-stdin",
+            ],
+        ),
+        Some("\n"),
+    );
+    assert!(!again.status.success());
+    assert!(again.stderr.contains("already exists"), "{again:?}");
+    let bad = run(
+        kefu(
+            dir.path(),
+            &[],
+            &[
+                "channel",
+                "add",
+                "Bad_Name",
+                "--kind",
+                "miniprogram",
+                "--appid",
+                SHOP_APPID,
+                "--token",
+                "abc",
+                "--secret-stdin",
+            ],
+        ),
+        Some("\n"),
+    );
+    assert!(!bad.status.success());
+    assert_eq!(bad.stderr.trim().lines().count(), 1, "{bad:?}");
+
+    let list = run(kefu(dir.path(), &[], &["channel", "list"]), None);
+    assert!(list.status.success(), "{list:?}");
+    let shop_line = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("shop "))
+        .expect("the shop's line");
+    for part in ["officialaccount", SHOP_APPID, "/wechat/shop", "yes"] {
+        assert!(shop_line.contains(part), "{part} in {shop_line}");
+    }
+    let everything = format!("{add:?}{again:?}{list:?}");
+    for secret in [SHOP_TOKEN, SHOP_AES_KEY, SHOP_SECRET] {
+        // the token was given on the command line, so only the outputs are checked
+        assert!(
+            !add.stdout.contains(secret)
+                && !list.stdout.contains(secret)
+                && !list.stderr.contains(secret),
+            "{secret} in {everything}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("secret.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // a running kefu serves what the command line added, and notices a disable
+    let app = TestApp::start_in(dir, &[]).await;
+    let customer = openid("cli");
+    let signed = shop_push(&customer, "hi", Mode::Safe, Format::Xml);
+    assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
+    let off = run(
+        kefu(app.data_dir(), &[], &["channel", "disable", "shop"]),
+        None,
+    );
+    assert!(off.status.success(), "{off:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let signed = shop_push(&customer, "again", Mode::Safe, Format::Xml);
+        let status = post_to(&app, "/wechat/shop", &signed).await.status();
+        if status == StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let on = run(
+        kefu(app.data_dir(), &[], &["channel", "enable", "nope"]),
+        None,
+    );
+    assert!(!on.status.success());
+    assert!(on.stderr.contains("no channel named"), "{on:?}");
+}
