@@ -182,6 +182,18 @@ impl Channels {
         all
     }
 
+    /// Whether kefu serves more than one channel (then the dashboard names them).
+    pub fn several(&self) -> bool {
+        self.snapshot().by_id.len() > 1
+    }
+
+    /// What the dashboard calls a channel: its display name, else its name.
+    pub fn label_of(&self, id: i64) -> String {
+        self.by_id(id)
+            .map(|e| e.channel.label().to_owned())
+            .unwrap_or_default()
+    }
+
     /// The API client of a conversation's channel, when that channel can send.
     pub fn api(&self, channel_id: i64) -> Option<Arc<WechatApi>> {
         self.by_id(channel_id)?.api.clone()

@@ -16,12 +16,14 @@ function start() {
   const view = list.dataset.view;
   const status = list.dataset.status;
   const label = list.dataset.label;
+  const channel = list.dataset.channel;
 
   // Which rows this list shows: the view's rule (as the server's), the status and label filters.
   function belongs(row) {
     const d = row.dataset;
     if (status !== "all" && d.status !== status) return false;
     if (label && !(d.labels || "").includes(` ${label} `)) return false;
+    if (channel && d.channel !== channel) return false;
     if (view === "waiting") return d.status === "open" && d.handler === "human" && d.assignee === "";
     if (view === "mine") return d.assignee === String(me) && !d.snoozed;
     if (view === "bot") return d.handler === "bot";

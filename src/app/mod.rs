@@ -175,6 +175,7 @@ pub async fn start_with(
             store.clone(),
             live.clone(),
             config.reply_rules,
+            channels.clone(),
         )),
     ];
     let (automation, bot) = crate::automation::Automation::start(

@@ -213,7 +213,8 @@ async fn conversation(
         .iter()
         .rev()
         .find(|m| Some(m.id) == row.last_message_id);
-    let c = RowView::of(&row, last, &state.config.reply_rules, now, t);
+    let c =
+        RowView::of(&row, last, &state.config.reply_rules, now, t).with_channel(&state.channels);
     let window = WindowState::of(&c.window, now, t);
     let channel = state.channels.by_id(row.channel_id);
     let can_send = channel.as_ref().is_some_and(|c| c.api.is_some());

@@ -44,6 +44,15 @@ pub(super) struct InboxQuery {
     before: Option<String>,
     /// a label's name (letter case aside)
     label: Option<String>,
+    /// a channel's name
+    channel: Option<String>,
+}
+
+/// A choice of the channel filter (offered when kefu serves several channels).
+pub(super) struct ChannelOption {
+    pub(super) name: String,
+    pub(super) label: String,
+    pub(super) selected: bool,
 }
 
 pub(super) struct Tab {
@@ -77,6 +86,10 @@ pub(super) struct ListPane {
     /// empty in the waiting view (it is open by definition)
     pub(super) statuses: Vec<Tab>,
     pub(super) labels: Vec<LabelOption>,
+    /// empty while kefu serves one channel
+    pub(super) channels: Vec<ChannelOption>,
+    /// the channel filter's id ("" when none), for the script's `data-channel`
+    pub(super) channel_id: String,
     pub(super) staff: Vec<StaffOption>,
     pub(super) rows: Vec<RowView>,
     pub(super) next: Option<String>,
@@ -93,13 +106,21 @@ struct InboxPage {
     live_boot: String,
 }
 
-fn inbox_href(view: &str, status: &str, label: &str, before: Option<&str>) -> String {
+fn inbox_href(
+    view: &str,
+    status: &str,
+    (label, channel): (&str, &str),
+    before: Option<&str>,
+) -> String {
     let mut query = vec![("view", view)];
     if view != "waiting" {
         query.push(("status", status));
     }
     if !label.is_empty() {
         query.push(("label", label));
+    }
+    if !channel.is_empty() {
+        query.push(("channel", channel));
     }
     if let Some(b) = before {
         query.push(("before", b));
@@ -178,6 +199,17 @@ pub(super) async fn list_pane(
         _ => None,
     };
     let label_name = chosen.map(|lb| lb.name.clone()).unwrap_or_default();
+    // a channel that does not exist matches nothing, as a label does
+    let chosen_channel = q
+        .channel
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .map(|n| state.channels.by_name(n).map_or(0, |c| c.id()));
+    let channel_name = match chosen_channel {
+        Some(id) if id > 0 => q.channel.clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let filters = (label_name.as_str(), channel_name.as_str());
     let before = q
         .before
         .as_deref()
@@ -197,6 +229,7 @@ pub(super) async fn list_pane(
             _ => View::All,
         },
         label: label_filter,
+        channel: chosen_channel,
         ..Narrow::default()
     };
     let mut rows = conversations::list_where(pool, &filter, &narrow)
@@ -208,7 +241,7 @@ pub(super) async fn list_pane(
         inbox_href(
             view,
             status,
-            &label_name,
+            filters,
             Some(&format!("{}.{}", last.last_activity_at, last.id)),
         )
     });
@@ -228,7 +261,9 @@ pub(super) async fn list_pane(
                 .iter()
                 .filter(|(c, _)| *c == r.id)
                 .map(|(_, lb)| lb);
-            RowView::of(r, m, &state.config.reply_rules, now, t).with_labels(labels)
+            RowView::of(r, m, &state.config.reply_rules, now, t)
+                .with_labels(labels)
+                .with_channel(&state.channels)
         })
         .collect();
     let views = [
@@ -241,7 +276,7 @@ pub(super) async fn list_pane(
     .map(|(key, label, count)| Tab {
         key,
         label,
-        href: inbox_href(key, status, &label_name, None),
+        href: inbox_href(key, status, filters, None),
         current: key == view,
         count,
     })
@@ -254,7 +289,7 @@ pub(super) async fn list_pane(
             .map(|key| Tab {
                 key,
                 label: ConversationStatus::parse(key).map_or(t.any_status, |s| status_label(t, s)),
-                href: inbox_href(view, key, &label_name, None),
+                href: inbox_href(view, key, filters, None),
                 current: key == status,
                 count: 0,
             })
@@ -275,7 +310,23 @@ pub(super) async fn list_pane(
             name: s.display_name,
         })
         .collect();
+    let channels = if state.channels.several() {
+        state
+            .channels
+            .all()
+            .iter()
+            .map(|c| ChannelOption {
+                name: c.channel.name.to_string(),
+                label: c.channel.label().to_owned(),
+                selected: chosen_channel == Some(c.id()),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(ListPane {
+        channels,
+        channel_id: chosen_channel.map(|id| id.to_string()).unwrap_or_default(),
         view,
         status,
         label_id: chosen.map(|lb| lb.id.to_string()).unwrap_or_default(),

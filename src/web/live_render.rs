@@ -30,7 +30,7 @@ const BATCH: usize = 256;
 const COUNTS_EVERY: Duration = Duration::from_millis(250);
 
 /// Runs until the hub is gone.
-pub async fn run(store: Store, live: Live, rules: ReplyRules) {
+pub async fn run(store: Store, live: Live, rules: ReplyRules, channels: crate::channels::Channels) {
     let Some(mut queue) = live.attach_renderer() else {
         tracing::error!("a second live renderer was started; it does nothing");
         return;
@@ -47,7 +47,7 @@ pub async fn run(store: Store, live: Live, rules: ReplyRules) {
                 if batch.iter().any(changes_counts) && counts_due.is_none() {
                     counts_due = Some((counted_at + COUNTS_EVERY).max(Instant::now()));
                 }
-                render_batch(&store, &live, &rules, std::mem::take(&mut batch)).await;
+                render_batch(&store, &live, &rules, &channels, std::mem::take(&mut batch)).await;
             }
             _ = tokio::time::sleep_until(counts_due.unwrap_or_else(Instant::now)), if counts_due.is_some() => {
                 counts_due = None;
@@ -85,7 +85,13 @@ fn changes_counts(e: &Event) -> bool {
     )
 }
 
-async fn render_batch(store: &Store, live: &Live, rules: &ReplyRules, batch: Vec<Event>) {
+async fn render_batch(
+    store: &Store,
+    live: &Live,
+    rules: &ReplyRules,
+    channels: &crate::channels::Channels,
+    batch: Vec<Event>,
+) {
     if !live.watched() {
         // nobody to show it to: numbered bare, and a dashboard that later asks for these
         // events is told to reload (a fresh page shows them) instead of rendering for no one
@@ -131,7 +137,7 @@ async fn render_batch(store: &Store, live: &Live, rules: &ReplyRules, batch: Vec
     };
     let now = now_millis();
     for event in batch {
-        let html = fragments(&event, &rows, &msgs, &row_labels, rules, now);
+        let html = fragments(&event, &rows, &msgs, &row_labels, rules, channels, now);
         live.sequence(event, Some(html));
     }
 }
@@ -144,6 +150,7 @@ fn fragments(
     msgs: &[MessageRow],
     row_labels: &[(i64, LabelRow)],
     rules: &ReplyRules,
+    channels: &crate::channels::Channels,
     now: i64,
 ) -> Fragments {
     let message_of = |id: i64| msgs.iter().find(|m| m.id == id);
@@ -173,7 +180,9 @@ fn fragments(
                 .iter()
                 .filter(|(c, _)| *c == r.id)
                 .map(|(_, l)| l);
-            RowView::of(r, last, rules, now, lang.text()).with_labels(labels)
+            RowView::of(r, last, rules, now, lang.text())
+                .with_labels(labels)
+                .with_channel(channels)
         });
         html.row = Some(in_each_lang(|lang| {
             fragment(&RowFragment {

@@ -47,6 +47,9 @@ pub struct RowView {
     pub labels: Vec<LabelChip>,
     /// while snoozed: until when
     pub snoozed: Option<When>,
+    /// the channel's id, and its name when kefu serves more than one (`with_channel`)
+    pub channel_id: i64,
+    pub channel: String,
     /// the label ids as `data-labels` wants them: " 3 7 " (spaces around each, so a script can
     /// look for " 3 ")
     pub label_ids: String,
@@ -316,7 +319,17 @@ impl RowView {
             labels: Vec::new(),
             snoozed: r.snoozed_until.map(When::at),
             label_ids: " ".to_owned(),
+            channel_id: r.channel_id,
+            channel: String::new(),
         }
+    }
+
+    /// The row with its channel's name, shown only when kefu serves several channels.
+    pub fn with_channel(mut self, channels: &crate::channels::Channels) -> RowView {
+        if channels.several() {
+            self.channel = channels.label_of(self.channel_id);
+        }
+        self
     }
 
     /// The row with its labels (of this conversation, by name).

@@ -494,3 +494,52 @@ async fn kefu_channel_adds_lists_and_switches_channels_without_showing_a_secret(
     assert!(!on.status.success());
     assert!(on.stderr.contains("no channel named"), "{on:?}");
 }
+
+#[tokio::test]
+async fn the_inbox_names_each_rows_channel_and_filters_by_it_once_there_are_several() {
+    use crate::canned::Browser;
+    use crate::helpers::{ADMIN_PASSWORD, all, attr};
+
+    let (app, _fake) = two_accounts().await;
+    let regular = openid("default");
+    app.push_text(&regular, "hello").await;
+    let browser = Browser::sign_in(&app, "admin", ADMIN_PASSWORD).await;
+    let page = |path: &'static str| {
+        let browser = &browser;
+        async move {
+            let html = browser.get(path).await.text().await.unwrap();
+            scraper::Html::parse_document(&html)
+        }
+    };
+    // one channel: nothing changes on the page
+    let one = page("/inbox?view=all&status=all").await;
+    assert!(all(&one, ".channel-badge").is_empty());
+    assert!(all(&one, "#channel-select").is_empty());
+
+    add_shop(&app).await;
+    let customer = openid("shop");
+    let signed = shop_push(&customer, "<b>hi</b>", Mode::Safe, Format::Xml);
+    assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
+
+    let both = page("/inbox?view=all&status=all").await;
+    let mut badges = all(&both, ".conv .channel-badge");
+    badges.sort();
+    assert_eq!(badges, ["default", "商城公众号"]);
+    let options = all(&both, "#channel-select option");
+    assert_eq!(options, ["所有渠道", "default", "商城公众号"]);
+
+    let shop_only = page("/inbox?view=all&status=all&channel=shop").await;
+    assert_eq!(all(&shop_only, ".conv .channel-badge"), ["商城公众号"]);
+    let shop = app.conversation_of(&customer).await;
+    assert_eq!(
+        attr(&shop_only, "#conversations", "data-channel").as_deref(),
+        Some(shop["channel"]["id"].to_string().as_str())
+    );
+    let nothing = page("/inbox?view=all&status=all&channel=nope").await;
+    assert!(all(&nothing, ".conv").is_empty());
+
+    let path = format!("/conversations/{}", id_of(&shop));
+    let html = browser.get(&path).await.text().await.unwrap();
+    let conversation = scraper::Html::parse_document(&html);
+    assert_eq!(all(&conversation, "#conv-channel"), ["商城公众号"]);
+}
