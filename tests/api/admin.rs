@@ -228,6 +228,7 @@ async fn an_agent_gets_the_forbidden_page_for_everything_in_the_console() {
             "/admin/users",
             "/admin/settings",
             "/admin/labels",
+            "/admin/channels",
             "/admin/audit",
             "/canned"
         ]

@@ -543,3 +543,133 @@ async fn the_inbox_names_each_rows_channel_and_filters_by_it_once_there_are_seve
     let conversation = scraper::Html::parse_document(&html);
     assert_eq!(all(&conversation, "#conv-channel"), ["商城公众号"]);
 }
+
+#[tokio::test]
+async fn the_console_adds_a_channel_shows_its_values_once_checks_and_switches_it() {
+    use crate::canned::Browser;
+    use crate::helpers::{ADMIN_PASSWORD, all, attr, one};
+
+    let (app, _fake) = two_accounts().await;
+    let admin = Browser::sign_in(&app, "admin", ADMIN_PASSWORD).await;
+    let page = admin.page("/admin/channels").await;
+    assert_eq!(all(&page, "#channels tr.channel code.webhook"), ["/wechat"]);
+    // a Token and an EncodingAESKey made up for the new channel, as WeChat's console takes them
+    let token = attr(&page, "#new-channel input[name=token]", "value").unwrap();
+    let aes_key = attr(&page, "#new-channel input[name=aes_key]", "value").unwrap();
+    assert_eq!(aes_key.len(), 43);
+    assert!(
+        aes_key.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{aes_key}"
+    );
+    assert!(token.len() >= 3 && token.chars().all(|c| c.is_ascii_alphanumeric()));
+
+    let form = [
+        ("name", "shop"),
+        ("display_name", "<i>商城</i>"),
+        ("kind", "officialaccount"),
+        ("appid", SHOP_APPID),
+        ("token", token.as_str()),
+        ("aes_key", aes_key.as_str()),
+        ("secret", SHOP_SECRET),
+        ("format", "xml"),
+    ];
+    let added = admin.post_form("/admin/channels", &form).await;
+    assert_eq!(added.status(), StatusCode::OK);
+    let added = scraper::Html::parse_document(&added.text().await.unwrap());
+    assert_eq!(one(&added, "#paste-url"), "/wechat/shop");
+    assert_eq!(one(&added, "#paste-token"), token);
+    assert_eq!(one(&added, "#paste-aes-key"), aes_key);
+    assert_eq!(one(&added, "h1"), "<i>商城</i>", "escaped, shown as text");
+
+    // the values work at once…
+    let customer = openid("console");
+    let body = simulate::push_body(
+        &SimulatedKind::Text("hi".into()),
+        &customer,
+        simulate::random_msg_id(),
+        now(),
+        Format::Xml,
+    );
+    let signed = sign_as(
+        &token,
+        &cipher(&aes_key, SHOP_APPID),
+        &body,
+        Mode::Safe,
+        Format::Xml,
+        now(),
+    );
+    assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
+
+    // …and are not shown again
+    let html = admin.get("/admin/channels").await.text().await.unwrap();
+    for secret in [token.as_str(), aes_key.as_str(), SHOP_SECRET] {
+        assert!(!html.contains(secret), "{secret} shown again");
+    }
+    let page = scraper::Html::parse_document(&html);
+    let shop_id = attr(&page, "tr.channel[data-name=shop]", "data-id").unwrap();
+
+    // the check asks WeChat for a token with the channel's AppID and AppSecret
+    let checked = admin
+        .post_form(&format!("/admin/channels/{shop_id}/check"), &[])
+        .await;
+    let checked = scraper::Html::parse_document(&checked.text().await.unwrap());
+    assert!(
+        one(&checked, "#channel-notice").contains("access token")
+            || one(&checked, "#channel-notice").contains("access_token"),
+        "{}",
+        one(&checked, "#channel-notice")
+    );
+
+    // a refused form keeps what was typed, but not the secret, and says why
+    let refused = admin
+        .post_form(
+            "/admin/channels",
+            &[
+                ("name", "Bad Name"),
+                ("appid", SHOP_APPID),
+                ("token", "abcd"),
+                ("secret", "typed-secret"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let refused = refused.text().await.unwrap();
+    assert!(!refused.contains("typed-secret"));
+    assert!(refused.contains("channel-error"));
+
+    let off = admin
+        .post_form(
+            &format!("/admin/channels/{shop_id}/enabled"),
+            &[("enabled", "0")],
+        )
+        .await;
+    assert!(off.status().is_redirection() || off.status().is_success());
+    let signed = sign_as(
+        &token,
+        &cipher(&aes_key, SHOP_APPID),
+        &body,
+        Mode::Safe,
+        Format::Xml,
+        now(),
+    );
+    assert_error(
+        post_to(&app, "/wechat/shop", &signed).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+
+    // agents do not get in
+    crate::helpers::seed_staff(
+        &app,
+        "bo",
+        "Bo",
+        kefu::domain::Role::Agent,
+        "agent-password-1",
+    )
+    .await;
+    let agent = Browser::sign_in(&app, "bo", "agent-password-1").await;
+    assert_eq!(
+        agent.get("/admin/channels").await.status(),
+        StatusCode::FORBIDDEN
+    );
+}

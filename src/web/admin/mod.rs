@@ -27,6 +27,7 @@ use crate::i18n::AdminText;
 use crate::web::pages::{Chrome, PageResult, Viewer};
 
 mod audit;
+mod channels;
 mod labels;
 mod rules;
 mod settings;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(settings::router())
         .merge(audit::router())
         .merge(labels::router())
+        .merge(channels::router())
 }
 
 // ------------------------------------------------------------------------------------------
