@@ -2261,6 +2261,9 @@ pub struct ChannelText {
     pub check_failed: &'static str,
     pub switched: &'static str,
     pub from_environment: &'static str,
+    pub agents_title: &'static str,
+    pub agents_intro: &'static str,
+    pub save_agent: &'static str,
 }
 
 pub static CHANNELS_ZH: ChannelText = ChannelText {
@@ -2301,6 +2304,9 @@ pub static CHANNELS_ZH: ChannelText = ChannelText {
     check_failed: "获取 access_token 失败：{reason}",
     switched: "渠道状态已更改。",
     from_environment: "由 KEFU_WECHAT_* 环境变量定义",
+    agents_title: "客服可见的渠道",
+    agents_intro: "勾选客服能看到的渠道；都不勾选表示所有渠道。管理员总能看到所有渠道。",
+    save_agent: "保存",
 };
 
 pub static CHANNELS_EN: ChannelText = ChannelText {
@@ -2341,6 +2347,9 @@ pub static CHANNELS_EN: ChannelText = ChannelText {
     check_failed: "Requesting an access token failed: {reason}",
     switched: "The channel's state changed.",
     from_environment: "defined by the KEFU_WECHAT_* variables",
+    agents_title: "Which channels each agent sees",
+    agents_intro: "Tick the channels an agent sees; none ticked means every channel. Admins always see every channel.",
+    save_agent: "Save",
 };
 
 impl Lang {

@@ -612,34 +612,45 @@ impl Automation {
             .iter()
             .map(|s| s.id)
             .collect();
-        let mut agents: Vec<i64> = crate::store::staff::list(store.pool())
+        // each online agent with the channels they see (None: every one)
+        let mut agents: Vec<(i64, Option<Vec<i64>>)> = crate::store::staff::list(store.pool())
             .await?
             .into_iter()
             .filter(|s| {
                 !s.disabled && s.role == crate::domain::Role::Agent && online.contains(&s.id)
             })
-            .map(|s| s.id)
+            .map(|s| {
+                (
+                    s.id,
+                    crate::services::channels_of(s.role, s.channel_ids.as_deref()),
+                )
+            })
             .collect();
-        agents.sort_unstable();
+        agents.sort_unstable_by_key(|a| a.0);
         if agents.is_empty() {
             return Ok(());
         }
-        let counts = conversations::open_counts(store.pool()).await?;
-        let mut load: HashMap<i64, i64> = agents.iter().map(|a| (*a, counts.of(*a).0)).collect();
+        let counts = conversations::open_counts(store.pool()).await?.within(None);
+        let mut load: HashMap<i64, i64> =
+            agents.iter().map(|(a, _)| (*a, counts.of(*a).0)).collect();
         let cap = i64::from(settings.assignment.cap);
         let mut last = *self
             .inner
             .last_assigned
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        for conversation_id in waiting {
-            // the next agent after the last one served, wrapping, with room left
-            let start = agents.iter().position(|a| *a > last).unwrap_or(0);
+        for (conversation_id, channel) in waiting {
+            // the next agent after the last one served, wrapping, who sees the conversation's
+            // channel and has room left
+            let start = agents.iter().position(|(a, _)| *a > last).unwrap_or(0);
             let Some(agent) = (0..agents.len())
-                .map(|i| agents[(start + i) % agents.len()])
-                .find(|a| load[a] < cap)
+                .map(|i| &agents[(start + i) % agents.len()])
+                .find(|(a, sees)| {
+                    load[a] < cap && sees.as_ref().is_none_or(|c| c.contains(&channel))
+                })
+                .map(|(a, _)| *a)
             else {
-                break; // everyone is full: the rest wait
+                continue; // nobody free for this channel: it waits, others may not
             };
             let now = now_millis();
             let mut tx = store.begin_write().await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{Live, lock};
-use crate::store::conversations::InboxCounts;
+use crate::store::conversations::OpenCounts;
 
 impl Live {
     /// The generation of the inbox counts now: read it before counting, then `cache_counts`.
@@ -14,7 +14,7 @@ impl Live {
     }
 
     /// Keeps counts made at `generation` for pages and new dashboards.
-    pub fn cache_counts(&self, generation: u64, counts: Arc<InboxCounts>) {
+    pub fn cache_counts(&self, generation: u64, counts: Arc<OpenCounts>) {
         let mut cached = lock(&self.hub.counts);
         if cached.as_ref().is_none_or(|(g, _)| *g <= generation) {
             *cached = Some((generation, counts));
@@ -23,7 +23,7 @@ impl Live {
 
     /// The cached inbox counts, if nothing that could change them happened since they were
     /// counted.
-    pub fn cached_counts(&self) -> Option<Arc<InboxCounts>> {
+    pub fn cached_counts(&self) -> Option<Arc<OpenCounts>> {
         let now = self.counts_generation();
         lock(&self.hub.counts)
             .as_ref()
@@ -43,7 +43,7 @@ mod tests {
         let live = Live::new();
         assert!(live.cached_counts().is_none());
         let g = live.counts_generation();
-        live.cache_counts(g, Arc::new(InboxCounts::default()));
+        live.cache_counts(g, Arc::new(OpenCounts::default()));
         assert!(live.cached_counts().is_some());
         live.publish(Event::StaffPresence {
             staff: staff(1),
@@ -53,7 +53,7 @@ mod tests {
         live.publish(added(1));
         assert!(live.cached_counts().is_none(), "stale after a new message");
         // counts made before the change must not pass for fresh ones
-        live.cache_counts(g, Arc::new(InboxCounts::default()));
+        live.cache_counts(g, Arc::new(OpenCounts::default()));
         assert!(live.cached_counts().is_none());
     }
 }

@@ -28,7 +28,7 @@ use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 
-use crate::store::conversations::InboxCounts;
+use crate::store::conversations::{InboxCounts, OpenCounts};
 
 mod counts;
 mod presence;
@@ -78,7 +78,13 @@ pub enum Event {
         typing: Vec<StaffRef>,
     },
     /// The inbox tabs' counts changed (sent at most a few times a second).
-    InboxCounts { counts: Arc<InboxCounts> },
+    InboxCounts {
+        /// over every channel
+        counts: Arc<InboxCounts>,
+        /// per channel, for dashboards limited to some (`web::ws` counts theirs)
+        #[serde(skip)]
+        by_channel: Arc<OpenCounts>,
+    },
     /// An admin deleted a label: lists and panels drop its chips and its choice.
     LabelDeleted { label_id: i64 },
 }
@@ -135,6 +141,8 @@ pub struct Fragments {
     pub state: Option<[String; 2]>,
     /// the message, for dashboards viewing its conversation
     pub message: Option<[String; 2]>,
+    /// the conversation's channel, so that dashboards limited to some channels skip others'
+    pub channel_id: Option<i64>,
 }
 
 /// An event with its sequence number, as the fan-out and the ring carry it (shared, not
@@ -209,7 +217,7 @@ struct Hub {
     /// bumped by every event that can change the inbox counts
     counts_generation: AtomicU64,
     /// the latest counts, with the generation they were counted at
-    counts: Mutex<Option<(u64, Arc<InboxCounts>)>>,
+    counts: Mutex<Option<(u64, Arc<OpenCounts>)>>,
     /// Locked before `ring` whenever both are (a presence change publishes while holding it,
     /// so presence events are in the order of the changes).
     presence: Mutex<Presence>,

@@ -40,6 +40,7 @@ pub mod action {
     pub const ENABLE: &str = "staff.enable";
     pub const PASSWD: &str = "staff.passwd";
     pub const LOCALE: &str = "staff.locale";
+    pub const CHANNELS: &str = "staff.channels";
     pub const SIGN_IN: &str = "staff.sign_in";
     /// kefu made the first admin of an empty database (not anyone's `staff.add`)
     pub const FIRST_ADMIN: &str = "staff.first_admin";
@@ -74,6 +75,8 @@ pub enum AccountError {
     BadDisplayName,
     #[error("a staff account named {0:?} already exists")]
     Taken(String),
+    #[error("choose at least one existing channel, or every channel")]
+    BadChannels,
     #[error("there is no staff account named {0:?}")]
     NoSuchUser(String),
     #[error("there is no staff account {0}")]
@@ -296,6 +299,55 @@ pub async fn set_role(
         action::ROLE,
         &user.username,
         Some(role.as_str()),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Limits an agent to some channels (`Some`, at least one), or lets them see every channel
+/// (`None`) (`staff.channels`). Admins always see every channel: a list kept for an admin
+/// applies if they are made an agent. Open dashboards of the account reload with the new
+/// channels (`web::ws` checks them with the sign-in).
+pub async fn set_channels(
+    store: &Store,
+    by: Caller<'_>,
+    account: AccountRef<'_>,
+    channels: Option<&[i64]>,
+) -> Result<(), AccountError> {
+    let now = now_millis();
+    let mut tx = store.begin_write().await?;
+    let user = find(&mut tx, account).await?;
+    let mut ids: Option<Vec<i64>> = channels.map(<[i64]>::to_vec);
+    if let Some(ids) = &mut ids {
+        ids.sort_unstable();
+        ids.dedup();
+        let known: Vec<i64> = crate::store::channels::list_in(&mut tx)
+            .await?
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        if ids.is_empty() || ids.iter().any(|id| !known.contains(id)) {
+            return Err(AccountError::BadChannels);
+        }
+    }
+    staff::set_channels(&mut tx, user.id, ids.as_deref()).await?;
+    let detail = ids.map_or_else(
+        || "every channel".to_owned(),
+        |ids| {
+            ids.iter()
+                .map(|id| format!("channel {id}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+    audit::record(
+        &mut tx,
+        &by.actor(),
+        action::CHANNELS,
+        &user.username,
+        Some(&detail),
         now,
     )
     .await?;

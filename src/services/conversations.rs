@@ -67,9 +67,17 @@ pub async fn assign(
     lang: Lang,
 ) -> AppResult<ConversationRow> {
     let mut tx = store.begin_write().await?;
+    let current = conversations::get(&mut *tx, id)
+        .await?
+        .ok_or_else(|| missing(id, lang))?;
     if let Some(assignee) = assignee {
         let staff = staff::by_id_in(&mut tx, assignee).await?;
-        if staff.is_none_or(|s| s.disabled) {
+        // an agent limited to other channels cannot answer it: as good as nobody to assign
+        let can_see = |s: &staff::StaffRow| {
+            super::channels_of(s.role, s.channel_ids.as_deref())
+                .is_none_or(|c| c.contains(&current.channel_id))
+        };
+        if staff.is_none_or(|s| s.disabled || !can_see(&s)) {
             let r = lang.request();
             return Err(AppError::Invalid(fill(
                 r.assignee_unknown,
@@ -77,9 +85,6 @@ pub async fn assign(
             )));
         }
     }
-    let current = conversations::get(&mut *tx, id)
-        .await?
-        .ok_or_else(|| missing(id, lang))?;
     may_take(by, &current, lang)?;
     if !conversations::assign(&mut tx, id, assignee).await? {
         return Err(missing(id, lang));

@@ -44,6 +44,8 @@ pub struct Staff {
     pub name: String,
     pub role: Role,
     pub locale: Option<Locale>,
+    /// the channels this staff member sees; None: every channel (admins always)
+    pub channels: Option<Vec<i64>>,
 }
 
 impl Staff {
@@ -57,6 +59,24 @@ impl Staff {
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
+
+    /// Whether this staff member may see the conversations of `channel`.
+    pub fn sees_channel(&self, channel: i64) -> bool {
+        self.channels.as_ref().is_none_or(|c| c.contains(&channel))
+    }
+}
+
+/// The channels a staff row is limited to: None for admins and for agents without a list.
+/// An id that does not read is dropped (the list only ever holds ids kefu wrote).
+pub fn channels_of(role: Role, channel_ids: Option<&str>) -> Option<Vec<i64>> {
+    match (role, channel_ids) {
+        (Role::Admin, _) | (_, None) => None,
+        (Role::Agent, Some(ids)) => Some(
+            ids.split(',')
+                .filter_map(|id| id.trim().parse().ok())
+                .collect(),
+        ),
+    }
 }
 
 impl From<StaffRow> for Staff {
@@ -64,6 +84,7 @@ impl From<StaffRow> for Staff {
         Staff {
             id: u.id,
             role: u.role,
+            channels: channels_of(u.role, u.channel_ids.as_deref()),
             username: u.username,
             name: u.display_name,
             locale: u.locale,

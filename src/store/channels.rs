@@ -65,6 +65,13 @@ pub async fn list(pool: &SqlitePool) -> sqlx::Result<Vec<ChannelRow>> {
         .await
 }
 
+/// Every channel, inside a transaction.
+pub async fn list_in(conn: &mut SqliteConnection) -> sqlx::Result<Vec<ChannelRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by id")))
+        .fetch_all(conn)
+        .await
+}
+
 pub async fn by_name_in(
     conn: &mut SqliteConnection,
     name: &str,

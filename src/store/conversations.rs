@@ -79,6 +79,8 @@ pub struct Narrow {
     pub contact: Option<String>,
     /// a channel's id
     pub channel: Option<i64>,
+    /// the channels the caller may see (None: every one)
+    pub within: Option<Vec<i64>>,
 }
 
 /// Newest activity first; the filter's shape picks the index, so pages stay fast at any size.
@@ -199,6 +201,14 @@ fn list_query(select: &str, f: &ListFilter, n: &Narrow) -> QueryBuilder<Sqlite> 
     }
     if let Some(channel) = n.channel {
         q.push(" and c.channel_id = ").push_bind(channel);
+    }
+    if let Some(within) = &n.within {
+        // literals: ids, and few of them
+        let ids: Vec<String> = within.iter().map(i64::to_string).collect();
+        q.push(format!(" and c.channel_id in ({})", ids.join(", ")));
+        if within.is_empty() {
+            q.push(" and 0");
+        }
     }
     if let Some(status) = f.status {
         q.push(" and c.status = ").push_bind(status);
@@ -398,9 +408,10 @@ pub async fn set_handler(
 }
 
 /// Open conversations handed to humans that nobody has taken yet, the longest waiting first.
-pub async fn waiting_for_human(pool: &SqlitePool, limit: i64) -> sqlx::Result<Vec<i64>> {
-    sqlx::query_scalar(
-        r"select id from conversations
+/// (conversation, channel), oldest first.
+pub async fn waiting_for_human(pool: &SqlitePool, limit: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+    sqlx::query_as(
+        r"select id, channel_id from conversations
            where status = 'open' and handler = 'human' and assignee_id is null
            order by last_activity_at, id
            limit $1",
@@ -516,33 +527,69 @@ impl InboxCounts {
     }
 }
 
-/// The counts the inbox views show, from the rows the triggers keep per assignee and handler
-/// (`open_conversation_counts`): a few rows whatever the number of conversations.
-pub async fn open_counts(pool: &SqlitePool) -> sqlx::Result<InboxCounts> {
-    let rows: Vec<(i64, Handler, i64, i64)> = sqlx::query_as(
-        r"select assignee_id, handler, conversations, unread
+/// Open conversations and their unread messages per channel, assignee and handler: what the
+/// inbox counts are made of, for every caller's channels (`within`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenCounts {
+    /// (channel, assignee or None, handler, open conversations, unread messages), sorted
+    groups: Vec<(i64, Option<i64>, Handler, i64, i64)>,
+}
+
+impl OpenCounts {
+    fn of(mut groups: Vec<(i64, Option<i64>, Handler, i64, i64)>) -> OpenCounts {
+        groups.retain(|g| g.3 > 0);
+        groups.sort_by_key(|g| (g.0, g.1, g.2.as_str()));
+        OpenCounts { groups }
+    }
+
+    /// The inbox counts over these channels (None: every channel).
+    pub fn within(&self, channels: Option<&[i64]>) -> InboxCounts {
+        InboxCounts::from_groups(
+            self.groups
+                .iter()
+                .filter(|g| channels.is_none_or(|c| c.contains(&g.0)))
+                .map(|&(_, assignee, handler, n, unread)| (assignee, handler, n, unread)),
+        )
+    }
+}
+
+/// The counts the inbox views show, from the rows the triggers keep per channel, assignee and
+/// handler (`open_conversation_counts`): a few rows whatever the number of conversations.
+pub async fn open_counts(pool: &SqlitePool) -> sqlx::Result<OpenCounts> {
+    let rows: Vec<(i64, i64, Handler, i64, i64)> = sqlx::query_as(
+        r"select channel_id, assignee_id, handler, conversations, unread
             from open_conversation_counts
            where conversations > 0",
     )
     .fetch_all(pool)
     .await?;
-    Ok(InboxCounts::from_groups(rows.into_iter().map(
-        |(assignee, handler, n, unread)| ((assignee != 0).then_some(assignee), handler, n, unread),
-    )))
+    Ok(OpenCounts::of(
+        rows.into_iter()
+            .map(|(channel, assignee, handler, n, unread)| {
+                (
+                    channel,
+                    (assignee != 0).then_some(assignee),
+                    handler,
+                    n,
+                    unread,
+                )
+            })
+            .collect(),
+    ))
 }
 
 /// The same counts as `open_counts`, counted from the conversations themselves: the check that
 /// the triggers keep them right.
-pub async fn recount_open(pool: &SqlitePool) -> sqlx::Result<InboxCounts> {
-    let rows: Vec<(Option<i64>, Handler, i64, i64)> = sqlx::query_as(
-        r"select assignee_id, handler, count(*), coalesce(sum(unread), 0)
+pub async fn recount_open(pool: &SqlitePool) -> sqlx::Result<OpenCounts> {
+    let rows: Vec<(i64, Option<i64>, Handler, i64, i64)> = sqlx::query_as(
+        r"select channel_id, assignee_id, handler, count(*), coalesce(sum(unread), 0)
             from conversations
            where status = 'open'
-           group by assignee_id, handler",
+           group by channel_id, assignee_id, handler",
     )
     .fetch_all(pool)
     .await?;
-    Ok(InboxCounts::from_groups(rows))
+    Ok(OpenCounts::of(rows))
 }
 
 /// One of a customer's conversations, as the contact panel's history lists it.
@@ -630,5 +677,23 @@ pub async fn ids_of_contact(pool: &SqlitePool, contact_id: i64) -> sqlx::Result<
     )
     .bind(contact_id)
     .fetch_all(pool)
+    .await
+}
+
+/// The channel of a conversation, if it exists.
+pub async fn channel_of(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("select channel_id from conversations where id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The channel of a message's conversation, if the message exists.
+pub async fn channel_of_message(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "select c.channel_id from messages m join conversations c on c.id = m.conversation_id where m.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
     .await
 }

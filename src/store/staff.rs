@@ -16,9 +16,11 @@ pub struct StaffRow {
     pub created_at: Millis,
     /// the interface language the staff member chose; None follows the browser
     pub locale: Option<Locale>,
+    /// the channels an agent is limited to, as "1,3"; None: every channel
+    pub channel_ids: Option<String>,
 }
 
-const SELECT: &str = "select id, username, display_name, role, password_hash, disabled, created_at, locale from staff_users";
+const SELECT: &str = "select id, username, display_name, role, password_hash, disabled, created_at, locale, channel_ids from staff_users";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
@@ -213,4 +215,19 @@ pub async fn by_username_in(
         .bind(username)
         .fetch_optional(conn)
         .await
+}
+
+/// Limits an agent to some channels (None: every channel).
+pub async fn set_channels(
+    conn: &mut SqliteConnection,
+    id: i64,
+    channels: Option<&[i64]>,
+) -> sqlx::Result<bool> {
+    let text = channels.map(|ids| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+    let done = sqlx::query("update staff_users set channel_ids = $1 where id = $2")
+        .bind(text)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

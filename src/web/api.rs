@@ -117,6 +117,7 @@ async fn list_conversations(
             None => None,
             Some(name) => Some(services::labels::named(&state.store, name, lang).await?.id),
         },
+        within: user.channels.clone(),
         channel: match q.channel.as_deref() {
             None => None,
             Some(name) => Some(
@@ -488,7 +489,15 @@ async fn bulk(
     let (store, live) = (&state.store, &state.live);
     let mut results = Vec::with_capacity(ids.len());
     for id in ids {
+        // a conversation of a channel the caller does not see is one that does not exist
+        let hidden = match &user.channels {
+            Some(within) => conversations::channel_of(store.pool(), id)
+                .await?
+                .is_some_and(|channel| !within.contains(&channel)),
+            None => false,
+        };
         let outcome = match &action {
+            _ if hidden => Err(services::conversations::missing(id, lang)),
             BulkAction::Assign(to) => {
                 services::conversations::assign(store, live, &user, id, *to, lang)
                     .await

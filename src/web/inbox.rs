@@ -163,6 +163,7 @@ pub(super) async fn list_pane(
         staff::list(pool),
     )
     .or_page(viewer)?;
+    let counts = counts.within(viewer.staff.channels.as_deref());
     let (mine, _) = counts.of(viewer.staff.id);
     let view = match q.view.as_deref() {
         Some("waiting" | "unassigned") => "waiting",
@@ -230,6 +231,7 @@ pub(super) async fn list_pane(
         },
         label: label_filter,
         channel: chosen_channel,
+        within: viewer.staff.channels.clone(),
         ..Narrow::default()
     };
     let mut rows = conversations::list_where(pool, &filter, &narrow)
@@ -315,6 +317,7 @@ pub(super) async fn list_pane(
             .channels
             .all()
             .iter()
+            .filter(|c| viewer.staff.sees_channel(c.id()))
             .map(|c| ChannelOption {
                 name: c.channel.name.to_string(),
                 label: c.channel.label().to_owned(),

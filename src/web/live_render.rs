@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::domain::{ReplyRules, now_millis};
 use crate::live::{Event, Fragments, Live};
 use crate::store::Store;
-use crate::store::conversations::{self, ConversationRow, InboxCounts};
+use crate::store::conversations::{self, ConversationRow, OpenCounts};
 use crate::store::labels::{self, LabelRow};
 use crate::store::messages::{self, MessageRow};
 use crate::web::views::{
@@ -53,7 +53,13 @@ pub async fn run(store: Store, live: Live, rules: ReplyRules, channels: crate::c
                 counts_due = None;
                 counted_at = Instant::now();
                 match count(&store, &live).await {
-                    Ok(counts) => live.sequence(Event::InboxCounts { counts }, None),
+                    Ok(by_channel) => live.sequence(
+                        Event::InboxCounts {
+                            counts: Arc::new(by_channel.within(None)),
+                            by_channel,
+                        },
+                        None,
+                    ),
                     Err(e) => tracing::warn!(error = %e, "cannot count the inbox"),
                 }
             }
@@ -63,14 +69,14 @@ pub async fn run(store: Store, live: Live, rules: ReplyRules, channels: crate::c
 
 /// The inbox tabs' counts: the cached ones while nothing changed since, else counted now
 /// (a scan of the open conversations' index, milliseconds at 100,000) and cached.
-pub async fn inbox_counts(store: &Store, live: &Live) -> sqlx::Result<Arc<InboxCounts>> {
+pub async fn inbox_counts(store: &Store, live: &Live) -> sqlx::Result<Arc<OpenCounts>> {
     match live.cached_counts() {
         Some(counts) => Ok(counts),
         None => count(store, live).await,
     }
 }
 
-async fn count(store: &Store, live: &Live) -> sqlx::Result<Arc<InboxCounts>> {
+async fn count(store: &Store, live: &Live) -> sqlx::Result<Arc<OpenCounts>> {
     let generation = live.counts_generation();
     let counts = Arc::new(conversations::open_counts(store.pool()).await?);
     live.cache_counts(generation, counts.clone());
@@ -174,6 +180,7 @@ fn fragments(
         .conversation_id()
         .and_then(|id| rows.iter().find(|r| r.id == id));
     if let Some(r) = row {
+        html.channel_id = Some(r.channel_id);
         let last = r.last_message_id.and_then(message_of);
         let views = in_each_lang(|lang| {
             let labels = row_labels

@@ -19,6 +19,7 @@ pub mod live_render;
 pub mod pages;
 pub mod router;
 pub mod rules;
+pub mod scope;
 pub mod settings;
 pub mod views;
 pub mod webhook;

@@ -47,6 +47,10 @@ pub fn router(state: AppState) -> Router {
         .merge(web::demo::router())
         .merge(web::auth::router())
         .layer(middleware::from_fn_with_state(
+            state.clone(),
+            web::scope::within_channels,
+        ))
+        .layer(middleware::from_fn_with_state(
             WebhookPath(state.config.webhook_path.clone().into()),
             record_request,
         ))

@@ -50,7 +50,7 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep_until, timeout
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
-use crate::live::{Attached, Connection, Live, PresenceSnapshot, Sequenced, StaffRef};
+use crate::live::{Attached, Connection, Event, Live, PresenceSnapshot, Sequenced, StaffRef};
 use crate::store::{Store, conversations};
 use crate::web::auth::Staff;
 
@@ -140,6 +140,7 @@ async fn upgrade(
     let me = Me {
         staff: me,
         credentials,
+        channels: user.channels.clone(),
     };
     Ok(ws
         // tungstenite's defaults (128 KiB each) suit a busy socket, not hundreds of quiet ones
@@ -208,6 +209,8 @@ pub(super) enum ClientFrame {
 struct Me {
     staff: StaffRef,
     credentials: HeaderMap,
+    /// the channels whose events this dashboard gets (None: every one)
+    channels: Option<Vec<i64>>,
 }
 
 impl Me {
@@ -216,7 +219,8 @@ impl Me {
     /// and every heartbeat). A database error gives the benefit of the doubt.
     async fn still_signed_in(&self, hub: &Hub) -> bool {
         match Staff::signed_in(hub.store.pool(), &self.credentials).await {
-            Ok(staff) => staff.id == self.staff.id,
+            // a change of the channels it may see ends it too: the page reloads with them
+            Ok(staff) => staff.id == self.staff.id && staff.channels == self.channels,
             Err(AppError::Unauthorized(_)) => false,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check a dashboard's sign-in");
@@ -257,6 +261,7 @@ async fn connection(mut socket: WebSocket, hub: Hub, me: Me, lang: Lang, resume:
     let view = View {
         lang,
         viewing: resume.viewing,
+        channels: me.channels.clone(),
     };
     let greeted = greet(&mut socket, &hub, &me.staff, &view, seq, missed, snapshot).await;
     if greeted {
@@ -288,8 +293,8 @@ async fn greet(
         .await;
         return false;
     }
-    for e in missed {
-        if !send(socket, Message::Text(e.frame(view.lang, view.viewing))).await {
+    for e in missed.iter().filter(|e| view.shows(e)) {
+        if !send(socket, Message::Text(view.frame(e))).await {
             return false;
         }
     }
@@ -304,7 +309,10 @@ async fn greet(
     }
     // the inbox tabs' counts as of now; changes follow as `inbox_counts` events
     match crate::web::live_render::inbox_counts(&hub.store, &hub.live).await {
-        Ok(counts) => send(socket, text(&json!({ "type": "counts", "counts": counts }))).await,
+        Ok(counts) => {
+            let counts = counts.within(view.channels.as_deref());
+            send(socket, text(&json!({ "type": "counts", "counts": counts }))).await
+        }
         Err(e) => {
             tracing::warn!(error = %e, "cannot count the inbox for a dashboard");
             true
@@ -436,9 +444,10 @@ async fn forward(
                 reload(socket, "an update could not be shown; a fresh page has it").await;
                 return false;
             }
+            Ok(e) if e.seq == state.last + 1 && !view.shows(&e) => state.last = e.seq,
             Ok(e) if e.seq == state.last + 1 => {
                 state.last = e.seq;
-                if !feed(socket, Message::Text(e.frame(view.lang, view.viewing))).await {
+                if !feed(socket, Message::Text(view.frame(&e))).await {
                     return false;
                 }
                 fed += 1;
@@ -467,6 +476,43 @@ async fn forward(
 struct View {
     lang: Lang,
     viewing: Option<i64>,
+    /// the channels this dashboard may see (None: every one)
+    channels: Option<Vec<i64>>,
+}
+
+impl View {
+    /// Whether this dashboard gets the event: a dashboard limited to some channels gets no
+    /// event about another channel's conversation (one whose channel the renderer did not
+    /// learn is skipped too), and presence only for the conversation it shows.
+    fn shows(&self, e: &Sequenced) -> bool {
+        let Some(within) = &self.channels else {
+            return true;
+        };
+        match &e.event {
+            Event::ConversationPresence {
+                conversation_id, ..
+            } => self.viewing == Some(*conversation_id),
+            event => match e.html.as_ref().and_then(|h| h.channel_id) {
+                Some(channel) => within.contains(&channel),
+                None => event.conversation_id().is_none(),
+            },
+        }
+    }
+
+    /// The event's frame for this dashboard: the shared one, save the counts of a dashboard
+    /// limited to some channels (counted over theirs).
+    fn frame(&self, e: &Sequenced) -> Utf8Bytes {
+        match (&self.channels, &e.event) {
+            (Some(within), Event::InboxCounts { by_channel, .. }) => {
+                let event =
+                    json!({ "kind": "inbox_counts", "counts": by_channel.within(Some(within)) });
+                Utf8Bytes::from(
+                    json!({ "type": "event", "seq": e.seq, "event": event }).to_string(),
+                )
+            }
+            _ => e.frame(self.lang, self.viewing),
+        }
+    }
 }
 
 /// One connection's own bookkeeping.
@@ -671,6 +717,7 @@ mod tests {
             row: Some(["<li>行</li>".into(), "<li>row</li>".into()]),
             state: None,
             message: Some(["<li>消息</li>".into(), "<li>message</li>".into()]),
+            channel_id: Some(1),
         };
         live.sequence(added(1), Some(html));
         let e = rx.try_recv().expect("sequenced");

@@ -673,3 +673,160 @@ async fn the_console_adds_a_channel_shows_its_values_once_checks_and_switches_it
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn an_agent_limited_to_one_channel_sees_nothing_of_another() {
+    use crate::canned::Browser;
+    use crate::helpers::{ADMIN_PASSWORD, STAFF_PASSWORD, add_staff, all};
+    use crate::live::Client;
+
+    let (app, _fake) = two_accounts().await;
+    let shop = add_shop(&app).await;
+    let other = openid("other-channel");
+    app.push_text(&other, "for the default channel").await;
+    let mine = openid("my-channel");
+    let signed = shop_push(&mine, "for the shop", Mode::Safe, Format::Xml);
+    assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
+    let hidden = app.conversation_of(&other).await;
+    let hidden_id = id_of(&hidden);
+    let hidden_message = id_of(&app.messages(hidden_id).await[0]);
+    let visible = app.conversation_of(&mine).await;
+
+    // an admin limits the agent to the shop from the console
+    let (agent_id, agent) = add_staff(&app, "lim", "Lim", kefu::domain::Role::Agent).await;
+    let admin = Browser::sign_in(&app, "admin", ADMIN_PASSWORD).await;
+    let field = format!("ch_{}", shop["id"]);
+    let saved = admin
+        .post_form(
+            &format!("/admin/channels/agents/{agent_id}"),
+            &[(field.as_str(), "1")],
+        )
+        .await;
+    assert!(saved.status().is_redirection() || saved.status().is_success());
+
+    let as_agent = |method: reqwest::Method, path: String| {
+        app.client
+            .request(method, app.url(&path))
+            .bearer_auth(&agent)
+    };
+    // the API: lists narrowed, the other channel's conversation and messages do not exist
+    let list: Value = as_agent(
+        reqwest::Method::GET,
+        "/api/v1/conversations?status=all".into(),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let ids: Vec<i64> = list["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id_of)
+        .collect();
+    assert_eq!(ids, [id_of(&visible)]);
+    let other_list: Value = as_agent(
+        reqwest::Method::GET,
+        "/api/v1/conversations?status=all&channel=default".into(),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(other_list["conversations"], json!([]));
+    for (method, path) in [
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/conversations/{hidden_id}"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/conversations/{hidden_id}/messages"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/conversations/{hidden_id}/status"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/conversations/{hidden_id}/messages"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/messages/{hidden_message}/media"),
+        ),
+    ] {
+        let resp = as_agent(method.clone(), path.clone())
+            .json(&json!({"status": "resolved", "type": "text", "content": {"text": "x"}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let bulk: Value = as_agent(reqwest::Method::POST, "/api/v1/conversations/bulk".into())
+        .json(&json!({"ids": [hidden_id, id_of(&visible)], "action": "resolve"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bulk["done"], 1, "{bulk}");
+    assert_eq!(bulk["results"][0]["ok"], false, "{bulk}");
+    assert_eq!(
+        app.get_json(&format!("/api/v1/conversations/{hidden_id}"))
+            .await["status"],
+        "open",
+        "untouched"
+    );
+    // nor can the agent be given it
+    let resp = app
+        .post_json(
+            &format!("/api/v1/conversations/{hidden_id}/assign"),
+            json!({"assignee": agent_id}),
+        )
+        .await;
+    assert_error(resp, StatusCode::BAD_REQUEST).await;
+
+    // the pages
+    let browser = Browser::sign_in(&app, "lim", STAFF_PASSWORD).await;
+    let inbox = browser.page("/inbox?view=all&status=all").await;
+    let rows: Vec<String> = crate::helpers::attr_all(&inbox, "#conversations .conv", "data-id");
+    assert_eq!(rows, [id_of(&visible).to_string()]);
+    assert!(all(&inbox, "#channel-select option").len() <= 2);
+    let page = browser.get(&format!("/conversations/{hidden_id}")).await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+
+    // live updates: nothing about the other channel, the counts over the agent's channel only
+    let mut ws = Client::connect_as(&app, "", &agent).await;
+    let (_, _) = ws.greeting().await;
+    app.push_text(&other, "again, elsewhere").await;
+    let signed = shop_push(&mine, "again, here", Mode::Safe, Format::Xml);
+    assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
+    let mut saw_mine = false;
+    let mut counts = None;
+    while !(saw_mine && counts.is_some()) {
+        let frame = ws.frame().await;
+        let text = frame.to_string();
+        assert!(
+            frame["event"]["conversation_id"] != json!(hidden_id),
+            "an event of another channel: {text}"
+        );
+        assert!(!text.contains("elsewhere"), "{text}");
+        if frame["event"]["kind"] == "message_added" {
+            // (the bulk resolve above closed the first one: this is a new conversation)
+            let id = frame["event"]["conversation_id"].as_i64().unwrap();
+            let conversation = app.get_json(&format!("/api/v1/conversations/{id}")).await;
+            assert_eq!(conversation["channel"]["name"], "shop", "{text}");
+            saw_mine = true;
+        }
+        if frame["event"]["kind"] == "inbox_counts" {
+            counts = Some(frame["event"]["counts"].clone());
+        }
+    }
+    assert_eq!(counts.unwrap()["all"], 1);
+}

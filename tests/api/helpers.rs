@@ -757,3 +757,11 @@ pub fn attr(html: &scraper::Html, css: &str, name: &str) -> Option<String> {
         .next()
         .and_then(|e| e.value().attr(name).map(str::to_owned))
 }
+
+/// The value of attribute `name` of every element `css` selects that has it.
+pub fn attr_all(html: &scraper::Html, css: &str, name: &str) -> Vec<String> {
+    let sel = scraper::Selector::parse(css).expect("a selector");
+    html.select(&sel)
+        .filter_map(|e| e.value().attr(name).map(str::to_owned))
+        .collect()
+}

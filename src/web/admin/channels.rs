@@ -30,6 +30,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/admin/channels", get(channels_page).post(add))
         .route("/admin/channels/{id}/check", post(check))
         .route("/admin/channels/{id}/enabled", post(switch))
+        .route("/admin/channels/agents/{id}", post(agent_channels))
 }
 
 struct Row {
@@ -46,6 +47,14 @@ struct Row {
     from_environment: bool,
 }
 
+/// An agent and the channels they see (every one when none is ticked).
+struct AgentRow {
+    id: i64,
+    name: String,
+    /// (channel id, its label, ticked)
+    channels: Vec<(i64, String, bool)>,
+}
+
 #[derive(Template)]
 #[template(path = "admin/channels.html")]
 struct ChannelsPage {
@@ -54,6 +63,7 @@ struct ChannelsPage {
     c: &'static ChannelText,
     tab: &'static str,
     rows: Vec<Row>,
+    agents: Vec<AgentRow>,
     notice: Option<String>,
     error: Option<String>,
     form: ChannelForm,
@@ -164,6 +174,27 @@ async fn render_channels(
             }
         })
         .collect();
+    let staff = crate::store::staff::list(state.store.pool())
+        .await
+        .or_page(&admin.0)?;
+    let agents = staff
+        .iter()
+        .filter(|s| s.role == crate::domain::Role::Agent && !s.disabled)
+        .map(|s| {
+            let sees = crate::services::channels_of(s.role, s.channel_ids.as_deref());
+            AgentRow {
+                id: s.id,
+                name: s.display_name.clone(),
+                channels: stored
+                    .iter()
+                    .map(|ch| {
+                        let ticked = sees.as_ref().is_some_and(|ids| ids.contains(&ch.id));
+                        (ch.id, ch.label().to_owned(), ticked)
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
     let (error, form) = match refused {
         Some((e, form)) => (Some(e), form),
         None => (None, ChannelForm::fresh()),
@@ -176,6 +207,7 @@ async fn render_channels(
             c,
             tab: "channels",
             rows,
+            agents,
             notice,
             error,
             form,
@@ -305,6 +337,36 @@ async fn switch(
                 .map_err(|e| admin.0.fail(e))?;
             Ok(Redirect::to("/admin/channels?done=switched").into_response())
         }
+        Err(e) => {
+            let (status, message) = admin.refused(e.into())?;
+            let refused = Some((message, ChannelForm::fresh()));
+            render_channels(&state, &admin, status, None, refused).await
+        }
+    }
+}
+
+/// `POST /admin/channels/agents/{id}`: the channels an agent sees, one `ch_{channel}` field per
+/// ticked channel; none ticked: every channel.
+async fn agent_channels(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    form: Result<Form<std::collections::HashMap<String, String>>, FormRejection>,
+) -> PageResult {
+    let (Some(id), Ok(Form(form))) = (crate::web::path_id(&id), form) else {
+        let r = admin.0.lang.request();
+        let refused = Some((r.unreadable_form.to_owned(), ChannelForm::fresh()));
+        return render_channels(&state, &admin, StatusCode::BAD_REQUEST, None, refused).await;
+    };
+    let ticked: Vec<i64> = form
+        .keys()
+        .filter_map(|k| k.strip_prefix("ch_")?.parse().ok())
+        .collect();
+    let channels = (!ticked.is_empty()).then_some(ticked.as_slice());
+    let by = Caller::Staff(&admin.0.staff);
+    let account = crate::services::accounts::AccountRef::Id(id);
+    match crate::services::accounts::set_channels(&state.store, by, account, channels).await {
+        Ok(()) => Ok(Redirect::to("/admin/channels?done=switched").into_response()),
         Err(e) => {
             let (status, message) = admin.refused(e.into())?;
             let refused = Some((message, ChannelForm::fresh()));

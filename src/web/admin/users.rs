@@ -196,6 +196,7 @@ fn refusal(a: &AdminText, e: AccountError) -> AppError {
         AccountError::DisableYourself => bad(a.not_yourself_disable),
         AccountError::DemoteYourself => bad(a.not_yourself_demote),
         e @ (AccountError::Disabled(_)
+        | AccountError::BadChannels
         | AccountError::NoSuchToken(_)
         | AccountError::WrongPassword
         | AccountError::Db(_)
