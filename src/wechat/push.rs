@@ -471,10 +471,8 @@ fn decimal_field(
 ) -> Result<Option<f64>, PushError> {
     let number = match value {
         None | Some(Scalar::Null) => return Ok(None),
-        #[allow(clippy::cast_precision_loss)]
-        // an integer coordinate is small; a huge one is refused below
+        // an integer coordinate is small; a huge one, rounded, is refused by the range below
         Some(Scalar::Unsigned(n)) => n as f64,
-        #[allow(clippy::cast_precision_loss)]
         Some(Scalar::Signed(n)) => n as f64,
         Some(Scalar::Float(f)) => f,
         Some(Scalar::Text(s)) => {
