@@ -228,6 +228,22 @@ pub struct SimulateWhat {
     /// The customer opening the chat (user_enter_tempsession)
     #[arg(long)]
     pub enter: bool,
+    /// A voice message (AMR, with a transcript), as an Official Account receives it
+    #[arg(long)]
+    pub voice: bool,
+    /// A video, as an Official Account receives it
+    #[arg(long)]
+    pub video: bool,
+    /// A shared location, as an Official Account receives it
+    #[arg(long)]
+    pub location: bool,
+    /// A shared link, as an Official Account receives it
+    #[arg(long)]
+    pub link: bool,
+    /// An Official Account's event, with the fields WeChat gives it: subscribe, unsubscribe,
+    /// SCAN, CLICK, VIEW, LOCATION, kf_create_session, kf_close_session, kf_switch_session
+    #[arg(long, value_name = "NAME")]
+    pub event: Option<String>,
 }
 
 /// Runs one command to completion.
@@ -570,6 +586,38 @@ async fn simulate(args: SimulateArgs, config: &Config) -> anyhow::Result<()> {
         SimulateWhat { card: true, .. } => SimulatedKind::Card {
             thumb_media_id: None,
         },
+        SimulateWhat { voice: true, .. } => SimulatedKind::Voice {
+            media_id: format!("sim-voice-{}", simulate::random_msg_id()),
+            recognition: Some("你好，我想问一下订单".to_owned()),
+        },
+        SimulateWhat { video: true, .. } => SimulatedKind::Video {
+            media_id: format!("sim-video-{}", simulate::random_msg_id()),
+            short: false,
+        },
+        SimulateWhat { location: true, .. } => SimulatedKind::Location {
+            latitude: 23.134521,
+            longitude: 113.358803,
+            label: "广州市天河区天河路 385 号".to_owned(),
+        },
+        SimulateWhat { link: true, .. } => SimulatedKind::Link {
+            title: "kefu".to_owned(),
+            description: "A self-hosted helpdesk for WeChat".to_owned(),
+            url: "https://example.com/kefu".to_owned(),
+        },
+        SimulateWhat {
+            event: Some(event), ..
+        } => {
+            if event.is_empty()
+                || event.len() > 64
+                || !event.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                bail!(
+                    "--event must be an event name such as {}",
+                    simulate::OFFICIAL_EVENTS.join(", ")
+                );
+            }
+            SimulatedKind::Event { event, key: None }
+        }
         _ => SimulatedKind::Enter {
             session_from: "kefu-simulate".to_owned(),
         },

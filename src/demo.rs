@@ -34,6 +34,14 @@ pub struct Demo {
 /// The demo photo a simulated customer sends.
 pub const PHOTO: &[u8] = include_bytes!("../static/demo-photo.png");
 
+/// The demo voice message: an AMR file (RFC 4867's storage format) of one second without
+/// speech, fifty NO_DATA frames, as WeChat keeps voice messages.
+pub fn voice_amr() -> Vec<u8> {
+    let mut amr = b"#!AMR\n".to_vec();
+    amr.extend_from_slice(&[0x7C; 50]);
+    amr
+}
+
 impl Demo {
     /// Sends `kind` from `openid` to kefu's webhook as WeChat would; returns kefu's answer.
     pub async fn push(&self, openid: &str, kind: SimulatedKind) -> anyhow::Result<String> {
@@ -42,6 +50,9 @@ impl Demo {
             | SimulatedKind::Card {
                 thumb_media_id: Some(media_id),
             } => self.fake.add_media(media_id, "image/png", PHOTO.to_vec()),
+            SimulatedKind::Voice { media_id, .. } => {
+                self.fake.add_media(media_id, "audio/amr", voice_amr());
+            }
             _ => {}
         }
         let target = simulate::Target {

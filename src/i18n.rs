@@ -1837,7 +1837,7 @@ pub static FIRST_RUN_ZH: FirstRunText = FirstRunText {
     demo_only: "客户模拟器只在 kefu demo 中可用。",
     demo_openid: "客户名只能包含字母、数字、- 或 _。",
     demo_write_first: "请先写点什么。",
-    demo_kind: "类型只能是 text、image、card 或 enter。",
+    demo_kind: "类型只能是 text、image、card、enter、voice 或 location。",
 };
 
 pub static FIRST_RUN_EN: FirstRunText = FirstRunText {
@@ -1879,7 +1879,7 @@ pub static FIRST_RUN_EN: FirstRunText = FirstRunText {
     demo_only: "the customer simulator exists only in kefu demo",
     demo_openid: "the customer name must be letters, digits, - or _",
     demo_write_first: "write something first",
-    demo_kind: "kind must be text, image, card or enter",
+    demo_kind: "kind must be text, image, card, enter, voice or location",
 };
 
 /// The server's refusals that reach a page or the API in the caller's language (the English
@@ -2220,6 +2220,119 @@ impl Lang {
     }
 }
 
+// == an Official Account's messages and events (公众号) ==
+
+/// The words of an Official Account's messages and events: the conversation's messages, the
+/// list's previews (`web::views`). `{…}` are filled in with `fill`.
+#[derive(Debug)]
+pub struct OfficialText {
+    pub voice: &'static str,
+    pub video: &'static str,
+    pub short_video: &'static str,
+    pub location: &'static str,
+    pub voice_pending: &'static str,
+    pub voice_failed: &'static str,
+    /// "{format}" is WeChat's: AMR, SPEEX
+    pub voice_download: &'static str,
+    pub recognition: &'static str,
+    pub video_pending: &'static str,
+    pub video_failed: &'static str,
+    pub video_download: &'static str,
+    pub open_map: &'static str,
+    /// "{lat}", "{lng}": degrees
+    pub coordinates: &'static str,
+    pub followed: &'static str,
+    /// "{scene}": the QR code's scene
+    pub followed_scene: &'static str,
+    pub unfollowed: &'static str,
+    pub scanned: &'static str,
+    /// "{key}": the menu item's key
+    pub clicked: &'static str,
+    pub viewed: &'static str,
+    pub reported_location: &'static str,
+    /// "{m}": metres
+    pub precision: &'static str,
+    /// "{account}": an agent of WeChat's customer-service tool
+    pub kf_created: &'static str,
+    pub kf_closed: &'static str,
+    /// "{from}", "{to}": agents of WeChat's customer-service tool
+    pub kf_switched: &'static str,
+    /// an account an event did not name
+    pub someone: &'static str,
+    /// the demo's customer simulator
+    pub demo_send_voice: &'static str,
+    pub demo_send_location: &'static str,
+}
+
+pub static OFFICIAL_ZH: OfficialText = OfficialText {
+    voice: "[语音]",
+    video: "[视频]",
+    short_video: "[小视频]",
+    location: "[位置]",
+    voice_pending: "语音正在获取…",
+    voice_failed: "无法获取语音",
+    voice_download: "下载语音（{format}，浏览器无法直接播放）",
+    recognition: "语音识别：",
+    video_pending: "视频正在获取…",
+    video_failed: "无法获取视频",
+    video_download: "下载视频",
+    open_map: "在地图上查看",
+    coordinates: "纬度 {lat}，经度 {lng}",
+    followed: "关注了公众号",
+    followed_scene: "扫码关注了公众号 · 场景 {scene}",
+    unfollowed: "取消关注了公众号",
+    scanned: "扫描了二维码 · 场景 {scene}",
+    clicked: "点击了菜单 · {key}",
+    viewed: "点击菜单打开了网页",
+    reported_location: "上报了地理位置",
+    precision: "精度 {m} 米",
+    kf_created: "微信客服 {account} 接入了会话",
+    kf_closed: "微信客服 {account} 结束了会话",
+    kf_switched: "会话从微信客服 {from} 转给了 {to}",
+    someone: "（未注明）",
+    demo_send_voice: "发送语音",
+    demo_send_location: "发送位置",
+};
+
+pub static OFFICIAL_EN: OfficialText = OfficialText {
+    voice: "[voice]",
+    video: "[video]",
+    short_video: "[short video]",
+    location: "[location]",
+    voice_pending: "Fetching the voice message…",
+    voice_failed: "The voice message could not be fetched",
+    voice_download: "Download the voice message ({format}: browsers cannot play it)",
+    recognition: "Transcript:",
+    video_pending: "Fetching the video…",
+    video_failed: "The video could not be fetched",
+    video_download: "Download the video",
+    open_map: "Open in a map",
+    coordinates: "latitude {lat}, longitude {lng}",
+    followed: "followed the account",
+    followed_scene: "followed the account from a QR code · scene {scene}",
+    unfollowed: "unfollowed the account",
+    scanned: "scanned a QR code · scene {scene}",
+    clicked: "clicked the menu · {key}",
+    viewed: "opened a web page from the menu",
+    reported_location: "reported their location",
+    precision: "within {m} m",
+    kf_created: "{account} of WeChat's customer-service tool took the session",
+    kf_closed: "{account} of WeChat's customer-service tool closed the session",
+    kf_switched: "the session went from {from} to {to} in WeChat's customer-service tool",
+    someone: "(not named)",
+    demo_send_voice: "Send a voice message",
+    demo_send_location: "Share a location",
+};
+
+impl Lang {
+    pub fn official(self) -> &'static OfficialText {
+        match self {
+            Lang::Zh => &OFFICIAL_ZH,
+            Lang::En => &OFFICIAL_EN,
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 
 /// The channels console's words.
@@ -2484,6 +2597,54 @@ mod tests {
         for ((name, z), (_, e)) in zh.iter().zip(&en) {
             assert_eq!(placeholders(z), placeholders(e), "{name}");
             assert!(!z.is_empty() && !e.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_official_accounts_words_have_the_same_placeholders_in_both_languages() {
+        fn placeholders(s: &str) -> Vec<&str> {
+            let mut found: Vec<&str> = s
+                .split('{')
+                .skip(1)
+                .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+                .collect();
+            found.sort_unstable();
+            found
+        }
+        let words = |o: &OfficialText| {
+            vec![
+                o.voice,
+                o.video,
+                o.short_video,
+                o.location,
+                o.voice_pending,
+                o.voice_failed,
+                o.voice_download,
+                o.recognition,
+                o.video_pending,
+                o.video_failed,
+                o.video_download,
+                o.open_map,
+                o.coordinates,
+                o.followed,
+                o.followed_scene,
+                o.unfollowed,
+                o.scanned,
+                o.clicked,
+                o.viewed,
+                o.reported_location,
+                o.precision,
+                o.kf_created,
+                o.kf_closed,
+                o.kf_switched,
+                o.someone,
+                o.demo_send_voice,
+                o.demo_send_location,
+            ]
+        };
+        for (z, e) in words(&OFFICIAL_ZH).into_iter().zip(words(&OFFICIAL_EN)) {
+            assert_eq!(placeholders(z), placeholders(e), "{z} / {e}");
+            assert!(!z.is_empty() && !e.is_empty());
         }
     }
 

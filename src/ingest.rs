@@ -3,7 +3,9 @@
 //! The group commit that makes this fast is explained in `writer`.
 
 use crate::domain::MessageContent;
-use crate::domain::content::{Event, Image, MiniProgramPage, Text, Unknown};
+use crate::domain::content::{
+    Event, Image, Link, Location, MiniProgramPage, Text, Unknown, Video, Voice,
+};
 use crate::live::{Event as LiveEvent, Live};
 use crate::store::inbound::{Inbound, Stored};
 use crate::wechat::push::{Push, PushKind};
@@ -74,17 +76,90 @@ pub fn to_inbound(channel_id: i64, push: &Push) -> serde_json::Result<Inbound> {
             }),
             true,
         ),
+        // an Official Account's messages: the customer talking, like a text
+        PushKind::Voice {
+            media_id,
+            format,
+            recognition,
+            ..
+        } => (
+            MessageContent::Voice(Voice {
+                media_id: media_id.clone(),
+                format: format.clone(),
+                recognition: recognition.clone(),
+                url: None,
+            }),
+            true,
+        ),
+        PushKind::Video {
+            media_id,
+            thumb_media_id,
+            short,
+            ..
+        } => {
+            let video = Video {
+                media_id: media_id.clone(),
+                thumb_media_id: thumb_media_id.clone(),
+                url: None,
+            };
+            let content = if *short {
+                MessageContent::ShortVideo(video)
+            } else {
+                MessageContent::Video(video)
+            };
+            (content, true)
+        }
+        PushKind::Location {
+            latitude,
+            longitude,
+            scale,
+            label,
+            ..
+        } => (
+            MessageContent::Location(Location {
+                latitude: *latitude,
+                longitude: *longitude,
+                scale: *scale,
+                label: label.clone(),
+            }),
+            true,
+        ),
+        PushKind::Link {
+            title,
+            description,
+            url,
+            ..
+        } => (
+            MessageContent::Link(Link {
+                title: title.clone(),
+                description: description.clone(),
+                url: url.clone(),
+                thumb_url: None,
+            }),
+            true,
+        ),
+        // events (a follow, a scan, a menu click, WeChat's own agents taking a session) are
+        // things that happened, not the customer talking: no unread, no reply window
         PushKind::Event {
             event,
             session_from,
+            details,
         } => (
             MessageContent::Event(Event {
                 event: event.clone(),
                 session_from: session_from.clone(),
+                event_key: details.event_key.clone(),
+                ticket: details.ticket.clone(),
+                latitude: details.latitude,
+                longitude: details.longitude,
+                precision: details.precision,
+                kf_account: details.kf_account.clone(),
+                from_kf_account: details.from_kf_account.clone(),
+                to_kf_account: details.to_kf_account.clone(),
             }),
             false,
         ),
-        // A message type kefu does not know yet (voice, video, …) is still the customer
+        // A message type kefu does not know yet (a file, …) is still the customer
         // talking when it has a MsgId; without one it is some other platform notice.
         PushKind::Unknown { msg_type, msg_id } => (
             MessageContent::Unknown(Unknown {
@@ -109,9 +184,12 @@ pub fn to_inbound(channel_id: i64, push: &Push) -> serde_json::Result<Inbound> {
             PushKind::Event { session_from, .. } if is_enter => session_from.clone(),
             _ => None,
         },
-        // images, and the covers of mini program cards, are fetched and kept by kefu
+        // images, the covers of mini program cards, voice messages and videos are fetched
+        // and kept by kefu (a video's cover is not: the player shows the video itself)
         media_id: match &push.kind {
-            PushKind::Image { media_id, .. } => Some(media_id.clone()),
+            PushKind::Image { media_id, .. }
+            | PushKind::Voice { media_id, .. }
+            | PushKind::Video { media_id, .. } => Some(media_id.clone()),
             PushKind::MiniProgramPage { thumb_media_id, .. } if !thumb_media_id.is_empty() => {
                 Some(thumb_media_id.clone())
             }

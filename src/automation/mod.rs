@@ -332,7 +332,12 @@ impl Automation {
                     });
                 }
             }
-            PushKind::Image { .. } | PushKind::MiniProgramPage { .. } => {
+            PushKind::Image { .. }
+            | PushKind::MiniProgramPage { .. }
+            | PushKind::Voice { .. }
+            | PushKind::Video { .. }
+            | PushKind::Location { .. }
+            | PushKind::Link { .. } => {
                 if self.unmatched_matters() {
                     self.enqueue(Job::Message {
                         conversation_id,
@@ -343,6 +348,7 @@ impl Automation {
             PushKind::Event {
                 event,
                 session_from,
+                ..
             } if event == "user_enter_tempsession" => {
                 if self
                     .settings()

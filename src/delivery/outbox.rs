@@ -36,7 +36,8 @@ pub fn send_body(
         }
         MessageContent::Link(l) => Ok(json!({ "touser": openid, "msgtype": "link", "link": {
             "title": l.title, "description": l.description,
-            "url": l.url, "thumb_url": l.thumb_url,
+            // a reply always has its cover (`services::replies`); a customer's link is never sent
+            "url": l.url, "thumb_url": l.thumb_url.as_deref().unwrap_or_default(),
         }})),
         MessageContent::MiniProgramPage(card) => {
             let thumb = media_id
@@ -48,7 +49,13 @@ pub fn send_body(
                 }}),
             )
         }
-        MessageContent::Event(_) | MessageContent::Note(_) | MessageContent::Unknown(_) => {
+        MessageContent::Event(_)
+        | MessageContent::Note(_)
+        | MessageContent::Unknown(_)
+        | MessageContent::Voice(_)
+        | MessageContent::Video(_)
+        | MessageContent::ShortVideo(_)
+        | MessageContent::Location(_) => {
             Err(format!("a {} message cannot be sent", content.kind()))
         }
     }

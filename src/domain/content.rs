@@ -7,8 +7,9 @@
 //! - the `type` and `content` columns of a message: [`MessageContent::kind`] and
 //!   [`MessageContent::to_stored`] write them, [`MessageContent::from_stored`] reads them back.
 //!
-//! The fields are exactly what docs/CONTRACT.md shows under "content by type" (plus what kefu has
-//! always kept beside it: an incoming image's `pic_url`, an unknown push's `msg_type`), so a
+//! The fields are exactly what docs/CONTRACT.md shows under "content by type" and, for an
+//! Official Account's messages and events, under "Channels" (plus what kefu has always kept
+//! beside it: an incoming image's `pic_url`, an unknown push's `msg_type`), so a
 //! stored content read and written again is the same JSON object. Each struct declares its
 //! fields in alphabetical order: the API writes them in declaration order, and the content has
 //! always been a JSON map with sorted keys (`web::api` tests the bytes against that).
@@ -19,13 +20,20 @@ use super::MessageType;
 
 /// A message's content, tagged by its type. (Serialize is written out below, so that
 /// `content` comes before `type`, in alphabetical order like every JSON answer of kefu's.)
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", content = "content", rename_all = "lowercase")]
 pub enum MessageContent {
     Text(Text),
     Image(Image),
     Link(Link),
     MiniProgramPage(MiniProgramPage),
+    /// an Official Account customer's voice message
+    Voice(Voice),
+    /// a video, and a short video (the same fields)
+    Video(Video),
+    ShortVideo(Video),
+    /// a place an Official Account customer shared
+    Location(Location),
     Event(Event),
     /// a private note for colleagues, never sent to WeChat
     Note(Text),
@@ -50,12 +58,50 @@ pub struct Image {
     pub url: Option<String>,
 }
 
+/// A link: a reply (with its cover, `thumb_url`, as a mini program's link card needs one), or a
+/// link an Official Account customer shared (no cover: the key is left out).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     pub description: String,
-    pub thumb_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumb_url: Option<String>,
     pub title: String,
     pub url: String,
+}
+
+/// A voice message. WeChat keeps it as AMR (or Speex), which browsers do not play; kefu keeps
+/// the file as it came and offers it for download.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voice {
+    /// WeChat's `Format`: amr, speex
+    pub format: String,
+    pub media_id: String,
+    /// the text WeChat's speech recognition heard, when the account has it on
+    pub recognition: Option<String>,
+    /// kefu's own copy, served to staff; stored null, filled in when a message is shown
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// A video or short video.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Video {
+    pub media_id: String,
+    /// WeChat's media_id of its cover picture
+    pub thumb_media_id: Option<String>,
+    /// kefu's own copy, as for a voice message
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// A place: degrees as WeChat gives them (GCJ-02, the coordinates of Chinese maps), the map's
+/// scale and the place's name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    pub label: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub scale: Option<u32>,
 }
 
 /// A mini program card.
@@ -70,11 +116,37 @@ pub struct MiniProgramPage {
     pub title: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An event. `session_from` is always there (a mini program's `user_enter_tempsession` has
+/// it); the Official Account's fields only when the event carried them
+/// (`wechat::push::EventDetails` says which event has which).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Event {
     pub event: String,
+    /// subscribe and SCAN: the QR code's scene; CLICK: the menu key; VIEW: the menu's URL
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_key: Option<String>,
+    /// kf_switch_session: the agent of WeChat's customer-service tool who passed it on
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_kf_account: Option<String>,
+    /// kf_create_session, kf_close_session: the agent of WeChat's customer-service tool
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kf_account: Option<String>,
+    /// LOCATION: degrees
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
+    /// LOCATION: metres
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<f64>,
     /// the SessionFrom of `user_enter_tempsession`
     pub session_from: Option<String>,
+    /// subscribe (from a QR code) and SCAN: the QR code's ticket
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<String>,
+    /// kf_switch_session: the agent it went to
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_kf_account: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +169,10 @@ impl MessageContent {
             MessageContent::Image(_) => MessageType::Image,
             MessageContent::Link(_) => MessageType::Link,
             MessageContent::MiniProgramPage(_) => MessageType::MiniProgramPage,
+            MessageContent::Voice(_) => MessageType::Voice,
+            MessageContent::Video(_) => MessageType::Video,
+            MessageContent::ShortVideo(_) => MessageType::ShortVideo,
+            MessageContent::Location(_) => MessageType::Location,
             MessageContent::Event(_) => MessageType::Event,
             MessageContent::Note(_) => MessageType::Note,
             MessageContent::Unknown(_) => MessageType::Unknown,
@@ -135,6 +211,10 @@ impl MessageContent {
             MessageType::MiniProgramPage => {
                 MessageContent::MiniProgramPage(serde_json::from_str(json)?)
             }
+            MessageType::Voice => MessageContent::Voice(serde_json::from_str(json)?),
+            MessageType::Video => MessageContent::Video(serde_json::from_str(json)?),
+            MessageType::ShortVideo => MessageContent::ShortVideo(serde_json::from_str(json)?),
+            MessageType::Location => MessageContent::Location(serde_json::from_str(json)?),
             MessageType::Event => MessageContent::Event(serde_json::from_str(json)?),
             MessageType::Note => MessageContent::Note(serde_json::from_str(json)?),
             MessageType::Unknown => MessageContent::Unknown(serde_json::from_str(json)?),
@@ -160,6 +240,10 @@ impl MessageContent {
             }
             MessageContent::Text(_)
             | MessageContent::Link(_)
+            | MessageContent::Voice(_)
+            | MessageContent::Video(_)
+            | MessageContent::ShortVideo(_)
+            | MessageContent::Location(_)
             | MessageContent::Event(_)
             | MessageContent::Note(_)
             | MessageContent::Unknown(_) => {}
@@ -187,6 +271,9 @@ impl Serialize for Payload<'_> {
             MessageContent::Image(c) => c.serialize(serializer),
             MessageContent::Link(c) => c.serialize(serializer),
             MessageContent::MiniProgramPage(c) => c.serialize(serializer),
+            MessageContent::Voice(c) => c.serialize(serializer),
+            MessageContent::Video(c) | MessageContent::ShortVideo(c) => c.serialize(serializer),
+            MessageContent::Location(c) => c.serialize(serializer),
             MessageContent::Event(c) => c.serialize(serializer),
             MessageContent::Unknown(c) => c.serialize(serializer),
         }
@@ -238,7 +325,52 @@ pub(crate) fn stored_examples() -> Vec<(MessageType, serde_json::Value)> {
         ),
         (
             MessageType::Unknown,
-            json!({ "msg_type": "voice", "raw": "<xml><MsgType>voice</MsgType></xml>" }),
+            json!({ "msg_type": "file", "raw": "<xml><MsgType>file</MsgType></xml>" }),
+        ),
+        // an Official Account's messages (CONTRACT.md, Channels)
+        (
+            MessageType::Voice,
+            json!({ "media_id": "V", "format": "amr", "recognition": "你好", "url": null }),
+        ),
+        (
+            MessageType::Voice,
+            json!({ "media_id": "V", "format": "speex", "recognition": null, "url": null }),
+        ),
+        (
+            MessageType::Video,
+            json!({ "media_id": "M", "thumb_media_id": "T", "url": null }),
+        ),
+        (
+            MessageType::ShortVideo,
+            json!({ "media_id": "M", "thumb_media_id": null, "url": null }),
+        ),
+        (
+            MessageType::Location,
+            json!({ "latitude": 23.134521, "longitude": 113.358803, "scale": 20, "label": "位置信息" }),
+        ),
+        (
+            MessageType::Location,
+            json!({ "latitude": -33.5, "longitude": -70.0, "scale": null, "label": "" }),
+        ),
+        (
+            MessageType::Link,
+            json!({ "title": "t", "description": "d", "url": "http://mp.weixin.qq.com/s?x=1" }),
+        ),
+        (
+            MessageType::Event,
+            json!({ "event": "subscribe", "event_key": "qrscene_42", "ticket": "T", "session_from": null }),
+        ),
+        (
+            MessageType::Event,
+            json!({ "event": "LOCATION", "latitude": 23.137466, "longitude": 113.352425, "precision": 119.38504, "session_from": null }),
+        ),
+        (
+            MessageType::Event,
+            json!({ "event": "kf_switch_session", "from_kf_account": "a@gh", "to_kf_account": "b@gh", "session_from": null }),
+        ),
+        (
+            MessageType::Event,
+            json!({ "event": "kf_close_session", "kf_account": "a@gh", "session_from": null }),
         ),
     ]
 }
@@ -317,7 +449,7 @@ mod tests {
             .to_string()
         );
         let unknown_type =
-            serde_json::from_value::<MessageContent>(json!({ "type": "voice", "content": {} }));
+            serde_json::from_value::<MessageContent>(json!({ "type": "news", "content": {} }));
         assert!(unknown_type.is_err());
     }
 

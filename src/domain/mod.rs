@@ -100,6 +100,11 @@ text_enum!(
         Image = "image",
         Link = "link",
         MiniProgramPage = "miniprogrampage",
+        /// an Official Account's voice, video, short video and location messages
+        Voice = "voice",
+        Video = "video",
+        ShortVideo = "shortvideo",
+        Location = "location",
         Event = "event",
         Note = "note",
         Unknown = "unknown",

@@ -144,7 +144,7 @@ pub fn check(appid: Option<&str>, input: ReplyDraft, at: &str, lang: Lang) -> Ap
             title: f.text(&c.title, "title", 200)?.to_owned(),
             description: f.text(&c.description, "description", 500)?.to_owned(),
             url: f.http_url(&c.url, "url")?.to_owned(),
-            thumb_url: f.http_url(&c.thumb_url, "thumb_url")?.to_owned(),
+            thumb_url: Some(f.http_url(&c.thumb_url, "thumb_url")?.to_owned()),
         }),
         ReplyDraft::MiniProgramPage(c) => {
             let thumb_media_id = f.text(&c.thumb_media_id, "thumb_media_id", 256)?;

@@ -1,9 +1,9 @@
-//! Images kept by kefu: incoming ones waiting to be fetched from WeChat and stored, outgoing
-//! ones an agent uploaded.
+//! Files kept by kefu: incoming images (and an Official Account's voice messages and videos)
+//! waiting to be fetched from WeChat and stored, outgoing images an agent uploaded.
 
 use sqlx::{SqliteConnection, SqlitePool};
 
-use crate::domain::{Direction, MediaState, Millis};
+use crate::domain::{Direction, MediaState, MessageType, Millis};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MediaRow {
@@ -47,20 +47,22 @@ pub async fn insert_outgoing(
     .map(|_| ())
 }
 
-/// Incoming images due to be fetched.
+/// Incoming files due to be fetched.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Fetch {
     pub message_id: i64,
     pub conversation_id: i64,
     /// whose API client fetches it
     pub channel_id: i64,
+    /// the message's type: an image (or a card's cover), a voice message, a video
+    pub kind: MessageType,
     pub media_id: String,
     pub attempts: i64,
 }
 
 pub async fn due_fetches(pool: &SqlitePool, now: Millis, limit: i64) -> sqlx::Result<Vec<Fetch>> {
     sqlx::query_as(
-        r"select md.message_id, m.conversation_id, c.channel_id, md.media_id, md.attempts
+        r"select md.message_id, m.conversation_id, c.channel_id, m.type as kind, md.media_id, md.attempts
             from media md join messages m on m.id = md.message_id
             join conversations c on c.id = m.conversation_id
            where md.state = 'pending' and md.direction = 'in' and md.next_attempt_at <= $1

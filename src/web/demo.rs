@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::demo::Demo;
 use crate::error::{AppError, AppResult};
-use crate::i18n::{FirstRunText, Lang};
+use crate::i18n::{FirstRunText, Lang, OfficialText};
 use crate::web::json::{ApiLang, Strict};
 use crate::web::pages::PageError;
 use crate::wechat::simulate::SimulatedKind;
@@ -38,6 +38,7 @@ fn demo(state: &AppState, lang: Lang) -> AppResult<&Demo> {
 struct CustomerPage {
     lang: &'static str,
     w: &'static FirstRunText,
+    o: &'static OfficialText,
 }
 
 async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, PageError> {
@@ -51,6 +52,7 @@ async fn page(State(state): State<AppState>, headers: HeaderMap) -> Result<Respo
     let page = CustomerPage {
         lang: lang.code(),
         w: lang.first_run(),
+        o: lang.official(),
     };
     let html = page
         .render()
@@ -103,6 +105,22 @@ async fn push(
         },
         "enter" => SimulatedKind::Enter {
             session_from: "demo-contact-button".into(),
+        },
+        // what an Official Account's customer sends (the demo's file is a second of silence)
+        "voice" => SimulatedKind::Voice {
+            media_id: format!("demo-voice-{}", crate::wechat::simulate::random_msg_id()),
+            recognition: Some(match lang {
+                Lang::Zh => "你好，我的快递到哪里了？".into(),
+                Lang::En => "Hello, where is my parcel?".into(),
+            }),
+        },
+        "location" => SimulatedKind::Location {
+            latitude: 39.908823,
+            longitude: 116.397470,
+            label: match lang {
+                Lang::Zh => "北京市东城区天安门".into(),
+                Lang::En => "Tiananmen, Dongcheng, Beijing".into(),
+            },
         },
         _ => {
             return Err(AppError::Invalid(w.demo_kind.into()));
@@ -173,6 +191,7 @@ mod tests {
             CustomerPage {
                 lang: lang.code(),
                 w: lang.first_run(),
+                o: lang.official(),
             }
             .render()
             .unwrap()
@@ -190,6 +209,8 @@ mod tests {
             "Replies on",
             "Sending…",
             "kefu answered",
+            "Send a voice message",
+            "Share a location",
         ] {
             assert!(!zh.contains(english), "{english} in\n{zh}");
         }

@@ -7,11 +7,12 @@
 
 use askama::Template;
 
+use crate::domain::content::Event;
 use crate::domain::{
     Allowance, ConversationStatus, Handler, MediaState, MessageContent, MessageStatus, Millis,
     ReplyRules, SenderKind,
 };
-use crate::i18n::{Lang, ListText, Text, fill};
+use crate::i18n::{Lang, ListText, OfficialText, Text, fill};
 use crate::store::conversations::ConversationRow;
 use crate::store::labels::LabelRow;
 use crate::store::messages::MessageRow;
@@ -367,8 +368,25 @@ pub fn preview(m: &MessageRow, t: &Text) -> String {
         MessageContent::Image(_) => t.image.to_owned(),
         MessageContent::Link(c) => format!("{} {}", t.link, c.title),
         MessageContent::MiniProgramPage(c) => format!("{} {}", t.card, c.title),
-        MessageContent::Event(c) => format!("{} {}", t.event, c.event),
+        MessageContent::Event(c) => format!("{} {}", t.event, event_line(c, t).text),
         MessageContent::Unknown(_) => t.other.to_owned(),
+        MessageContent::Voice(c) => {
+            let o = t.lang().official();
+            match c.recognition.as_deref().filter(|r| !r.trim().is_empty()) {
+                Some(heard) => format!("{} {heard}", o.voice),
+                None => o.voice.to_owned(),
+            }
+        }
+        MessageContent::Video(_) => t.lang().official().video.to_owned(),
+        MessageContent::ShortVideo(_) => t.lang().official().short_video.to_owned(),
+        MessageContent::Location(c) => {
+            let o = t.lang().official();
+            if c.label.trim().is_empty() {
+                format!("{} {}", o.location, coordinates(c.latitude, c.longitude, o))
+            } else {
+                format!("{} {}", o.location, c.label)
+            }
+        }
     };
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() > PREVIEW_CHARS {
@@ -455,13 +473,142 @@ fn web_url(s: &str) -> Option<String> {
     (lower.starts_with("https://") || lower.starts_with("http://")).then(|| s.trim().to_owned())
 }
 
+/// Formats browsers play in `<audio>`. WeChat's voice messages are AMR or Speex, which none
+/// plays: those are offered for download instead.
+fn browser_plays(voice_format: &str) -> bool {
+    matches!(
+        voice_format.trim().to_ascii_lowercase().as_str(),
+        "mp3" | "mpeg" | "wav" | "ogg" | "oga" | "opus" | "m4a" | "aac" | "webm"
+    )
+}
+
+/// Percent-encodes a query value (RFC 3986: everything but unreserved characters), so that a
+/// label with `&`, `#` or spaces stays one parameter.
+fn query_value(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(b));
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A place on AMap (高德), whose coordinates (GCJ-02) are the ones WeChat gives: a marker at
+/// the place, named by its label. The numbers are ours (parsed), the label is encoded.
+pub fn map_url(latitude: f64, longitude: f64, label: &str) -> String {
+    let name = if label.trim().is_empty() {
+        String::new()
+    } else {
+        format!("&name={}", query_value(label.trim()))
+    };
+    format!(
+        "https://uri.amap.com/marker?position={longitude},{latitude}{name}&src=kefu&coordinate=gaode&callnative=0"
+    )
+}
+
+/// "23.134521, 113.358803" in the page's words.
+fn coordinates(latitude: f64, longitude: f64, o: &OfficialText) -> String {
+    fill(
+        o.coordinates,
+        &[
+            ("lat", &latitude.to_string()),
+            ("lng", &longitude.to_string()),
+        ],
+    )
+}
+
+/// An event as one line, with a link where it has one (a menu's web page, a reported place).
+pub struct EventLine {
+    pub text: String,
+    /// VIEW: the menu's web page, only if it is http(s)
+    pub href: Option<String>,
+    /// LOCATION: the reported place on a map
+    pub map: Option<String>,
+}
+
+/// What an event says, in the viewer's language: "关注了公众号", "clicked the menu · KEY", …;
+/// an event kefu has no words for is named as WeChat names it.
+pub fn event_line(c: &Event, t: &Text) -> EventLine {
+    let o = t.lang().official();
+    let key = c.event_key.as_deref().unwrap_or_default();
+    let unknown = || o.someone.to_owned();
+    let mut line = EventLine {
+        text: String::new(),
+        href: None,
+        map: None,
+    };
+    line.text = match c.event.as_str() {
+        "user_enter_tempsession" => {
+            let what = t.entered_chat.to_owned();
+            match c.session_from.as_deref().filter(|f| !f.is_empty()) {
+                Some(from) => format!("{what} · {} {from}", t.from_source),
+                None => what,
+            }
+        }
+        // a follow from a QR code has the scene with WeChat's prefix `qrscene_`
+        "subscribe" => match key.strip_prefix("qrscene_").filter(|s| !s.is_empty()) {
+            Some(scene) => fill(o.followed_scene, &[("scene", scene)]),
+            None if !key.is_empty() => fill(o.followed_scene, &[("scene", key)]),
+            None => o.followed.to_owned(),
+        },
+        "unsubscribe" => o.unfollowed.to_owned(),
+        "SCAN" => fill(o.scanned, &[("scene", key)]),
+        "CLICK" => fill(o.clicked, &[("key", key)]),
+        "VIEW" => {
+            line.href = web_url(key);
+            match line.href {
+                Some(_) => o.viewed.to_owned(),
+                // not a web address: shown as text, never as a link
+                None => format!("{} · {key}", o.viewed),
+            }
+        }
+        "LOCATION" => match (c.latitude, c.longitude) {
+            (Some(lat), Some(lng)) => {
+                line.map = Some(map_url(lat, lng, ""));
+                let mut text = format!("{} · {}", o.reported_location, coordinates(lat, lng, o));
+                if let Some(p) = c.precision {
+                    text.push_str(" · ");
+                    text.push_str(&fill(o.precision, &[("m", &format!("{p:.0}"))]));
+                }
+                text
+            }
+            _ => o.reported_location.to_owned(),
+        },
+        "kf_create_session" => fill(
+            o.kf_created,
+            &[("account", &c.kf_account.clone().unwrap_or_else(unknown))],
+        ),
+        "kf_close_session" => fill(
+            o.kf_closed,
+            &[("account", &c.kf_account.clone().unwrap_or_else(unknown))],
+        ),
+        "kf_switch_session" => fill(
+            o.kf_switched,
+            &[
+                ("from", &c.from_kf_account.clone().unwrap_or_else(unknown)),
+                ("to", &c.to_kf_account.clone().unwrap_or_else(unknown)),
+            ],
+        ),
+        other => match c.session_from.as_deref().filter(|f| !f.is_empty()) {
+            Some(from) => format!("{other} · {} {from}", t.from_source),
+            None => other.to_owned(),
+        },
+    };
+    line
+}
+
 /// One message as the conversation page shows it.
 #[derive(Debug, Clone, Default)]
 pub struct MessageView {
     pub id: i64,
     pub conversation_id: i64,
     pub direction: &'static str,
-    /// text, image, link, miniprogrampage, event, note, unknown
+    /// text, image, link, miniprogrampage, voice, video, shortvideo, location, event, note,
+    /// unknown
     pub kind: &'static str,
     pub status: &'static str,
     pub status_label: &'static str,
@@ -478,11 +625,26 @@ pub struct MessageView {
     pub title: String,
     pub description: String,
     pub url: Option<String>,
+    /// link: the address when it is no http(s) one, shown as text and never linked
+    pub raw_url: String,
     pub thumb_url: Option<String>,
     pub appid: String,
     pub pagepath: String,
+    /// voice and video: kefu's stored copy (fetched from WeChat like an image)
+    pub media_url: Option<String>,
+    /// voice: whether browsers play its format, and the download link's words when not
+    pub playable: bool,
+    pub download_label: String,
+    /// voice: what WeChat's speech recognition heard
+    pub recognition: String,
+    /// location: the place on a map, its name and its coordinates as text
+    pub map_url: Option<String>,
+    pub place: String,
+    pub coordinates: String,
     /// event
     pub event_label: String,
+    /// event: a web page (VIEW, http(s) only)
+    pub event_url: Option<String>,
     /// unknown: the push as it came
     pub raw: String,
     pub error_code: String,
@@ -533,7 +695,10 @@ impl MessageView {
                 view.title = c.title.clone();
                 view.description = c.description.clone();
                 view.url = web_url(&c.url);
-                view.thumb_url = web_url(&c.thumb_url);
+                if view.url.is_none() {
+                    view.raw_url = c.url.clone();
+                }
+                view.thumb_url = c.thumb_url.as_deref().and_then(web_url);
             }
             MessageContent::MiniProgramPage(c) => {
                 view.title = c.title.clone();
@@ -543,17 +708,35 @@ impl MessageView {
                 view.thumb_url = media_url;
             }
             MessageContent::Event(c) => {
-                let what = if c.event == "user_enter_tempsession" {
-                    t.entered_chat.to_owned()
-                } else {
-                    c.event.clone()
-                };
-                view.event_label = match c.session_from.as_deref().filter(|f| !f.is_empty()) {
-                    Some(from) => format!("{what} · {} {from}", t.from_source),
-                    None => what,
-                };
+                let line = event_line(c, t);
+                view.event_label = line.text;
+                view.event_url = line.href;
+                view.map_url = line.map;
             }
             MessageContent::Unknown(c) => view.raw = c.raw.clone(),
+            MessageContent::Voice(c) => {
+                view.media_url = m
+                    .media_state
+                    .map(|_| format!("/api/v1/messages/{}/media", m.id));
+                view.playable = browser_plays(&c.format);
+                let format = c.format.trim().to_ascii_uppercase();
+                view.download_label = fill(
+                    t.lang().official().voice_download,
+                    &[("format", if format.is_empty() { "?" } else { &format })],
+                );
+                view.recognition = c.recognition.clone().unwrap_or_default();
+            }
+            MessageContent::Video(_) | MessageContent::ShortVideo(_) => {
+                view.media_url = m
+                    .media_state
+                    .map(|_| format!("/api/v1/messages/{}/media", m.id));
+            }
+            MessageContent::Location(c) => {
+                let o = t.lang().official();
+                view.map_url = Some(map_url(c.latitude, c.longitude, &c.label));
+                view.place = c.label.clone();
+                view.coordinates = coordinates(c.latitude, c.longitude, o);
+            }
         }
         view
     }

@@ -353,7 +353,9 @@ impl WechatApi {
     }
 
     /// Downloads temporary media: the Content-Type and the bytes. WeChat answers errors as
-    /// JSON, so the Content-Type decides which it is.
+    /// JSON, so the Content-Type decides which it is; for a video it answers JSON too, with
+    /// the address of the file (`{"video_url": …}`), which is then fetched (http(s) only, no
+    /// token sent along). At most `MAX_MEDIA_BYTES` are read.
     pub async fn get_media(&self, media_id: &str) -> Result<(String, Vec<u8>), ApiError> {
         let mut failed: Option<String> = None;
         for attempt in 0..2 {
@@ -374,6 +376,11 @@ impl WechatApi {
                 .to_owned();
             if content_type.starts_with("application/json") || content_type.starts_with("text/") {
                 let answer = read_json(response).await?;
+                if errcode(&answer) == 0
+                    && let Some(video_url) = answer.get("video_url").and_then(Value::as_str)
+                {
+                    return self.download(video_url).await;
+                }
                 match errcode(&answer) {
                     code if TOKEN_ERRORS.contains(&code) && attempt == 0 => {
                         self.invalidate(&token).await;
@@ -383,10 +390,38 @@ impl WechatApi {
                     _ => return Err(answer_error(&answer)),
                 }
             }
-            let bytes = response.bytes().await.map_err(|e| transport(&e))?;
-            return Ok((content_type, bytes.to_vec()));
+            let bytes = read_capped(response, MAX_MEDIA_BYTES).await?;
+            return Ok((content_type, bytes));
         }
         Err(classify(42001, "access_token expired"))
+    }
+
+    /// The file at an address WeChat gave (a video's `video_url`).
+    async fn download(&self, url: &str) -> Result<(String, Vec<u8>), ApiError> {
+        let lower = url.trim().to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(ApiError::Refused {
+                code: "bad_video_url".into(),
+                message: "WeChat gave no usable address for the video".into(),
+            });
+        }
+        let response = self
+            .http
+            .get(url.trim())
+            // a video is larger than the API's answers
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        check_status(&response)?;
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = read_capped(response, MAX_MEDIA_BYTES).await?;
+        Ok((content_type, bytes))
     }
 
     /// A JSON API call with the token, retried once with a fresh token on a token error.
@@ -444,6 +479,25 @@ fn check_status(response: &reqwest::Response) -> Result<(), ApiError> {
         });
     }
     Ok(())
+}
+
+/// The most kefu reads of one file from WeChat (its own limits: images 10 MB, voice 2 MB,
+/// video 10 MB); the media worker applies each kind's own limit below this.
+pub const MAX_MEDIA_BYTES: usize = 32 * 1024 * 1024;
+
+/// The body, refused once it grows past `cap` bytes (never held whole before the check).
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e))? {
+        if bytes.len() + chunk.len() > cap {
+            return Err(ApiError::Refused {
+                code: "too_large".into(),
+                message: format!("the file is larger than {} MiB", cap >> 20),
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
 }
 
 async fn read_json(response: reqwest::Response) -> Result<Value, ApiError> {

@@ -416,6 +416,8 @@ struct Incoming {
     path: String,
     query: BTreeMap<String, String>,
     content_type: Option<String>,
+    /// the Host header: where a video's `video_url` points back to
+    host: Option<String>,
     body: Bytes,
 }
 
@@ -477,6 +479,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         path,
         query,
         content_type: header_str(&parts.headers, header::CONTENT_TYPE),
+        host: header_str(&parts.headers, header::HOST),
         body,
     };
     let outcome = {
@@ -544,6 +547,7 @@ fn route(config: &FakeConfig, inner: &mut Inner, req: &Incoming) -> Outcome {
         "/cgi-bin/media/get" => api_call(inner, req, Method::GET, false, |inner| {
             media_get(inner, req)
         }),
+        path if path.starts_with(VIDEO_PATH) => video_file(inner, req),
         _ => Outcome {
             response: json_response(
                 StatusCode::NOT_FOUND,
@@ -925,11 +929,18 @@ fn media_extension(content_type: &str) -> &'static str {
     match content_type.split(';').next().unwrap_or("").trim() {
         "image/png" => "png",
         "image/gif" => "gif",
+        "audio/amr" => "amr",
+        "video/mp4" => "mp4",
         _ => "jpg",
     }
 }
 
-/// `GET /cgi-bin/media/get?media_id=`: the bytes, or JSON 40007.
+/// Where a video added with `add_media` (a `video/…` type) is downloaded: WeChat's media/get
+/// answers a video with `{"video_url": …}`, an address on its servers needing no token.
+const VIDEO_PATH: &str = "/fake-video/";
+
+/// `GET /cgi-bin/media/get?media_id=`: the bytes, or JSON 40007; for a video, JSON with the
+/// `video_url` to download it from (as WeChat does for videos).
 fn media_get(inner: &mut Inner, req: &Incoming) -> Outcome {
     let Some(media_id) = req.query.get("media_id").filter(|m| !m.is_empty()) else {
         return error(41006, "media_id missing");
@@ -940,6 +951,35 @@ fn media_get(inner: &mut Inner, req: &Incoming) -> Outcome {
     let Some(media) = inner.media.get(media_id) else {
         return error(INVALID_MEDIA_ID.0, INVALID_MEDIA_ID.1);
     };
+    if media.content_type.starts_with("video/") {
+        let host = req.host.as_deref().unwrap_or("127.0.0.1");
+        let video_url = format!("http://{host}{VIDEO_PATH}{media_id}");
+        return Outcome {
+            response: json_response(StatusCode::OK, &json!({ "video_url": video_url })),
+            errcode: 0,
+            accepted: false,
+        };
+    }
+    media_file(media_id, media)
+}
+
+/// `GET /fake-video/{media_id}`: a video's bytes, without a token.
+fn video_file(inner: &mut Inner, req: &Incoming) -> Outcome {
+    let media_id = req.path.trim_start_matches(VIDEO_PATH);
+    match inner.media.get(media_id) {
+        Some(media) if inner.media_valid(media_id) && media.content_type.starts_with("video/") => {
+            media_file(media_id, media)
+        }
+        _ => Outcome {
+            response: (StatusCode::NOT_FOUND, "no such video").into_response(),
+            errcode: 404,
+            accepted: false,
+        },
+    }
+}
+
+/// A stored file as media/get answers it.
+fn media_file(media_id: &str, media: &Media) -> Outcome {
     let mut response = Response::new(Body::from(media.bytes.clone()));
     let headers = response.headers_mut();
     headers.insert(

@@ -21,7 +21,7 @@ use proptest::prelude::*;
 use super::crypto::{
     AesKey, Cipher, CryptoError, msg_signature, sign, signature, signatures_match,
 };
-use super::push::{Format, Push, PushError, PushKind, encrypted_field};
+use super::push::{EventDetails, Format, Push, PushError, PushKind, encrypted_field};
 use super::reply;
 
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -361,6 +361,102 @@ enum Kind {
         msg_type: String,
         msg_id: Option<u64>,
     },
+    // an Official Account's messages and events
+    Voice {
+        msg_id: u64,
+        media_id: String,
+        format: Option<String>,
+        recognition: Option<String>,
+    },
+    Video {
+        msg_id: u64,
+        media_id: String,
+        thumb_media_id: Option<String>,
+        short: bool,
+    },
+    Location {
+        msg_id: u64,
+        latitude: Decimal,
+        longitude: Decimal,
+        scale: Option<u32>,
+        label: Option<String>,
+    },
+    Link {
+        msg_id: u64,
+        title: Option<String>,
+        description: Option<String>,
+        url: Option<String>,
+    },
+    OfficialEvent {
+        event: &'static str,
+        /// EventKey, or KfAccount / FromKfAccount for the session events
+        key: Option<String>,
+        /// Ticket, or ToKfAccount
+        other: Option<String>,
+        /// LOCATION: latitude, longitude, precision
+        place: Option<(Decimal, Decimal, Decimal)>,
+    },
+}
+
+/// A decimal as WeChat writes coordinates: millionths, written with six decimals, as a JSON
+/// number or (`as_text`) a string.
+#[derive(Debug, Clone, Copy)]
+struct Decimal {
+    millionths: i64,
+    as_text: bool,
+}
+
+impl Decimal {
+    fn text(self) -> String {
+        let sign = if self.millionths < 0 { "-" } else { "" };
+        let abs = self.millionths.unsigned_abs();
+        format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
+    }
+
+    fn value(self) -> f64 {
+        self.text().parse().expect("a decimal")
+    }
+
+    fn field(self) -> Val {
+        if self.as_text {
+            Val::Text(self.text())
+        } else {
+            Val::Number(self.text())
+        }
+    }
+}
+
+fn decimal(limit: i64) -> impl Strategy<Value = Decimal> {
+    (
+        prop_oneof![-limit..=limit, Just(limit), Just(-limit), Just(0)],
+        any::<bool>(),
+    )
+        .prop_map(|(millionths, as_text)| Decimal {
+            millionths,
+            as_text,
+        })
+}
+
+/// The events of an Official Account that carry fields.
+const OFFICIAL_EVENTS: [&str; 10] = [
+    "subscribe",
+    "unsubscribe",
+    "SCAN",
+    "CLICK",
+    "VIEW",
+    "LOCATION",
+    "kf_create_session",
+    "kf_close_session",
+    "kf_switch_session",
+    "TEMPLATESENDJOBFINISH",
+];
+
+/// The fields kefu reads as numbers: a number there is no wrong type.
+fn numeric(name: &str) -> bool {
+    matches!(
+        name,
+        "Location_X" | "Location_Y" | "Scale" | "Latitude" | "Longitude" | "Precision"
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -371,7 +467,9 @@ struct Model {
     kind: Kind,
 }
 
-fn kind() -> impl Strategy<Value = Kind> {
+/// Boxed: the value trees of this many alternatives, built on the stack in a debug build,
+/// overflowed a test thread's stack once the Official Account's kinds joined them.
+fn kind() -> BoxedStrategy<Kind> {
     let opt = || prop::option::of(free_text());
     prop_oneof![
         (prop::option::weighted(0.9, any::<u64>()), free_text())
@@ -398,15 +496,91 @@ fn kind() -> impl Strategy<Value = Kind> {
         (
             "[a-z_]{1,16}".prop_filter("a type kefu knows", |t| !matches!(
                 t.as_str(),
-                "text" | "image" | "miniprogrampage" | "event"
+                "text"
+                    | "image"
+                    | "miniprogrampage"
+                    | "event"
+                    | "voice"
+                    | "video"
+                    | "shortvideo"
+                    | "location"
+                    | "link"
             )),
             prop::option::of(any::<u64>()),
         )
             .prop_map(|(msg_type, msg_id)| Kind::Unknown { msg_type, msg_id }),
+        official_kind(),
     ]
+    .boxed()
 }
 
-fn model() -> impl Strategy<Value = Model> {
+fn official_kind() -> BoxedStrategy<Kind> {
+    let opt = || prop::option::of(free_text());
+    prop_oneof![
+        (any::<u64>(), id(), opt(), opt()).prop_map(|(msg_id, media_id, format, recognition)| {
+            Kind::Voice {
+                msg_id,
+                media_id,
+                format,
+                recognition,
+            }
+        }),
+        (any::<u64>(), id(), opt(), any::<bool>()).prop_map(
+            |(msg_id, media_id, thumb_media_id, short)| Kind::Video {
+                msg_id,
+                media_id,
+                thumb_media_id,
+                short,
+            }
+        ),
+        (
+            any::<u64>(),
+            decimal(90_000_000),
+            decimal(180_000_000),
+            prop::option::of(0..=1000u32),
+            opt(),
+        )
+            .prop_map(
+                |(msg_id, latitude, longitude, scale, label)| Kind::Location {
+                    msg_id,
+                    latitude,
+                    longitude,
+                    scale,
+                    label,
+                }
+            ),
+        (any::<u64>(), opt(), opt(), opt()).prop_map(|(msg_id, title, description, url)| {
+            Kind::Link {
+                msg_id,
+                title,
+                description,
+                url,
+            }
+        }),
+        (
+            prop::sample::select(OFFICIAL_EVENTS.to_vec()),
+            opt(),
+            opt(),
+            prop::option::of((
+                decimal(90_000_000),
+                decimal(180_000_000),
+                decimal(1_000_000_000).prop_map(|d| Decimal {
+                    millionths: d.millionths.abs(),
+                    ..d
+                })
+            )),
+        )
+            .prop_map(|(event, key, other, place)| Kind::OfficialEvent {
+                event,
+                key,
+                other,
+                place,
+            }),
+    ]
+    .boxed()
+}
+
+fn model() -> BoxedStrategy<Model> {
     (
         prop::option::of(id()),
         id(),
@@ -419,6 +593,7 @@ fn model() -> impl Strategy<Value = Model> {
             create_time,
             kind,
         })
+        .boxed()
 }
 
 impl Model {
@@ -485,6 +660,88 @@ impl Model {
                     fields.push(("MsgId", number(msg_id)));
                 }
             }
+            Kind::Voice {
+                msg_id,
+                media_id,
+                format,
+                recognition,
+            } => {
+                fields.push(("MsgType", text("voice")));
+                fields.push(("MediaId", text(media_id)));
+                optional(&mut fields, "Format", format);
+                optional(&mut fields, "Recognition", recognition);
+                fields.push(("MsgId", number(msg_id)));
+            }
+            Kind::Video {
+                msg_id,
+                media_id,
+                thumb_media_id,
+                short,
+            } => {
+                fields.push(("MsgType", text(if *short { "shortvideo" } else { "video" })));
+                fields.push(("MediaId", text(media_id)));
+                optional(&mut fields, "ThumbMediaId", thumb_media_id);
+                fields.push(("MsgId", number(msg_id)));
+            }
+            Kind::Location {
+                msg_id,
+                latitude,
+                longitude,
+                scale,
+                label,
+            } => {
+                fields.push(("MsgType", text("location")));
+                fields.push(("Location_X", latitude.field()));
+                fields.push(("Location_Y", longitude.field()));
+                if let Some(scale) = scale {
+                    fields.push(("Scale", number(scale)));
+                }
+                optional(&mut fields, "Label", label);
+                fields.push(("MsgId", number(msg_id)));
+            }
+            Kind::Link {
+                msg_id,
+                title,
+                description,
+                url,
+            } => {
+                fields.push(("MsgType", text("link")));
+                optional(&mut fields, "Title", title);
+                optional(&mut fields, "Description", description);
+                optional(&mut fields, "Url", url);
+                fields.push(("MsgId", number(msg_id)));
+            }
+            Kind::OfficialEvent {
+                event,
+                key,
+                other,
+                place,
+            } => {
+                fields.push(("MsgType", text("event")));
+                fields.push(("Event", text(event)));
+                // only the fields kefu reads of this event (the strict properties below
+                // assume every field the model writes is read)
+                let (key_name, other_name) = match *event {
+                    "kf_create_session" | "kf_close_session" => (Some("KfAccount"), None),
+                    "kf_switch_session" => (Some("FromKfAccount"), Some("ToKfAccount")),
+                    "subscribe" | "SCAN" => (Some("EventKey"), Some("Ticket")),
+                    "CLICK" | "VIEW" => (Some("EventKey"), None),
+                    _ => (None, None),
+                };
+                if let Some(key_name) = key_name {
+                    optional(&mut fields, key_name, key);
+                }
+                if let Some(other_name) = other_name {
+                    optional(&mut fields, other_name, other);
+                }
+                if let Some((latitude, longitude, precision)) = place
+                    && *event == "LOCATION"
+                {
+                    fields.push(("Latitude", latitude.field()));
+                    fields.push(("Longitude", longitude.field()));
+                    fields.push(("Precision", precision.field()));
+                }
+            }
         }
         // a stable shuffle: each field goes to the position its order value ranks it at
         let mut keyed: Vec<(usize, (String, Val))> = fields
@@ -502,6 +759,8 @@ impl Model {
     /// What `Push::parse` must give for this push written in `format` as `raw`.
     fn expected(&self, format: Format, raw: &str) -> Push {
         let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        // an empty EventKey, Ticket, account or video cover says nothing
+        let present = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
         let kind = match &self.kind {
             Kind::Text { msg_id, content } => PushKind::Text {
                 msg_id: msg_id.map(|m| m.to_string()),
@@ -537,11 +796,98 @@ impl Model {
             } => PushKind::Event {
                 event: event.clone(),
                 session_from: session_from.clone(),
+                details: EventDetails::default(),
             },
             Kind::Unknown { msg_type, msg_id } => PushKind::Unknown {
                 msg_type: msg_type.clone(),
                 msg_id: msg_id.map(|m| m.to_string()),
             },
+            Kind::Voice {
+                msg_id,
+                media_id,
+                format,
+                recognition,
+            } => PushKind::Voice {
+                msg_id: msg_id.to_string(),
+                media_id: media_id.clone(),
+                format: s(format),
+                recognition: recognition.clone(),
+            },
+            Kind::Video {
+                msg_id,
+                media_id,
+                thumb_media_id,
+                short,
+            } => PushKind::Video {
+                msg_id: msg_id.to_string(),
+                media_id: media_id.clone(),
+                thumb_media_id: present(thumb_media_id),
+                short: *short,
+            },
+            Kind::Location {
+                msg_id,
+                latitude,
+                longitude,
+                scale,
+                label,
+            } => PushKind::Location {
+                msg_id: msg_id.to_string(),
+                latitude: latitude.value(),
+                longitude: longitude.value(),
+                scale: *scale,
+                label: s(label),
+            },
+            Kind::Link {
+                msg_id,
+                title,
+                description,
+                url,
+            } => PushKind::Link {
+                msg_id: msg_id.to_string(),
+                title: s(title),
+                description: s(description),
+                url: s(url),
+            },
+            Kind::OfficialEvent {
+                event,
+                key,
+                other,
+                place,
+            } => {
+                let place = place.filter(|_| *event == "LOCATION");
+                let details = match *event {
+                    "subscribe" | "SCAN" => EventDetails {
+                        event_key: present(key),
+                        ticket: present(other),
+                        ..EventDetails::default()
+                    },
+                    "CLICK" | "VIEW" => EventDetails {
+                        event_key: present(key),
+                        ..EventDetails::default()
+                    },
+                    "LOCATION" => EventDetails {
+                        latitude: place.map(|p| p.0.value()),
+                        longitude: place.map(|p| p.1.value()),
+                        precision: place.map(|p| p.2.value()),
+                        ..EventDetails::default()
+                    },
+                    "kf_create_session" | "kf_close_session" => EventDetails {
+                        kf_account: present(key),
+                        ..EventDetails::default()
+                    },
+                    "kf_switch_session" => EventDetails {
+                        from_kf_account: present(key),
+                        to_kf_account: present(other),
+                        ..EventDetails::default()
+                    },
+                    _ => EventDetails::default(),
+                };
+                PushKind::Event {
+                    event: (*event).to_owned(),
+                    session_from: None,
+                    details,
+                }
+            }
         };
         Push {
             to_user: s(&self.to_user),
@@ -559,8 +905,22 @@ impl Model {
             Kind::Text { .. } => &["FromUserName", "CreateTime", "MsgType", "Content"],
             Kind::Image { .. } => &["FromUserName", "CreateTime", "MsgType", "MsgId", "MediaId"],
             Kind::Card { .. } => &["FromUserName", "CreateTime", "MsgType", "MsgId"],
-            Kind::Event { .. } => &["FromUserName", "CreateTime", "MsgType", "Event"],
+            Kind::Event { .. } | Kind::OfficialEvent { .. } => {
+                &["FromUserName", "CreateTime", "MsgType", "Event"]
+            }
             Kind::Unknown { .. } => &["FromUserName", "CreateTime", "MsgType"],
+            Kind::Voice { .. } | Kind::Video { .. } => {
+                &["FromUserName", "CreateTime", "MsgType", "MsgId", "MediaId"]
+            }
+            Kind::Location { .. } => &[
+                "FromUserName",
+                "CreateTime",
+                "MsgType",
+                "MsgId",
+                "Location_X",
+                "Location_Y",
+            ],
+            Kind::Link { .. } => &["FromUserName", "CreateTime", "MsgType", "MsgId"],
         }
     }
 }
@@ -711,6 +1071,10 @@ fn accepted_push_is_sound(push: &Push, body: &[u8], format: Format) -> Result<()
         }
         | PushKind::Image { msg_id, .. }
         | PushKind::MiniProgramPage { msg_id, .. }
+        | PushKind::Voice { msg_id, .. }
+        | PushKind::Video { msg_id, .. }
+        | PushKind::Location { msg_id, .. }
+        | PushKind::Link { msg_id, .. }
         | PushKind::Unknown {
             msg_id: Some(msg_id),
             ..
@@ -721,11 +1085,29 @@ fn accepted_push_is_sound(push: &Push, body: &[u8], format: Format) -> Result<()
             );
             prop_assert_eq!(key, format!("msg:{msg_id}"));
         }
-        PushKind::Event { .. } => prop_assert!(key.starts_with("event:")),
+        PushKind::Event { details, .. } => {
+            prop_assert!(key.starts_with("event:"));
+            for (degrees, limit) in [(details.latitude, 90.0), (details.longitude, 180.0)] {
+                prop_assert!(degrees.is_none_or(|d| d.is_finite() && d.abs() <= limit));
+            }
+            prop_assert!(details.precision.is_none_or(|p| p.is_finite() && p >= 0.0));
+        }
         PushKind::Text { msg_id: None, .. } => prop_assert!(key.starts_with("text:")),
         PushKind::Unknown { msg_id: None, .. } => {
             prop_assert!(key.starts_with("raw:") && key.len() == 44)
         }
+    }
+    if let PushKind::Location {
+        latitude,
+        longitude,
+        ..
+    } = &push.kind
+    {
+        prop_assert!(latitude.is_finite() && latitude.abs() <= 90.0, "{latitude}");
+        prop_assert!(
+            longitude.is_finite() && longitude.abs() <= 180.0,
+            "{longitude}"
+        );
     }
     // parsing is a function of the body
     let again = Push::parse(body, format);
@@ -1050,7 +1432,10 @@ proptest! {
         prop_assert!(Push::parse(body.as_bytes(), format).is_err(), "{:?} in {}: {}", control, name, body);
 
         if format == Format::Json {
-            if !matches!(name.as_str(), "CreateTime" | "MsgId") {
+            // CreateTime and MsgId may be numbers, and so may the fields kefu reads as one
+            let number_allowed = matches!(name.as_str(), "CreateTime" | "MsgId")
+                || (numeric(&name) && wrong.parse::<f64>().is_ok());
+            if !number_allowed {
                 let mut typed = fields.clone();
                 mutate(&mut typed, &Mutation::Set(name.clone(), Val::Number(wrong.to_owned())));
                 let body = render(&typed, format, &style);

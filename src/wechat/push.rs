@@ -9,15 +9,23 @@
 //! It is strict about what WeChat never sends, because such a push is a forgery or corruption
 //! and storing it would hand it to staff, rules and the API as if a customer had written it:
 //! - a field kefu reads must have WeChat's type (text fields are JSON strings, `MsgId` an
-//!   integer or a string, `CreateTime` an integer or a string of digits);
+//!   integer or a string, `CreateTime` and `Scale` an integer or a string of digits, the
+//!   coordinates and `Precision` a number or a string of a plain decimal, within range);
 //! - no control character (C0 other than TAB, LF and CR, and DEL) in a field kefu reads,
 //!   whether it came raw, as a JSON `\u0000` escape or as an XML character reference; raw
 //!   C0 controls, or references to them, anywhere in an XML document are not even XML 1.0;
 //! - no JSON object key given twice at any level, no XML element given twice under the root:
 //!   which of the two counts would be a guess, and the raw body is kept for later readers.
 //!
-//! A field kefu does not read for the push's type (`Title` in a text, every field of a type it
-//! does not know) is not checked: it is kept whole in `Push::raw`, like any unknown field.
+//! A field kefu does not read for the push's type (`Title` in a text, `EventKey` in a
+//! `LOCATION` event, every field of a type it does not know) is not checked: it is kept whole
+//! in `Push::raw`, like any unknown field.
+//!
+//! Besides a mini program's text, image, card and events, it reads what an Official Account
+//! (公众号) pushes with the same protocol: voice, video, shortvideo, location and link
+//! messages, and the events `subscribe`, `unsubscribe`, `SCAN`, `CLICK`, `VIEW`, `LOCATION`
+//! and the customer-service session events `kf_create_session`, `kf_close_session` and
+//! `kf_switch_session` with their fields (docs/WECHAT.md names WeChat's pages).
 
 use quick_xml::Reader;
 use quick_xml::events::{BytesRef, Event};
@@ -119,16 +127,68 @@ pub enum PushKind {
         thumb_url: String,
         thumb_media_id: String,
     },
-    /// any MsgType=event: user_enter_tempsession carries SessionFrom; other events have none
+    /// An Official Account's voice message: `format` is WeChat's (amr, speex); `recognition`
+    /// the text WeChat heard, when the account has speech recognition on.
+    Voice {
+        msg_id: String,
+        media_id: String,
+        format: String,
+        recognition: Option<String>,
+    },
+    /// A video (`short`: MsgType shortvideo, a short video filmed in the chat).
+    Video {
+        msg_id: String,
+        media_id: String,
+        thumb_media_id: Option<String>,
+        short: bool,
+    },
+    /// A place the customer shared: Location_X is the latitude, Location_Y the longitude
+    /// (degrees, GCJ-02, as Tencent's maps give them).
+    Location {
+        msg_id: String,
+        latitude: f64,
+        longitude: f64,
+        scale: Option<u32>,
+        label: String,
+    },
+    /// A link the customer shared (an article, a web page).
+    Link {
+        msg_id: String,
+        title: String,
+        description: String,
+        url: String,
+    },
+    /// Any MsgType=event: user_enter_tempsession carries SessionFrom (read for every event,
+    /// as it always was); the Official Account's events carry the fields in `details`.
     Event {
         event: String,
         session_from: Option<String>,
+        details: EventDetails,
     },
     /// any other MsgType, kept whole through Push::raw
     Unknown {
         msg_type: String,
         msg_id: Option<String>,
     },
+}
+
+/// The fields of an Official Account's event, those it carries (None: absent or empty).
+/// - `subscribe`: `event_key` `qrscene_…` and `ticket` when the follow came from a QR code;
+/// - `SCAN` (a follower scanned a QR code): `event_key` the scene, `ticket`;
+/// - `CLICK`: `event_key` the menu item's key; `VIEW`: `event_key` the menu link's URL;
+/// - `LOCATION`: `latitude`, `longitude` (degrees) and `precision` (metres);
+/// - `kf_create_session`, `kf_close_session`: `kf_account`, WeChat's customer-service agent;
+/// - `kf_switch_session`: `from_kf_account`, `to_kf_account`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventDetails {
+    pub event_key: Option<String>,
+    pub ticket: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub precision: Option<f64>,
+    pub kf_account: Option<String>,
+    pub from_kf_account: Option<String>,
+    pub to_kf_account: Option<String>,
 }
 
 impl Push {
@@ -156,6 +216,10 @@ impl Push {
             }
             | PushKind::Image { msg_id, .. }
             | PushKind::MiniProgramPage { msg_id, .. }
+            | PushKind::Voice { msg_id, .. }
+            | PushKind::Video { msg_id, .. }
+            | PushKind::Location { msg_id, .. }
+            | PushKind::Link { msg_id, .. }
             | PushKind::Unknown {
                 msg_id: Some(msg_id),
                 ..
@@ -178,12 +242,18 @@ impl Push {
         }
     }
 
-    /// WeChat's message type string ("text", "image", "miniprogrampage", "event", or the unknown MsgType).
+    /// WeChat's message type string ("text", "image", "miniprogrampage", "voice", "video",
+    /// "shortvideo", "location", "link", "event", or the unknown MsgType).
     pub fn msg_type(&self) -> &str {
         match &self.kind {
             PushKind::Text { .. } => "text",
             PushKind::Image { .. } => "image",
             PushKind::MiniProgramPage { .. } => "miniprogrampage",
+            PushKind::Voice { .. } => "voice",
+            PushKind::Video { short: false, .. } => "video",
+            PushKind::Video { short: true, .. } => "shortvideo",
+            PushKind::Location { .. } => "location",
+            PushKind::Link { .. } => "link",
             PushKind::Event { .. } => "event",
             PushKind::Unknown { msg_type, .. } => msg_type,
         }
@@ -215,8 +285,8 @@ enum Scalar {
     Text(String),
     Unsigned(u64),
     Signed(i64),
-    /// a number with a fraction or exponent: no field of WeChat's is one
-    Float,
+    /// a number with a fraction or exponent: only coordinates and precisions are one
+    Float(f64),
     Bool,
     Null,
     /// an object or array, skipped without being kept
@@ -254,8 +324,8 @@ impl<'de> Visitor<'de> for ScalarVisitor {
         Ok(Scalar::Signed(v))
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Scalar, E> {
-        Ok(Scalar::Float)
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Float(v))
     }
 
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Scalar, E> {
@@ -305,7 +375,7 @@ fn text_field(value: Option<Scalar>, name: &'static str) -> Result<Option<String
         Some(
             Scalar::Unsigned(_)
             | Scalar::Signed(_)
-            | Scalar::Float
+            | Scalar::Float(_)
             | Scalar::Bool
             | Scalar::Compound,
         ) => Err(PushError::BadField(name)),
@@ -331,7 +401,7 @@ fn msg_id_field(value: Option<Scalar>, format: Format) -> Result<Option<String>,
                 no_controls(s, NAME).map(Some)
             }
         }
-        Some(Scalar::Float | Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(NAME)),
+        Some(Scalar::Float(_) | Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(NAME)),
     }
 }
 
@@ -368,12 +438,92 @@ fn time_value(value: Option<Scalar>) -> Result<Option<i64>, PushError> {
                 .map(Some)
                 .map_err(|_| PushError::BadField(NAME))
         }
-        Some(Scalar::Float | Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(NAME)),
+        Some(Scalar::Float(_) | Scalar::Bool | Scalar::Compound) => Err(PushError::BadField(NAME)),
     }
 }
 
 fn required<T>(value: Option<T>, name: &'static str) -> Result<T, PushError> {
     value.ok_or(PushError::MissingField(name))
+}
+
+/// Whether `s` is a plain decimal number as WeChat writes coordinates (`23.134521`, `-0.5`,
+/// `113`): an optional minus sign, digits, at most one decimal point between digits. No
+/// exponent, no `+`, no `NaN` or `inf`, which `f64::from_str` would take.
+fn is_plain_decimal(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (digits, None),
+    };
+    let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    // a sane length: WeChat writes six decimals; a thousand digits is no coordinate
+    digits.len() <= 40 && all_digits(whole) && fraction.is_none_or(all_digits)
+}
+
+/// A decimal field (Location_X, Location_Y, Latitude, Longitude, Precision): a JSON number, or
+/// text that is a plain decimal (XML's text, with layout around it, or a JSON string), finite
+/// and within `-limit..=limit` (`min` = 0 for a precision). Anything else is refused.
+fn decimal_field(
+    value: Option<Scalar>,
+    name: &'static str,
+    min: f64,
+    max: f64,
+) -> Result<Option<f64>, PushError> {
+    let number = match value {
+        None | Some(Scalar::Null) => return Ok(None),
+        // an integer coordinate is small; a huge one, rounded, is refused by the range below
+        Some(Scalar::Unsigned(n)) => n as f64,
+        Some(Scalar::Signed(n)) => n as f64,
+        Some(Scalar::Float(f)) => f,
+        Some(Scalar::Text(s)) => {
+            let s = trim_xml_whitespace(&s);
+            if !is_plain_decimal(s) {
+                return Err(PushError::BadField(name));
+            }
+            s.parse::<f64>().map_err(|_| PushError::BadField(name))?
+        }
+        Some(Scalar::Bool | Scalar::Compound) => return Err(PushError::BadField(name)),
+    };
+    if number.is_finite() && (min..=max).contains(&number) {
+        Ok(Some(number))
+    } else {
+        Err(PushError::BadField(name))
+    }
+}
+
+/// The largest map scale kefu accepts: WeChat's are about 3 to 20.
+const MAX_SCALE: u64 = 1_000;
+
+/// Scale: a whole number, as a JSON integer or text of digits.
+fn scale_field(value: Option<Scalar>) -> Result<Option<u32>, PushError> {
+    const NAME: &str = "Scale";
+    let n = match value {
+        None | Some(Scalar::Null) => return Ok(None),
+        Some(Scalar::Unsigned(n)) => n,
+        Some(Scalar::Text(s)) => {
+            let digits = trim_xml_whitespace(&s);
+            if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(PushError::BadField(NAME));
+            }
+            digits.parse().map_err(|_| PushError::BadField(NAME))?
+        }
+        Some(Scalar::Signed(_) | Scalar::Float(_) | Scalar::Bool | Scalar::Compound) => {
+            return Err(PushError::BadField(NAME));
+        }
+    };
+    if n <= MAX_SCALE {
+        u32::try_from(n)
+            .map(Some)
+            .map_err(|_| PushError::BadField(NAME))
+    } else {
+        Err(PushError::BadField(NAME))
+    }
+}
+
+/// A text field whose empty value says nothing (an EventKey of a plain `subscribe`).
+fn present_text(value: Option<Scalar>, name: &'static str) -> Result<Option<String>, PushError> {
+    Ok(text_field(value, name)?.filter(|s| !s.is_empty()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,10 +562,44 @@ struct RawFields {
     event: Option<Scalar>,
     #[serde(rename = "SessionFrom")]
     session_from: Option<Scalar>,
+    // an Official Account's messages
+    #[serde(rename = "Format")]
+    voice_format: Option<Scalar>,
+    #[serde(rename = "Recognition")]
+    recognition: Option<Scalar>,
+    #[serde(rename = "Location_X")]
+    location_x: Option<Scalar>,
+    #[serde(rename = "Location_Y")]
+    location_y: Option<Scalar>,
+    #[serde(rename = "Scale")]
+    scale: Option<Scalar>,
+    #[serde(rename = "Label")]
+    label: Option<Scalar>,
+    #[serde(rename = "Description")]
+    description: Option<Scalar>,
+    #[serde(rename = "Url")]
+    url: Option<Scalar>,
+    // and its events
+    #[serde(rename = "EventKey")]
+    event_key: Option<Scalar>,
+    #[serde(rename = "Ticket")]
+    ticket: Option<Scalar>,
+    #[serde(rename = "Latitude")]
+    latitude: Option<Scalar>,
+    #[serde(rename = "Longitude")]
+    longitude: Option<Scalar>,
+    #[serde(rename = "Precision")]
+    precision: Option<Scalar>,
+    #[serde(rename = "KfAccount")]
+    kf_account: Option<Scalar>,
+    #[serde(rename = "FromKfAccount")]
+    from_kf_account: Option<Scalar>,
+    #[serde(rename = "ToKfAccount")]
+    to_kf_account: Option<Scalar>,
 }
 
 /// The XML element names matching `RawFields`, in the same order as `RawFields::slot`.
-pub(super) const PUSH_FIELDS: [&str; 15] = [
+pub(super) const PUSH_FIELDS: [&str; 31] = [
     "ToUserName",
     "FromUserName",
     "CreateTime",
@@ -431,6 +615,22 @@ pub(super) const PUSH_FIELDS: [&str; 15] = [
     "ThumbMediaId",
     "Event",
     "SessionFrom",
+    "Format",
+    "Recognition",
+    "Location_X",
+    "Location_Y",
+    "Scale",
+    "Label",
+    "Description",
+    "Url",
+    "EventKey",
+    "Ticket",
+    "Latitude",
+    "Longitude",
+    "Precision",
+    "KfAccount",
+    "FromKfAccount",
+    "ToKfAccount",
 ];
 
 impl RawFields {
@@ -461,6 +661,22 @@ impl RawFields {
             "ThumbMediaId" => &mut self.thumb_media_id,
             "Event" => &mut self.event,
             "SessionFrom" => &mut self.session_from,
+            "Format" => &mut self.voice_format,
+            "Recognition" => &mut self.recognition,
+            "Location_X" => &mut self.location_x,
+            "Location_Y" => &mut self.location_y,
+            "Scale" => &mut self.scale,
+            "Label" => &mut self.label,
+            "Description" => &mut self.description,
+            "Url" => &mut self.url,
+            "EventKey" => &mut self.event_key,
+            "Ticket" => &mut self.ticket,
+            "Latitude" => &mut self.latitude,
+            "Longitude" => &mut self.longitude,
+            "Precision" => &mut self.precision,
+            "KfAccount" => &mut self.kf_account,
+            "FromKfAccount" => &mut self.from_kf_account,
+            "ToKfAccount" => &mut self.to_kf_account,
             _ => return None,
         })
     }
@@ -500,10 +716,74 @@ impl RawFields {
                 thumb_media_id: text_field(self.thumb_media_id, "ThumbMediaId")?
                     .unwrap_or_default(),
             },
-            "event" => PushKind::Event {
-                event: required(text_field(self.event, "Event")?, "Event")?,
-                session_from: text_field(self.session_from, "SessionFrom")?,
+            "voice" => PushKind::Voice {
+                msg_id: required(msg_id_field(self.msg_id, format)?, "MsgId")?,
+                media_id: required(text_field(self.media_id, "MediaId")?, "MediaId")?,
+                format: text_field(self.voice_format, "Format")?.unwrap_or_default(),
+                recognition: text_field(self.recognition, "Recognition")?,
             },
+            "video" | "shortvideo" => PushKind::Video {
+                msg_id: required(msg_id_field(self.msg_id, format)?, "MsgId")?,
+                media_id: required(text_field(self.media_id, "MediaId")?, "MediaId")?,
+                thumb_media_id: present_text(self.thumb_media_id, "ThumbMediaId")?,
+                short: msg_type == "shortvideo",
+            },
+            "location" => PushKind::Location {
+                msg_id: required(msg_id_field(self.msg_id, format)?, "MsgId")?,
+                latitude: required(
+                    decimal_field(self.location_x, "Location_X", -90.0, 90.0)?,
+                    "Location_X",
+                )?,
+                longitude: required(
+                    decimal_field(self.location_y, "Location_Y", -180.0, 180.0)?,
+                    "Location_Y",
+                )?,
+                scale: scale_field(self.scale)?,
+                label: text_field(self.label, "Label")?.unwrap_or_default(),
+            },
+            "link" => PushKind::Link {
+                msg_id: required(msg_id_field(self.msg_id, format)?, "MsgId")?,
+                title: text_field(self.title, "Title")?.unwrap_or_default(),
+                description: text_field(self.description, "Description")?.unwrap_or_default(),
+                url: text_field(self.url, "Url")?.unwrap_or_default(),
+            },
+            "event" => {
+                let event = required(text_field(self.event, "Event")?, "Event")?;
+                // only the fields of this event are read (and so checked): another event's
+                // fields are not its own, and are kept in `raw` like any unknown field
+                let details = match event.as_str() {
+                    "subscribe" | "SCAN" => EventDetails {
+                        event_key: present_text(self.event_key, "EventKey")?,
+                        ticket: present_text(self.ticket, "Ticket")?,
+                        ..EventDetails::default()
+                    },
+                    "CLICK" | "VIEW" => EventDetails {
+                        event_key: present_text(self.event_key, "EventKey")?,
+                        ..EventDetails::default()
+                    },
+                    "LOCATION" => EventDetails {
+                        latitude: decimal_field(self.latitude, "Latitude", -90.0, 90.0)?,
+                        longitude: decimal_field(self.longitude, "Longitude", -180.0, 180.0)?,
+                        precision: decimal_field(self.precision, "Precision", 0.0, f64::MAX)?,
+                        ..EventDetails::default()
+                    },
+                    "kf_create_session" | "kf_close_session" => EventDetails {
+                        kf_account: present_text(self.kf_account, "KfAccount")?,
+                        ..EventDetails::default()
+                    },
+                    "kf_switch_session" => EventDetails {
+                        from_kf_account: present_text(self.from_kf_account, "FromKfAccount")?,
+                        to_kf_account: present_text(self.to_kf_account, "ToKfAccount")?,
+                        ..EventDetails::default()
+                    },
+                    _ => EventDetails::default(),
+                };
+                PushKind::Event {
+                    event,
+                    session_from: text_field(self.session_from, "SessionFrom")?,
+                    details,
+                }
+            }
             // A type we do not know is stored whole rather than refused: an odd MsgId there
             // only means it is deduplicated by its raw body instead.
             _ => PushKind::Unknown {
@@ -997,16 +1277,16 @@ mod strict {
 
     #[test]
     fn fields_a_push_does_not_read_and_unknown_types_are_kept_whole() {
-        // Title is no field of a text; Location_X no field kefu knows; a video is no type it knows
+        // Title and Location_X are no fields of a text; a file is no type kefu knows
         let body = JSON_TEXT.replace(
             '}',
-            r#","Title":5,"Location_X":23.1,"Extra":{"a":[1,null]}}"#,
+            r#","Title":5,"Location_X":"north","Extra":{"a":[1,null]}}"#,
         );
         let push = json(&body).unwrap();
         assert_eq!(push.raw, body);
-        let body = r#"{"FromUserName":"u","CreateTime":1,"MsgType":"video","Content":42,"MediaId":{"x":1},"MsgId":3}"#;
+        let body = r#"{"FromUserName":"u","CreateTime":1,"MsgType":"file","Content":42,"MediaId":{"x":1},"MsgId":3}"#;
         let push = json(body).unwrap();
-        assert_eq!(push.msg_type(), "video");
+        assert_eq!(push.msg_type(), "file");
         assert_eq!(push.raw, body);
     }
 
@@ -1207,6 +1487,418 @@ mod strict {
     }
 }
 
+/// An Official Account's messages and events (公众号), from the examples on WeChat's pages
+/// "接收普通消息" and "接收事件推送", in XML as WeChat sends them and in JSON as a mini program's
+/// push would spell the same fields.
+#[cfg(test)]
+mod official {
+    use super::*;
+
+    fn json(body: &str) -> Result<Push, PushError> {
+        Push::parse(body.as_bytes(), Format::Json)
+    }
+
+    fn xml(body: &str) -> Result<Push, PushError> {
+        Push::parse(body.as_bytes(), Format::Xml)
+    }
+
+    /// An XML push from WeChat's example: the common head, then `fields`.
+    fn xml_push(msg_type: &str, fields: &str) -> String {
+        format!(
+            "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName><CreateTime>1357290913</CreateTime><MsgType><![CDATA[{msg_type}]]></MsgType>{fields}</xml>"
+        )
+    }
+
+    /// The same in JSON: `fields` is the rest of the object, starting with a comma.
+    fn json_push(msg_type: &str, fields: &str) -> String {
+        format!(
+            r#"{{"ToUserName":"toUser","FromUserName":"fromUser","CreateTime":1357290913,"MsgType":"{msg_type}"{fields}}}"#
+        )
+    }
+
+    const XML_VOICE: &str = "<MediaId><![CDATA[media_id]]></MediaId><Format><![CDATA[amr]]></Format><Recognition><![CDATA[腾讯微信团队]]></Recognition><MsgId>1234567890123456</MsgId>";
+    const XML_LOCATION: &str = "<Location_X>23.134521</Location_X><Location_Y>113.358803</Location_Y><Scale>20</Scale><Label><![CDATA[位置信息]]></Label><MsgId>1234567890123456</MsgId>";
+
+    fn event_xml(event: &str, fields: &str) -> String {
+        xml_push(
+            "event",
+            &format!("<Event><![CDATA[{event}]]></Event>{fields}"),
+        )
+    }
+
+    fn details_of(push: &Push) -> &EventDetails {
+        match &push.kind {
+            PushKind::Event { details, .. } => details,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    // ---- messages
+
+    #[test]
+    fn the_official_voice_example_parses_with_its_recognition() {
+        let push = xml(&xml_push("voice", XML_VOICE)).unwrap();
+        assert_eq!(
+            push.kind,
+            PushKind::Voice {
+                msg_id: "1234567890123456".into(),
+                media_id: "media_id".into(),
+                format: "amr".into(),
+                recognition: Some("腾讯微信团队".into()),
+            }
+        );
+        assert_eq!(push.msg_type(), "voice");
+        assert_eq!(push.dedup_key(), "msg:1234567890123456");
+        let body = json_push(
+            "voice",
+            r#","MediaId":"media_id","Format":"amr","Recognition":"腾讯微信团队","MsgId":1234567890123456"#,
+        );
+        assert_eq!(json(&body).unwrap().kind, push.kind);
+    }
+
+    #[test]
+    fn a_voice_without_recognition_has_none_and_needs_its_media_id_and_msg_id() {
+        let push = xml(&xml_push(
+            "voice",
+            "<MediaId>m</MediaId><Format>speex</Format><MsgId>7</MsgId>",
+        ))
+        .unwrap();
+        assert!(matches!(
+            push.kind,
+            PushKind::Voice { recognition: None, ref format, .. } if format == "speex"
+        ));
+        assert_eq!(
+            xml(&xml_push("voice", "<Format>amr</Format><MsgId>7</MsgId>")),
+            Err(PushError::MissingField("MediaId"))
+        );
+        assert_eq!(
+            xml(&xml_push("voice", "<MediaId>m</MediaId>")),
+            Err(PushError::MissingField("MsgId"))
+        );
+    }
+
+    #[test]
+    fn videos_and_short_videos_parse_with_their_thumbnails() {
+        for (msg_type, short) in [("video", false), ("shortvideo", true)] {
+            let fields = "<MediaId><![CDATA[media_id]]></MediaId><ThumbMediaId><![CDATA[thumb_media_id]]></ThumbMediaId><MsgId>1234567890123456</MsgId>";
+            let push = xml(&xml_push(msg_type, fields)).unwrap();
+            assert_eq!(
+                push.kind,
+                PushKind::Video {
+                    msg_id: "1234567890123456".into(),
+                    media_id: "media_id".into(),
+                    thumb_media_id: Some("thumb_media_id".into()),
+                    short,
+                }
+            );
+            assert_eq!(push.msg_type(), msg_type);
+            let body = json_push(
+                msg_type,
+                r#","MediaId":"media_id","ThumbMediaId":"thumb_media_id","MsgId":1234567890123456"#,
+            );
+            assert_eq!(json(&body).unwrap().kind, push.kind);
+        }
+        // a video as WeChat's passive reply nests it is no push of WeChat's
+        let nested = xml_push(
+            "video",
+            "<Video><MediaId>m</MediaId></Video><MsgId>1</MsgId>",
+        );
+        assert_eq!(xml(&nested), Err(PushError::MissingField("MediaId")));
+    }
+
+    #[test]
+    fn the_official_location_example_parses_latitude_longitude_scale_and_label() {
+        let push = xml(&xml_push("location", XML_LOCATION)).unwrap();
+        assert_eq!(
+            push.kind,
+            PushKind::Location {
+                msg_id: "1234567890123456".into(),
+                latitude: 23.134521,
+                longitude: 113.358803,
+                scale: Some(20),
+                label: "位置信息".into(),
+            }
+        );
+        // JSON: numbers as numbers, or as strings
+        for fields in [
+            r#","Location_X":23.134521,"Location_Y":113.358803,"Scale":20,"Label":"位置信息","MsgId":1234567890123456"#,
+            r#","Location_X":"23.134521","Location_Y":"113.358803","Scale":"20","Label":"位置信息","MsgId":"1234567890123456""#,
+        ] {
+            assert_eq!(
+                json(&json_push("location", fields)).unwrap().kind,
+                push.kind
+            );
+        }
+        // southern and western places, whole degrees, no scale or label
+        let push = json(&json_push(
+            "location",
+            r#","Location_X":-33,"Location_Y":"-70.5","MsgId":1"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            push.kind,
+            PushKind::Location {
+                msg_id: "1".into(),
+                latitude: -33.0,
+                longitude: -70.5,
+                scale: None,
+                label: String::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_location_that_is_not_a_place_is_refused() {
+        let with = |x: &str, y: &str| {
+            xml(&xml_push(
+                "location",
+                &format!(
+                    "<Location_X>{x}</Location_X><Location_Y>{y}</Location_Y><MsgId>1</MsgId>"
+                ),
+            ))
+        };
+        for bad in [
+            "north", "", " ", "1e3", "NaN", "inf", "+23.1", "23.", ".5", "23.1.2", "0x10", "91",
+            "-90.0001", "23,1",
+        ] {
+            assert_eq!(
+                with(bad, "113.1"),
+                Err(PushError::BadField("Location_X")),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            with("23.1", "180.5"),
+            Err(PushError::BadField("Location_Y"))
+        );
+        assert!(with(" 23.1\n", "-180").is_ok(), "layout around a number");
+        assert_eq!(
+            xml(&xml_push(
+                "location",
+                "<Location_Y>1</Location_Y><MsgId>1</MsgId>"
+            )),
+            Err(PushError::MissingField("Location_X"))
+        );
+        for (field, value) in [
+            ("Location_X", "true"),
+            ("Location_X", "[23.1]"),
+            ("Location_X", "{}"),
+            ("Location_X", "1e999"),
+            ("Location_Y", "\"east\""),
+            ("Scale", "-1"),
+            ("Scale", "1.5"),
+            ("Scale", "\"20x\""),
+            ("Scale", "1001"),
+            ("Label", "7"),
+            ("Label", "[]"),
+        ] {
+            let mut object: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&json_push(
+                    "location",
+                    r#","Location_X":1,"Location_Y":2,"Scale":3,"Label":"l","MsgId":1"#,
+                ))
+                .unwrap();
+            let Ok(value) = serde_json::from_str(value) else {
+                // 1e999 is no JSON number serde_json holds: the body is malformed
+                let body = json_push(
+                    "location",
+                    &format!(r#","{field}":{value},"Location_Y":2,"MsgId":1"#),
+                );
+                assert!(json(&body).is_err(), "{body}");
+                continue;
+            };
+            object.insert(field.into(), value);
+            let body = serde_json::to_string(&object).unwrap();
+            let name = PUSH_FIELDS.iter().find(|f| **f == field).unwrap();
+            assert_eq!(json(&body), Err(PushError::BadField(name)), "{body}");
+        }
+        // a control character in the label
+        let body = json_push(
+            "location",
+            r#","Location_X":1,"Location_Y":2,"Label":"a\u0007b","MsgId":1"#,
+        );
+        assert_eq!(json(&body), Err(PushError::ControlCharacter("Label")));
+    }
+
+    #[test]
+    fn the_official_link_example_parses() {
+        let fields = "<Title><![CDATA[公众平台官网链接]]></Title><Description><![CDATA[公众平台官网链接]]></Description><Url><![CDATA[url]]></Url><MsgId>1234567890123456</MsgId>";
+        let push = xml(&xml_push("link", fields)).unwrap();
+        assert_eq!(
+            push.kind,
+            PushKind::Link {
+                msg_id: "1234567890123456".into(),
+                title: "公众平台官网链接".into(),
+                description: "公众平台官网链接".into(),
+                url: "url".into(),
+            }
+        );
+        assert_eq!(push.msg_type(), "link");
+        let body = json_push(
+            "link",
+            r#","Title":"t","Description":5,"Url":"u","MsgId":1"#,
+        );
+        assert_eq!(json(&body), Err(PushError::BadField("Description")));
+        let body = json_push("link", r#","Title":"t","Url":{"a":1},"MsgId":1"#);
+        assert_eq!(json(&body), Err(PushError::BadField("Url")));
+    }
+
+    #[test]
+    fn control_characters_in_the_new_text_fields_are_refused() {
+        for (msg_type, field, rest) in [
+            ("voice", "Recognition", r#","MediaId":"m","MsgId":1"#),
+            ("voice", "Format", r#","MediaId":"m","MsgId":1"#),
+            ("video", "ThumbMediaId", r#","MediaId":"m","MsgId":1"#),
+            ("link", "Title", r#","MsgId":1"#),
+            ("link", "Url", r#","MsgId":1"#),
+        ] {
+            let body = json_push(msg_type, &format!(r#","{field}":"a\u001bb"{rest}"#));
+            let name = PUSH_FIELDS.iter().find(|f| **f == field).unwrap();
+            assert_eq!(
+                json(&body),
+                Err(PushError::ControlCharacter(name)),
+                "{body}"
+            );
+        }
+        // XML has no place for them at all
+        let body = xml_push("voice", &XML_VOICE.replace("腾讯", "腾\u{1}讯"));
+        assert!(matches!(xml(&body), Err(PushError::Malformed(_))));
+    }
+
+    // ---- events
+
+    #[test]
+    fn a_plain_follow_and_an_unfollow_carry_no_fields() {
+        for event in ["subscribe", "unsubscribe"] {
+            let push = xml(&event_xml(event, "<EventKey><![CDATA[]]></EventKey>")).unwrap();
+            assert_eq!(
+                push.kind,
+                PushKind::Event {
+                    event: event.into(),
+                    session_from: None,
+                    details: EventDetails::default(),
+                }
+            );
+            assert_eq!(
+                push.dedup_key(),
+                format!("event:fromUser:1357290913:{event}")
+            );
+        }
+    }
+
+    #[test]
+    fn a_follow_from_a_qr_code_and_a_scan_carry_the_scene_and_ticket() {
+        let push = xml(&event_xml(
+            "subscribe",
+            "<EventKey><![CDATA[qrscene_123123]]></EventKey><Ticket><![CDATA[TICKET]]></Ticket>",
+        ))
+        .unwrap();
+        assert_eq!(
+            details_of(&push),
+            &EventDetails {
+                event_key: Some("qrscene_123123".into()),
+                ticket: Some("TICKET".into()),
+                ..EventDetails::default()
+            }
+        );
+        let push = json(&json_push(
+            "event",
+            r#","Event":"SCAN","EventKey":"SCENE_VALUE","Ticket":"TICKET""#,
+        ))
+        .unwrap();
+        assert_eq!(details_of(&push).event_key.as_deref(), Some("SCENE_VALUE"));
+        assert_eq!(details_of(&push).ticket.as_deref(), Some("TICKET"));
+    }
+
+    #[test]
+    fn menu_events_carry_their_key_or_url() {
+        let push = xml(&event_xml(
+            "CLICK",
+            "<EventKey><![CDATA[EVENTKEY]]></EventKey>",
+        ))
+        .unwrap();
+        assert_eq!(details_of(&push).event_key.as_deref(), Some("EVENTKEY"));
+        let push = xml(&event_xml(
+            "VIEW",
+            "<EventKey><![CDATA[www.qq.com]]></EventKey><MenuId>MENUID</MenuId>",
+        ))
+        .unwrap();
+        assert_eq!(details_of(&push).event_key.as_deref(), Some("www.qq.com"));
+        let body = json_push("event", r#","Event":"CLICK","EventKey":42"#);
+        assert_eq!(json(&body), Err(PushError::BadField("EventKey")));
+    }
+
+    #[test]
+    fn a_location_report_carries_its_coordinates_and_precision() {
+        let push = xml(&event_xml(
+            "LOCATION",
+            "<Latitude>23.137466</Latitude><Longitude>113.352425</Longitude><Precision>119.385040</Precision>",
+        ))
+        .unwrap();
+        assert_eq!(
+            details_of(&push),
+            &EventDetails {
+                latitude: Some(23.137466),
+                longitude: Some(113.352425),
+                precision: Some(119.38504),
+                ..EventDetails::default()
+            }
+        );
+        let body = json_push(
+            "event",
+            r#","Event":"LOCATION","Latitude":"x","Longitude":1"#,
+        );
+        assert_eq!(json(&body), Err(PushError::BadField("Latitude")));
+        let body = json_push("event", r#","Event":"LOCATION","Precision":-1"#);
+        assert_eq!(json(&body), Err(PushError::BadField("Precision")));
+        // an EventKey is no field of a location report: not read, kept in raw
+        let body = json_push("event", r#","Event":"LOCATION","EventKey":7,"Latitude":1"#);
+        assert!(json(&body).is_ok());
+    }
+
+    #[test]
+    fn customer_service_session_events_name_the_agents() {
+        for event in ["kf_create_session", "kf_close_session"] {
+            let push = xml(&event_xml(
+                event,
+                "<KfAccount><![CDATA[test1@test]]></KfAccount>",
+            ))
+            .unwrap();
+            assert_eq!(details_of(&push).kf_account.as_deref(), Some("test1@test"));
+        }
+        let push = xml(&event_xml(
+            "kf_switch_session",
+            "<FromKfAccount><![CDATA[test1@test]]></FromKfAccount><ToKfAccount><![CDATA[test2@test]]></ToKfAccount>",
+        ))
+        .unwrap();
+        assert_eq!(
+            details_of(&push),
+            &EventDetails {
+                from_kf_account: Some("test1@test".into()),
+                to_kf_account: Some("test2@test".into()),
+                ..EventDetails::default()
+            }
+        );
+        let body = json_push(
+            "event",
+            r#","Event":"kf_switch_session","FromKfAccount":"a","ToKfAccount":"b\u0000""#,
+        );
+        assert_eq!(json(&body), Err(PushError::ControlCharacter("ToKfAccount")));
+    }
+
+    #[test]
+    fn json_and_xml_spell_the_same_official_push_the_same_way() {
+        let from_xml = xml(&xml_push("location", XML_LOCATION)).unwrap();
+        let from_json = json(&json_push(
+            "location",
+            r#","Location_X":23.134521,"Location_Y":113.358803,"Scale":20,"Label":"位置信息","MsgId":1234567890123456"#,
+        ))
+        .unwrap();
+        assert_eq!(from_xml.kind, from_json.kind);
+        assert_eq!(from_xml.dedup_key(), from_json.dedup_key());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1288,6 +1980,7 @@ mod tests {
         PushKind::Event {
             event: "user_enter_tempsession".into(),
             session_from: Some("sessionFrom".into()),
+            details: EventDetails::default(),
         }
     }
 
@@ -1431,7 +2124,8 @@ mod tests {
             push.kind,
             PushKind::Event {
                 event: "debug_demo".into(),
-                session_from: None
+                session_from: None,
+                details: EventDetails::default(),
             }
         );
         assert_eq!(push.to_user, "gh_97417a04a28d");
@@ -1662,16 +2356,16 @@ mod tests {
 
     #[test]
     fn an_unknown_xml_msg_type_with_nested_elements_is_kept_whole() {
-        let body = "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName><CreateTime>1482048670</CreateTime><MsgType><![CDATA[video]]></MsgType><Video><MediaId><![CDATA[nested]]></MediaId><Title><![CDATA[t]]></Title></Video><MsgId>99</MsgId></xml>";
+        let body = "<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[fromUser]]></FromUserName><CreateTime>1482048670</CreateTime><MsgType><![CDATA[file]]></MsgType><File><MediaId><![CDATA[nested]]></MediaId><Title><![CDATA[t]]></Title></File><MsgId>99</MsgId></xml>";
         let push = xml(body).unwrap();
         assert_eq!(
             push.kind,
             PushKind::Unknown {
-                msg_type: "video".into(),
+                msg_type: "file".into(),
                 msg_id: Some("99".into())
             }
         );
-        assert_eq!(push.msg_type(), "video");
+        assert_eq!(push.msg_type(), "file");
         assert_eq!(push.raw, body);
         assert_eq!(push.dedup_key(), "msg:99");
     }
@@ -1684,12 +2378,12 @@ mod tests {
 
     #[test]
     fn an_unknown_json_msg_type_without_msg_id_is_kept_whole() {
-        let body = r#"{"FromUserName":"u","CreateTime":1,"MsgType":"location","Location_X":23.1}"#;
+        let body = r#"{"FromUserName":"u","CreateTime":1,"MsgType":"file","Location_X":23.1}"#;
         let push = json(body).unwrap();
         assert_eq!(
             push.kind,
             PushKind::Unknown {
-                msg_type: "location".into(),
+                msg_type: "file".into(),
                 msg_id: None
             }
         );
@@ -1698,7 +2392,7 @@ mod tests {
 
     #[test]
     fn an_unknown_msg_type_with_an_unusable_msg_id_is_still_kept() {
-        let body = r#"{"FromUserName":"u","CreateTime":1,"MsgType":"video","MsgId":1.5}"#;
+        let body = r#"{"FromUserName":"u","CreateTime":1,"MsgType":"file","MsgId":1.5}"#;
         let push = json(body).unwrap();
         assert!(matches!(push.kind, PushKind::Unknown { msg_id: None, .. }));
         assert!(push.dedup_key().starts_with("raw:"));
@@ -2089,18 +2783,18 @@ mod tests {
 
     #[test]
     fn dedup_key_of_an_unknown_push_without_msg_id_is_the_sha1_of_its_body() {
-        let push = json(r#"{"FromUserName":"u","CreateTime":1,"MsgType":"location"}"#).unwrap();
+        let push = json(r#"{"FromUserName":"u","CreateTime":1,"MsgType":"file"}"#).unwrap();
         // sha1 of the body, computed with `printf %s BODY | sha1sum`
         assert_eq!(
             push.dedup_key(),
-            "raw:66eb87f69b1f757a7aebe9989bcd856ad0a4ce52"
+            "raw:7c66eed884f1ea14e6544c5fed83e4d012306779"
         );
     }
 
     #[test]
     fn dedup_key_of_an_unknown_push_with_msg_id_is_its_msg_id() {
         let push =
-            json(r#"{"FromUserName":"u","CreateTime":1,"MsgType":"video","MsgId":"v-1"}"#).unwrap();
+            json(r#"{"FromUserName":"u","CreateTime":1,"MsgType":"file","MsgId":"v-1"}"#).unwrap();
         assert_eq!(push.dedup_key(), "msg:v-1");
     }
 

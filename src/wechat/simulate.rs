@@ -1,4 +1,5 @@
-//! Builds pushes exactly as WeChat's server sends them: the body in JSON or XML, encrypted
+//! Builds pushes exactly as WeChat's server sends them (a mini program's, and an Official
+//! Account's messages and events): the body in JSON or XML, encrypted
 //! (safe mode) when a cipher is given, and the signed query string; `post` sends one. Used by `kefu simulate`,
 //! the tests and the benchmark, so all three speak the real wire format.
 
@@ -8,7 +9,7 @@ use super::crypto::{Cipher, msg_signature, signature};
 use super::push::Format;
 
 /// What the simulated customer does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SimulatedKind {
     Text(String),
     Image {
@@ -21,7 +22,51 @@ pub enum SimulatedKind {
     Enter {
         session_from: String,
     },
+    /// An Official Account customer's voice message (its file, AMR, a media_id WeChat would
+    /// let kefu fetch), with what WeChat's speech recognition heard, if anything.
+    Voice {
+        media_id: String,
+        recognition: Option<String>,
+    },
+    /// A video (`short`: a short video); the file is a media_id as for a voice message.
+    Video {
+        media_id: String,
+        short: bool,
+    },
+    /// A place the customer shared.
+    Location {
+        latitude: f64,
+        longitude: f64,
+        label: String,
+    },
+    /// A link the customer shared.
+    Link {
+        title: String,
+        description: String,
+        url: String,
+    },
+    /// An Official Account's event (`subscribe`, `unsubscribe`, `SCAN`, `CLICK`, `VIEW`,
+    /// `LOCATION`, `kf_create_session`, `kf_close_session`, `kf_switch_session`, or any other
+    /// name) with the fields WeChat gives that event; `key` is its EventKey (the scene of a
+    /// QR code, the menu key, the menu's URL) where it has one, else a sample.
+    Event {
+        event: String,
+        key: Option<String>,
+    },
 }
+
+/// The events `SimulatedKind::Event` fills in as WeChat does (any other name goes alone).
+pub const OFFICIAL_EVENTS: [&str; 9] = [
+    "subscribe",
+    "unsubscribe",
+    "SCAN",
+    "CLICK",
+    "VIEW",
+    "LOCATION",
+    "kf_create_session",
+    "kf_close_session",
+    "kf_switch_session",
+];
 
 /// A push ready to POST: the query string (without `?`) and the body.
 #[derive(Debug, Clone)]
@@ -76,6 +121,88 @@ pub fn push_body(
             fields.push(("MsgType", Field::Text("event".into())));
             fields.push(("Event", Field::Text("user_enter_tempsession".into())));
             fields.push(("SessionFrom", Field::Text(session_from.clone())));
+        }
+        SimulatedKind::Voice {
+            media_id,
+            recognition,
+        } => {
+            fields.push(("MsgType", Field::Text("voice".into())));
+            fields.push(("MediaId", Field::Text(media_id.clone())));
+            fields.push(("Format", Field::Text("amr".into())));
+            if let Some(recognition) = recognition {
+                fields.push(("Recognition", Field::Text(recognition.clone())));
+            }
+            fields.push(("MsgId", Field::Number(msg_id.to_string())));
+        }
+        SimulatedKind::Video { media_id, short } => {
+            let msg_type = if *short { "shortvideo" } else { "video" };
+            fields.push(("MsgType", Field::Text(msg_type.into())));
+            fields.push(("MediaId", Field::Text(media_id.clone())));
+            fields.push(("ThumbMediaId", Field::Text(format!("{media_id}-cover"))));
+            fields.push(("MsgId", Field::Number(msg_id.to_string())));
+        }
+        SimulatedKind::Location {
+            latitude,
+            longitude,
+            label,
+        } => {
+            fields.push(("MsgType", Field::Text("location".into())));
+            fields.push(("Location_X", Field::Number(format!("{latitude:.6}"))));
+            fields.push(("Location_Y", Field::Number(format!("{longitude:.6}"))));
+            fields.push(("Scale", Field::Number("15".into())));
+            fields.push(("Label", Field::Text(label.clone())));
+            fields.push(("MsgId", Field::Number(msg_id.to_string())));
+        }
+        SimulatedKind::Link {
+            title,
+            description,
+            url,
+        } => {
+            fields.push(("MsgType", Field::Text("link".into())));
+            fields.push(("Title", Field::Text(title.clone())));
+            fields.push(("Description", Field::Text(description.clone())));
+            fields.push(("Url", Field::Text(url.clone())));
+            fields.push(("MsgId", Field::Number(msg_id.to_string())));
+        }
+        SimulatedKind::Event { event, key } => {
+            fields.push(("MsgType", Field::Text("event".into())));
+            fields.push(("Event", Field::Text(event.clone())));
+            let key = |sample: &str| Field::Text(key.clone().unwrap_or_else(|| sample.to_owned()));
+            let ticket =
+                || Field::Text("gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL2tlZnU=".into());
+            match event.as_str() {
+                // a follow from a QR code; a plain follow has no key at all
+                "subscribe" => {
+                    if let Field::Text(scene) = key("")
+                        && !scene.is_empty()
+                    {
+                        fields.push(("EventKey", Field::Text(format!("qrscene_{scene}"))));
+                        fields.push(("Ticket", ticket()));
+                    }
+                }
+                "SCAN" => {
+                    fields.push(("EventKey", key("kefu-demo-scene")));
+                    fields.push(("Ticket", ticket()));
+                }
+                "CLICK" => fields.push(("EventKey", key("MENU_CONTACT_US"))),
+                "VIEW" => fields.push(("EventKey", key("https://example.com/help"))),
+                "LOCATION" => {
+                    fields.push(("Latitude", Field::Number("23.137466".into())));
+                    fields.push(("Longitude", Field::Number("113.352425".into())));
+                    fields.push(("Precision", Field::Number("119.385040".into())));
+                }
+                "kf_create_session" | "kf_close_session" => {
+                    fields.push(("KfAccount", key("kf2001@gh_kefu_simulated")));
+                }
+                "kf_switch_session" => {
+                    fields.push(("FromKfAccount", key("kf2001@gh_kefu_simulated")));
+                    fields.push((
+                        "ToKfAccount",
+                        Field::Text("kf2002@gh_kefu_simulated".into()),
+                    ));
+                }
+                _ => {}
+            }
         }
     }
     match format {

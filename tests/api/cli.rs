@@ -641,6 +641,13 @@ async fn simulate_sends_each_kind_of_push_that_kefu_stores() {
             vec!["--image"],
             vec!["--card"],
             vec!["--enter"],
+            // an Official Account's
+            vec!["--voice"],
+            vec!["--video"],
+            vec!["--location"],
+            vec!["--link"],
+            vec!["--event", "SCAN"],
+            vec!["--event", "kf_switch_session"],
         ] {
             let who = openid(&format!("simulate-{format}"));
             let mut args = vec!["simulate", "--url", &url, "--openid", &who];
@@ -672,6 +679,20 @@ async fn simulate_sends_each_kind_of_push_that_kefu_stores() {
                             .as_str()
                             .is_some_and(|s| !s.is_empty())
                     );
+                }
+                "--voice" => {
+                    assert_eq!(m["type"], "voice");
+                    assert_eq!(m["content"]["format"], "amr");
+                }
+                "--video" => assert_eq!(m["type"], "video"),
+                "--location" => {
+                    assert_eq!(m["type"], "location");
+                    assert_eq!(m["content"]["latitude"], 23.134521);
+                }
+                "--link" => assert_eq!(m["content"]["url"], "https://example.com/kefu"),
+                "--event" => {
+                    assert_eq!(m["type"], "event");
+                    assert_eq!(m["content"]["event"], what[1]);
                 }
                 _ => {
                     assert_eq!(m["type"], "event");
@@ -754,6 +775,17 @@ async fn simulate_reports_a_refusal_as_one_sentence() {
     )
     .await;
     assert!(assert_one_sentence_failure(&bad_openid).contains("--openid"));
+    // an event name WeChat would never send
+    let bad_event = run_async(
+        kefu(
+            scratch.path(),
+            &[("KEFU_WECHAT_TOKEN", TOKEN)],
+            &["simulate", "--url", &url, "--event", "<script>"],
+        ),
+        None,
+    )
+    .await;
+    assert!(assert_one_sentence_failure(&bad_event).contains("--event"));
     app.assert_nothing_stored().await;
 }
 
@@ -1237,6 +1269,8 @@ async fn kefu_demo_runs_the_whole_loop_without_a_wechat_account() {
 
     for body in [
         serde_json::json!({"openid": "o-demo-test", "kind": "enter"}),
+        serde_json::json!({"openid": "o-demo-test", "kind": "voice"}),
+        serde_json::json!({"openid": "o-demo-test", "kind": "location"}),
         serde_json::json!({"openid": "o-demo-test", "kind": "text", "text": "我的订单没到"}),
     ] {
         let r = client
@@ -1290,6 +1324,48 @@ async fn kefu_demo_runs_the_whole_loop_without_a_wechat_account() {
         replies["replies"][0]["body"]["text"]["content"], "您好！我们马上处理。",
         "{replies}"
     );
+
+    // an Official Account's voice message and place, from the simulator's buttons: the voice
+    // file is fetched from the demo's fake WeChat API and kept as it came (AMR)
+    let messages: serde_json::Value = client
+        .get(format!("{base}/api/v1/conversations/{id}/messages"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let of_type = |kind: &str| {
+        messages["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["type"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} in {messages}"))
+    };
+    assert!(of_type("location")["content"]["label"].is_string());
+    let voice_url = of_type("voice")["content"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = client
+            .get(format!("{base}{voice_url}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            assert_eq!(r.headers()["content-type"], "audio/amr");
+            assert!(r.bytes().await.unwrap().starts_with(b"#!AMR\n"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the voice file never came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let status = tokio::task::spawn_blocking(move || server.terminate())
         .await

@@ -16,6 +16,7 @@ mod helpers;
 mod inbox;
 mod list;
 mod live;
+mod official;
 mod operations;
 mod requests;
 mod settings;

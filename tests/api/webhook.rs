@@ -339,14 +339,16 @@ fn signed_encrypt(body: &str, format: Format) -> String {
 // ---------------------------------------------------------------------------------------------
 // Unknown message types are kept whole
 
+// (voice, video and location were kept so until kefu read an Official Account's messages:
+// tests/api/official.rs; a file is a type it still does not know)
 #[tokio::test]
-async fn an_unknown_voice_push_is_kept_whole_as_unknown() {
+async fn an_unknown_file_push_is_kept_whole_as_unknown() {
     let app = TestApp::start().await;
     for mode in [Mode::Plain, Mode::Safe] {
-        let who = openid(&format!("voice-{mode:?}"));
+        let who = openid(&format!("file-{mode:?}"));
         // spacing and key order as sent must survive: raw is the body exactly
         let body = format!(
-            "{{ \"ToUserName\": \"gh_x\", \"FromUserName\": \"{who}\", \"CreateTime\": {},\n  \"MsgType\": \"voice\", \"MediaId\": \"voice-media\", \"Format\": \"amr\", \"Recognition\": \"语音\", \"MsgId\": {} }}",
+            "{{ \"ToUserName\": \"gh_x\", \"FromUserName\": \"{who}\", \"CreateTime\": {},\n  \"MsgType\": \"file\", \"MediaId\": \"file-media\", \"Title\": \"合同.pdf\", \"FileKey\": 7, \"MsgId\": {} }}",
             now(),
             random_msg_id()
         );
@@ -362,12 +364,12 @@ async fn an_unknown_voice_push_is_kept_whole_as_unknown() {
 }
 
 #[tokio::test]
-async fn an_unknown_video_push_with_nested_xml_is_kept_whole_as_unknown() {
+async fn an_unknown_file_push_with_nested_xml_is_kept_whole_as_unknown() {
     let app = TestApp::start().await;
     for mode in MODES {
-        let who = openid(&format!("video-{mode:?}"));
+        let who = openid(&format!("file-{mode:?}"));
         let body = format!(
-            "<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[{who}]]></FromUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[video]]></MsgType><Video><MediaId><![CDATA[video-media]]></MediaId><Thumb><MediaId><![CDATA[thumb]]></MediaId></Thumb><Title><![CDATA[视频]]></Title></Video><MsgId>{}</MsgId></xml>",
+            "<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[{who}]]></FromUserName><CreateTime>{}</CreateTime><MsgType><![CDATA[file]]></MsgType><File><MediaId><![CDATA[file-media]]></MediaId><Thumb><MediaId><![CDATA[thumb]]></MediaId></Thumb><Title><![CDATA[文件]]></Title></File><MsgId>{}</MsgId></xml>",
             now(),
             random_msg_id()
         );
@@ -379,8 +381,10 @@ async fn an_unknown_video_push_with_nested_xml_is_kept_whole_as_unknown() {
     }
 }
 
+/// WxJava's vector encrypts a video as a passive reply nests it (`<Video><MediaId>`, and no
+/// MsgId), which no push of WeChat's is: decrypted, then refused for what it lacks.
 #[tokio::test]
-async fn a_video_push_encrypted_by_wxjava_is_kept_whole_as_unknown() {
+async fn a_video_push_encrypted_by_wxjava_is_decrypted_and_refused_for_what_it_lacks() {
     let vector = vector("wxjava_WxCryptUtilTest.json");
     let token = vector["token"].as_str().unwrap();
     let appid = vector["appid"].as_str().unwrap();
@@ -394,13 +398,21 @@ async fn a_video_push_encrypted_by_wxjava_is_kept_whole_as_unknown() {
     ])
     .await;
     let case = &vector["cases"][1];
-    let plaintext = case["plaintext"].as_str().unwrap();
+    assert!(
+        case["plaintext"]
+            .as_str()
+            .unwrap()
+            .contains("<Video><MediaId>")
+    );
     let encrypt = case["expected_Encrypt"].as_str().unwrap();
-    assert_success(app.send(&app.sign_encrypt(encrypt, Format::Xml)).await).await;
-    let messages = app.messages_of("gh_7f083739789a").await;
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0]["type"], "unknown");
-    assert_eq!(messages[0]["content"]["raw"], plaintext);
+    let resp = app.send(&app.sign_encrypt(encrypt, Format::Xml)).await;
+    let body = assert_error(resp, StatusCode::BAD_REQUEST).await;
+    // the reason is in the plaintext: the body was decrypted
+    assert_eq!(
+        body["error"]["message"], "the push has no MsgId field",
+        "{body}"
+    );
+    app.assert_nothing_stored().await;
 }
 
 #[tokio::test]

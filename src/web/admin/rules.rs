@@ -83,7 +83,14 @@ fn reply_type_label(a: &AdminText, kind: MessageType) -> &'static str {
         MessageType::Link => a.reply_link,
         MessageType::MiniProgramPage => a.reply_card,
         MessageType::Image => a.reply_image,
-        MessageType::Event | MessageType::Note | MessageType::Unknown => a.unknown,
+        // no rule replies with these (`services::replies` takes none of them)
+        MessageType::Event
+        | MessageType::Note
+        | MessageType::Unknown
+        | MessageType::Voice
+        | MessageType::Video
+        | MessageType::ShortVideo
+        | MessageType::Location => a.unknown,
     }
 }
 
@@ -103,6 +110,12 @@ fn reply_lines(reply: &MessageContent) -> Vec<String> {
             .collect(),
         MessageContent::Event(c) => vec![c.event.clone()],
         MessageContent::Unknown(c) => vec![c.raw.clone()],
+        // what customers send, never a rule's reply; shown plainly should one be stored
+        MessageContent::Voice(c) => vec![format!("media_id {}", c.media_id)],
+        MessageContent::Video(c) | MessageContent::ShortVideo(c) => {
+            vec![format!("media_id {}", c.media_id)]
+        }
+        MessageContent::Location(c) => vec![c.label.clone()],
     };
     lines.into_iter().filter(|l| !l.trim().is_empty()).collect()
 }
@@ -403,7 +416,7 @@ impl RuleForm {
                 f.link_title = c.title.clone();
                 f.link_description = c.description.clone();
                 f.link_url = c.url.clone();
-                f.link_thumb_url = c.thumb_url.clone();
+                f.link_thumb_url = c.thumb_url.clone().unwrap_or_default();
             }
             Some(MessageContent::MiniProgramPage(c)) => {
                 f.reply_type = "miniprogrampage".into();
