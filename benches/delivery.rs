@@ -168,6 +168,7 @@ async fn seed(dir: &std::path::Path, conversations: usize, backlog: usize) {
             sender_id: None,
             content: &content,
             deliver: true,
+            answered_in_push: false,
         };
         outbox::insert(&mut tx, &message, now)
             .await

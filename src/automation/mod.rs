@@ -127,9 +127,14 @@ pub enum Outcome {
     Nothing,
 }
 
-/// The webhook must answer with a transfer to WeChat's customer-service tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TransferToWechat;
+/// What the webhook answers in the push's response instead of `success`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// a transfer to WeChat's customer-service tool
+    TransferToWechat,
+    /// an Official Account's passive reply: the bot's text, already recorded as sent
+    Text(String),
+}
 
 enum Job {
     /// a customer message was stored (text carries what rules match against)
@@ -306,9 +311,41 @@ impl Automation {
         }
     }
 
-    /// Called by the webhook once a new push is stored. Returns `Some` when the answer must
-    /// transfer the customer to WeChat's tool; anything else is left to the bot's task.
-    pub async fn after_push(&self, push: &Push, conversation_id: i64) -> Option<TransferToWechat> {
+    /// Called by the webhook once a new push is stored. Returns `Some` when the push's response
+    /// answers it: a transfer to WeChat's tool, or, where the channel takes passive replies
+    /// (`passive`: an Official Account), the bot's text, decided here within WeChat's 5 s.
+    /// Anything else is left to the bot's task.
+    pub async fn after_push(
+        &self,
+        push: &Push,
+        conversation_id: i64,
+        passive: bool,
+    ) -> Option<Answer> {
+        if passive && self.is_customer_message(push) {
+            let rule = match &push.kind {
+                PushKind::Text { content, .. } => self.compiled().choose(content).cloned(),
+                _ => None,
+            };
+            if rule
+                .as_ref()
+                .is_some_and(|r| r.action == Action::TransferWechat)
+            {
+                // below, as for every channel
+            } else if rule.is_some() || self.unmatched_matters() {
+                return match self
+                    .on_message(conversation_id, rule.map(|r| r.id), true)
+                    .await
+                {
+                    Ok(text) => text.map(Answer::Text),
+                    Err(e) => {
+                        tracing::warn!(error = %e, conversation.id = conversation_id, "the bot could not answer a message");
+                        None
+                    }
+                };
+            } else {
+                return None;
+            }
+        }
         match &push.kind {
             PushKind::Text { content, .. } => {
                 let rule = self.compiled().choose(content).cloned();
@@ -316,7 +353,7 @@ impl Automation {
                     && rule.action == Action::TransferWechat
                 {
                     match self.transfer(conversation_id, rule.id).await {
-                        Ok(true) => return Some(TransferToWechat),
+                        Ok(true) => return Some(Answer::TransferToWechat),
                         Ok(false) => return None,
                         Err(e) => {
                             // answer `success`: the customer stays with kefu
@@ -436,7 +473,10 @@ impl Automation {
             Job::Message {
                 conversation_id,
                 rule,
-            } => self.on_message(conversation_id, rule).await,
+            } => self
+                .on_message(conversation_id, rule, false)
+                .await
+                .map(|_| ()),
             Job::Enter {
                 conversation_id,
                 session_from,
@@ -452,10 +492,32 @@ impl Automation {
         }
     }
 
-    async fn on_message(&self, conversation_id: i64, rule: Option<i64>) -> anyhow::Result<()> {
+    /// Whether the push is the customer talking (what rules, away and fallback answer).
+    fn is_customer_message(&self, push: &Push) -> bool {
+        matches!(
+            push.kind,
+            PushKind::Text { .. }
+                | PushKind::Image { .. }
+                | PushKind::MiniProgramPage { .. }
+                | PushKind::Voice { .. }
+                | PushKind::Video { .. }
+                | PushKind::Location { .. }
+                | PushKind::Link { .. }
+        )
+    }
+
+    /// The bot's answer to a customer message: the rule's reply (and handoff), or the away or
+    /// fallback message. With `passive`, a plain text answer is recorded as sent and returned
+    /// for the push's response; anything else is queued as usual.
+    async fn on_message(
+        &self,
+        conversation_id: i64,
+        rule: Option<i64>,
+        passive: bool,
+    ) -> anyhow::Result<Option<String>> {
         let store = &self.inner.store;
         let Some(mut row) = conversations::get(store.pool(), conversation_id).await? else {
-            return Ok(());
+            return Ok(None);
         };
         if row.handler == Handler::Wechat {
             // WeChat routed the customer back to kefu: the bot owns the conversation again
@@ -468,32 +530,57 @@ impl Automation {
                 .publish(Event::ConversationChanged { conversation_id });
         }
         if owned_by_human(&row) {
-            return Ok(());
+            return Ok(None);
         }
         let now = now_millis();
         let compiled = self.compiled();
         if let Some(rule) = rule.and_then(|id| compiled.rules.get(&id)) {
             self.count_hit(rule.id, now);
+            let mut answered = None;
             if let Some(reply) = &rule.reply {
                 let attachment = rule.media.as_ref().map(|m| delivery::Attachment {
                     path: m.path.clone(),
                     content_type: m.content_type.clone(),
                 });
-                self.send_with(&row, reply, attachment).await?;
+                answered = self.answer(&row, reply, attachment, passive).await?;
             }
             if rule.action == Action::Handoff {
                 self.hand_off(conversation_id).await?;
             }
-            return Ok(());
+            return Ok(answered);
         }
         let settings = self.settings();
         let Some((note, text, minutes)) = unmatched_reply(&settings, now) else {
-            return Ok(());
+            return Ok(None);
         };
         if self.claim_note(&row, note, minutes, now).await? {
-            self.send(&row, &MessageContent::text(text)).await?;
+            return self
+                .answer(&row, &MessageContent::text(text), None, passive)
+                .await;
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// A text answered in the push's response where that is allowed (`passive`, no
+    /// attachment): recorded as sent and returned; anything else queued (`send_with`).
+    async fn answer(
+        &self,
+        row: &ConversationRow,
+        reply: &MessageContent,
+        attachment: Option<delivery::Attachment>,
+        passive: bool,
+    ) -> anyhow::Result<Option<String>> {
+        match reply {
+            MessageContent::Text(t) if passive && attachment.is_none() => {
+                delivery::record_passive(&self.inner.store, &self.inner.live, row.id, reply)
+                    .await?;
+                Ok(Some(t.text.clone()))
+            }
+            _ => {
+                self.send_with(row, reply, attachment).await?;
+                Ok(None)
+            }
+        }
     }
 
     async fn on_enter(

@@ -102,6 +102,7 @@ pub async fn queue_reply(
         sender_id: sender.1,
         content,
         deliver,
+        answered_in_push: false,
     };
     let id = match outbox_store::insert(&mut tx, &message, now).await {
         Ok(id) => id,
@@ -129,6 +130,38 @@ pub async fn queue_reply(
     if deliver {
         live.outbox_waiting();
     }
+    Ok(row)
+}
+
+/// Records the bot's reply that the webhook answers in the push's response (an Official
+/// Account's passive reply): sent once the response is, spending none of the customer's
+/// replies (WeChat counts only the send API's), needing no access token.
+pub async fn record_passive(
+    store: &Store,
+    live: &Live,
+    conversation_id: i64,
+    content: &MessageContent,
+) -> Result<MessageRow, QueueError> {
+    let now = now_millis();
+    let mut tx = store.begin_write().await?;
+    let message = NewMessage {
+        conversation_id,
+        sender_kind: SenderKind::Bot,
+        sender_id: None,
+        content,
+        deliver: true,
+        answered_in_push: true,
+    };
+    let id = outbox_store::insert(&mut tx, &message, now).await?;
+    let row = messages::get(&mut *tx, id)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    tx.commit().await?;
+    live.publish(Event::MessageAdded {
+        conversation_id,
+        message_id: id,
+        new_conversation: false,
+    });
     Ok(row)
 }
 

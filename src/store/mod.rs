@@ -333,6 +333,7 @@ mod tests {
                 sender_id: None,
                 content: &content,
                 deliver: false,
+                answered_in_push: false,
             };
             let id = outbox::insert(&mut tx, &message, 3_000).await.unwrap();
             tx.commit().await.unwrap();

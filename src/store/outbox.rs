@@ -44,6 +44,9 @@ pub struct NewMessage<'a> {
     pub content: &'a MessageContent,
     /// notes are stored, never sent
     pub deliver: bool,
+    /// answered in the push's response (an Official Account's passive reply): sent already,
+    /// nothing to queue
+    pub answered_in_push: bool,
 }
 
 /// Inserts the message and, when it is to be delivered, its outbox row; returns its id.
@@ -52,10 +55,10 @@ pub async fn insert(
     m: &NewMessage<'_>,
     now: Millis,
 ) -> sqlx::Result<i64> {
-    let status = if m.deliver {
-        MessageStatus::Queued
-    } else {
-        MessageStatus::Received
+    let status = match (m.deliver, m.answered_in_push) {
+        (_, true) => MessageStatus::Sent,
+        (true, false) => MessageStatus::Queued,
+        (false, false) => MessageStatus::Received,
     };
     let id: i64 = sqlx::query_scalar(
         r"insert into messages (conversation_id, direction, sender_kind, sender_id, type, content, status, created_at)
@@ -71,7 +74,7 @@ pub async fn insert(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    if m.deliver {
+    if m.deliver && !m.answered_in_push {
         sqlx::query(
             "insert into outbox (message_id, conversation_id, attempts, next_attempt_at) values ($1, $2, 0, $3)",
         )

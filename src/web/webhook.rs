@@ -14,6 +14,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use crate::app::AppState;
+use crate::automation::Answer;
 use crate::channels::Endpoint;
 use crate::error::{AppError, AppResult};
 use crate::store::inbound::Stored;
@@ -215,19 +216,26 @@ async fn receive(
                 push.kind = push.msg_type(),
                 "push stored"
             );
-            if state
+            // Official Accounts take the bot's text in the push's response (no quota, no token)
+            let takes_passive =
+                channel.kind() == crate::domain::channel::ChannelKind::OfficialAccount;
+            let now_secs = crate::domain::now_millis() / 1000;
+            let answer = state
                 .automation
-                .after_push(&push, conversation_id)
-                .await
-                .is_some()
-            {
-                let reply = crate::wechat::reply::transfer_customer_service(
-                    &push,
-                    format,
-                    crate::domain::now_millis() / 1000,
-                );
-                return Ok(passive(&channel, token, nonce, encrypted, format, &reply));
-            }
+                .after_push(&push, conversation_id, takes_passive)
+                .await;
+            let reply = match answer {
+                Some(Answer::TransferToWechat) => {
+                    metrics::counter!("kefu_pushes_total", "outcome" => "transferred").increment(1);
+                    crate::wechat::reply::transfer_customer_service(&push, format, now_secs)
+                }
+                Some(Answer::Text(text)) => {
+                    metrics::counter!("kefu_pushes_total", "outcome" => "answered").increment(1);
+                    crate::wechat::reply::text(&push, &text, format, now_secs)
+                }
+                None => return Ok(success()),
+            };
+            return Ok(passive(&channel, token, nonce, encrypted, format, &reply));
         }
         Ok(Stored::Duplicate) => {
             metrics::counter!("kefu_pushes_total", "outcome" => "duplicate").increment(1);
@@ -268,7 +276,6 @@ fn passive(
         Format::Json => "application/json",
         Format::Xml => "application/xml; charset=utf-8",
     };
-    metrics::counter!("kefu_pushes_total", "outcome" => "transferred").increment(1);
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 

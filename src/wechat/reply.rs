@@ -1,6 +1,6 @@
 //! Passive replies: what kefu answers in the webhook's HTTP response instead of `success`.
-//! Today that is only the transfer to WeChat's own customer-service tool
-//! (docs/WECHAT.md §3): the four documented fields, in the push's data format, and in
+//! The transfer to WeChat's own customer-service tool (docs/WECHAT.md §3), and an Official
+//! Account's passive text reply: the four documented fields, in the push's data format, and in
 //! safe mode encrypted into the `Encrypt`/`MsgSignature`/`TimeStamp`/`Nonce` envelope.
 
 use serde_json::json;
@@ -28,6 +28,27 @@ pub fn transfer_customer_service(push: &Push, format: Format, now_secs: i64) -> 
             "FromUserName": push.to_user,
             "CreateTime": now_secs,
             "MsgType": "transfer_customer_service",
+        })
+        .to_string(),
+    }
+}
+
+/// A text answered in the push's response (an Official Account's passive reply): to the
+/// customer who sent `push`, from the account, in the push's data format.
+pub fn text(push: &Push, content: &str, format: Format, now_secs: i64) -> String {
+    match format {
+        Format::Xml => format!(
+            "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{now_secs}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content>{}</Content></xml>",
+            cdata(&push.from_user),
+            cdata(&push.to_user),
+            cdata(content),
+        ),
+        Format::Json => json!({
+            "ToUserName": push.from_user,
+            "FromUserName": push.to_user,
+            "CreateTime": now_secs,
+            "MsgType": "text",
+            "Content": content,
         })
         .to_string(),
     }

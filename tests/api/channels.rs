@@ -830,3 +830,113 @@ async fn an_agent_limited_to_one_channel_sees_nothing_of_another() {
     }
     assert_eq!(counts.unwrap()["all"], 1);
 }
+
+#[tokio::test]
+async fn an_official_accounts_auto_reply_is_answered_in_the_push_encrypted_with_its_key() {
+    use kefu::wechat::crypto::msg_signature;
+    use kefu::wechat::push::encrypted_field;
+
+    let (app, fake) = two_accounts().await;
+    add_shop(&app).await;
+    let rule = app
+        .post_json(
+            "/api/v1/rules",
+            json!({"name": "hours", "match": "contains", "keywords": ["营业时间"], "action": "reply",
+                   "reply": {"type": "text", "content": {"text": "每天 9:00–21:00 <营业>"}}}),
+        )
+        .await;
+    assert_eq!(rule.status(), StatusCode::CREATED);
+
+    for format in FORMATS {
+        let customer = openid("passive");
+        let body = simulate::push_body(
+            &SimulatedKind::Text("请问营业时间？".into()),
+            &customer,
+            simulate::random_msg_id(),
+            now(),
+            format,
+        );
+        let signed = sign_as(
+            SHOP_TOKEN,
+            &cipher(SHOP_AES_KEY, SHOP_APPID),
+            &body,
+            Mode::Safe,
+            format,
+            now(),
+        );
+        let resp = post_to(&app, "/wechat/shop", &signed).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let answer = resp.text().await.unwrap();
+        let encrypt = encrypted_field(answer.as_bytes(), format).expect("an encrypted answer");
+        let plain = String::from_utf8(
+            cipher(SHOP_AES_KEY, SHOP_APPID)
+                .decrypt(&encrypt)
+                .expect("decrypts with the shop's key and AppID"),
+        )
+        .unwrap();
+        let nonce = signed
+            .query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("nonce="))
+            .unwrap();
+        let timestamp = match format {
+            Format::Json => serde_json::from_str::<Value>(&answer).unwrap()["TimeStamp"]
+                .as_i64()
+                .unwrap()
+                .to_string(),
+            Format::Xml => answer
+                .split("<TimeStamp>")
+                .nth(1)
+                .and_then(|s| s.split("</TimeStamp>").next())
+                .unwrap()
+                .to_owned(),
+        };
+        assert!(
+            answer.contains(&msg_signature(SHOP_TOKEN, &timestamp, nonce, &encrypt)),
+            "signed with the shop's Token: {answer}"
+        );
+        let (msg_type, content, to) = match format {
+            Format::Json => {
+                let v: Value = serde_json::from_str(&plain).unwrap();
+                (
+                    v["MsgType"].as_str().unwrap().to_owned(),
+                    v["Content"].as_str().unwrap().to_owned(),
+                    v["ToUserName"].as_str().unwrap().to_owned(),
+                )
+            }
+            Format::Xml => {
+                let field = |name: &str| {
+                    plain
+                        .split(&format!("<{name}><![CDATA["))
+                        .nth(1)
+                        .and_then(|s| s.split("]]>").next())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                (field("MsgType"), field("Content"), field("ToUserName"))
+            }
+        };
+        assert_eq!(msg_type, "text", "{plain}");
+        assert_eq!(content, "每天 9:00–21:00 <营业>");
+        assert_eq!(to, customer);
+
+        // recorded as the bot's, sent, without spending a reply
+        let conversation = app.conversation_of(&customer).await;
+        assert_eq!(conversation["replies_left"], 5, "{conversation}");
+        let messages = app.messages(id_of(&conversation)).await;
+        let bot = messages
+            .iter()
+            .find(|m| m["sender"]["kind"] == "bot")
+            .expect("the bot's reply is in the conversation");
+        assert_eq!(bot["status"], "sent");
+        assert_eq!(bot["content"]["text"], "每天 9:00–21:00 <营业>");
+    }
+    assert!(fake.sent().is_empty(), "nothing went through the send API");
+
+    // the mini program channel answers through the send API, as before
+    let customer = openid("mini");
+    app.push_text(&customer, "营业时间").await;
+    let sent = fake.wait_for_sent(1, Duration::from_secs(20)).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].appid, APPID);
+}
