@@ -22,12 +22,27 @@ use crate::wechat::simulate::{self, SimulatedKind};
 const APPID: &str = "wxde00000000000001";
 const SECRET: &str = "demo-app-secret";
 const TOKEN: &str = "demo-token";
+/// The demo's Official Account (公众号), a channel beside the mini program.
+pub const OA_CHANNEL: &str = "oa-demo";
+const OA_APPID: &str = "wxde00000000000002";
+const OA_SECRET: &str = "demo-oa-app-secret";
+const OA_TOKEN: &str = "demoOaToken";
 
-/// What the simulator page needs: the fake API (to see replies) and how to push as WeChat.
+/// How the simulator pushes to one channel's webhook as WeChat would.
+struct Target {
+    webhook_url: String,
+    token: &'static str,
+    cipher: Cipher,
+    format: Format,
+}
+
+/// What the simulator page needs: the fake API (to see replies) and how to push as WeChat to
+/// each of the demo's channels (the mini program `default`, and the Official Account).
 pub struct Demo {
     pub fake: FakeWechat,
     pub webhook_url: String,
-    cipher: Cipher,
+    mini_program: Target,
+    official_account: Target,
     http: reqwest::Client,
 }
 
@@ -43,8 +58,14 @@ pub fn voice_amr() -> Vec<u8> {
 }
 
 impl Demo {
-    /// Sends `kind` from `openid` to kefu's webhook as WeChat would; returns kefu's answer.
-    pub async fn push(&self, openid: &str, kind: SimulatedKind) -> anyhow::Result<String> {
+    /// Sends `kind` from `openid` to kefu's webhook as WeChat would (to the Official Account's
+    /// when `official_account`); returns kefu's answer.
+    pub async fn push(
+        &self,
+        openid: &str,
+        kind: SimulatedKind,
+        official_account: bool,
+    ) -> anyhow::Result<String> {
         match &kind {
             SimulatedKind::Image { media_id }
             | SimulatedKind::Card {
@@ -55,15 +76,25 @@ impl Demo {
             }
             _ => {}
         }
+        let channel = if official_account {
+            &self.official_account
+        } else {
+            &self.mini_program
+        };
         let target = simulate::Target {
-            webhook_url: &self.webhook_url,
-            token: TOKEN,
-            cipher: Some(&self.cipher),
-            format: Format::Json,
+            webhook_url: &channel.webhook_url,
+            token: channel.token,
+            cipher: Some(&channel.cipher),
+            format: channel.format,
         };
         let (status, text) = simulate::post(&self.http, &target, &kind, openid).await?;
         anyhow::ensure!(status.is_success(), "kefu answered {status}: {text}");
-        Ok(text)
+        // a passive reply comes encrypted, as WeChat would receive it: shown decrypted
+        let answer = crate::wechat::push::encrypted_field(text.as_bytes(), channel.format)
+            .ok()
+            .and_then(|encrypt| channel.cipher.decrypt(&encrypt).ok())
+            .and_then(|plain| String::from_utf8(plain).ok());
+        Ok(answer.unwrap_or(text))
     }
 }
 
@@ -73,7 +104,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         "kefu-demo-{}",
         accounts::random_secret(6).replace(['-', '_'], "x")
     ));
-    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET))
+    let fake = FakeWechat::start(FakeConfig::new(APPID, SECRET).with_account(OA_APPID, OA_SECRET))
         .await
         .context("cannot start the fake WeChat API")?;
     let aes_key_text = random_aes_key();
@@ -107,13 +138,31 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (KEFU_LISTEN)", config.listen))?;
     let addr: SocketAddr = listener.local_addr()?;
     let base = format!("http://{addr}");
+    let oa_aes_key = random_aes_key();
+    let oa_cipher = Cipher::new(
+        AesKey::from_encoding_key(&oa_aes_key)
+            .map_err(|e| anyhow::anyhow!("cannot make a demo key: {e}"))?,
+        OA_APPID,
+    );
     let demo = Arc::new(Demo {
         fake,
         webhook_url: format!("{base}{}", config.webhook_path),
-        cipher: Cipher::new(aes_key, APPID),
+        mini_program: Target {
+            webhook_url: format!("{base}{}", config.webhook_path),
+            token: TOKEN,
+            cipher: Cipher::new(aes_key, APPID),
+            format: Format::Json,
+        },
+        official_account: Target {
+            webhook_url: format!("{base}{}/{OA_CHANNEL}", config.webhook_path),
+            token: OA_TOKEN,
+            cipher: oa_cipher,
+            format: Format::Xml,
+        },
         http: reqwest::Client::new(),
     });
     let running = crate::app::start_with(config, listener, Some(demo)).await?;
+    add_official_account(&running.state, &oa_aes_key).await?;
     let token = accounts::create_token(
         &running.state.store,
         Caller::System,
@@ -135,6 +184,32 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let result = running.until_signal().await;
     remove_dir(data_dir);
     result
+}
+
+/// The demo's second channel: an Official Account at the same fake WeChat API.
+async fn add_official_account(state: &crate::app::AppState, aes_key: &str) -> anyhow::Result<()> {
+    use crate::domain::channel::{ChannelKind, DataFormat};
+    use crate::services::channels::{self, ChannelInput};
+    let input = ChannelInput {
+        name: Some(OA_CHANNEL.to_owned()),
+        kind: Some(ChannelKind::OfficialAccount),
+        appid: Some(OA_APPID.to_owned()),
+        token: Some(OA_TOKEN.to_owned()),
+        aes_key: Some(aes_key.to_owned()),
+        secret: Some(OA_SECRET.to_owned()),
+        format: Some(Some(DataFormat::Xml)),
+        display_name: Some("演示公众号".to_owned()),
+        enabled: None,
+    };
+    channels::add(
+        &state.store,
+        state.channels.context(),
+        Caller::System,
+        &input,
+    )
+    .await?;
+    state.channels.reload().await?;
+    Ok(())
 }
 
 fn remove_dir(dir: PathBuf) {

@@ -2262,6 +2262,9 @@ pub struct OfficialText {
     /// the demo's customer simulator
     pub demo_send_voice: &'static str,
     pub demo_send_location: &'static str,
+    pub demo_channel: &'static str,
+    pub demo_miniprogram: &'static str,
+    pub demo_officialaccount: &'static str,
 }
 
 pub static OFFICIAL_ZH: OfficialText = OfficialText {
@@ -2292,6 +2295,9 @@ pub static OFFICIAL_ZH: OfficialText = OfficialText {
     someone: "（未注明）",
     demo_send_voice: "发送语音",
     demo_send_location: "发送位置",
+    demo_channel: "写给",
+    demo_miniprogram: "小程序",
+    demo_officialaccount: "公众号",
 };
 
 pub static OFFICIAL_EN: OfficialText = OfficialText {
@@ -2322,6 +2328,9 @@ pub static OFFICIAL_EN: OfficialText = OfficialText {
     someone: "(not named)",
     demo_send_voice: "Send a voice message",
     demo_send_location: "Share a location",
+    demo_channel: "Write to",
+    demo_miniprogram: "the mini program",
+    demo_officialaccount: "the Official Account",
 };
 
 impl Lang {

@@ -14,7 +14,7 @@ async function push(kind) {
   const res = await fetch("/demo/customer/push", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ openid: openid.value, kind, text: text.value }),
+    body: JSON.stringify({ openid: openid.value, kind, text: text.value, channel: document.getElementById("channel").value }),
   });
   const body = await res.json().catch(() => ({}));
   status.textContent = res.ok

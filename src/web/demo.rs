@@ -67,6 +67,10 @@ pub(super) struct PushBody {
     pub(super) kind: String,
     #[serde(default)]
     pub(super) text: String,
+    /// "officialaccount" writes to the demo's Official Account; anything else (or none) to the
+    /// mini program
+    #[serde(default)]
+    pub(super) channel: String,
 }
 
 fn check_openid(openid: &str, lang: Lang) -> AppResult<()> {
@@ -127,7 +131,7 @@ async fn push(
         }
     };
     let answer = demo
-        .push(&body.openid, kind)
+        .push(&body.openid, kind, body.channel == "officialaccount")
         .await
         .map_err(AppError::Internal)?;
     Ok(Json(Pushed { answer }))

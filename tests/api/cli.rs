@@ -1367,6 +1367,58 @@ async fn kefu_demo_runs_the_whole_loop_without_a_wechat_account() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // the demo's second channel, an Official Account: the simulator writes to it too, and an
+    // agent's reply goes out with its own AppID
+    for kind in ["voice", "location"] {
+        let r = client
+            .post(format!("{base}/demo/customer/push"))
+            .json(&serde_json::json!({"openid": "o-demo-oa", "kind": kind, "channel": "officialaccount"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{kind}");
+    }
+    let oa: serde_json::Value = client
+        .get(format!("{base}/api/v1/conversations?channel=oa-demo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let oa = &oa["conversations"][0];
+    assert_eq!(oa["contact"]["openid"], "o-demo-oa", "{oa}");
+    assert_eq!(oa["channel"]["kind"], "officialaccount", "{oa}");
+    let oa_id = oa["id"].as_i64().unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/conversations/{oa_id}/messages"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"type": "text", "content": {"text": "公众号收到"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r: serde_json::Value = client
+            .get(format!("{base}/demo/customer/replies?openid=o-demo-oa"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if r["replies"][0]["body"]["text"]["content"] == "公众号收到" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the Official Account's reply never came: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     let status = tokio::task::spawn_blocking(move || server.terminate())
         .await
         .unwrap();
