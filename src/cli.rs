@@ -209,6 +209,10 @@ pub struct SimulateArgs {
     /// The simulated customer's openid
     #[arg(long, default_value = "o-simulated-customer")]
     pub openid: String,
+    /// Push as this channel's WeChat account, to its webhook (signed with its Token, encrypted
+    /// with its key) [default: the default channel, from the KEFU_WECHAT_* variables]
+    #[arg(long, value_name = "NAME")]
+    pub channel: Option<String>,
     #[command(flatten)]
     pub what: SimulateWhat,
 }
@@ -559,15 +563,48 @@ fn sessions_ended(n: u64) -> String {
 }
 
 async fn simulate(args: SimulateArgs, config: &Config) -> anyhow::Result<()> {
-    let token = config
-        .wechat
-        .token
-        .as_ref()
-        .context("KEFU_WECHAT_TOKEN must be set to sign a simulated push")?;
-    let cipher = match (&config.wechat.aes_key, &config.wechat.appid) {
-        (Some(key), Some(appid)) => Some(Cipher::new(key.clone(), appid.clone())),
-        (Some(_), None) => bail!("KEFU_WECHAT_APPID must be set to encrypt a simulated push"),
-        _ => None,
+    // another channel: its Token, key and format from the store, as the server reads them
+    let channel = match args.channel.as_deref() {
+        None | Some(crate::domain::channel::DEFAULT_CHANNEL_NAME) => None,
+        Some(name) => {
+            let store = open_store(config).await?;
+            let key = crate::secrets::SecretKey::load(
+                config.secret_key.as_ref().map(|k| k.expose()),
+                &config.data_dir,
+            )?;
+            let channels = crate::channels::Channels::load(store, key, config).await?;
+            Some(
+                channels
+                    .by_name(name)
+                    .with_context(|| format!("there is no channel named {name:?}"))?,
+            )
+        }
+    };
+    let (token, cipher, format, path) = match &channel {
+        Some(c) => (
+            c.token
+                .clone()
+                .with_context(|| format!("the channel {} has no Token", c.channel.name))?,
+            c.cipher.as_deref().cloned(),
+            c.format,
+            c.channel.webhook_path(&config.webhook_path),
+        ),
+        None => (
+            config
+                .wechat
+                .token
+                .clone()
+                .context("KEFU_WECHAT_TOKEN must be set to sign a simulated push")?,
+            match (&config.wechat.aes_key, &config.wechat.appid) {
+                (Some(key), Some(appid)) => Some(Cipher::new(key.clone(), appid.clone())),
+                (Some(_), None) => {
+                    bail!("KEFU_WECHAT_APPID must be set to encrypt a simulated push")
+                }
+                _ => None,
+            },
+            config.wechat.format,
+            config.webhook_path.clone(),
+        ),
     };
     if args.openid.is_empty()
         || args.openid.len() > 128
@@ -627,7 +664,7 @@ async fn simulate(args: SimulateArgs, config: &Config) -> anyhow::Result<()> {
         if addr.ip().is_unspecified() {
             addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        format!("http://{addr}{}", config.webhook_path)
+        format!("http://{addr}{path}")
     });
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
@@ -636,7 +673,7 @@ async fn simulate(args: SimulateArgs, config: &Config) -> anyhow::Result<()> {
         webhook_url: &url,
         token: token.expose(),
         cipher: cipher.as_ref(),
-        format: config.wechat.format,
+        format,
     };
     let (status, answer) = simulate::post(&client, &target, &kind, &args.openid)
         .await

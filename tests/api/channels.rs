@@ -472,6 +472,49 @@ async fn kefu_channel_adds_lists_and_switches_channels_without_showing_a_secret(
     let customer = openid("cli");
     let signed = shop_push(&customer, "hi", Mode::Safe, Format::Xml);
     assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
+    // `kefu simulate --channel` pushes as that account, to its webhook
+    let url = app.url("/wechat/shop");
+    let simulated = crate::cli::run_async(
+        kefu(
+            app.data_dir(),
+            &[],
+            &[
+                "simulate",
+                "--channel",
+                "shop",
+                "--url",
+                &url,
+                "--openid",
+                "o-simulated-oa",
+                "--voice",
+            ],
+        ),
+        None,
+    )
+    .await;
+    assert!(simulated.status.success(), "{simulated:?}");
+    let simulated_conversation = app.conversation_of("o-simulated-oa").await;
+    assert_eq!(simulated_conversation["channel"]["name"], "shop");
+    let unknown = crate::cli::run_async(
+        kefu(
+            app.data_dir(),
+            &[],
+            &[
+                "simulate",
+                "--channel",
+                "nope",
+                "--url",
+                &url,
+                "--text",
+                "x",
+            ],
+        ),
+        None,
+    )
+    .await;
+    assert!(!unknown.status.success());
+    assert!(unknown.stderr.contains("no channel named"), "{unknown:?}");
+
     let off = run(
         kefu(app.data_dir(), &[], &["channel", "disable", "shop"]),
         None,
