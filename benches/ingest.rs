@@ -32,6 +32,15 @@
 //! match the pushed texts), so the cost of the bot's rule matching on the webhook's path shows
 //! against a run without rules; they are written with this build's store, so the binary's
 //! schema must know rules.
+//!
+//! `BENCH_CHANNELS=N` (default 1) spreads the pushes over N channels: before kefu starts, the
+//! binary under test adds `ch0` … `ch{N-1}` with `kefu channel add` on the fresh data dir (in
+//! the environment `kefu serve` gets, so with the same database and `secret.key`), each with
+//! its own AppID, Token and EncodingAESKey and the workload's format, and push `i` goes to
+//! `/wechat/ch{i % N}`, signed and encrypted for that channel. Afterwards the messages stored
+//! are counted per channel too: none may be in another channel, nor more than it was sent. With
+//! N = 1 the pushes go to the default channel at `/wechat`, as before channels; the binary
+//! must know `kefu channel` for N > 1.
 
 mod common;
 
@@ -40,6 +49,7 @@ use kefu::domain::{MatchKind, MessageContent, RuleAction};
 use kefu::wechat::crypto::{AesKey, Cipher};
 use kefu::wechat::push::Format;
 use rand::Rng;
+use rand::distr::Alphanumeric;
 
 /// The pushes of one workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,8 +95,8 @@ impl Workload {
         }
     }
 
-    /// Pushes `first..first + count` of this workload.
-    fn pushes(self, cipher: &Cipher, port: u16, first: usize, count: usize) -> Vec<Push> {
+    /// Pushes `first..first + count` of this workload, push `i` to `webhooks[i % len]`.
+    fn pushes(self, webhooks: &[Webhook], port: u16, first: usize, count: usize) -> Vec<Push> {
         let mut rng = seeded(first as u64 + 1);
         (first..first + count)
             .map(|i| {
@@ -99,7 +109,7 @@ impl Workload {
                         _ => PushKind::Enter,
                     },
                 };
-                push(cipher, port, i, kind, self.format())
+                push_to(webhooks[i % webhooks.len()], port, i, kind, self.format())
             })
             .collect()
     }
@@ -118,6 +128,68 @@ struct Outcome {
     rss_peak_mib: f64,
     stored: i64,
     acked: i64,
+    /// with channels: whether each one holds no more than it was sent (and none other holds any)
+    channels_ok: bool,
+}
+
+/// A channel the bench adds with `kefu channel add`: `ch{i}`, its own AppID, Token and
+/// EncodingAESKey, made up the same on every run.
+struct BenchChannel {
+    name: String,
+    appid: String,
+    token: String,
+    aes_key: String,
+    cipher: Cipher,
+}
+
+impl BenchChannel {
+    fn new(i: usize) -> BenchChannel {
+        // none shares the default channel's AppID (wxbe0c000000000000)
+        let appid = format!("wxbe0c{:012x}", i + 1);
+        // kefu takes any 43 base64 letters (the last one's spare bits are not checked)
+        let aes_key: String = seeded(0xc4a7 + i as u64)
+            .sample_iter(Alphanumeric)
+            .take(43)
+            .map(char::from)
+            .collect();
+        let key = AesKey::from_encoding_key(&aes_key).expect("a channel's key");
+        BenchChannel {
+            name: format!("ch{i}"),
+            cipher: Cipher::new(key, appid.as_str()),
+            appid,
+            token: format!("benchToken{i}"),
+            aes_key,
+        }
+    }
+
+    /// Adds the channel to the data dir `data` with the binary under test, in `format`, without
+    /// an AppSecret (the bench only pushes); its webhook path, as kefu prints it.
+    fn add(&self, data: &std::path::Path, format: &str, env: &[(&str, &str)]) -> String {
+        let args = [
+            "channel",
+            "add",
+            &self.name,
+            "--kind",
+            "miniprogram",
+            "--appid",
+            &self.appid,
+            "--token",
+            &self.token,
+            "--aes-key",
+            &self.aes_key,
+            "--format",
+            format,
+            "--secret-stdin",
+        ];
+        let out = run_kefu_with(data, &args, Some("\n"), env);
+        // the last line is the webhook path alone
+        let path = out.lines().last().unwrap_or_default().trim().to_owned();
+        assert!(
+            path.starts_with('/'),
+            "kefu channel add printed no webhook path: {out:?}"
+        );
+        path
+    }
 }
 
 fn main() {
@@ -127,6 +199,8 @@ fn main() {
     let rate = env_num("BENCH_RATE", 2_000);
     let rate_secs = env_num("BENCH_RATE_SECS", 10);
     let rules = env_num("BENCH_RULES", 0) as usize;
+    let channel_count = env_num("BENCH_CHANNELS", 1) as usize;
+    assert!(channel_count >= 1, "BENCH_CHANNELS must be at least 1");
     let workloads: Vec<Workload> = std::env::var("BENCH_WORKLOADS")
         .unwrap_or_else(|_| "json,mix,xml".to_owned())
         .split(',')
@@ -143,6 +217,11 @@ fn main() {
         .build()
         .expect("a runtime");
     let cipher = Cipher::new(AesKey::from_encoding_key(AES_KEY).expect("key"), APPID);
+    // one channel: the default one, as before channels
+    let channels: Vec<BenchChannel> = match channel_count {
+        1 => Vec::new(),
+        n => (0..n).map(BenchChannel::new).collect(),
+    };
     let mut outcomes = Vec::new();
     for workload in workloads {
         println!();
@@ -158,12 +237,37 @@ fn main() {
             Format::Json => "json",
             Format::Xml => "xml",
         };
-        let mut server = start_server(data.path(), port, &[("KEFU_WECHAT_FORMAT", format)]);
+        let env = [("KEFU_WECHAT_FORMAT", format)];
+        let paths: Vec<String> = channels
+            .iter()
+            .map(|c| c.add(data.path(), format, &env))
+            .collect();
+        if !channels.is_empty() {
+            println!(
+                "added {} channels ({} … {}) with kefu channel add",
+                channels.len(),
+                paths[0],
+                paths[paths.len() - 1]
+            );
+        }
+        let webhooks: Vec<Webhook> = match channels.len() {
+            0 => vec![Webhook::default_channel(&cipher)],
+            _ => channels
+                .iter()
+                .zip(&paths)
+                .map(|(c, path)| Webhook {
+                    path,
+                    token: &c.token,
+                    cipher: &c.cipher,
+                })
+                .collect(),
+        };
+        let mut server = start_server(data.path(), port, &env);
         let pid = server.id();
         let client = client();
 
         println!("building {pushes} encrypted pushes …");
-        let requests = workload.pushes(&cipher, port, 0, pushes);
+        let requests = workload.pushes(&webhooks, port, 0, pushes);
         println!(
             "phase 1: {pushes} pushes over {connections} connections, as fast as kefu answers"
         );
@@ -204,10 +308,11 @@ fn main() {
         println!("kefu peak RSS (VmHWM): {rss_peak_mib:.1} MiB");
 
         let mut acked_2 = 0;
+        let mut total_2 = 0;
         if workload == Workload::Json {
-            let total_2 = (rate * rate_secs) as usize;
+            total_2 = (rate * rate_secs) as usize;
             println!("phase 2: {total_2} pushes at {rate}/s (open loop)");
-            let requests = workload.pushes(&cipher, port, pushes, total_2);
+            let requests = workload.pushes(&webhooks, port, pushes, total_2);
             let (acked, lat_2, elapsed) = runtime.block_on(fixed_rate(&client, requests, rate));
             report(
                 "fixed rate",
@@ -226,6 +331,10 @@ fn main() {
         let stored = runtime.block_on(stored_messages(data.path()));
         let acked = (acked_1 + acked_2) as i64;
         println!("stored {stored} messages, acknowledged {acked}");
+        let channels_ok = channels.is_empty() || {
+            let by_channel = runtime.block_on(stored_by_channel(data.path()));
+            check_channels(&channels, pushes + total_2, &by_channel)
+        };
         outcomes.push(Outcome {
             workload,
             pushes_per_s: rate_1,
@@ -236,13 +345,22 @@ fn main() {
             rss_peak_mib,
             stored,
             acked,
+            channels_ok,
         });
     }
 
     println!();
     println!(
-        "{:<6} {:>9} {:>9} {:>9} {:>12} {:>12} {:>12} {:>9}  stored = acknowledged",
-        "", "pushes/s", "p50 ms", "p99 ms", "user µs", "system µs", "CPU µs/push", "RSS MiB"
+        "{:<6} {:>9} {:>9} {:>9} {:>12} {:>12} {:>12} {:>9}  stored = acknowledged  ({channel_count} channel{})",
+        "",
+        "pushes/s",
+        "p50 ms",
+        "p99 ms",
+        "user µs",
+        "system µs",
+        "CPU µs/push",
+        "RSS MiB",
+        if channel_count == 1 { "" } else { "s" },
     );
     for o in &outcomes {
         println!(
@@ -263,7 +381,71 @@ fn main() {
         eprintln!("FAIL: stored != acknowledged");
         std::process::exit(1);
     }
+    if outcomes.iter().any(|o| !o.channels_ok) {
+        eprintln!("FAIL: a channel stored pushes it was not sent");
+        std::process::exit(1);
+    }
     println!("ok: every acknowledged push is stored");
+}
+
+/// Inbound messages per channel name in the database of the data dir `data`.
+async fn stored_by_channel(data: &std::path::Path) -> Vec<(String, i64)> {
+    let url = format!("sqlite://{}/kefu.db", data.display());
+    let store = kefu::store::Store::open(&url)
+        .await
+        .expect("open the store");
+    // inbound only, as `count_inbound`: with BENCH_RULES the bot's replies are stored too
+    let counts = sqlx::query_as(
+        "select ch.name, count(*) from messages m
+         join conversations c on c.id = m.conversation_id
+         join channels ch on ch.id = c.channel_id
+         where m.direction = 'in'
+         group by ch.name order by ch.id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .expect("count per channel");
+    store.close().await;
+    counts
+}
+
+/// Prints what each channel stored against what it was sent (pushes `0..sent`, round robin);
+/// false when one stored more than it was sent or a channel the bench did not push to stored
+/// any. With every push acknowledged, the check of the total makes each count exact.
+fn check_channels(channels: &[BenchChannel], sent: usize, by_channel: &[(String, i64)]) -> bool {
+    let n = channels.len();
+    let sent_to = |i: usize| (sent / n + usize::from(i < sent % n)) as i64;
+    let stored_in = |name: &str| {
+        by_channel
+            .iter()
+            .find(|(c, _)| c == name)
+            .map_or(0, |(_, count)| *count)
+    };
+    let mut ok = true;
+    let mut counts = Vec::new();
+    for (i, channel) in channels.iter().enumerate() {
+        let (stored, sent) = (stored_in(&channel.name), sent_to(i));
+        if stored > sent {
+            eprintln!("{}: stored {stored}, sent {sent}", channel.name);
+            ok = false;
+        }
+        counts.push(stored);
+    }
+    for (name, count) in by_channel {
+        if !channels.iter().any(|c| &c.name == name) {
+            eprintln!("{name}: stored {count}, sent none");
+            ok = false;
+        }
+    }
+    let (min, max) = (counts.iter().min(), counts.iter().max());
+    println!(
+        "stored per channel: {} to {} over {n} channels (sent {} to {} each)",
+        min.copied().unwrap_or(0),
+        max.copied().unwrap_or(0),
+        sent_to(n - 1),
+        sent_to(0),
+    );
+    ok
 }
 
 /// Inbound messages in the database of the data dir `data`.

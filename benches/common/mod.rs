@@ -77,16 +77,25 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
-pub fn start_server(data: &std::path::Path, port: u16, extra: &[(&str, &str)]) -> Child {
-    let mut child = Command::new(kefu_bin())
-        .arg("serve")
+/// `kefu` with the environment every bench gives it, whatever the command: nothing inherited,
+/// the data dir `data` (so its database and its `secret.key`) and the default channel's
+/// variables. A caller's own variables go after, so that they win.
+fn kefu_command(data: &std::path::Path) -> Command {
+    let mut command = Command::new(kefu_bin());
+    command
         .env_clear()
         .env("KEFU_DATA_DIR", data)
-        .env("KEFU_LISTEN", format!("127.0.0.1:{port}"))
         .env("KEFU_WECHAT_TOKEN", TOKEN)
         .env("KEFU_WECHAT_AES_KEY", AES_KEY)
         .env("KEFU_WECHAT_APPID", APPID)
-        .env("KEFU_ADMIN_PASSWORD", "bench-admin-password")
+        .env("KEFU_ADMIN_PASSWORD", "bench-admin-password");
+    command
+}
+
+pub fn start_server(data: &std::path::Path, port: u16, extra: &[(&str, &str)]) -> Child {
+    let mut child = kefu_command(data)
+        .arg("serve")
+        .env("KEFU_LISTEN", format!("127.0.0.1:{port}"))
         .env("KEFU_LOG", "info")
         .envs(extra.iter().copied())
         .stdout(Stdio::null())
@@ -186,10 +195,36 @@ pub enum PushKind {
     Enter,
 }
 
-/// Push `i` of a run, of `kind`, in `format`, from one of 5,000 customers. Its MsgId and
-/// nonce are unique to `i`, and so is its CreateTime for each customer (a second earlier
-/// every 5,000 pushes), which is what makes an event unique: kefu drops a push it has seen.
+/// A channel's webhook as a push sees it: the path it is sent to, and the Token and cipher
+/// (the channel's EncodingAESKey and AppID) it is signed and encrypted with.
+#[derive(Clone, Copy)]
+pub struct Webhook<'a> {
+    pub path: &'a str,
+    pub token: &'a str,
+    pub cipher: &'a Cipher,
+}
+
+impl<'a> Webhook<'a> {
+    /// The `default` channel, which `start_server` defines with the KEFU_WECHAT_* variables.
+    pub fn default_channel(cipher: &'a Cipher) -> Webhook<'a> {
+        Webhook {
+            path: "/wechat",
+            token: TOKEN,
+            cipher,
+        }
+    }
+}
+
+/// Push `i` of a run to the default channel (`push_to`).
 pub fn push(cipher: &Cipher, port: u16, i: usize, kind: PushKind, format: Format) -> Push {
+    push_to(Webhook::default_channel(cipher), port, i, kind, format)
+}
+
+/// Push `i` of a run to `webhook`, of `kind`, in `format`, from one of 5,000 customers. Its
+/// MsgId and nonce are unique to `i`, and so is its CreateTime for each customer (a second
+/// earlier every 5,000 pushes), which is what makes an event unique: kefu drops a push it has
+/// seen.
+pub fn push_to(webhook: Webhook, port: u16, i: usize, kind: PushKind, format: Format) -> Push {
     // CreateTime counts back from one instant per process: read per push, the clock could tick
     // between pushes `i` and `i + 5000` and give one customer's two events the same second
     static FIRST: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
@@ -217,15 +252,25 @@ pub fn push(cipher: &Cipher, port: u16, i: usize, kind: PushKind, format: Format
         format,
     );
     let nonce = format!("{}", 100_000 + i);
-    signed(
-        port,
-        sign_push(&body, TOKEN, Some(cipher), format, &openid, now, &nonce),
-    )
+    let signed_push = sign_push(
+        &body,
+        webhook.token,
+        Some(webhook.cipher),
+        format,
+        &openid,
+        now,
+        &nonce,
+    );
+    signed_at(port, webhook.path, signed_push)
 }
 
 fn signed(port: u16, push: kefu::wechat::simulate::SignedPush) -> Push {
+    signed_at(port, "/wechat", push)
+}
+
+fn signed_at(port: u16, path: &str, push: kefu::wechat::simulate::SignedPush) -> Push {
     Push {
-        uri: format!("http://127.0.0.1:{port}/wechat?{}", push.query)
+        uri: format!("http://127.0.0.1:{port}{path}?{}", push.query)
             .parse()
             .expect("a webhook URI"),
         content_type: HeaderValue::from_static(push.content_type),
@@ -406,15 +451,22 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// environment as `start_server`, feeding it `stdin`; its standard output. Panics with its
 /// standard error when it fails.
 pub fn run_kefu(data: &std::path::Path, args: &[&str], stdin: Option<&str>) -> String {
+    run_kefu_with(data, args, stdin, &[])
+}
+
+/// `run_kefu` with `extra` variables, as `start_server` takes them: a command that should see
+/// what the measured `kefu serve` will see is given the same.
+pub fn run_kefu_with(
+    data: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    extra: &[(&str, &str)],
+) -> String {
     use std::io::Write;
-    let mut child = Command::new(kefu_bin())
+    let mut child = kefu_command(data)
         .args(args)
-        .env_clear()
-        .env("KEFU_DATA_DIR", data)
-        .env("KEFU_WECHAT_TOKEN", TOKEN)
-        .env("KEFU_WECHAT_AES_KEY", AES_KEY)
-        .env("KEFU_WECHAT_APPID", APPID)
         .env("KEFU_LOG", "warn")
+        .envs(extra.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
