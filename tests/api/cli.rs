@@ -1428,3 +1428,139 @@ async fn kefu_demo_runs_the_whole_loop_without_a_wechat_account() {
         "the throw-away data dir {data_dir} is removed"
     );
 }
+
+/// A channel's Token, EncodingAESKey and AppSecret appear in no line `kefu channel` or
+/// `kefu serve` prints, whether its pushes are taken or refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_channel_secret_reaches_any_output_or_log_line() {
+    use crate::helpers::{Mode, sign_as};
+    use kefu::wechat::push::Format;
+    use kefu::wechat::simulate::{self, SimulatedKind};
+
+    const OA_APPID: &str = "wx00000000000000c3";
+    const OA_TOKEN: &str = "logTok3nSecret";
+    const OA_KEY: &str = "QwErTyUiOpAsDfGhJkLzXcVbNm0123456789qwertyu";
+    const OA_SECRET: &str = "app-secret-that-must-not-leak";
+    let dir = tempfile::tempdir().unwrap();
+    let added = run(
+        kefu(
+            dir.path(),
+            &[],
+            &[
+                "channel",
+                "add",
+                "shop",
+                "--kind",
+                "officialaccount",
+                "--appid",
+                OA_APPID,
+                "--token",
+                OA_TOKEN,
+                "--aes-key",
+                OA_KEY,
+                "--format",
+                "xml",
+                "--secret-stdin",
+            ],
+        ),
+        Some(&format!("{OA_SECRET}\n")),
+    );
+    assert!(added.status.success(), "{added:?}");
+    let listed = run(kefu(dir.path(), &[], &["channel", "list"]), None);
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = Server::spawn_with(
+        dir.path(),
+        &[
+            ("KEFU_LISTEN", &listen),
+            ("KEFU_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    let base = format!("http://{listen}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while client.get(format!("{base}/readyz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "kefu serve did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let body = simulate::push_body(
+        &SimulatedKind::Text("hi".into()),
+        "o-log-test",
+        simulate::random_msg_id(),
+        crate::helpers::now(),
+        Format::Xml,
+    );
+    let right = crate::helpers::cipher(OA_KEY, OA_APPID);
+    let wrong = crate::helpers::cipher(AES_KEY, APPID);
+    for (token, cipher, expected) in [
+        (OA_TOKEN, &right, StatusCode::OK),
+        ("wrongToken", &right, StatusCode::UNAUTHORIZED),
+        (OA_TOKEN, &wrong, StatusCode::BAD_REQUEST),
+    ] {
+        let signed = sign_as(
+            token,
+            cipher,
+            &body,
+            Mode::Safe,
+            Format::Xml,
+            crate::helpers::now(),
+        );
+        let r = client
+            .post(format!("{base}/wechat/shop?{}", signed.query))
+            .body(signed.body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expected);
+    }
+    let check = client
+        .post(format!(
+            "{base}/wechat/nowhere?timestamp=1&nonce=2&signature=3"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check.status(), StatusCode::NOT_FOUND);
+
+    // the log (stderr) up to the last refusal, and whatever else came
+    let mut stderr = Server::read_until(
+        &server.stderr,
+        |l| l.contains("a channel kefu does not have"),
+        "the unknown channel's refusal in the log",
+    );
+    stderr.extend(server.stderr.try_iter());
+    let stdout = server.stdout.try_iter().collect::<Vec<_>>();
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success());
+    let everything = format!(
+        "{}\n{}\n{}\n{}\n{}\n{}",
+        added.stdout,
+        added.stderr,
+        listed.stdout,
+        listed.stderr,
+        stdout.join("\n"),
+        stderr.join("\n")
+    );
+    assert!(
+        everything.contains("refused"),
+        "the refusals were logged: {everything}"
+    );
+    for secret in [OA_KEY, OA_SECRET] {
+        assert!(!everything.contains(secret), "{secret} in {everything}");
+    }
+    // the Token was given on the command line; it is in no line kefu printed
+    assert!(
+        !format!(
+            "{}{}{}{}",
+            stdout.join(""),
+            stderr.join(""),
+            listed.stdout,
+            added.stdout
+        )
+        .contains(OA_TOKEN),
+        "{everything}"
+    );
+}
