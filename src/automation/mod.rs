@@ -65,9 +65,12 @@ pub struct ActiveRule {
     pub media: Option<rule_store::RuleMedia>,
 }
 
-/// The enabled rules, compiled.
+/// The enabled rules, compiled: one matcher for the rules of every channel, and for each
+/// channel with rules of its own one over those and the rules of every channel (so that the
+/// highest priority still wins among all that apply).
 pub struct Compiled {
     matcher: Matcher,
+    by_channel: HashMap<i64, Matcher>,
     rules: HashMap<i64, ActiveRule>,
     /// some rule transfers to WeChat's tool (so conversations may come back from it)
     transfers: bool,
@@ -77,6 +80,7 @@ impl Compiled {
     fn empty() -> Compiled {
         Compiled {
             matcher: Matcher::empty(),
+            by_channel: HashMap::new(),
             rules: HashMap::new(),
             transfers: false,
         }
@@ -84,15 +88,18 @@ impl Compiled {
 
     /// Compiles stored rules (the disabled ones are left out).
     pub fn from_rows(rows: &[rule_store::RuleRow]) -> Result<Compiled, RuleError> {
-        let mut specs = Vec::new();
+        let mut specs: Vec<(Option<i64>, RuleSpec)> = Vec::new();
         let mut rules = HashMap::new();
         for r in rows.iter().filter(|r| r.enabled) {
-            specs.push(RuleSpec {
-                id: r.id,
-                priority: r.priority,
-                kind: r.match_kind,
-                keywords: r.keywords.clone(),
-            });
+            specs.push((
+                r.channel_id,
+                RuleSpec {
+                    id: r.id,
+                    priority: r.priority,
+                    kind: r.match_kind,
+                    keywords: r.keywords.clone(),
+                },
+            ));
             rules.insert(
                 r.id,
                 ActiveRule {
@@ -105,16 +112,34 @@ impl Compiled {
                 },
             );
         }
+        let over = |channel: Option<i64>| -> Vec<RuleSpec> {
+            specs
+                .iter()
+                .filter(|(c, _)| c.is_none() || *c == channel)
+                .map(|(_, spec)| spec.clone())
+                .collect()
+        };
+        let mut by_channel = HashMap::new();
+        for channel in specs.iter().filter_map(|(c, _)| *c) {
+            if !by_channel.contains_key(&channel) {
+                by_channel.insert(channel, Matcher::compile(&over(Some(channel)))?);
+            }
+        }
         Ok(Compiled {
-            matcher: Matcher::compile(&specs)?,
+            matcher: Matcher::compile(&over(None))?,
+            by_channel,
             transfers: rules.values().any(|r| r.action == Action::TransferWechat),
             rules,
         })
     }
 
-    /// The rule that fires for a customer's text.
-    pub fn choose(&self, text: &str) -> Option<&ActiveRule> {
-        self.matcher.choose(text).and_then(|id| self.rules.get(&id))
+    /// The rule that fires for a customer's text in a channel (None: only the rules of every
+    /// channel, as the console's tester tries them).
+    pub fn choose(&self, channel: Option<i64>, text: &str) -> Option<&ActiveRule> {
+        let matcher = channel
+            .and_then(|c| self.by_channel.get(&c))
+            .unwrap_or(&self.matcher);
+        matcher.choose(text).and_then(|id| self.rules.get(&id))
     }
 }
 
@@ -301,7 +326,7 @@ impl Automation {
 
     /// What the bot would do with `text` now (the console's tester).
     pub fn test(&self, text: &str, now: Millis) -> Outcome {
-        if let Some(rule) = self.compiled().choose(text) {
+        if let Some(rule) = self.compiled().choose(None, text) {
             return Outcome::Rule(rule.clone());
         }
         match unmatched_reply(&self.settings(), now) {
@@ -318,12 +343,15 @@ impl Automation {
     pub async fn after_push(
         &self,
         push: &Push,
+        channel: i64,
         conversation_id: i64,
         passive: bool,
     ) -> Option<Answer> {
         if passive && self.is_customer_message(push) {
             let rule = match &push.kind {
-                PushKind::Text { content, .. } => self.compiled().choose(content).cloned(),
+                PushKind::Text { content, .. } => {
+                    self.compiled().choose(Some(channel), content).cloned()
+                }
                 _ => None,
             };
             if rule
@@ -348,7 +376,7 @@ impl Automation {
         }
         match &push.kind {
             PushKind::Text { content, .. } => {
-                let rule = self.compiled().choose(content).cloned();
+                let rule = self.compiled().choose(Some(channel), content).cloned();
                 if let Some(rule) = &rule
                     && rule.action == Action::TransferWechat
                 {

@@ -61,6 +61,8 @@ pub struct RuleDraft {
     /// an image kefu keeps (the console's upload) for an image reply, or a card's cover,
     /// instead of a media_id; None: the reply names its media_id
     pub media: Option<RuleMedia>,
+    /// the channel it is for, already looked up by name (None: every channel)
+    pub channel: Option<i64>,
 }
 
 /// A rule checked field by field, ready to save.
@@ -75,6 +77,8 @@ pub struct RuleInput {
     pub reply: Option<MessageContent>,
     /// kept only for an image reply or a card
     pub media: Option<RuleMedia>,
+    /// None: every channel
+    pub channel: Option<i64>,
 }
 
 /// Checks a rule; every sentence names the field, in `lang`. `appid` is this mini program's
@@ -147,6 +151,7 @@ pub fn check(appid: Option<&str>, draft: RuleDraft, lang: Lang) -> AppResult<Rul
         action,
         reply,
         media,
+        channel: draft.channel,
     })
 }
 
@@ -261,6 +266,15 @@ pub async fn save(
     lang: Lang,
 ) -> AppResult<RuleRow> {
     require_admin(by)?;
+    if let Some(channel) = input.channel {
+        let mut conn = store.pool().acquire().await?;
+        if crate::store::channels::by_id_in(&mut conn, channel)
+            .await?
+            .is_none()
+        {
+            return Err(AppError::Invalid(format!("there is no channel {channel}")));
+        }
+    }
     let fields = RuleFields {
         name: &input.name,
         enabled: input.enabled,
@@ -269,6 +283,7 @@ pub async fn save(
         keywords: &input.keywords,
         action: input.action,
         reply: input.reply.as_ref(),
+        channel_id: input.channel,
     };
     let media = input.media.as_ref();
     let change = match id {
@@ -489,6 +504,7 @@ mod tests {
             action: "reply".into(),
             reply: Some(ReplyDraft::Text(TextInput { text: "ok".into() })),
             media: None,
+            channel: None,
         }
     }
 

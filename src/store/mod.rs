@@ -401,6 +401,7 @@ mod tests {
             keywords: &keywords,
             action: RuleAction::Reply,
             reply: Some(&reply),
+            channel_id: None,
         };
         let id = rules::create(&mut tx, &fields, 0).await.unwrap();
         tx.commit().await.unwrap();

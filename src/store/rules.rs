@@ -29,6 +29,8 @@ pub struct RuleRow {
     /// the image kefu keeps for the reply (an image, or a card's cover), uploaded to WeChat
     /// afresh for each message
     pub media: Option<RuleMedia>,
+    /// the channel it is for (None: every channel)
+    pub channel_id: Option<i64>,
 }
 
 /// An image of a rule's reply that kefu keeps, relative to the media dir.
@@ -58,6 +60,7 @@ struct Columns {
     deleted_at: Option<Millis>,
     media_path: Option<String>,
     media_type: Option<String>,
+    channel_id: Option<i64>,
 }
 
 impl<'r> sqlx::FromRow<'r, SqliteRow> for RuleRow {
@@ -91,6 +94,7 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for RuleRow {
             created_at: c.created_at,
             updated_at: c.updated_at,
             deleted_at: c.deleted_at,
+            channel_id: c.channel_id,
             media: match (c.media_path, c.media_type) {
                 (Some(path), Some(content_type)) => Some(RuleMedia { path, content_type }),
                 _ => None,
@@ -109,6 +113,8 @@ pub struct RuleFields<'a> {
     pub keywords: &'a [String],
     pub action: RuleAction,
     pub reply: Option<&'a MessageContent>,
+    /// None: every channel
+    pub channel_id: Option<i64>,
 }
 
 impl RuleFields<'_> {
@@ -125,8 +131,8 @@ impl RuleFields<'_> {
     }
 }
 
-const COLUMNS: &str = "id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at, deleted_at, media_path, media_type";
-const SELECT: &str = "select id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at, deleted_at, media_path, media_type from rules";
+const COLUMNS: &str = "id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at, deleted_at, media_path, media_type, channel_id";
+const SELECT: &str = "select id, name, enabled, priority, match, keywords, action, reply, hits, last_hit_at, created_at, updated_at, deleted_at, media_path, media_type, channel_id from rules";
 
 /// How many deleted rules the trash keeps; deleting one more removes the oldest for good.
 pub const TRASH_KEEPS: i64 = 20;
@@ -182,8 +188,8 @@ pub async fn create(
 ) -> sqlx::Result<i64> {
     let (keywords, reply) = r.json_columns()?;
     sqlx::query_scalar(
-        r"insert into rules (name, enabled, priority, match, keywords, action, reply, created_at, updated_at)
-          values ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+        r"insert into rules (name, enabled, priority, match, keywords, action, reply, created_at, updated_at, channel_id)
+          values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
           returning id",
     )
     .bind(r.name)
@@ -194,6 +200,7 @@ pub async fn create(
     .bind(r.action)
     .bind(reply)
     .bind(now)
+    .bind(r.channel_id)
     .fetch_one(conn)
     .await
 }
@@ -208,7 +215,7 @@ pub async fn update(
     let (keywords, reply) = r.json_columns()?;
     let done = sqlx::query(
         r"update rules set name = $1, enabled = $2, priority = $3, match = $4, keywords = $5,
-                 action = $6, reply = $7, updated_at = $8
+                 action = $6, reply = $7, updated_at = $8, channel_id = $10
            where id = $9 and deleted_at is null",
     )
     .bind(r.name)
@@ -220,6 +227,7 @@ pub async fn update(
     .bind(reply)
     .bind(now)
     .bind(id)
+    .bind(r.channel_id)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

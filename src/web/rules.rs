@@ -47,6 +47,8 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Serialize)]
 pub struct RuleView {
     pub action: Action,
+    /// the channel it is for; null: every channel
+    pub channel_id: Option<i64>,
     pub created_at: String,
     pub enabled: bool,
     pub hits: i64,
@@ -65,6 +67,7 @@ impl RuleView {
     pub fn of(r: &RuleRow) -> RuleView {
         RuleView {
             action: r.action,
+            channel_id: r.channel_id,
             created_at: rfc3339(r.created_at),
             enabled: r.enabled,
             hits: r.hits,
@@ -104,6 +107,8 @@ pub struct RuleBody<R = Tagged> {
     /// missing or null: none (an `Option` field may be missing without `#[serde(default)]`,
     /// which would also ask `R: Default`)
     pub reply: Option<R>,
+    /// missing or null: every channel
+    pub channel_id: Option<i64>,
 }
 
 impl RuleBody<Tagged> {
@@ -121,6 +126,7 @@ impl RuleBody<Tagged> {
             keywords: self.keywords,
             action: self.action,
             reply,
+            channel_id: self.channel_id,
         })
     }
 }
@@ -137,6 +143,7 @@ impl From<RuleBody<ReplyInput>> for RuleDraft {
             reply: b.reply.map(ReplyDraft::from),
             // the API names a media_id; an image kefu keeps comes from the console
             media: None,
+            channel: b.channel_id,
         }
     }
 }

@@ -222,7 +222,7 @@ async fn receive(
             let now_secs = crate::domain::now_millis() / 1000;
             let answer = state
                 .automation
-                .after_push(&push, conversation_id, takes_passive)
+                .after_push(&push, channel.id(), conversation_id, takes_passive)
                 .await;
             let reply = match answer {
                 Some(Answer::TransferToWechat) => {

@@ -983,3 +983,59 @@ async fn an_official_accounts_auto_reply_is_answered_in_the_push_encrypted_with_
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].appid, APPID);
 }
+
+#[tokio::test]
+async fn a_rule_for_one_channel_answers_only_there() {
+    let (app, fake) = two_accounts().await;
+    let shop = add_shop(&app).await;
+    let rule = |name: &str, priority: i64, text: &str, channel: Value| {
+        json!({"name": name, "priority": priority, "match": "contains", "keywords": ["hello"],
+               "action": "reply", "reply": {"type": "text", "content": {"text": text}},
+               "channel_id": channel})
+    };
+    let everyone = app
+        .post_json(
+            "/api/v1/rules",
+            rule("everyone", 1, "hello, everyone", Value::Null),
+        )
+        .await;
+    assert_eq!(everyone.status(), StatusCode::CREATED);
+    let only = app
+        .post_json(
+            "/api/v1/rules",
+            rule("shop", 0, "hello from the shop", shop["id"].clone()),
+        )
+        .await;
+    assert_eq!(only.status(), StatusCode::CREATED);
+    let only: Value = only.json().await.unwrap();
+    assert_eq!(only["channel_id"], shop["id"]);
+    let nowhere = app
+        .post_json("/api/v1/rules", rule("nowhere", 0, "x", json!(999)))
+        .await;
+    assert_error(nowhere, StatusCode::BAD_REQUEST).await;
+
+    // the highest priority among the rules that apply wins: the shop's is raised above the
+    // rule of every channel
+    let id = id_of(&only);
+    let raised = put_json(
+        &app,
+        &format!("/api/v1/rules/{id}"),
+        rule("shop", 5, "hello from the shop", shop["id"].clone()),
+    )
+    .await;
+    assert_eq!(raised.status(), StatusCode::OK);
+
+    let customer = openid("rule-shop");
+    let signed = shop_push(&customer, "hello", Mode::Plain, Format::Xml);
+    let answer = post_to(&app, "/wechat/shop", &signed)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(answer.contains("hello from the shop"), "{answer}");
+
+    let regular = openid("rule-default");
+    app.push_text(&regular, "hello").await;
+    let sent = fake.wait_for_sent(1, Duration::from_secs(20)).await;
+    assert_eq!(sent[0].body["text"]["content"], "hello, everyone");
+}

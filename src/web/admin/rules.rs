@@ -379,6 +379,9 @@ struct RuleForm {
     card_thumb_media_id: String,
     #[serde(default)]
     image_media_id: String,
+    /// a channel's id; empty: every channel
+    #[serde(default)]
+    channel: String,
 }
 
 impl RuleForm {
@@ -397,6 +400,7 @@ impl RuleForm {
     fn of(row: &RuleRow) -> RuleForm {
         let mut f = RuleForm {
             name: row.name.clone(),
+            channel: row.channel_id.map(|id| id.to_string()).unwrap_or_default(),
             enabled: row.enabled.then(|| "on".to_owned()),
             priority: row.priority.to_string(),
             match_kind: row.match_kind.as_str().to_owned(),
@@ -486,6 +490,10 @@ impl RuleForm {
             action: self.action.clone(),
             reply,
             media,
+            channel: match self.channel.trim() {
+                "" => None,
+                id => Some(id.parse().map_err(|_| bad(a.choose_channel))?),
+            },
         })
     }
 }
@@ -509,9 +517,12 @@ struct RuleFormPage {
     upload_hint: String,
     /// where the image kefu keeps for this rule is shown, if it keeps one
     image_src: Option<String>,
+    /// (value, label, selected) of the channel choice, offered when there are several
+    channels: Vec<(String, String, bool)>,
 }
 
 fn render_rule_form(
+    state: &AppState,
     admin: &Admin,
     id: Option<i64>,
     f: RuleForm,
@@ -561,7 +572,6 @@ fn render_rule_form(
             ],
             &f.reply_type,
         ),
-        f,
         error,
         max_name: MAX_NAME,
         max_priority: MAX_PRIORITY,
@@ -570,12 +580,37 @@ fn render_rule_form(
         image_src: id
             .filter(|_| has_image)
             .map(|id| format!("/admin/rules/{id}/image")),
+        channels: if state.channels.several() {
+            let all = (
+                String::new(),
+                a.all_channels.to_owned(),
+                f.channel.is_empty(),
+            );
+            std::iter::once(all)
+                .chain(state.channels.all().iter().map(|c| {
+                    let id = c.id().to_string();
+                    let selected = id == f.channel;
+                    (id, c.channel.label().to_owned(), selected)
+                }))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        f,
     };
     render_status(status, &page)
 }
 
-async fn new_rule(admin: Admin) -> Response {
-    render_rule_form(&admin, None, RuleForm::fresh(), StatusCode::OK, None, false)
+async fn new_rule(State(state): State<AppState>, admin: Admin) -> Response {
+    render_rule_form(
+        &state,
+        &admin,
+        None,
+        RuleForm::fresh(),
+        StatusCode::OK,
+        None,
+        false,
+    )
 }
 
 async fn rule_not_found(state: &AppState, admin: &Admin) -> PageResult {
@@ -596,6 +631,7 @@ async fn edit_rule(
         .or_page(&admin.0)?
     {
         Some(row) => Ok(render_rule_form(
+            &state,
             &admin,
             Some(id),
             RuleForm::of(&row),
@@ -672,6 +708,7 @@ async fn submit_rule(
         let error = Some(a.unreadable_form.to_owned());
         let fresh = RuleForm::fresh();
         return Ok(render_rule_form(
+            state,
             admin,
             id,
             fresh,
@@ -736,6 +773,7 @@ async fn submit_rule(
             let (status, message) = admin.refused(e)?;
             let has_image = existing.is_some();
             Ok(render_rule_form(
+                state,
                 admin,
                 id,
                 f,
