@@ -1039,3 +1039,47 @@ async fn a_rule_for_one_channel_answers_only_there() {
     let sent = fake.wait_for_sent(1, Duration::from_secs(20)).await;
     assert_eq!(sent[0].body["text"]["content"], "hello, everyone");
 }
+
+#[tokio::test]
+async fn each_channels_customer_has_their_own_reply_window_and_quota() {
+    let (app, _fake) = two_accounts().await;
+    add_shop(&app).await;
+    // the same openid writes to both accounts: two customers, two windows
+    let customer = openid("quota");
+    app.push_text(&customer, "to the mini program").await;
+    let signed = shop_push(&customer, "to the account", Mode::Safe, Format::Xml);
+    assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
+    let both = app.conversations_of(&customer).await;
+    let of = |name: &str| {
+        both.iter()
+            .find(|c| c["channel"]["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} conversation in {both:?}"))
+    };
+    let (shop, default) = (of("shop"), of("default"));
+    let path = format!("/api/v1/conversations/{}/messages", id_of(&shop));
+    for i in 0..5 {
+        let resp = app
+            .post_json(
+                &path,
+                json!({"type": "text", "content": {"text": format!("reply {i}")}}),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED, "reply {i}");
+    }
+    let sixth = app
+        .post_json(
+            &path,
+            json!({"type": "text", "content": {"text": "one too many"}}),
+        )
+        .await;
+    assert_error(sixth, StatusCode::UNPROCESSABLE_ENTITY).await;
+    let shop_now = app
+        .get_json(&format!("/api/v1/conversations/{}", id_of(&shop)))
+        .await;
+    let default_now = app
+        .get_json(&format!("/api/v1/conversations/{}", id_of(&default)))
+        .await;
+    assert_eq!(shop_now["replies_left"], 0);
+    assert_eq!(default_now["replies_left"], 5, "{default_now}");
+}
