@@ -488,6 +488,7 @@ async fn store_rules(data: &std::path::Path, n: usize) {
         };
         let reply = MessageContent::text(format!("answer {i}"));
         let fields = kefu::store::rules::RuleFields {
+            channel_id: None,
             name: &format!("rule {i}"),
             enabled: true,
             priority: (i % 17) as i64,

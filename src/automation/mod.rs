@@ -121,8 +121,8 @@ impl Compiled {
         };
         let mut by_channel = HashMap::new();
         for channel in specs.iter().filter_map(|(c, _)| *c) {
-            if !by_channel.contains_key(&channel) {
-                by_channel.insert(channel, Matcher::compile(&over(Some(channel)))?);
+            if let std::collections::hash_map::Entry::Vacant(slot) = by_channel.entry(channel) {
+                slot.insert(Matcher::compile(&over(Some(channel)))?);
             }
         }
         Ok(Compiled {

@@ -361,6 +361,7 @@ mod tests {
             // the columns as stored, and the row the store reads from them
             let (match_kind, stored_keywords, action) = ("contains", r#"["价格","多少钱"]"#, "reply");
             let r = RuleRow {
+                channel_id: None,
                 id: 2,
                 name: "价格".into(),
                 enabled: true,
