@@ -390,6 +390,8 @@ mod tests {
                 "match": match_kind,
                 "keywords": keywords,
                 "action": action,
+                // added with channels (a rule for one channel); null: every channel
+                "channel_id": r.channel_id,
                 "reply": reply,
                 "hits": r.hits,
                 "last_hit_at": r.last_hit_at.map(rfc3339),
