@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use kefu::domain::Role;
 use kefu::live::Event;
-use kefu::wechat::crypto::msg_signature;
 use kefu::wechat::fake::{FakeConfig, FakeWechat};
-use kefu::wechat::push::{Format, encrypted_field};
+use kefu::wechat::push::Format;
 use kefu::wechat::simulate::{self, SimulatedKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -382,29 +381,7 @@ async fn transfer_answers_with_an_encrypted_passive_reply_and_wechat_owns_the_co
         assert_eq!(resp.status(), StatusCode::OK);
         let answer = resp.text().await.unwrap();
         assert_ne!(answer, "success");
-        let encrypt = encrypted_field(answer.as_bytes(), format).expect("an encrypted answer");
-        let plain = String::from_utf8(app.cipher().decrypt(&encrypt).expect("decrypts")).unwrap();
-        let nonce = signed
-            .query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("nonce="))
-            .unwrap();
-        let timestamp = match format {
-            Format::Json => serde_json::from_str::<Value>(&answer).unwrap()["TimeStamp"]
-                .as_i64()
-                .unwrap()
-                .to_string(),
-            Format::Xml => answer
-                .split("<TimeStamp>")
-                .nth(1)
-                .and_then(|s| s.split("</TimeStamp>").next())
-                .unwrap()
-                .to_owned(),
-        };
-        assert!(
-            answer.contains(&msg_signature(TOKEN, &timestamp, nonce, &encrypt)),
-            "MsgSignature holds: {answer}"
-        );
+        let plain = crate::helpers::open_passive(&answer, &signed, TOKEN, &app.cipher(), format);
         assert!(plain.contains("transfer_customer_service"), "{plain}");
         assert!(
             plain.contains(&customer),

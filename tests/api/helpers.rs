@@ -765,3 +765,38 @@ pub fn attr_all(html: &scraper::Html, css: &str, name: &str) -> Vec<String> {
         .filter_map(|e| e.value().attr(name).map(str::to_owned))
         .collect()
 }
+
+/// A passive reply as WeChat reads it: its `MsgSignature` checked with `token` and the push's
+/// nonce, its `Encrypt` opened with `cipher`; the plaintext reply.
+pub fn open_passive(
+    answer: &str,
+    signed: &Signed,
+    token: &str,
+    cipher: &Cipher,
+    format: Format,
+) -> String {
+    let encrypt = kefu::wechat::push::encrypted_field(answer.as_bytes(), format)
+        .unwrap_or_else(|e| panic!("an encrypted answer ({e}): {answer}"));
+    let nonce = signed
+        .query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("nonce="))
+        .expect("a nonce in the push");
+    let timestamp = match format {
+        Format::Json => serde_json::from_str::<Value>(answer).expect("JSON")["TimeStamp"]
+            .as_i64()
+            .expect("a TimeStamp")
+            .to_string(),
+        Format::Xml => answer
+            .split("<TimeStamp>")
+            .nth(1)
+            .and_then(|s| s.split("</TimeStamp>").next())
+            .expect("a TimeStamp")
+            .to_owned(),
+    };
+    assert!(
+        answer.contains(&msg_signature(token, &timestamp, nonce, &encrypt)),
+        "MsgSignature holds: {answer}"
+    );
+    String::from_utf8(cipher.decrypt(&encrypt).expect("decrypts")).expect("UTF-8")
+}
