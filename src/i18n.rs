@@ -1497,7 +1497,6 @@ pub struct RequestText {
     pub file_required: &'static str,
     pub image_size: &'static str,
     pub image_kind: &'static str,
-    pub multipart_type: &'static str,
     pub multipart_unreadable: &'static str,
     /// a rule
     pub rule_note: &'static str,
@@ -1595,7 +1594,6 @@ pub static REQUEST_ZH: RequestText = RequestText {
     file_required: "请附上 file 部分（图片）。",
     image_size: "图片大小须在 1 字节到 {max} MiB 之间。",
     image_kind: "文件必须是 JPEG、PNG 或 GIF 图片。",
-    multipart_type: "multipart 回复的类型只能是 image 或 miniprogrampage。",
     multipart_unreadable: "无法读取 multipart 请求体。",
     rule_note: "规则的回复会发给客户，不能是备注。",
     rule_needs_reply: "回复规则需要设置回复内容。",
@@ -1682,7 +1680,6 @@ pub static REQUEST_EN: RequestText = RequestText {
     file_required: "A file part is required.",
     image_size: "The image must be between 1 byte and {max} MiB.",
     image_kind: "The file must be a JPEG, PNG or GIF image.",
-    multipart_type: "A multipart reply must be of type image or miniprogrampage.",
     multipart_unreadable: "The multipart body cannot be read.",
     rule_note: "A rule's reply is sent to the customer: it cannot be a note.",
     rule_needs_reply: "A reply rule needs a reply.",
@@ -2492,6 +2489,119 @@ impl Lang {
     }
 }
 
+// == sending an Official Account's message types ==
+
+/// Sending what only an Official Account sends (voice, video, link cards, menus): the API's
+/// refusals, the conversation's words for a sent link card and menu, and the composer's forms.
+/// `{…}` are filled in with `fill`.
+#[derive(Debug)]
+pub struct SendText {
+    /// `{kind}`: `kind_miniprogram` or `kind_official`; `{type}`: the refused type; `{types}`:
+    /// those the channel sends, as `RequestText::list` writes them
+    pub not_allowed: &'static str,
+    pub kind_miniprogram: &'static str,
+    pub kind_official: &'static str,
+    /// `{field}`: the items' path; `{max}`
+    pub menu_items: &'static str,
+    /// `{field}`: the item's id's path; `{id}`
+    pub menu_id_twice: &'static str,
+    /// `{field}`: the id's path; `{max}`
+    pub menu_id: &'static str,
+    /// `{max}`: MiB
+    pub voice_size: &'static str,
+    pub voice_kind: &'static str,
+    pub video_size: &'static str,
+    pub video_kind: &'static str,
+    pub file_required: &'static str,
+    pub multipart_type: &'static str,
+    /// the conversation and the list's previews
+    pub news: &'static str,
+    pub menu: &'static str,
+    pub menu_items_label: &'static str,
+    pub video_sent: &'static str,
+    pub voice_sent: &'static str,
+    /// the composer (Official Account conversations only)
+    pub news_open: &'static str,
+    pub menu_open: &'static str,
+    pub news_title: &'static str,
+    pub news_description: &'static str,
+    pub news_url: &'static str,
+    pub news_picurl: &'static str,
+    pub menu_head: &'static str,
+    pub menu_list: &'static str,
+    pub menu_list_hint: &'static str,
+    pub menu_tail: &'static str,
+}
+
+pub static SEND_ZH: SendText = SendText {
+    not_allowed: "{kind}不能发送 `{type}` 消息，只能发送 {types}。",
+    kind_miniprogram: "小程序",
+    kind_official: "公众号",
+    menu_items: "字段 `{field}` 须列出 1 到 {max} 个选项。",
+    menu_id_twice: "字段 `{field}` 的 id“{id}”与前面的选项重复。",
+    menu_id: "字段 `{field}` 须为 1 到 {max} 个字符，且不能含空格或控制字符。",
+    voice_size: "语音文件大小须在 1 字节到 {max} MiB 之间。",
+    voice_kind: "语音文件必须是 AMR 或 MP3。",
+    video_size: "视频文件大小须在 1 字节到 {max} MiB 之间。",
+    video_kind: "视频文件必须是 MP4。",
+    file_required: "请附上 file 部分（图片、语音或视频）。",
+    multipart_type: "multipart 回复的类型只能是 image、miniprogrampage、voice 或 video。",
+    news: "[图文]",
+    menu: "[菜单]",
+    menu_items_label: "菜单选项",
+    video_sent: "视频",
+    voice_sent: "语音",
+    news_open: "图文卡片",
+    menu_open: "菜单消息",
+    news_title: "标题",
+    news_description: "描述（可不填）",
+    news_url: "链接（http 或 https）",
+    news_picurl: "图片地址（可不填）",
+    menu_head: "开头文字（可不填）",
+    menu_list: "选项",
+    menu_list_hint: "每行一个选项，最多 10 个",
+    menu_tail: "结尾文字（可不填）",
+};
+
+pub static SEND_EN: SendText = SendText {
+    not_allowed: "{kind} cannot send `{type}` messages; it sends {types}.",
+    kind_miniprogram: "A mini program",
+    kind_official: "An Official Account",
+    menu_items: "The field `{field}` must list 1 to {max} items.",
+    menu_id_twice: "The field `{field}` repeats the id “{id}” of an earlier item.",
+    menu_id: "The field `{field}` must be 1 to {max} characters, without spaces or control characters.",
+    voice_size: "The voice file must be between 1 byte and {max} MiB.",
+    voice_kind: "The voice file must be AMR or MP3.",
+    video_size: "The video must be between 1 byte and {max} MiB.",
+    video_kind: "The video must be an MP4 file.",
+    file_required: "A file part (an image, a voice file or a video) is required.",
+    multipart_type: "A multipart reply must be of type image, miniprogrampage, voice or video.",
+    news: "[link card]",
+    menu: "[menu]",
+    menu_items_label: "Menu items",
+    video_sent: "Video",
+    voice_sent: "Voice message",
+    news_open: "Link card",
+    menu_open: "Menu",
+    news_title: "Title",
+    news_description: "Description (optional)",
+    news_url: "Link (http or https)",
+    news_picurl: "Picture address (optional)",
+    menu_head: "Text before the items (optional)",
+    menu_list: "Items",
+    menu_list_hint: "One item per line, at most 10",
+    menu_tail: "Text after the items (optional)",
+};
+
+impl Lang {
+    pub fn sending(self) -> &'static SendText {
+        match self {
+            Lang::Zh => &SEND_ZH,
+            Lang::En => &SEND_EN,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2556,7 +2666,6 @@ mod tests {
             ("file_required", t.file_required),
             ("image_size", t.image_size),
             ("image_kind", t.image_kind),
-            ("multipart_type", t.multipart_type),
             ("multipart_unreadable", t.multipart_unreadable),
             ("rule_note", t.rule_note),
             ("rule_needs_reply", t.rule_needs_reply),
@@ -2661,6 +2770,54 @@ mod tests {
             ]
         };
         for (z, e) in words(&OFFICIAL_ZH).into_iter().zip(words(&OFFICIAL_EN)) {
+            assert_eq!(placeholders(z), placeholders(e), "{z} / {e}");
+            assert!(!z.is_empty() && !e.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_sending_words_have_the_same_placeholders_in_both_languages() {
+        fn placeholders(s: &str) -> Vec<&str> {
+            let mut found: Vec<&str> = s
+                .split('{')
+                .skip(1)
+                .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+                .collect();
+            found.sort_unstable();
+            found
+        }
+        let words = |w: &SendText| {
+            vec![
+                w.not_allowed,
+                w.kind_miniprogram,
+                w.kind_official,
+                w.menu_items,
+                w.menu_id_twice,
+                w.menu_id,
+                w.voice_size,
+                w.voice_kind,
+                w.video_size,
+                w.video_kind,
+                w.file_required,
+                w.multipart_type,
+                w.news,
+                w.menu,
+                w.menu_items_label,
+                w.video_sent,
+                w.voice_sent,
+                w.news_open,
+                w.menu_open,
+                w.news_title,
+                w.news_description,
+                w.news_url,
+                w.news_picurl,
+                w.menu_head,
+                w.menu_list,
+                w.menu_list_hint,
+                w.menu_tail,
+            ]
+        };
+        for (z, e) in words(&SEND_ZH).into_iter().zip(words(&SEND_EN)) {
             assert_eq!(placeholders(z), placeholders(e), "{z} / {e}");
             assert!(!z.is_empty() && !e.is_empty());
         }

@@ -84,7 +84,7 @@ pub fn to_inbound(channel_id: i64, push: &Push) -> serde_json::Result<Inbound> {
             ..
         } => (
             MessageContent::Voice(Voice {
-                media_id: media_id.clone(),
+                media_id: Some(media_id.clone()),
                 format: format.clone(),
                 recognition: recognition.clone(),
                 url: None,
@@ -98,8 +98,10 @@ pub fn to_inbound(channel_id: i64, push: &Push) -> serde_json::Result<Inbound> {
             ..
         } => {
             let video = Video {
-                media_id: media_id.clone(),
+                description: None,
+                media_id: Some(media_id.clone()),
                 thumb_media_id: thumb_media_id.clone(),
+                title: None,
                 url: None,
             };
             let content = if *short {

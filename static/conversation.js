@@ -1,5 +1,6 @@
 // One conversation pane (#conversation): messages and its state arrive live; the reply box,
-// assignment, status, retries, older messages, canned replies and mini program links.
+// assignment, status, retries, older messages, canned replies and mini program links; on an
+// Official Account's conversation, its link card and menu.
 //
 // mount(root) starts it on a #conversation element and returns unmount(), which removes
 // every listener, timer and observer it made; the workspace (static/workspace.js) calls them
@@ -256,6 +257,7 @@ export function mount(root, replay = []) {
     // a note is text only; a reply needs kefu and WeChat to allow it
     const attachWhy = why || (note ? form.dataset.noteTextOnly : "");
     disable($("#mp-link-open"), attachWhy);
+    for (const b of root.querySelectorAll(".compose-open")) disable(b, attachWhy);
     disable($("#reply-image"), attachWhy);
     const imageLabel = $("#reply-image-label");
     imageLabel.classList.toggle("disabled", attachWhy !== "");
@@ -359,6 +361,56 @@ export function mount(root, replay = []) {
     },
     { signal },
   );
+
+  // ---- an Official Account's link card (news) and menu (msgmenu), each from its dialog ----
+  const composed = {
+    news: (data) => {
+      const content = { title: data.get("title"), url: data.get("url") };
+      for (const key of ["description", "picurl"]) {
+        if (data.get(key).trim()) content[key] = data.get(key);
+      }
+      return content;
+    },
+    // one item a line, numbered in order: WeChat sends the tapped item's text back
+    msgmenu: (data) => ({
+      head_content: data.get("head_content"),
+      items: data
+        .get("items")
+        .split("\n")
+        .map((line) => line.trim())
+        .filter((line) => line !== "")
+        .map((line, i) => ({ id: String(i + 1), content: line })),
+      tail_content: data.get("tail_content"),
+    }),
+  };
+  for (const open of root.querySelectorAll(".compose-open")) {
+    const dialog = root.querySelector(`#${open.dataset.dialog}`);
+    const f = dialog.querySelector("form");
+    const error = f.querySelector(".compose-error");
+    open.addEventListener("click", () => dialog.showModal(), { signal });
+    f.addEventListener(
+      "submit",
+      async (e) => {
+        if (e.submitter?.value !== "send") return; // cancel closes the dialog
+        e.preventDefault();
+        const type = f.dataset.type;
+        try {
+          await api("POST", `/api/v1/conversations/${id}/messages`, {
+            type,
+            content: composed[type](new FormData(f)),
+          });
+          f.reset();
+          showError(error, null);
+          dialog.close();
+          showError(replyError, null);
+          toBottom();
+        } catch (err) {
+          showError(error, err);
+        }
+      },
+      { signal },
+    );
+  }
 
   // ---- canned replies, picked by typing / ----
   const picker = $("#canned-picker");

@@ -33,12 +33,16 @@ mod media;
 mod outbox;
 mod typing;
 
-pub use media::{image_extension, sniff_image, write_file};
+pub use media::{image_extension, sniff_audio, sniff_image, sniff_video, write_file};
 pub use outbox::send_body;
 pub use typing::{TYPING_EVERY_MS, TYPING_WITHIN_MS, TypingLimiter};
 
 /// Largest image kefu accepts from an agent or fetches from WeChat.
 pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
+/// Largest voice file an agent may send (WeChat's limit for `media/upload?type=voice`).
+pub const MAX_VOICE_UPLOAD_BYTES: usize = 2 * 1024 * 1024;
+/// Largest video an agent may send (WeChat's limit for `media/upload?type=video`).
+pub const MAX_VIDEO_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
 /// Longest text kefu sends (WeChat gives no figure; long messages are split by agents).
 pub const MAX_TEXT_CHARS: usize = 2000;
 const MAX_BACKOFF_MS: Millis = 5 * 60 * 1000;

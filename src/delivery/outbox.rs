@@ -7,14 +7,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::sync::{Notify, Semaphore};
 
 use super::{Delivery, backoff};
 use crate::domain::{MessageContent, MessageStatus, Millis, now_millis};
 use crate::live::Event;
 use crate::store::outbox::{self, Outcome, Pending};
-use crate::wechat::api::ApiError;
+use crate::wechat::api::{ApiError, UploadKind};
 use crate::writer::Update;
 
 /// The body of `custom/send` for a stored message; `media_id` is the attachment kefu uploaded.
@@ -49,11 +49,56 @@ pub fn send_body(
                 }}),
             )
         }
+        // an Official Account's (`services::replies` refuses them on a mini program)
+        MessageContent::Voice(voice) => {
+            let media_id = media_id
+                .or(voice.media_id.as_deref().filter(|s| !s.is_empty()))
+                .ok_or("the voice message was not uploaded")?;
+            Ok(json!({ "touser": openid, "msgtype": "voice", "voice": { "media_id": media_id } }))
+        }
+        MessageContent::Video(video) => {
+            let media_id = media_id
+                .or(video.media_id.as_deref().filter(|s| !s.is_empty()))
+                .ok_or("the video was not uploaded")?;
+            // WeChat's optional fields only when the reply has them: a cover, a title, words
+            let mut fields = Map::new();
+            fields.insert("media_id".into(), media_id.into());
+            let optional = [
+                ("thumb_media_id", &video.thumb_media_id),
+                ("title", &video.title),
+                ("description", &video.description),
+            ];
+            for (key, value) in optional {
+                if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+                    fields.insert(key.into(), value.into());
+                }
+            }
+            Ok(json!({ "touser": openid, "msgtype": "video", "video": fields }))
+        }
+        MessageContent::News(news) => {
+            let mut article = Map::new();
+            article.insert("title".into(), news.title.as_str().into());
+            article.insert("description".into(), news.description.as_str().into());
+            article.insert("url".into(), news.url.as_str().into());
+            if let Some(picurl) = news.picurl.as_deref().filter(|p| !p.is_empty()) {
+                article.insert("picurl".into(), picurl.into());
+            }
+            // one article: WeChat refuses more in a customer-service message (45008)
+            Ok(json!({ "touser": openid, "msgtype": "news", "news": { "articles": [article] } }))
+        }
+        MessageContent::MsgMenu(menu) => {
+            let list: Vec<Value> = menu
+                .items
+                .iter()
+                .map(|item| json!({ "id": item.id, "content": item.content }))
+                .collect();
+            Ok(json!({ "touser": openid, "msgtype": "msgmenu", "msgmenu": {
+                "head_content": menu.head_content, "list": list, "tail_content": menu.tail_content,
+            }}))
+        }
         MessageContent::Event(_)
         | MessageContent::Note(_)
         | MessageContent::Unknown(_)
-        | MessageContent::Voice(_)
-        | MessageContent::Video(_)
         | MessageContent::ShortVideo(_)
         | MessageContent::Location(_) => {
             Err(format!("a {} message cannot be sent", content.kind()))
@@ -201,7 +246,16 @@ async fn attempt(d: &Delivery, p: &Pending) -> Outcome {
                 );
             }
         };
-        match api.upload_image(&file_name(path), file_type, bytes).await {
+        // the attachment is the message itself, or (a card's cover) an image
+        let kind = match &p.content {
+            MessageContent::Voice(_) => UploadKind::Voice,
+            MessageContent::Video(_) => UploadKind::Video,
+            _ => UploadKind::Image,
+        };
+        match api
+            .upload_media(kind, &file_name(path), file_type, bytes)
+            .await
+        {
             Ok(id) => {
                 let _ = d
                     .writer
@@ -308,5 +362,64 @@ mod tests {
         assert_eq!(card["miniprogrampage"]["thumb_media_id"], "m2");
         let note = MessageContent::Note(Text { text: "x".into() });
         assert!(send_body("o1", &note, None).is_err());
+    }
+
+    #[test]
+    fn an_official_accounts_replies_follow_wechats_shapes() {
+        use crate::domain::content::{MenuItem, MsgMenu, News, Video, Voice};
+        let voice = MessageContent::Voice(Voice {
+            format: "amr".into(),
+            media_id: None,
+            recognition: None,
+            url: None,
+        });
+        assert!(send_body("o1", &voice, None).is_err());
+        assert_eq!(
+            send_body("o1", &voice, Some("v1")).unwrap(),
+            json!({"touser":"o1","msgtype":"voice","voice":{"media_id":"v1"}})
+        );
+        let mut video = Video {
+            description: None,
+            media_id: Some("m1".into()),
+            thumb_media_id: None,
+            title: None,
+            url: None,
+        };
+        assert_eq!(
+            send_body("o1", &MessageContent::Video(video.clone()), None).unwrap(),
+            json!({"touser":"o1","msgtype":"video","video":{"media_id":"m1"}})
+        );
+        video.thumb_media_id = Some("t1".into());
+        video.title = Some("标题".into());
+        video.description = Some("d".into());
+        assert_eq!(
+            send_body("o1", &MessageContent::Video(video), Some("up")).unwrap(),
+            json!({"touser":"o1","msgtype":"video","video":{
+                "media_id":"up","thumb_media_id":"t1","title":"标题","description":"d"}})
+        );
+        let news = News {
+            description: String::new(),
+            picurl: None,
+            title: "t".into(),
+            url: "https://a.cn".into(),
+        };
+        assert_eq!(
+            send_body("o1", &MessageContent::News(news), None).unwrap(),
+            json!({"touser":"o1","msgtype":"news","news":{"articles":[
+                {"title":"t","description":"","url":"https://a.cn"}]}})
+        );
+        let menu = MessageContent::MsgMenu(MsgMenu {
+            head_content: "h".into(),
+            items: vec![MenuItem {
+                content: "满意".into(),
+                id: "101".into(),
+            }],
+            tail_content: String::new(),
+        });
+        assert_eq!(
+            send_body("o1", &menu, None).unwrap(),
+            json!({"touser":"o1","msgtype":"msgmenu","msgmenu":{
+                "head_content":"h","list":[{"id":"101","content":"满意"}],"tail_content":""}})
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Millis;
+use super::{MessageType, Millis};
 
 /// The channel everything belonged to before channels existed; the `KEFU_WECHAT_*` variables
 /// define it, and its webhook is `KEFU_WEBHOOK_PATH` itself.
@@ -19,6 +19,35 @@ text_enum!(
     /// The data format chosen in WeChat's console for a channel's pushes.
     DataFormat { Json = "json", Xml = "xml" }
 );
+
+impl ChannelKind {
+    /// Whether WeChat's customer-service send API takes this type of message from this kind
+    /// of account: a mini program sends text, images, links and mini program cards; an
+    /// Official Account text, images, voice messages, videos, link cards (`news`) and menus
+    /// (docs/WECHAT.md §5). Notes are never sent, so they are welcome on both.
+    pub fn sends(self, kind: MessageType) -> bool {
+        use MessageType as T;
+        match self {
+            ChannelKind::MiniProgram => matches!(
+                kind,
+                T::Text | T::Image | T::Link | T::MiniProgramPage | T::Note
+            ),
+            ChannelKind::OfficialAccount => matches!(
+                kind,
+                T::Text | T::Image | T::Voice | T::Video | T::News | T::MsgMenu | T::Note
+            ),
+        }
+    }
+
+    /// The types an agent may send on this kind of account, for a refusal's sentence.
+    pub fn sendable(self) -> Vec<MessageType> {
+        MessageType::ALL
+            .iter()
+            .copied()
+            .filter(|&t| self.sends(t) && t != MessageType::Note)
+            .collect()
+    }
+}
 
 /// A channel's name: 1–32 characters of `a-z 0-9 -`, the last part of its webhook's path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -105,6 +134,35 @@ mod tests {
             "../x",
         ] {
             assert!(ChannelName::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_kind_of_account_sends_its_own_message_types() {
+        let names = |kind: ChannelKind| -> Vec<&str> {
+            kind.sendable()
+                .into_iter()
+                .map(MessageType::as_str)
+                .collect()
+        };
+        assert_eq!(
+            names(ChannelKind::MiniProgram),
+            ["text", "image", "link", "miniprogrampage"]
+        );
+        assert_eq!(
+            names(ChannelKind::OfficialAccount),
+            ["text", "image", "voice", "video", "news", "msgmenu"]
+        );
+        for kind in ChannelKind::ALL {
+            assert!(kind.sends(MessageType::Note));
+            for never in [
+                MessageType::Event,
+                MessageType::Unknown,
+                MessageType::ShortVideo,
+                MessageType::Location,
+            ] {
+                assert!(!kind.sends(never), "{kind} {never}");
+            }
         }
     }
 }

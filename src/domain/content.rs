@@ -34,6 +34,10 @@ pub enum MessageContent {
     ShortVideo(Video),
     /// a place an Official Account customer shared
     Location(Location),
+    /// an Official Account's link card (WeChat's `news`, one article), sent by an agent
+    News(News),
+    /// an Official Account's menu message: items the customer taps to answer
+    MsgMenu(MsgMenu),
     Event(Event),
     /// a private note for colleagues, never sent to WeChat
     Note(Text),
@@ -70,12 +74,15 @@ pub struct Link {
 }
 
 /// A voice message. WeChat keeps it as AMR (or Speex), which browsers do not play; kefu keeps
-/// the file as it came and offers it for download.
+/// the file as it came and offers it for download. An agent's voice reply (Official Accounts
+/// only) has the same fields: the format of the file kefu uploaded (`amr`, `mp3`; empty for
+/// one named by its media_id) and no recognition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Voice {
     /// WeChat's `Format`: amr, speex
     pub format: String,
-    pub media_id: String,
+    /// WeChat's media_id; for a reply with a file, null until kefu uploaded it
+    pub media_id: Option<String>,
     /// the text WeChat's speech recognition heard, when the account has it on
     pub recognition: Option<String>,
     /// kefu's own copy, served to staff; stored null, filled in when a message is shown
@@ -83,12 +90,18 @@ pub struct Voice {
     pub url: Option<String>,
 }
 
-/// A video or short video.
+/// A video or short video; an agent's video reply (Official Accounts only) may add a title
+/// and a description, which a customer's video never has (the keys are then left out).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Video {
-    pub media_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// WeChat's media_id; for a reply with a file, null until kefu uploaded it
+    pub media_id: Option<String>,
     /// WeChat's media_id of its cover picture
     pub thumb_media_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     /// kefu's own copy, as for a voice message
     #[serde(default)]
     pub url: Option<String>,
@@ -102,6 +115,33 @@ pub struct Location {
     pub latitude: f64,
     pub longitude: f64,
     pub scale: Option<u32>,
+}
+
+/// An Official Account's link card: WeChat's `news` message with its one article (WeChat
+/// refuses more than one in a customer-service message). `picurl` is the card's picture, an
+/// http(s) address WeChat fetches itself; null when the card has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct News {
+    pub description: String,
+    pub picurl: Option<String>,
+    pub title: String,
+    pub url: String,
+}
+
+/// An Official Account's menu message: a text before, the items the customer may tap (WeChat
+/// sends the tapped item's text back as the customer's message) and a text after. WeChat's
+/// send API calls the items `list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MsgMenu {
+    pub head_content: String,
+    pub items: Vec<MenuItem>,
+    pub tail_content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MenuItem {
+    pub content: String,
+    pub id: String,
 }
 
 /// A mini program card.
@@ -173,14 +213,18 @@ impl MessageContent {
             MessageContent::Video(_) => MessageType::Video,
             MessageContent::ShortVideo(_) => MessageType::ShortVideo,
             MessageContent::Location(_) => MessageType::Location,
+            MessageContent::News(_) => MessageType::News,
+            MessageContent::MsgMenu(_) => MessageType::MsgMenu,
             MessageContent::Event(_) => MessageType::Event,
             MessageContent::Note(_) => MessageType::Note,
             MessageContent::Unknown(_) => MessageType::Unknown,
         }
     }
 
-    /// Whether WeChat's send API takes this kind of message (notes, events and unknown
-    /// pushes are never sent).
+    /// Whether a rule's reply of this kind may be sent: the kinds the bot has always sent
+    /// (notes, events and unknown pushes are never sent). An Official Account's voice, video,
+    /// link card and menu go out only as an agent's reply, once the conversation's channel is
+    /// known to take them (`ChannelKind::sends`).
     pub fn is_sendable(&self) -> bool {
         matches!(
             self,
@@ -215,6 +259,8 @@ impl MessageContent {
             MessageType::Video => MessageContent::Video(serde_json::from_str(json)?),
             MessageType::ShortVideo => MessageContent::ShortVideo(serde_json::from_str(json)?),
             MessageType::Location => MessageContent::Location(serde_json::from_str(json)?),
+            MessageType::News => MessageContent::News(serde_json::from_str(json)?),
+            MessageType::MsgMenu => MessageContent::MsgMenu(serde_json::from_str(json)?),
             MessageType::Event => MessageContent::Event(serde_json::from_str(json)?),
             MessageType::Note => MessageContent::Note(serde_json::from_str(json)?),
             MessageType::Unknown => MessageContent::Unknown(serde_json::from_str(json)?),
@@ -230,18 +276,20 @@ impl MessageContent {
         })
     }
 
-    /// Records WeChat's media_id of the attachment kefu uploaded for this reply: the image
-    /// itself, or a card's cover. Other kinds carry no attachment.
+    /// Records WeChat's media_id of the attachment kefu uploaded for this reply: the image,
+    /// voice message or video itself, or a card's cover. Other kinds carry no attachment.
     pub fn set_uploaded_media(&mut self, media_id: &str) {
         match self {
             MessageContent::Image(image) => image.media_id = Some(media_id.to_owned()),
+            MessageContent::Voice(voice) => voice.media_id = Some(media_id.to_owned()),
+            MessageContent::Video(video) => video.media_id = Some(media_id.to_owned()),
             MessageContent::MiniProgramPage(card) => {
                 card.thumb_media_id = Some(media_id.to_owned());
             }
             MessageContent::Text(_)
             | MessageContent::Link(_)
-            | MessageContent::Voice(_)
-            | MessageContent::Video(_)
+            | MessageContent::News(_)
+            | MessageContent::MsgMenu(_)
             | MessageContent::ShortVideo(_)
             | MessageContent::Location(_)
             | MessageContent::Event(_)
@@ -274,6 +322,8 @@ impl Serialize for Payload<'_> {
             MessageContent::Voice(c) => c.serialize(serializer),
             MessageContent::Video(c) | MessageContent::ShortVideo(c) => c.serialize(serializer),
             MessageContent::Location(c) => c.serialize(serializer),
+            MessageContent::News(c) => c.serialize(serializer),
+            MessageContent::MsgMenu(c) => c.serialize(serializer),
             MessageContent::Event(c) => c.serialize(serializer),
             MessageContent::Unknown(c) => c.serialize(serializer),
         }
@@ -372,6 +422,42 @@ pub(crate) fn stored_examples() -> Vec<(MessageType, serde_json::Value)> {
             MessageType::Event,
             json!({ "event": "kf_close_session", "kf_account": "a@gh", "session_from": null }),
         ),
+        // an agent's replies on an Official Account: a voice message and a video before and
+        // after their upload, one named by its media_id, a link card, a menu
+        (
+            MessageType::Voice,
+            json!({ "media_id": null, "format": "amr", "recognition": null, "url": null }),
+        ),
+        (
+            MessageType::Voice,
+            json!({ "media_id": "up-v", "format": "", "recognition": null, "url": null }),
+        ),
+        (
+            MessageType::Video,
+            json!({ "media_id": null, "thumb_media_id": null, "title": "开箱", "url": null }),
+        ),
+        (
+            MessageType::Video,
+            json!({ "media_id": "M", "thumb_media_id": "T", "title": "t", "description": "d", "url": null }),
+        ),
+        (
+            MessageType::News,
+            json!({ "title": "新品", "description": "", "url": "https://a.cn/n", "picurl": null }),
+        ),
+        (
+            MessageType::News,
+            json!({ "title": "t", "description": "d", "url": "http://a.cn", "picurl": "https://a.cn/p.jpg" }),
+        ),
+        (
+            MessageType::MsgMenu,
+            json!({ "head_content": "您对本次服务是否满意？", "items": [
+                { "id": "101", "content": "满意" }, { "id": "102", "content": "不满意" },
+            ], "tail_content": "欢迎再次光临" }),
+        ),
+        (
+            MessageType::MsgMenu,
+            json!({ "head_content": "", "items": [{ "id": "a", "content": "<b>x</b>" }], "tail_content": "" }),
+        ),
     ]
 }
 
@@ -449,8 +535,13 @@ mod tests {
             .to_string()
         );
         let unknown_type =
-            serde_json::from_value::<MessageContent>(json!({ "type": "news", "content": {} }));
+            serde_json::from_value::<MessageContent>(json!({ "type": "mpnews", "content": {} }));
         assert!(unknown_type.is_err());
+        let menu: MessageContent = serde_json::from_value(json!({ "type": "msgmenu", "content": {
+            "head_content": "h", "items": [], "tail_content": "t",
+        }}))
+        .unwrap();
+        assert_eq!(menu.kind(), MessageType::MsgMenu);
     }
 
     #[test]
@@ -468,5 +559,28 @@ mod tests {
         let mut text = MessageContent::text("x");
         text.set_uploaded_media("m2");
         assert_eq!(text, MessageContent::text("x"));
+        let mut voice = MessageContent::Voice(Voice {
+            format: "mp3".into(),
+            media_id: None,
+            recognition: None,
+            url: None,
+        });
+        voice.set_uploaded_media("m3");
+        assert_eq!(
+            voice.to_stored().unwrap(),
+            r#"{"format":"mp3","media_id":"m3","recognition":null,"url":null}"#
+        );
+        let mut video = MessageContent::Video(Video {
+            description: None,
+            media_id: None,
+            thumb_media_id: None,
+            title: Some("t".into()),
+            url: None,
+        });
+        video.set_uploaded_media("m4");
+        assert_eq!(
+            video.to_stored().unwrap(),
+            r#"{"media_id":"m4","thumb_media_id":null,"title":"t","url":null}"#
+        );
     }
 }

@@ -105,6 +105,10 @@ text_enum!(
         Video = "video",
         ShortVideo = "shortvideo",
         Location = "location",
+        /// an Official Account's link card (WeChat's `news` with one article) and menu message,
+        /// sent by agents only
+        News = "news",
+        MsgMenu = "msgmenu",
         Event = "event",
         Note = "note",
         Unknown = "unknown",

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::delivery::{self, Attachment, QueueError};
+use crate::domain::channel::ChannelKind;
 use crate::domain::content::Image;
 use crate::domain::{
     ConversationStatus, Direction, Handler, MediaState, MessageContent, MessageStatus, MessageType,
@@ -19,7 +20,8 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, RequestText, fill};
 use crate::services;
 use crate::services::replies::{
-    self, CardInput, ImageInput, LinkInput, Reply, ReplyDraft, TextInput,
+    self, CardInput, ImageInput, LinkInput, MenuInput, NewsInput, Reply, ReplyDraft, TextInput,
+    Upload, VideoInput, VoiceInput,
 };
 use crate::store::conversations::{
     self, AssigneeFilter, ConversationRow, ListFilter, Narrow, View,
@@ -875,6 +877,12 @@ async fn post_message(
     let id = parse_id(&id)?;
     let conversation = find_conversation(&state, id, lang).await?;
     let appid = channel_appid(&state, conversation.channel_id);
+    // what the channel's kind sends is checked before the fields: a type it never sends is
+    // refused as such (422), whatever its content says
+    let channel_kind = state
+        .channels
+        .by_id(conversation.channel_id)
+        .map(|c| c.channel.kind);
     let is_multipart = request
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -884,11 +892,13 @@ async fn post_message(
         let multipart = axum::extract::Multipart::from_request(request, &state)
             .await
             .map_err(|_| AppError::Invalid(lang.request().multipart_unreadable.into()))?;
-        reply_from_multipart(appid.as_deref(), multipart, lang).await?
+        reply_from_multipart(appid.as_deref(), multipart, channel_kind, lang).await?
     } else {
         let Strict(body) = Strict::<Tagged>::from_request(request, &state).await?;
-        let input: ReplyInput = body.read_into("", lang)?;
-        replies::check(appid.as_deref(), input.into(), "", lang)?
+        let input: MessageInput = body.read_into("", lang)?;
+        let draft = ReplyDraft::from(input);
+        allowed(channel_kind, draft.kind(), lang)?;
+        replies::check(appid.as_deref(), draft, "", lang)?
     };
     let is_note = matches!(reply.content, MessageContent::Note(_));
     let row = send_reply(
@@ -928,8 +938,11 @@ pub async fn send_reply(
         return Err(AppError::Unavailable(lang.refusal().cannot_send.into()));
     }
     let attachment = match reply.file {
-        Some((bytes, content_type)) => {
-            let ext = delivery::image_extension(content_type).unwrap_or("bin");
+        Some(Upload {
+            bytes,
+            content_type,
+            ext,
+        }) => {
             let relative = format!("out/{}.{ext}", crate::services::accounts::random_secret(12));
             delivery::write_file(&state.config.data_dir.join("media"), &relative, &bytes)
                 .await
@@ -974,8 +987,9 @@ fn queue_error(e: QueueError, lang: Lang) -> AppError {
 }
 
 /// A reply as a request gives it, `{"type", "content"}` (docs/CONTRACT.md, "content by
-/// type"): what an agent may post, and what a rule may send (all but a note). Read through
-/// `json::Tagged`, so a refused field is named by its path (`content.text`).
+/// type"): what a rule may send (all but a note, which the rule refuses); an agent posts a
+/// `MessageInput`, these and an Official Account's types. Read through `json::Tagged`, so a
+/// refused field is named by its path (`content.text`).
 ///
 /// The fields the answer shows but kefu fills in itself (an image's `url`, a card's
 /// `thumb_url`) are accepted, so a message or rule reply read from the API can be sent back as
@@ -993,6 +1007,48 @@ pub enum ReplyInput {
     MiniProgramPage(#[serde(deserialize_with = "json::object")] CardInput),
     #[serde(rename = "note")]
     Note(#[serde(deserialize_with = "json::object")] TextInput),
+}
+
+/// An agent's message as the API takes it: every reply type (`ReplyInput`) and a note, and an
+/// Official Account's voice message, video, link card (`news`) and menu (`msgmenu`), which
+/// rules do not send. Whether the conversation's channel sends the type is checked after.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", content = "content", deny_unknown_fields)]
+pub enum MessageInput {
+    #[serde(rename = "text")]
+    Text(#[serde(deserialize_with = "json::object")] TextInput),
+    #[serde(rename = "image")]
+    Image(#[serde(deserialize_with = "json::object")] ImageInput),
+    #[serde(rename = "link")]
+    Link(#[serde(deserialize_with = "json::object")] LinkInput),
+    #[serde(rename = "miniprogrampage")]
+    MiniProgramPage(#[serde(deserialize_with = "json::object")] CardInput),
+    #[serde(rename = "voice")]
+    Voice(#[serde(deserialize_with = "json::object")] VoiceInput),
+    #[serde(rename = "video")]
+    Video(#[serde(deserialize_with = "json::object")] VideoInput),
+    #[serde(rename = "news")]
+    News(#[serde(deserialize_with = "json::object")] NewsInput),
+    #[serde(rename = "msgmenu")]
+    MsgMenu(#[serde(deserialize_with = "json::object")] MenuInput),
+    #[serde(rename = "note")]
+    Note(#[serde(deserialize_with = "json::object")] TextInput),
+}
+
+impl From<MessageInput> for ReplyDraft {
+    fn from(input: MessageInput) -> ReplyDraft {
+        match input {
+            MessageInput::Text(c) => ReplyDraft::Text(c),
+            MessageInput::Image(c) => ReplyDraft::Image(c),
+            MessageInput::Link(c) => ReplyDraft::Link(c),
+            MessageInput::MiniProgramPage(c) => ReplyDraft::MiniProgramPage(c),
+            MessageInput::Voice(c) => ReplyDraft::Voice(c),
+            MessageInput::Video(c) => ReplyDraft::Video(c),
+            MessageInput::News(c) => ReplyDraft::News(c),
+            MessageInput::MsgMenu(c) => ReplyDraft::MsgMenu(c),
+            MessageInput::Note(c) => ReplyDraft::Note(c),
+        }
+    }
 }
 
 impl From<ReplyInput> for ReplyDraft {
@@ -1016,16 +1072,31 @@ fn channel_appid(state: &AppState, channel_id: i64) -> Option<String> {
         .filter(|a| !a.is_empty())
 }
 
-/// A multipart reply: an image (`file`), or a mini program card with its cover as `file`.
+/// Refuses a type the conversation's channel does not send (`replies::allowed_on`). With no
+/// such channel running nothing is sent anyway (`send_reply` says so) and a note is kept.
+fn allowed(channel: Option<ChannelKind>, kind: MessageType, lang: Lang) -> AppResult<()> {
+    match channel {
+        Some(channel) => replies::allowed_on(channel, kind, lang),
+        None => Ok(()),
+    }
+}
+
+/// A multipart reply: an image (`file`), a mini program card with its cover as `file`, or an
+/// Official Account's voice message or video (`file`; a video's `title`, `description` and
+/// `thumb_media_id` as parts of their own). A type the conversation's `channel` does not send
+/// is refused before the file is looked at.
 async fn reply_from_multipart(
     appid: Option<&str>,
     mut multipart: axum::extract::Multipart,
+    channel: Option<ChannelKind>,
     lang: Lang,
 ) -> AppResult<Reply> {
     let r = lang.request();
+    let w = lang.sending();
     let unreadable = |_| AppError::Invalid(r.multipart_unreadable.into());
     let mut kind: Option<String> = None;
     let (mut title, mut pagepath, mut given_appid) = (String::new(), String::new(), None);
+    let (mut description, mut thumb_media_id) = (None, None);
     let mut file: Option<Vec<u8>> = None;
     while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
         match field.name().unwrap_or_default() {
@@ -1034,31 +1105,87 @@ async fn reply_from_multipart(
             "title" => title = field.text().await.map_err(unreadable)?,
             "pagepath" => pagepath = field.text().await.map_err(unreadable)?,
             "appid" => given_appid = Some(field.text().await.map_err(unreadable)?),
+            "description" => description = Some(field.text().await.map_err(unreadable)?),
+            "thumb_media_id" => thumb_media_id = Some(field.text().await.map_err(unreadable)?),
             _ => {}
         }
     }
-    let bytes = file.ok_or_else(|| AppError::Invalid(r.file_required.into()))?;
-    if bytes.is_empty() || bytes.len() > delivery::MAX_IMAGE_BYTES {
-        let max = (delivery::MAX_IMAGE_BYTES >> 20).to_string();
-        return Err(AppError::Invalid(fill(r.image_size, &[("max", &max)])));
-    }
-    let content_type =
-        delivery::sniff_image(&bytes).ok_or_else(|| AppError::Invalid(r.image_kind.into()))?;
-    let content = match kind.as_deref().unwrap_or("image") {
-        "image" => MessageContent::Image(Image {
-            media_id: None,
-            pic_url: None,
-            url: None,
-        }),
-        "miniprogrampage" => {
-            let card = replies::card(appid, &title, given_appid.as_deref(), &pagepath, lang)?;
-            card.content(None)
+    let kind = match kind.as_deref().unwrap_or("image") {
+        "image" => MessageType::Image,
+        "miniprogrampage" => MessageType::MiniProgramPage,
+        "voice" => MessageType::Voice,
+        "video" => MessageType::Video,
+        _ => return Err(AppError::Invalid(w.multipart_type.into())),
+    };
+    allowed(channel, kind, lang)?;
+    let bytes = file.ok_or_else(|| {
+        AppError::Invalid(match kind {
+            MessageType::Voice | MessageType::Video => w.file_required.into(),
+            _ => r.file_required.into(),
+        })
+    })?;
+    let mib = |max: usize| (max >> 20).to_string();
+    let (content, content_type, ext) = match kind {
+        MessageType::Voice => {
+            if bytes.is_empty() || bytes.len() > delivery::MAX_VOICE_UPLOAD_BYTES {
+                let max = mib(delivery::MAX_VOICE_UPLOAD_BYTES);
+                return Err(AppError::Invalid(fill(w.voice_size, &[("max", &max)])));
+            }
+            // what WeChat's media/upload takes for a voice message
+            let (content_type, ext) = delivery::sniff_audio(&bytes)
+                .filter(|(_, ext)| matches!(*ext, "amr" | "mp3"))
+                .ok_or_else(|| AppError::Invalid(w.voice_kind.into()))?;
+            let content = replies::media_reply(kind, ext, None, None, None, lang)?;
+            (content, content_type, ext)
         }
-        _ => return Err(AppError::Invalid(r.multipart_type.into())),
+        MessageType::Video => {
+            if bytes.is_empty() || bytes.len() > delivery::MAX_VIDEO_UPLOAD_BYTES {
+                let max = mib(delivery::MAX_VIDEO_UPLOAD_BYTES);
+                return Err(AppError::Invalid(fill(w.video_size, &[("max", &max)])));
+            }
+            let (content_type, ext) = delivery::sniff_video(&bytes)
+                .filter(|(content_type, _)| *content_type == "video/mp4")
+                .ok_or_else(|| AppError::Invalid(w.video_kind.into()))?;
+            let content = replies::media_reply(
+                kind,
+                "",
+                thumb_media_id.as_deref(),
+                Some(title.as_str()),
+                description.as_deref(),
+                lang,
+            )?;
+            (content, content_type, ext)
+        }
+        _ => {
+            if bytes.is_empty() || bytes.len() > delivery::MAX_IMAGE_BYTES {
+                let max = mib(delivery::MAX_IMAGE_BYTES);
+                return Err(AppError::Invalid(fill(r.image_size, &[("max", &max)])));
+            }
+            let content_type = delivery::sniff_image(&bytes)
+                .ok_or_else(|| AppError::Invalid(r.image_kind.into()))?;
+            let ext = delivery::image_extension(content_type).unwrap_or("bin");
+            let content = match kind {
+                MessageType::MiniProgramPage => {
+                    let card =
+                        replies::card(appid, &title, given_appid.as_deref(), &pagepath, lang)?;
+                    card.content(None)
+                }
+                _ => MessageContent::Image(Image {
+                    media_id: None,
+                    pic_url: None,
+                    url: None,
+                }),
+            };
+            (content, content_type, ext)
+        }
     };
     Ok(Reply {
         content,
-        file: Some((bytes, content_type)),
+        file: Some(Upload {
+            bytes,
+            content_type,
+            ext,
+        }),
     })
 }
 

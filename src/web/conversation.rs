@@ -23,6 +23,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use crate::app::AppState;
+use crate::domain::channel::ChannelKind;
 use crate::domain::{Handler, now_millis};
 use crate::error::AppError;
 use crate::i18n::{Text, fill};
@@ -119,6 +120,8 @@ pub(super) struct Pane {
     /// a newer conversation of the same customer (they wrote again after this one)
     newer: Option<i64>,
     appid: String,
+    /// the conversation is an Official Account's: the composer offers its link card and menu
+    is_official: bool,
     contact: ContactPane,
     /// the list pane's view and status as a query (`view=all&status=open`), kept in the
     /// links that lead back to the list
@@ -218,6 +221,9 @@ async fn conversation(
     let window = WindowState::of(&c.window, now, t);
     let channel = state.channels.by_id(row.channel_id);
     let can_send = channel.as_ref().is_some_and(|c| c.api.is_some());
+    let is_official = channel
+        .as_ref()
+        .is_some_and(|c| c.channel.kind == ChannelKind::OfficialAccount);
     // the panel's history holds the customer's other conversations, newest first
     let newer = contact
         .history
@@ -253,6 +259,7 @@ async fn conversation(
         blocked,
         newer,
         appid: channel.map(|c| c.channel.appid.clone()).unwrap_or_default(),
+        is_official,
         contact,
         list_query: list_query(raw.as_deref()),
         c,

@@ -387,6 +387,15 @@ pub fn preview(m: &MessageRow, t: &Text) -> String {
                 format!("{} {}", o.location, c.label)
             }
         }
+        MessageContent::News(c) => format!("{} {}", t.lang().sending().news, c.title),
+        MessageContent::MsgMenu(c) => {
+            let first = c.items.first().map(|i| i.content.as_str());
+            let words = Some(c.head_content.as_str())
+                .filter(|h| !h.trim().is_empty())
+                .or(first)
+                .unwrap_or_default();
+            format!("{} {words}", t.lang().sending().menu)
+        }
     };
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() > PREVIEW_CHARS {
@@ -621,10 +630,17 @@ pub struct MessageView {
     pub image_url: Option<String>,
     /// image: pending, stored, failed (incoming ones are fetched from WeChat)
     pub media_state: &'static str,
-    /// link and card
+    /// link, card, link card (news) and a sent video's title and description
     pub title: String,
     pub description: String,
     pub url: Option<String>,
+    /// link card (news): its picture's address, http(s) only (shown as a link: the page's
+    /// policy loads no picture from elsewhere)
+    pub picture_url: Option<String>,
+    /// menu: the text before, the items, the text after
+    pub menu_head: String,
+    pub menu_items: Vec<MenuItemView>,
+    pub menu_tail: String,
     /// link: the address when it is no http(s) one, shown as text and never linked
     pub raw_url: String,
     pub thumb_url: Option<String>,
@@ -649,6 +665,13 @@ pub struct MessageView {
     pub raw: String,
     pub error_code: String,
     pub error_message: String,
+}
+
+/// One item of a sent menu: its id (what WeChat reports back) and its text.
+#[derive(Debug, Clone, Default)]
+pub struct MenuItemView {
+    pub id: String,
+    pub content: String,
 }
 
 impl MessageView {
@@ -726,10 +749,34 @@ impl MessageView {
                 );
                 view.recognition = c.recognition.clone().unwrap_or_default();
             }
-            MessageContent::Video(_) | MessageContent::ShortVideo(_) => {
+            MessageContent::Video(c) | MessageContent::ShortVideo(c) => {
                 view.media_url = m
                     .media_state
                     .map(|_| format!("/api/v1/messages/{}/media", m.id));
+                // an agent's video may have a title and words for the customer
+                view.title = c.title.clone().unwrap_or_default();
+                view.description = c.description.clone().unwrap_or_default();
+            }
+            MessageContent::News(c) => {
+                view.title = c.title.clone();
+                view.description = c.description.clone();
+                view.url = web_url(&c.url);
+                if view.url.is_none() {
+                    view.raw_url = c.url.clone();
+                }
+                view.picture_url = c.picurl.as_deref().and_then(web_url);
+            }
+            MessageContent::MsgMenu(c) => {
+                view.menu_head = c.head_content.clone();
+                view.menu_items = c
+                    .items
+                    .iter()
+                    .map(|i| MenuItemView {
+                        id: i.id.clone(),
+                        content: i.content.clone(),
+                    })
+                    .collect();
+                view.menu_tail = c.tail_content.clone();
             }
             MessageContent::Location(c) => {
                 let o = t.lang().official();

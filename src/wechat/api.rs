@@ -160,6 +160,24 @@ pub enum Typing {
     Stop,
 }
 
+/// What `media/upload` is asked to keep (its `type`): WeChat checks the file against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadKind {
+    Image,
+    Voice,
+    Video,
+}
+
+impl UploadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadKind::Image => "image",
+            UploadKind::Voice => "voice",
+            UploadKind::Video => "video",
+        }
+    }
+}
+
 impl WechatApi {
     pub fn new(
         base: &str,
@@ -307,9 +325,11 @@ impl WechatApi {
         .map(|_| ())
     }
 
-    /// Uploads an image as temporary media (valid 3 days); returns its media_id.
-    pub async fn upload_image(
+    /// Uploads a file as temporary media (valid 3 days) of `kind`: an image (a mini program
+    /// takes only these), or an Official Account's voice message or video; returns its media_id.
+    pub async fn upload_media(
         &self,
+        kind: UploadKind,
         filename: &str,
         content_type: &str,
         bytes: Vec<u8>,
@@ -328,7 +348,7 @@ impl WechatApi {
             let response = self
                 .http
                 .post(format!("{}/cgi-bin/media/upload", self.base))
-                .query(&[("access_token", token.as_str()), ("type", "image")])
+                .query(&[("access_token", token.as_str()), ("type", kind.as_str())])
                 .multipart(form)
                 .send()
                 .await

@@ -37,8 +37,12 @@ use tokio::task::JoinHandle;
 
 /// Request bodies above this are answered with HTTP 413.
 const MAX_BODY: usize = 12 * 1024 * 1024;
-/// The largest image `media/upload` accepts.
+/// The largest image (and video) `media/upload` accepts.
 const MAX_MEDIA: usize = 10 * 1024 * 1024;
+/// The largest voice file `media/upload` accepts.
+const MAX_VOICE: usize = 2 * 1024 * 1024;
+/// The most items a menu message may list.
+const MAX_MENU_ITEMS: usize = 10;
 /// Temporary media is valid for 3 days.
 const MEDIA_TTL: Duration = Duration::from_secs(3 * 24 * 3600);
 /// A superseded `/cgi-bin/token` token stays usable this long.
@@ -435,6 +439,7 @@ const INVALID_OPENID: ApiError = (40003, "invalid openid");
 const INVALID_MEDIA_ID: ApiError = (40007, "invalid media_id");
 const INVALID_MSGTYPE: ApiError = (40008, "invalid message type");
 const MEDIA_MISSING: ApiError = (41005, "media data missing");
+const ARTICLE_LIMIT: ApiError = (45008, "article size out of limit");
 const WRONG_SECRET: ApiError = (40001, "invalid credential");
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -762,6 +767,30 @@ fn known_media(inner: &Inner, fields: &Map<String, Value>, key: &str) -> Result<
     }
 }
 
+/// Media of `kind` (`audio/`, `video/`, `image/`), known and unexpired: a voice message names
+/// a voice file, a video a video, a cover an image.
+fn known_media_of(
+    inner: &Inner,
+    fields: &Map<String, Value>,
+    key: &str,
+    kind: &str,
+) -> Result<(), ApiError> {
+    known_media(inner, fields, key)?;
+    let media_id = non_empty(fields, key)?;
+    match inner.media.get(media_id) {
+        Some(media) if media.content_type.starts_with(kind) => Ok(()),
+        _ => Err(INVALID_MEDIA_ID),
+    }
+}
+
+/// A key that may be missing, but is a string when it is there.
+fn optional_string(fields: &Map<String, Value>, key: &str) -> Result<(), ApiError> {
+    match fields.get(key) {
+        None | Some(Value::String(_)) => Ok(()),
+        Some(_) => Err(FORMAT_ERROR),
+    }
+}
+
 fn http_url(url: &str) -> bool {
     let lower = url.to_ascii_lowercase();
     ["http://", "https://"]
@@ -804,6 +833,61 @@ fn validate_send(inner: &Inner, fields: &Map<String, Value>) -> Result<(String, 
                 Some(_) => return Err(FORMAT_ERROR),
             }
             known_media(inner, page, "thumb_media_id")?;
+        }
+        // an Official Account's (the fake does not tell the kinds of its accounts apart)
+        "voice" => {
+            let voice = object(fields, "voice")?;
+            known_media_of(inner, voice, "media_id", "audio/")?;
+        }
+        "video" => {
+            let video = object(fields, "video")?;
+            known_media_of(inner, video, "media_id", "video/")?;
+            if video.contains_key("thumb_media_id") {
+                known_media_of(inner, video, "thumb_media_id", "image/")?;
+            }
+            optional_string(video, "title")?;
+            optional_string(video, "description")?;
+        }
+        "news" => {
+            let news = object(fields, "news")?;
+            let articles = news
+                .get("articles")
+                .and_then(Value::as_array)
+                .ok_or(FORMAT_ERROR)?;
+            if articles.len() > 1 {
+                return Err(ARTICLE_LIMIT);
+            }
+            let article = articles
+                .first()
+                .and_then(Value::as_object)
+                .ok_or(FORMAT_ERROR)?;
+            non_empty(article, "title")?;
+            optional_string(article, "description")?;
+            if !http_url(non_empty(article, "url")?) {
+                return Err(FORMAT_ERROR);
+            }
+            match article.get("picurl") {
+                None => {}
+                Some(Value::String(picurl)) if picurl.is_empty() || http_url(picurl) => {}
+                Some(_) => return Err(FORMAT_ERROR),
+            }
+        }
+        "msgmenu" => {
+            let menu = object(fields, "msgmenu")?;
+            optional_string(menu, "head_content")?;
+            optional_string(menu, "tail_content")?;
+            let list = menu
+                .get("list")
+                .and_then(Value::as_array)
+                .ok_or(FORMAT_ERROR)?;
+            if list.is_empty() || list.len() > MAX_MENU_ITEMS {
+                return Err(FORMAT_ERROR);
+            }
+            for item in list {
+                let item = item.as_object().ok_or(FORMAT_ERROR)?;
+                non_empty(item, "id")?;
+                non_empty(item, "content")?;
+            }
         }
         _ => return Err(INVALID_MSGTYPE),
     }
@@ -856,11 +940,13 @@ fn typing(inner: &mut Inner, req: &Incoming) -> Outcome {
 
 // --- media ------------------------------------------------------------------------------------
 
-/// `POST /cgi-bin/media/upload?type=image`, multipart with a file part named `media`.
+/// `POST /cgi-bin/media/upload?type=image|voice|video`, multipart with a file part named
+/// `media`: an image (PNG, JPEG, GIF), a voice file (AMR, MP3; 2 MB) or a video (MP4).
 fn upload(inner: &mut Inner, req: &Incoming) -> Outcome {
-    if req.query.get("type").map(String::as_str) != Some("image") {
-        return error(40004, "invalid media type");
-    }
+    let kind = match req.query.get("type").map(String::as_str) {
+        Some(kind @ ("image" | "voice" | "video")) => kind,
+        _ => return error(40004, "invalid media type"),
+    };
     let parts = req
         .content_type
         .as_deref()
@@ -876,13 +962,23 @@ fn upload(inner: &mut Inner, req: &Incoming) -> Outcome {
         // A plain form field, not a file.
         return error(MEDIA_MISSING.0, MEDIA_MISSING.1);
     };
-    let Some(content_type) = image_content_type(media.content_type.as_deref(), filename) else {
+    let content_type = match kind {
+        "voice" => voice_content_type(media.content_type.as_deref(), filename),
+        "video" => video_content_type(media.content_type.as_deref(), filename),
+        _ => image_content_type(media.content_type.as_deref(), filename),
+    };
+    let Some(content_type) = content_type else {
         return error(40005, "invalid file type");
     };
     if media.data.is_empty() {
         return error(MEDIA_MISSING.0, MEDIA_MISSING.1);
     }
-    if media.data.len() > MAX_MEDIA {
+    let max = if kind == "voice" {
+        MAX_VOICE
+    } else {
+        MAX_MEDIA
+    };
+    if media.data.len() > max {
         return error(40006, "invalid media size");
     }
     let media_id = format!("fake-media-{}", random_string(32));
@@ -895,7 +991,49 @@ fn upload(inner: &mut Inner, req: &Incoming) -> Outcome {
             uploaded: true,
         },
     );
-    success(json!({"type": "image", "media_id": media_id, "created_at": unix_ms() / 1000}))
+    success(json!({"type": kind, "media_id": media_id, "created_at": unix_ms() / 1000}))
+}
+
+/// The part's declared content type without parameters, lowercased; None when it says
+/// nothing (or only `application/octet-stream`).
+fn declared_type(declared: Option<&str>) -> Option<String> {
+    declared
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|ct| !ct.is_empty() && ct != "application/octet-stream")
+}
+
+/// A voice file's content type, AMR or MP3 (as WeChat takes them), declared or guessed from
+/// the filename.
+fn voice_content_type(declared: Option<&str>, filename: &str) -> Option<String> {
+    let ext = filename
+        .rsplit_once('.')
+        .map(|(_, ext)| ext.to_ascii_lowercase());
+    match declared_type(declared).as_deref() {
+        Some("audio/amr") => Some("audio/amr".to_owned()),
+        Some("audio/mpeg" | "audio/mp3") => Some("audio/mpeg".to_owned()),
+        Some(_) => None,
+        None => match ext.as_deref() {
+            Some("amr") => Some("audio/amr".to_owned()),
+            Some("mp3") => Some("audio/mpeg".to_owned()),
+            _ => None,
+        },
+    }
+}
+
+/// A video's content type: MP4 only, declared or guessed from the filename.
+fn video_content_type(declared: Option<&str>, filename: &str) -> Option<String> {
+    let mp4 = filename.to_ascii_lowercase().ends_with(".mp4");
+    match declared_type(declared).as_deref() {
+        Some("video/mp4") => Some("video/mp4".to_owned()),
+        Some(_) => None,
+        None => mp4.then(|| "video/mp4".to_owned()),
+    }
 }
 
 /// The part's image content type, or one guessed from the filename when the part has none (or
@@ -930,6 +1068,7 @@ fn media_extension(content_type: &str) -> &'static str {
         "image/png" => "png",
         "image/gif" => "gif",
         "audio/amr" => "amr",
+        "audio/mpeg" => "mp3",
         "video/mp4" => "mp4",
         _ => "jpg",
     }
@@ -1304,6 +1443,26 @@ mod tests {
         media_type: &str,
         bytes: &[u8],
     ) -> Value {
+        upload_as(
+            fake,
+            client,
+            token,
+            media_type,
+            ("reply.png", "image/png"),
+            bytes,
+        )
+        .await
+    }
+
+    /// An upload of a file named and typed `(filename, content_type)`.
+    async fn upload_as(
+        fake: &FakeWechat,
+        client: &reqwest::Client,
+        token: &str,
+        media_type: &str,
+        (filename, content_type): (&str, &str),
+        bytes: &[u8],
+    ) -> Value {
         let boundary = "----kefuBoundary7MA4YWxkTrZu0gW";
         client
             .post(format!(
@@ -1314,7 +1473,7 @@ mod tests {
                 reqwest::header::CONTENT_TYPE,
                 format!("multipart/form-data; boundary={boundary}"),
             )
-            .body(multipart(boundary, "reply.png", "image/png", bytes))
+            .body(multipart(boundary, filename, content_type, bytes))
             .send()
             .await
             .expect("request")
@@ -1586,15 +1745,15 @@ mod tests {
         )
         .await;
         assert_eq!(missing["errcode"], 40003);
-        let news = send(
+        let file = send(
             &fake,
             &client,
             &token,
-            &json!({"touser": OPENID, "msgtype": "news", "news": {}}),
+            &json!({"touser": OPENID, "msgtype": "file", "file": {}}),
         )
         .await;
-        assert_eq!(news["errcode"], 40008);
-        assert_eq!(news["errmsg"], "invalid message type");
+        assert_eq!(file["errcode"], 40008);
+        assert_eq!(file["errmsg"], "invalid message type");
         assert!(fake.sent().is_empty());
     }
 
@@ -1650,13 +1809,105 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_official_accounts_voice_video_link_card_and_menu_are_checked_and_accepted() {
+        let fake = started().await;
+        let client = client();
+        let token = token(&fake, &client).await;
+        let amr = b"#!AMR\n\x3c\x00".to_vec();
+        let voice = upload_as(
+            &fake,
+            &client,
+            &token,
+            "voice",
+            ("v.amr", "audio/amr"),
+            &amr,
+        )
+        .await;
+        assert_eq!(
+            (voice["errcode"].clone(), voice["type"].clone()),
+            (json!(0), json!("voice"))
+        );
+        let voice = voice["media_id"].as_str().expect("a media_id").to_owned();
+        assert_eq!(fake.uploaded(&voice), Some(("audio/amr".to_owned(), amr)));
+        let mp4 = b"\x00\x00\x00\x18ftypmp42rest".to_vec();
+        let video = upload_as(&fake, &client, &token, "video", ("v.mp4", ""), &mp4).await;
+        let video = video["media_id"].as_str().expect("a media_id").to_owned();
+        let too_long = vec![7u8; MAX_VOICE + 1];
+        let refused = upload_as(&fake, &client, &token, "voice", ("v.mp3", ""), &too_long).await;
+        assert_eq!(refused["errcode"], 40006);
+        let not_mp4 = upload_as(
+            &fake,
+            &client,
+            &token,
+            "video",
+            ("v.mov", "video/quicktime"),
+            &mp4,
+        );
+        assert_eq!(not_mp4.await["errcode"], 40005);
+
+        let article = json!({"title": "t", "description": "d", "url": "https://a.cn", "picurl": "http://a.cn/p.png"});
+        let item = json!({"id": "101", "content": "满意"});
+        for (body, errcode) in [
+            (json!({"voice": {"media_id": voice}}), 0),
+            // a voice message names a voice file, a video a video
+            (json!({"voice": {"media_id": video}}), 40007),
+            (json!({"voice": {}}), 47001),
+            (json!({"video": {"media_id": video}}), 0),
+            (
+                json!({"video": {"media_id": video, "title": "t", "description": "d"}}),
+                0,
+            ),
+            (json!({"video": {"media_id": voice}}), 40007),
+            (
+                json!({"video": {"media_id": video, "thumb_media_id": "never"}}),
+                40007,
+            ),
+            (json!({"video": {"media_id": video, "title": 1}}), 47001),
+            (json!({"news": {"articles": [article]}}), 0),
+            (json!({"news": {"articles": [article, article]}}), 45008),
+            (json!({"news": {"articles": []}}), 47001),
+            (
+                json!({"news": {"articles": [{"title": "t", "url": "ftp://a.cn"}]}}),
+                47001,
+            ),
+            (
+                json!({"news": {"articles": [{"title": "", "url": "https://a.cn"}]}}),
+                47001,
+            ),
+            (
+                json!({"msgmenu": {"head_content": "h", "list": [item], "tail_content": "t"}}),
+                0,
+            ),
+            (json!({"msgmenu": {"list": []}}), 47001),
+            (
+                json!({"msgmenu": {"list": [{"id": "", "content": "x"}]}}),
+                47001,
+            ),
+            (json!({"msgmenu": {"list": vec![item.clone(); 11]}}), 47001),
+        ] {
+            let (msgtype, payload) = body.as_object().and_then(|o| o.iter().next()).unwrap();
+            let mut full = json!({"touser": OPENID, "msgtype": msgtype});
+            full[msgtype] = payload.clone();
+            let answer = send(&fake, &client, &token, &full).await;
+            assert_eq!(answer["errcode"], errcode, "{full} answered {answer}");
+        }
+        let kinds: Vec<String> = fake.sent().into_iter().map(|m| m.msgtype).collect();
+        assert_eq!(kinds, ["voice", "video", "video", "news", "msgmenu"]);
+    }
+
+    #[tokio::test]
     async fn an_upload_that_is_not_an_image_or_is_empty_is_refused() {
         let fake = started().await;
         let client = client();
         let token = token(&fake, &client).await;
         assert_eq!(
-            upload(&fake, &client, &token, "voice", b"abc").await["errcode"],
+            upload(&fake, &client, &token, "file", b"abc").await["errcode"],
             40004
+        );
+        // a picture is no voice message
+        assert_eq!(
+            upload(&fake, &client, &token, "voice", b"abc").await["errcode"],
+            40005
         );
         assert_eq!(
             upload(&fake, &client, &token, "image", b"").await["errcode"],

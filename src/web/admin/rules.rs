@@ -90,7 +90,9 @@ fn reply_type_label(a: &AdminText, kind: MessageType) -> &'static str {
         | MessageType::Voice
         | MessageType::Video
         | MessageType::ShortVideo
-        | MessageType::Location => a.unknown,
+        | MessageType::Location
+        | MessageType::News
+        | MessageType::MsgMenu => a.unknown,
     }
 }
 
@@ -111,11 +113,22 @@ fn reply_lines(reply: &MessageContent) -> Vec<String> {
         MessageContent::Event(c) => vec![c.event.clone()],
         MessageContent::Unknown(c) => vec![c.raw.clone()],
         // what customers send, never a rule's reply; shown plainly should one be stored
-        MessageContent::Voice(c) => vec![format!("media_id {}", c.media_id)],
-        MessageContent::Video(c) | MessageContent::ShortVideo(c) => {
-            vec![format!("media_id {}", c.media_id)]
-        }
+        MessageContent::Voice(c) => c
+            .media_id
+            .iter()
+            .map(|id| format!("media_id {id}"))
+            .collect(),
+        MessageContent::Video(c) | MessageContent::ShortVideo(c) => c
+            .media_id
+            .iter()
+            .map(|id| format!("media_id {id}"))
+            .collect(),
         MessageContent::Location(c) => vec![c.label.clone()],
+        // an agent's Official Account replies, never a rule's; shown plainly should one be stored
+        MessageContent::News(c) => vec![c.title.clone(), c.url.clone()],
+        MessageContent::MsgMenu(c) => std::iter::once(c.head_content.clone())
+            .chain(c.items.iter().map(|i| i.content.clone()))
+            .collect(),
     };
     lines.into_iter().filter(|l| !l.trim().is_empty()).collect()
 }
