@@ -298,11 +298,25 @@ async fn greet(
             return false;
         }
     }
+    // who views what, only of the conversations this dashboard may see
+    let mut conversations = snapshot.conversations;
+    if let Some(within) = &view.channels {
+        let mut kept = Vec::with_capacity(conversations.len());
+        for w in conversations {
+            let pool = hub.store.pool();
+            if let Ok(Some(channel)) = conversations::channel_of(pool, w.conversation_id).await
+                && within.contains(&channel)
+            {
+                kept.push(w);
+            }
+        }
+        conversations = kept;
+    }
     let frame = json!({
         "type": "presence",
         "seq": seq,
         "online": snapshot.online,
-        "conversations": snapshot.conversations,
+        "conversations": conversations,
     });
     if !send(socket, text(&frame)).await {
         return false;

@@ -845,8 +845,18 @@ async fn an_agent_limited_to_one_channel_sees_nothing_of_another() {
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
 
     // live updates: nothing about the other channel, the counts over the agent's channel only
+    // an admin views the other channel's conversation: the agent is not told so
+    let mut admin_ws = Client::connect(&app, &format!("viewing={hidden_id}")).await;
+    admin_ws.greeting().await;
     let mut ws = Client::connect_as(&app, "", &agent).await;
-    let (_, _) = ws.greeting().await;
+    let (_, presence) = ws.greeting().await;
+    assert!(
+        !presence["conversations"]
+            .to_string()
+            .contains(&format!(":{hidden_id},")),
+        "{presence}"
+    );
+    assert_eq!(presence["conversations"], json!([]), "{presence}");
     app.push_text(&other, "again, elsewhere").await;
     let signed = shop_push(&mine, "again, here", Mode::Safe, Format::Xml);
     assert_success(post_to(&app, "/wechat/shop", &signed).await).await;
