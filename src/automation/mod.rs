@@ -319,9 +319,11 @@ impl Automation {
 
     /// Whether a customer message the rules do not match gives the bot anything to do: a
     /// fallback or away message to send, or a conversation WeChat's tool may hand back.
-    fn unmatched_matters(&self) -> bool {
+    fn unmatched_matters(&self, channel: i64) -> bool {
         let s = self.settings();
-        s.fallback.is_some() || s.away.is_some() || self.compiled().transfers
+        s.fallback_for(Some(channel)).is_some()
+            || s.away_for(Some(channel)).is_some()
+            || self.compiled().transfers
     }
 
     /// What the bot would do with `text` now (the console's tester).
@@ -329,7 +331,7 @@ impl Automation {
         if let Some(rule) = self.compiled().choose(None, text) {
             return Outcome::Rule(rule.clone());
         }
-        match unmatched_reply(&self.settings(), now) {
+        match unmatched_reply(&self.settings(), None, now) {
             Some((BotNote::Away, text, _)) => Outcome::Away(MessageContent::text(text)),
             Some((_, text, _)) => Outcome::Fallback(MessageContent::text(text)),
             None => Outcome::Nothing,
@@ -359,7 +361,7 @@ impl Automation {
                 .is_some_and(|r| r.action == Action::TransferWechat)
             {
                 // below, as for every channel
-            } else if rule.is_some() || self.unmatched_matters() {
+            } else if rule.is_some() || self.unmatched_matters(channel) {
                 return match self
                     .on_message(conversation_id, rule.map(|r| r.id), true)
                     .await
@@ -390,7 +392,7 @@ impl Automation {
                         }
                     }
                 }
-                if rule.is_some() || self.unmatched_matters() {
+                if rule.is_some() || self.unmatched_matters(channel) {
                     self.enqueue(Job::Message {
                         conversation_id,
                         rule: rule.map(|r| r.id),
@@ -403,7 +405,7 @@ impl Automation {
             | PushKind::Video { .. }
             | PushKind::Location { .. }
             | PushKind::Link { .. } => {
-                if self.unmatched_matters() {
+                if self.unmatched_matters(channel) {
                     self.enqueue(Job::Message {
                         conversation_id,
                         rule: None,
@@ -417,7 +419,7 @@ impl Automation {
             } if event == "user_enter_tempsession" => {
                 if self
                     .settings()
-                    .welcome_for(session_from.as_deref())
+                    .welcome_for(Some(channel), session_from.as_deref())
                     .is_some()
                 {
                     self.enqueue(Job::Enter {
@@ -578,7 +580,8 @@ impl Automation {
             return Ok(answered);
         }
         let settings = self.settings();
-        let Some((note, text, minutes)) = unmatched_reply(&settings, now) else {
+        let Some((note, text, minutes)) = unmatched_reply(&settings, Some(row.channel_id), now)
+        else {
             return Ok(None);
         };
         if self.claim_note(&row, note, minutes, now).await? {
@@ -617,11 +620,11 @@ impl Automation {
         session_from: Option<&str>,
     ) -> anyhow::Result<()> {
         let settings = self.settings();
-        let Some(text) = settings.welcome_for(session_from) else {
-            return Ok(());
-        };
         let store = &self.inner.store;
         let Some(row) = conversations::get(store.pool(), conversation_id).await? else {
+            return Ok(());
+        };
+        let Some(text) = settings.welcome_for(Some(row.channel_id), session_from) else {
             return Ok(());
         };
         if owned_by_human(&row) {
@@ -806,8 +809,12 @@ impl Automation {
 
 /// What answers a customer message no rule matches: the away message outside business
 /// hours, else the fallback (each with its once-per-customer period), else nothing.
-fn unmatched_reply(s: &AutomationSettings, now: Millis) -> Option<(BotNote, &str, u32)> {
-    match (&s.away, &s.fallback) {
+fn unmatched_reply(
+    s: &AutomationSettings,
+    channel: Option<i64>,
+    now: Millis,
+) -> Option<(BotNote, &str, u32)> {
+    match (s.away_for(channel), s.fallback_for(channel)) {
         (Some(away), _) if !s.hours.open_at(now) => {
             Some((BotNote::Away, away, s.away_every_minutes))
         }

@@ -97,6 +97,23 @@ pub struct AutomationSettings {
     pub hours: BusinessHours,
     #[serde(deserialize_with = "crate::web::json::object")]
     pub assignment: Assignment,
+    /// a channel's own welcome, fallback and away messages, each in place of the one above
+    /// when set (a welcome by source still comes first)
+    #[serde(deserialize_with = "crate::web::json::objects")]
+    pub by_channel: Vec<ChannelMessages>,
+}
+
+/// One channel's own automatic messages; None: the global one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelMessages {
+    pub channel_id: i64,
+    #[serde(default)]
+    pub welcome: Option<String>,
+    #[serde(default)]
+    pub fallback: Option<String>,
+    #[serde(default)]
+    pub away: Option<String>,
 }
 
 impl Default for AutomationSettings {
@@ -111,6 +128,7 @@ impl Default for AutomationSettings {
             away_every_minutes: 60,
             hours: BusinessHours::default(),
             assignment: Assignment::default(),
+            by_channel: Vec::new(),
         }
     }
 }
@@ -222,7 +240,7 @@ impl BusinessHours {
 
 impl AutomationSettings {
     /// The welcome for a customer who came from `session_from`, if any is set.
-    pub fn welcome_for(&self, session_from: Option<&str>) -> Option<&str> {
+    pub fn welcome_for(&self, channel: Option<i64>, session_from: Option<&str>) -> Option<&str> {
         session_from
             .and_then(|from| {
                 self.welcome_by_source
@@ -230,7 +248,27 @@ impl AutomationSettings {
                     .find(|w| w.session_from == from)
                     .map(|w| w.text.as_str())
             })
+            .or_else(|| self.of_channel(channel)?.welcome.as_deref())
             .or(self.welcome.as_deref())
+    }
+
+    /// The fallback message in a channel: its own, else the global one.
+    pub fn fallback_for(&self, channel: Option<i64>) -> Option<&str> {
+        self.of_channel(channel)
+            .and_then(|c| c.fallback.as_deref())
+            .or(self.fallback.as_deref())
+    }
+
+    /// The away message in a channel: its own, else the global one.
+    pub fn away_for(&self, channel: Option<i64>) -> Option<&str> {
+        self.of_channel(channel)
+            .and_then(|c| c.away.as_deref())
+            .or(self.away.as_deref())
+    }
+
+    fn of_channel(&self, channel: Option<i64>) -> Option<&ChannelMessages> {
+        let channel = channel?;
+        self.by_channel.iter().find(|c| c.channel_id == channel)
     }
 
     /// Checks what an admin saved; the sentence names the field.
@@ -261,6 +299,19 @@ impl AutomationSettings {
         if self.welcome_by_source.len() > MAX_SOURCES {
             return Err(SettingsProblem::TooManySources);
         }
+        // one entry per channel (the last given wins), none that changes nothing
+        let mut by_channel: Vec<ChannelMessages> = Vec::new();
+        for mut c in std::mem::take(&mut self.by_channel) {
+            text(Message::Welcome, &mut c.welcome)?;
+            text(Message::Fallback, &mut c.fallback)?;
+            text(Message::Away, &mut c.away)?;
+            by_channel.retain(|kept| kept.channel_id != c.channel_id);
+            if c.welcome.is_some() || c.fallback.is_some() || c.away.is_some() {
+                by_channel.push(c);
+            }
+        }
+        by_channel.sort_by_key(|c| c.channel_id);
+        self.by_channel = by_channel;
         for (which, minutes) in [
             (Message::Welcome, self.welcome_every_minutes),
             (Message::Fallback, self.fallback_every_minutes),
@@ -354,10 +405,64 @@ mod tests {
             }],
             ..AutomationSettings::default()
         };
-        assert_eq!(s.welcome_for(Some("order")), Some("about your order?"));
-        assert_eq!(s.welcome_for(Some("ad")), Some("hello"));
-        assert_eq!(s.welcome_for(None), Some("hello"));
-        assert_eq!(AutomationSettings::default().welcome_for(None), None);
+        assert_eq!(
+            s.welcome_for(None, Some("order")),
+            Some("about your order?")
+        );
+        assert_eq!(s.welcome_for(None, Some("ad")), Some("hello"));
+        assert_eq!(s.welcome_for(None, None), Some("hello"));
+        assert_eq!(AutomationSettings::default().welcome_for(None, None), None);
+    }
+
+    #[test]
+    fn a_channel_may_have_its_own_messages_in_place_of_the_global_ones() {
+        let mut s = AutomationSettings {
+            welcome: Some("hello".into()),
+            fallback: Some("we will answer soon".into()),
+            welcome_by_source: vec![SourceWelcome {
+                session_from: "order".into(),
+                text: "about your order?".into(),
+            }],
+            by_channel: vec![
+                ChannelMessages {
+                    channel_id: 2,
+                    welcome: Some("  欢迎来到商城  ".into()),
+                    fallback: None,
+                    away: Some("".into()),
+                },
+                ChannelMessages {
+                    channel_id: 3,
+                    welcome: Some(" ".into()),
+                    fallback: None,
+                    away: None,
+                },
+            ],
+            ..AutomationSettings::default()
+        };
+        s.validate().unwrap();
+        assert_eq!(
+            s.by_channel.len(),
+            1,
+            "an entry that changes nothing is dropped"
+        );
+        assert_eq!(s.welcome_for(Some(2), None), Some("欢迎来到商城"));
+        assert_eq!(
+            s.welcome_for(Some(2), Some("order")),
+            Some("about your order?")
+        );
+        assert_eq!(s.welcome_for(Some(3), None), Some("hello"));
+        assert_eq!(s.fallback_for(Some(2)), Some("we will answer soon"));
+        assert_eq!(s.away_for(Some(2)), None);
+        let long = AutomationSettings {
+            by_channel: vec![ChannelMessages {
+                channel_id: 2,
+                welcome: None,
+                fallback: Some("x".repeat(MAX_TEXT + 1)),
+                away: None,
+            }],
+            ..AutomationSettings::default()
+        };
+        assert!(long.clone().validate().is_err());
     }
 
     #[test]

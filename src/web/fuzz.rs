@@ -566,6 +566,7 @@ fn settings() -> impl Strategy<Value = AutomationSettings> {
                 (auto, cap),
             )| {
                 AutomationSettings {
+                    by_channel: Vec::new(),
                     welcome,
                     welcome_by_source: sources
                         .into_iter()

@@ -76,7 +76,7 @@ fn rule_by_id(list: &[Value], id: i64) -> Value {
 
 /// A full settings form, with `changes` replacing its fields; a change to an empty
 /// `hours_enabled` leaves the box unticked (a browser then sends no such field).
-fn settings_fields<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn settings_fields<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut fields = vec![
         ("welcome", "欢迎光临 <b>kefu</b>"),
         (
@@ -947,6 +947,8 @@ async fn settings_saved_in_the_console_are_what_the_api_reads_and_the_form_shows
             "away_every_minutes": 90,
             "hours": { "enabled": true, "days": [1, 2, 3], "start": "09:30", "end": "18:00", "utc_offset": "+08:00" },
             "assignment": { "mode": "auto", "cap": 7 },
+            // each channel's own messages (added with channels): none with one channel
+            "by_channel": [],
         })
     );
     assert_eq!(audited(&app, "settings.automation").await, 1);

@@ -1065,3 +1065,68 @@ async fn each_channels_customer_has_their_own_reply_window_and_quota() {
     assert_eq!(shop_now["replies_left"], 0);
     assert_eq!(default_now["replies_left"], 5, "{default_now}");
 }
+
+#[tokio::test]
+async fn a_channel_may_have_its_own_fallback_set_in_the_console_or_the_api() {
+    use crate::canned::Browser;
+    use crate::helpers::{ADMIN_PASSWORD, all};
+
+    let (app, fake) = two_accounts().await;
+    let shop = add_shop(&app).await;
+    let shop_id = shop["id"].as_i64().unwrap();
+    let mut settings = app.get_json("/api/v1/settings/automation").await;
+    settings["fallback"] = json!("we will answer soon");
+    settings["by_channel"] = json!([{"channel_id": shop_id, "fallback": "商城客服稍后回复"}]);
+    let resp = app
+        .client
+        .put(app.url("/api/v1/settings/automation"))
+        .bearer_auth(&app.token)
+        .json(&settings)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
+
+    // the shop answers with its own (passively), the mini program with the global one
+    let customer = openid("own-fallback");
+    let signed = shop_push(&customer, "anything", Mode::Plain, Format::Xml);
+    let answer = post_to(&app, "/wechat/shop", &signed)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(answer.contains("商城客服稍后回复"), "{answer}");
+    let regular = openid("global-fallback");
+    app.push_text(&regular, "anything").await;
+    let sent = fake.wait_for_sent(1, Duration::from_secs(20)).await;
+    assert_eq!(sent[0].body["text"]["content"], "we will answer soon");
+
+    // the console shows each channel's own messages, and saves them
+    let admin = Browser::sign_in(&app, "admin", ADMIN_PASSWORD).await;
+    let page = admin.page("/admin/settings").await;
+    let shop_fallback = all(&page, &format!("textarea[name=ch_{shop_id}_fallback]"));
+    assert_eq!(shop_fallback, ["商城客服稍后回复"]);
+    assert_eq!(
+        all(&page, "#channel-settings fieldset.channel-messages").len(),
+        2
+    );
+    let welcome_field = format!("ch_{shop_id}_welcome");
+    let fallback_field = format!("ch_{shop_id}_fallback");
+    let fields = crate::admin::settings_fields(&[
+        (welcome_field.as_str(), "欢迎来到商城"),
+        (fallback_field.as_str(), ""),
+    ]);
+    let saved = admin.post_form("/admin/settings", &fields).await;
+    assert!(saved.status().is_redirection(), "{}", saved.status());
+    let now = app.get_json("/api/v1/settings/automation").await;
+    assert_eq!(
+        now["by_channel"],
+        json!([{"channel_id": shop_id, "welcome": "欢迎来到商城", "fallback": null, "away": null}]),
+        "{now}"
+    );
+}

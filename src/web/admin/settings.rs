@@ -11,7 +11,9 @@ use axum::{Form, Router};
 
 use super::{Admin, Choice, DoneQuery, choices};
 use crate::app::AppState;
-use crate::automation::settings::{AssignmentMode, AutomationSettings, SourceWelcome};
+use crate::automation::settings::{
+    AssignmentMode, AutomationSettings, ChannelMessages, SourceWelcome,
+};
 use crate::error::AppError;
 use crate::i18n::AdminText;
 use crate::services::settings as settings_service;
@@ -40,6 +42,8 @@ struct SettingsForm {
     utc_offset: String,
     mode: String,
     cap: String,
+    /// a channel's own welcome, fallback and away, by channel id ("" each: the global one)
+    by_channel: std::collections::BTreeMap<i64, [String; 3]>,
 }
 
 impl SettingsForm {
@@ -68,6 +72,17 @@ impl SettingsForm {
             }
             .to_owned(),
             cap: s.assignment.cap.to_string(),
+            by_channel: s
+                .by_channel
+                .iter()
+                .map(|c| {
+                    let text = |t: &Option<String>| t.clone().unwrap_or_default();
+                    (
+                        c.channel_id,
+                        [text(&c.welcome), text(&c.fallback), text(&c.away)],
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -90,7 +105,24 @@ impl SettingsForm {
                 "utc_offset" => f.utc_offset = value,
                 "assignment_mode" => f.mode = value,
                 "assignment_cap" => f.cap = value,
-                _ => {}
+                // ch_{id}_welcome, ch_{id}_fallback, ch_{id}_away
+                other => {
+                    let Some((id, which)) = other
+                        .strip_prefix("ch_")
+                        .and_then(|rest| rest.split_once('_'))
+                    else {
+                        continue;
+                    };
+                    let (Ok(id), Some(i)) = (
+                        id.parse::<i64>(),
+                        ["welcome", "fallback", "away"]
+                            .iter()
+                            .position(|w| *w == which),
+                    ) else {
+                        continue;
+                    };
+                    f.by_channel.entry(id).or_default()[i] = value;
+                }
             }
         }
         f
@@ -135,6 +167,16 @@ impl SettingsForm {
             fallback_every_minutes: number(&self.fallback_every, a.fallback_every)?,
             away: text(&self.away),
             away_every_minutes: number(&self.away_every, a.away_every)?,
+            by_channel: self
+                .by_channel
+                .iter()
+                .map(|(id, [welcome, fallback, away])| ChannelMessages {
+                    channel_id: *id,
+                    welcome: text(welcome),
+                    fallback: text(fallback),
+                    away: text(away),
+                })
+                .collect(),
             ..AutomationSettings::default()
         };
         s.hours.enabled = self.hours_enabled;
@@ -171,9 +213,12 @@ struct SettingsPage {
     notice: Option<&'static str>,
     error: Option<String>,
     max_text: usize,
+    /// (id, label, welcome, fallback, away), offered when there are several channels
+    channels: Vec<(i64, String, String, String, String)>,
 }
 
 fn render_settings(
+    state: &AppState,
     admin: &Admin,
     f: SettingsForm,
     status: StatusCode,
@@ -194,10 +239,23 @@ fn render_settings(
         tab: "settings",
         days,
         modes: choices(&[("manual", a.mode_manual), ("auto", a.mode_auto)], &f.mode),
-        f,
         notice,
         error,
         max_text: crate::automation::settings::MAX_TEXT,
+        channels: if state.channels.several() {
+            state
+                .channels
+                .all()
+                .iter()
+                .map(|c| {
+                    let [w, fb, aw] = f.by_channel.get(&c.id()).cloned().unwrap_or_default();
+                    (c.id(), c.channel.label().to_owned(), w, fb, aw)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        f,
     };
     render_status(status, &page)
 }
@@ -210,7 +268,7 @@ async fn settings_page(
     let saved = query.ok().and_then(|Query(q)| q.done).is_some();
     let notice = saved.then_some(admin.a().settings_saved);
     let f = SettingsForm::of(&state.automation.settings());
-    render_settings(&admin, f, StatusCode::OK, notice, None)
+    render_settings(&state, &admin, f, StatusCode::OK, notice, None)
 }
 
 async fn save_settings(
@@ -223,6 +281,7 @@ async fn save_settings(
         let f = SettingsForm::of(&state.automation.settings());
         let error = Some(a.unreadable_form.to_owned());
         return Ok(render_settings(
+            &state,
             &admin,
             f,
             StatusCode::BAD_REQUEST,
@@ -236,6 +295,7 @@ async fn save_settings(
         Err(message) => {
             let error = Some(message);
             return Ok(render_settings(
+                &state,
                 &admin,
                 f,
                 StatusCode::BAD_REQUEST,
@@ -252,6 +312,7 @@ async fn save_settings(
         Err(AppError::Invalid(m)) => {
             let error = a.settings_refused.replace("{reason}", &m);
             Ok(render_settings(
+                &state,
                 &admin,
                 f,
                 StatusCode::BAD_REQUEST,
