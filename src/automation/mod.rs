@@ -196,7 +196,7 @@ struct Inner {
     /// held while rules change, so the matcher in use is the latest committed
     rules_lock: tokio::sync::Mutex<()>,
     /// rule hits not yet written: rule id → (hits, last hit)
-    hits: Mutex<HashMap<i64, (i64, Millis)>>,
+    hits: Mutex<HashMap<(i64, i64), (i64, Millis)>>,
 }
 
 fn read<T: ?Sized>(lock: &RwLock<Arc<T>>) -> Arc<T> {
@@ -245,9 +245,9 @@ impl Automation {
     /// A rule fired. Hits are counted in memory and written once a second in one
     /// transaction: a write per hit would contend with the webhook's writer under load (a
     /// crash loses at most the last second's counts, never a message).
-    fn count_hit(&self, rule_id: i64, now: Millis) {
+    fn count_hit(&self, rule_id: i64, channel_id: i64, now: Millis) {
         let mut hits = self.inner.hits.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = hits.entry(rule_id).or_insert((0, now));
+        let entry = hits.entry((rule_id, channel_id)).or_insert((0, now));
         entry.0 += 1;
         entry.1 = entry.1.max(now);
     }
@@ -256,8 +256,8 @@ impl Automation {
     /// admins see is current.
     pub fn add_pending_hits(&self, rows: &mut [rule_store::RuleRow]) {
         let hits = self.inner.hits.lock().unwrap_or_else(|e| e.into_inner());
-        for r in rows {
-            if let Some((n, at)) = hits.get(&r.id) {
+        for ((rule_id, _), (n, at)) in hits.iter() {
+            if let Some(r) = rows.iter_mut().find(|r| r.id == *rule_id) {
                 r.hits += n;
                 r.last_hit_at = Some(r.last_hit_at.map_or(*at, |l| l.max(*at)));
             }
@@ -266,7 +266,7 @@ impl Automation {
 
     /// Writes the hits counted since the last time.
     pub async fn flush_hits(&self) -> sqlx::Result<()> {
-        let hits: Vec<(i64, (i64, Millis))> = {
+        let hits: Vec<((i64, i64), (i64, Millis))> = {
             let mut hits = self.inner.hits.lock().unwrap_or_else(|e| e.into_inner());
             hits.drain().collect()
         };
@@ -274,8 +274,8 @@ impl Automation {
             return Ok(());
         }
         let mut tx = self.inner.store.begin_write().await?;
-        for (rule_id, (n, at)) in &hits {
-            rule_store::add_hits(&mut tx, *rule_id, *n, *at).await?;
+        for ((rule_id, channel_id), (n, at)) in &hits {
+            rule_store::add_hits(&mut tx, *rule_id, *channel_id, *n, *at).await?;
         }
         tx.commit().await
     }
@@ -447,7 +447,7 @@ impl Automation {
         let mut tx = store.begin_write().await?;
         conversations::set_handler(&mut tx, conversation_id, Handler::Wechat).await?;
         tx.commit().await?;
-        self.count_hit(rule_id, now);
+        self.count_hit(rule_id, row.channel_id, now);
         self.inner
             .live
             .publish(Event::ConversationChanged { conversation_id });
@@ -565,7 +565,7 @@ impl Automation {
         let now = now_millis();
         let compiled = self.compiled();
         if let Some(rule) = rule.and_then(|id| compiled.rules.get(&id)) {
-            self.count_hit(rule.id, now);
+            self.count_hit(rule.id, row.channel_id, now);
             let mut answered = None;
             if let Some(reply) = &rule.reply {
                 let attachment = rule.media.as_ref().map(|m| delivery::Attachment {

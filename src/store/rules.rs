@@ -294,6 +294,7 @@ pub async fn delete(conn: &mut SqliteConnection, id: i64, now: Millis) -> sqlx::
 pub async fn add_hits(
     conn: &mut SqliteConnection,
     id: i64,
+    channel_id: i64,
     n: i64,
     at: Millis,
 ) -> sqlx::Result<()> {
@@ -305,7 +306,33 @@ pub async fn add_hits(
     .bind(n)
     .bind(at)
     .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        r"insert into rule_hits (rule_id, channel_id, hits, last_hit_at)
+          select $1, $2, $3, $4 where exists (select 1 from rules where id = $1)
+          on conflict (rule_id, channel_id) do update
+              set hits = rule_hits.hits + excluded.hits,
+                  last_hit_at = max(rule_hits.last_hit_at, excluded.last_hit_at)",
+    )
+    .bind(id)
+    .bind(channel_id)
+    .bind(n)
+    .bind(at)
     .execute(conn)
     .await
     .map(|_| ())
+}
+
+/// A rule's hits per channel: (channel id, hits, last hit), most hits first.
+pub async fn hits_by_channel(
+    pool: &sqlx::SqlitePool,
+    id: i64,
+) -> sqlx::Result<Vec<(i64, i64, Millis)>> {
+    sqlx::query_as(
+        "select channel_id, hits, last_hit_at from rule_hits where rule_id = $1 order by hits desc, channel_id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await
 }

@@ -1020,6 +1020,21 @@ async fn a_rule_for_one_channel_answers_only_there() {
     app.push_text(&regular, "hello").await;
     let sent = fake.wait_for_sent(1, Duration::from_secs(20)).await;
     assert_eq!(sent[0].body["text"]["content"], "hello, everyone");
+
+    // each hit belongs to the channel whose customer wrote
+    app.state().automation.flush_hits().await.unwrap();
+    let pool = app.state().store.pool();
+    let everyone: Value = everyone.json().await.unwrap();
+    let per_channel = |id| async move {
+        kefu::store::rules::hits_by_channel(pool, id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(channel, hits, _)| (channel, hits))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(per_channel(id_of(&everyone)).await, [(1, 1)]);
+    assert_eq!(per_channel(id).await, [(shop["id"].as_i64().unwrap(), 1)]);
 }
 
 #[tokio::test]
