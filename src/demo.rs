@@ -40,7 +40,6 @@ struct Target {
 /// each of the demo's channels (the mini program `default`, and the Official Account).
 pub struct Demo {
     pub fake: FakeWechat,
-    pub webhook_url: String,
     mini_program: Target,
     official_account: Target,
     http: reqwest::Client,
@@ -146,7 +145,6 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     );
     let demo = Arc::new(Demo {
         fake,
-        webhook_url: format!("{base}{}", config.webhook_path),
         mini_program: Target {
             webhook_url: format!("{base}{}", config.webhook_path),
             token: TOKEN,

@@ -323,7 +323,7 @@ pub async fn set_channels(
     if let Some(ids) = &mut ids {
         ids.sort_unstable();
         ids.dedup();
-        let known: Vec<i64> = crate::store::channels::list_in(&mut tx)
+        let known: Vec<i64> = crate::store::channels::list(&mut *tx)
             .await?
             .iter()
             .map(|c| c.id)

@@ -59,16 +59,10 @@ pub enum SaveChannelError {
     Db(#[from] sqlx::Error),
 }
 
-pub async fn list(pool: &SqlitePool) -> sqlx::Result<Vec<ChannelRow>> {
+/// Every channel, in the order they were added (from the pool or inside a transaction).
+pub async fn list<'e>(db: impl sqlx::SqliteExecutor<'e>) -> sqlx::Result<Vec<ChannelRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by id")))
-        .fetch_all(pool)
-        .await
-}
-
-/// Every channel, inside a transaction.
-pub async fn list_in(conn: &mut SqliteConnection) -> sqlx::Result<Vec<ChannelRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by id")))
-        .fetch_all(conn)
+        .fetch_all(db)
         .await
 }
 
