@@ -20,6 +20,7 @@ pub mod labels;
 pub mod media;
 pub mod messages;
 pub mod outbox;
+pub mod reports;
 pub mod rules;
 pub mod seed;
 pub mod sessions;

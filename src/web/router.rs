@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::assets::router())
         .merge(web::demo::router())
         .merge(web::auth::router())
+        .merge(web::reports::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             web::scope::within_channels,
