@@ -50,7 +50,12 @@ fn thread_cpu() -> Duration {
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // after the ')' the state is field 3, so utime (14) and stime (15) are 11 and 12 here
     Duration::from_millis((field(11) + field(12)) * 10)
 }

@@ -21,9 +21,9 @@ use crate::domain::{ConversationStatus, Handler, Millis, now_millis, rfc3339};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, fill};
 use crate::live::{Event, Live};
-use crate::store::{audit, reports};
 use crate::store::conversations::{self, ConversationRow};
 use crate::store::{Store, staff};
+use crate::store::{audit, reports};
 
 use super::Staff;
 

@@ -369,8 +369,7 @@ pub fn by_day(w: &Window, f: &Facts) -> Daily {
 
 /// `YYYY-MM-DD` of a day counted from 1970-01-01.
 pub fn date_of(day: i64) -> String {
-    let date = time::Date::from_julian_day(2_440_588 + day as i32)
-        .unwrap_or(time::Date::MIN);
+    let date = time::Date::from_julian_day(2_440_588 + day as i32).unwrap_or(time::Date::MIN);
     format!(
         "{:04}-{:02}-{:02}",
         date.year(),
@@ -414,7 +413,9 @@ mod tests {
         assert_eq!(parse_offset("-05:30"), Some(-(5 * 60 + 30) * 60_000));
         assert_eq!(parse_offset("+05:45"), Some((5 * 60 + 45) * 60_000));
         assert_eq!(parse_offset("Z"), Some(0));
-        for bad in ["08:00", "+8:00", "+08:10", "+15:00", "+08:60", "abc", "+0800"] {
+        for bad in [
+            "08:00", "+8:00", "+08:10", "+15:00", "+08:60", "abc", "+0800",
+        ] {
             assert_eq!(parse_offset(bad), None, "{bad}");
         }
         assert_eq!(offset_text(-(5 * 60 + 30) * 60_000), "-05:30");
@@ -423,7 +424,13 @@ mod tests {
     #[test]
     fn dates_and_days() {
         assert_eq!(date_of(0), "1970-01-01");
-        assert_eq!(start_of("1970-01-02", 8 * 3_600_000), Some(DAY - 8 * 3_600_000));
-        assert_eq!(date_of(start_of("2026-12-07", 0).unwrap() / DAY), "2026-12-07");
+        assert_eq!(
+            start_of("1970-01-02", 8 * 3_600_000),
+            Some(DAY - 8 * 3_600_000)
+        );
+        assert_eq!(
+            date_of(start_of("2026-12-07", 0).unwrap() / DAY),
+            "2026-12-07"
+        );
     }
 }

@@ -315,9 +315,10 @@ pub async fn refresh(store: &Store) -> sqlx::Result<u64> {
     let mut done = 0;
     loop {
         // cheap look first: most reports find nothing to do and take no write lock
-        let any: Option<i64> = sqlx::query_scalar("select conversation_id from report_stale limit 1")
-            .fetch_optional(store.pool())
-            .await?;
+        let any: Option<i64> =
+            sqlx::query_scalar("select conversation_id from report_stale limit 1")
+                .fetch_optional(store.pool())
+                .await?;
         if any.is_none() {
             return Ok(done);
         }
@@ -543,7 +544,15 @@ mod tests {
 
     #[test]
     fn a_wait_starts_at_the_first_unanswered_customer_message_and_ends_at_the_next_agent_reply() {
-        let steps = [c(0), c(5_000), a(60_000, 7), a(61_000, 8), c(70_000), a(75_500, 8), c(90_000)];
+        let steps = [
+            c(0),
+            c(5_000),
+            a(60_000, 7),
+            a(61_000, 8),
+            c(70_000),
+            a(75_500, 8),
+            c(90_000),
+        ];
         assert_eq!(
             waits_of(&steps),
             vec![

@@ -59,7 +59,9 @@ fn channel_id(state: &AppState, name: Option<&str>) -> AppResult<Option<i64>> {
             .channels
             .by_name(name)
             .map(|e| Some(e.id()))
-            .ok_or_else(|| AppError::Invalid(format!("channel: there is no channel named {name:?}"))),
+            .ok_or_else(|| {
+                AppError::Invalid(format!("channel: there is no channel named {name:?}"))
+            }),
     }
 }
 
@@ -69,12 +71,7 @@ fn range_of(
 ) -> AppResult<(Range, ReportQuery)> {
     let Query(q) = query.map_err(|e| AppError::Invalid(e.body_text()))?;
     let channel = channel_id(state, q.channel.as_deref())?;
-    let range = Range::parse(
-        q.from.as_deref(),
-        q.to.as_deref(),
-        q.tz.as_deref(),
-        channel,
-    )?;
+    let range = Range::parse(q.from.as_deref(), q.to.as_deref(), q.tz.as_deref(), channel)?;
     Ok((range, q))
 }
 
@@ -103,7 +100,11 @@ async fn daily(
             &rfc3339(range.window.from)[..10],
             &rfc3339(range.window.to - 1)[..10]
         );
-        return Ok(with_headers(days.csv(), "text/csv; charset=utf-8", Some(name)));
+        return Ok(with_headers(
+            days.csv(),
+            "text/csv; charset=utf-8",
+            Some(name),
+        ));
     }
     Ok(axum::Json(days).into_response())
 }
@@ -167,9 +168,7 @@ async fn transcript(
         Some("text") => true,
         Some("json") => false,
         Some(_) => {
-            return Err(AppError::Invalid(
-                "format must be text or json".into(),
-            ));
+            return Err(AppError::Invalid("format must be text or json".into()));
         }
     };
     let conversation = crate::web::api::conversation_now(&state, id, lang).await?;
@@ -249,7 +248,10 @@ fn transcript_text(
             }
             _ => String::new(),
         };
-        out.push_str(&format!("[{}] {who}{status}: {what}\n", rfc3339(m.created_at)));
+        out.push_str(&format!(
+            "[{}] {who}{status}: {what}\n",
+            rfc3339(m.created_at)
+        ));
     }
     out
 }
@@ -322,18 +324,16 @@ async fn page(
         channel: None,
         tz: None,
     });
-    let tz = q
-        .tz
-        .clone()
-        .filter(|t| !t.trim().is_empty())
-        .unwrap_or_else(|| "+08:00".to_owned());
+    let tz =
+        q.tz.clone()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| "+08:00".to_owned());
     let offset = figures::parse_offset(tz.trim_start_matches(' '));
     let today = offset.map_or(0, |o| (now_millis() + o).div_euclid(figures_day()));
-    let to_date = q
-        .to
-        .clone()
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| figures::date_of(today));
+    let to_date =
+        q.to.clone()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| figures::date_of(today));
     let from_date = q
         .from
         .clone()
@@ -360,9 +360,8 @@ async fn page(
     })();
     let checked = match asked {
         None => Err(AppError::Invalid(r.bad_range.to_owned())),
-        Some((from, to)) => channel_id(&state, channel.as_deref()).and_then(|c| {
-            Range::parse(Some(&from), Some(&to), Some(tz.as_str()), c)
-        }),
+        Some((from, to)) => channel_id(&state, channel.as_deref())
+            .and_then(|c| Range::parse(Some(&from), Some(&to), Some(tz.as_str()), c)),
     };
     let mut page = ReportsPage {
         chrome: viewer.chrome("admin"),
@@ -550,8 +549,14 @@ fn charts(daily: &Daily, r: &'static ReportText) -> Vec<Chart> {
             &dates,
             vec![
                 (s(r.messages_in, "#2f6fde"), col(|d| Some(d.messages_in))),
-                (s(r.messages_out_agent, "#1f9d55"), col(|d| Some(d.messages_out_agent))),
-                (s(r.messages_out_bot, "#b7791f"), col(|d| Some(d.messages_out_bot))),
+                (
+                    s(r.messages_out_agent, "#1f9d55"),
+                    col(|d| Some(d.messages_out_agent)),
+                ),
+                (
+                    s(r.messages_out_bot, "#b7791f"),
+                    col(|d| Some(d.messages_out_bot)),
+                ),
             ],
             "",
         ),
