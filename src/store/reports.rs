@@ -17,7 +17,8 @@
 //!   computed from its messages and events by `waits_of` and `resolutions_of` for every
 //!   conversation a trigger marked stale (`report_stale`); `facts` brings them up to date
 //!   first (`refresh`), a few hundred conversations per transaction, so the ingest writer
-//!   never waits long. The trigger on the push path is one upsert and one insert into tables
+//!   never waits long, and a job does the same every ten seconds (`app::jobs::reports_loop`)
+//!   so that a report finds little left to do. The trigger on the push path is one upsert and one insert into tables
 //!   of a few thousand rows (README, "Reports", for its measured cost).
 //!
 //! A report's reading is not one snapshot: a message stored between two of its statements may
