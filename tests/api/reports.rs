@@ -167,8 +167,8 @@ fn durations(count: i64, p50: Option<i64>, p90: Option<i64>) -> Value {
 async fn a_scenario_with_chosen_times_gives_the_figures_worked_out_by_hand() {
     let (app, _fake) = start_sending(&[("KEFU_DELIVERY_BACKOFF_MS", "20")]).await;
     let app = &app;
-    let (ann, ann_token) = add_staff(&app, "ann", "Ann", Role::Agent).await;
-    let (bob, bob_token) = add_staff(&app, "bob", "Bob", Role::Agent).await;
+    let (ann, ann_token) = add_staff(app, "ann", "Ann", Role::Agent).await;
+    let (bob, bob_token) = add_staff(app, "bob", "Bob", Role::Agent).await;
     for rule in [
         json!({"name": "hours", "match": "contains", "keywords": ["营业时间"], "action": "reply",
                "reply": {"type": "text", "content": {"text": "9:00–18:00"}}}),
@@ -184,27 +184,27 @@ async fn a_scenario_with_chosen_times_gives_the_figures_worked_out_by_hand() {
     app.push_text(&ca, "hi").await;
     app.push_text(&ca, "还在吗").await;
     let a = id_of(&app.conversation_of(&ca).await);
-    write(&app, &ann_token, a, "text", "您好").await;
+    write(app, &ann_token, a, "text", "您好").await;
     until(&mut events, "Ann's reply is sent", move || {
         settled(app, a, 3)
     })
     .await;
     app.push_text(&ca, "order 42?").await;
-    write(&app, &bob_token, a, "text", "on its way").await;
-    write(&app, &ann_token, a, "note", "VIP").await;
+    write(app, &bob_token, a, "text", "on its way").await;
+    write(app, &ann_token, a, "note", "VIP").await;
     until(&mut events, "Bob's reply is sent", move || {
         settled(app, a, 6)
     })
     .await;
-    set_status(&app, &ann_token, a, "resolved").await;
-    set_status(&app, &ann_token, a, "open").await;
+    set_status(app, &ann_token, a, "resolved").await;
+    set_status(app, &ann_token, a, "open").await;
     app.push_text(&ca, "one more thing").await;
     assert_eq!(
         id_of(&app.conversation_of(&ca).await),
         a,
         "reopened, A takes it"
     );
-    set_status(&app, &bob_token, a, "resolved").await;
+    set_status(app, &bob_token, a, "resolved").await;
 
     // B: the bot answers, a rule hands it to a human, Bob answers, Bob resolves
     app.push_text(&cb, "营业时间?").await;
@@ -215,18 +215,18 @@ async fn a_scenario_with_chosen_times_gives_the_figures_worked_out_by_hand() {
         app.get_json(&format!("/api/v1/conversations/{b}")).await["handler"] == "human"
     })
     .await;
-    write(&app, &bob_token, b, "text", "Bob here").await;
+    write(app, &bob_token, b, "text", "Bob here").await;
     until(&mut events, "Bob's reply to B is sent", move || {
         settled(app, b, 4)
     })
     .await;
-    set_status(&app, &bob_token, b, "resolved").await;
+    set_status(app, &bob_token, b, "resolved").await;
 
     // C: only the bot, then Ann resolves it
     app.push_text(&cc, "营业时间").await;
     let c = id_of(&app.conversation_of(&cc).await);
     until(&mut events, "the bot answers C", move || settled(app, c, 2)).await;
-    set_status(&app, &ann_token, c, "resolved").await;
+    set_status(app, &ann_token, c, "resolved").await;
 
     // D: two hours before T, the day before
     app.push_text(&cd, "early").await;
@@ -236,7 +236,7 @@ async fn a_scenario_with_chosen_times_gives_the_figures_worked_out_by_hand() {
     // A: in 0, in 30, Ann 90, in 200, Bob 260, note 270, in 800; resolved 600 (Ann),
     //    reopened 700, resolved 1000 (Bob)
     retime(
-        &app,
+        app,
         a,
         T,
         &[0, 30, 90, 200, 260, 270, 800],
@@ -244,10 +244,10 @@ async fn a_scenario_with_chosen_times_gives_the_figures_worked_out_by_hand() {
     )
     .await;
     // B: in 50, bot 51, in 100, Bob 400; handoff 101, resolved 500 (Bob)
-    retime(&app, b, T, &[50, 51, 100, 400], &[101, 500]).await;
+    retime(app, b, T, &[50, 51, 100, 400], &[101, 500]).await;
     // C: in 2000, bot 2001; resolved 2100 (Ann)
-    retime(&app, c, T, &[2000, 2001], &[2100]).await;
-    retime(&app, d, T, &[-7200], &[]).await;
+    retime(app, c, T, &[2000, 2001], &[2100]).await;
+    retime(app, d, T, &[-7200], &[]).await;
 
     // a ragged window: from 4 min 53 s before T to 50 min 13 s after it
     let (from, to) = (T - 293_000, T + 3_013_000);
@@ -353,7 +353,7 @@ async fn a_scenario_with_chosen_times_gives_the_figures_worked_out_by_hand() {
     );
 
     // the page shows the same figures and draws the charts
-    let admin = Browser::sign_in(&app, "admin", ADMIN_PASSWORD).await;
+    let admin = Browser::sign_in(app, "admin", ADMIN_PASSWORD).await;
     let html = admin
         .page("/reports?from=2026-11-02&to=2026-11-02&tz=%2B00:00")
         .await;
@@ -393,7 +393,7 @@ impl Lcg {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 struct RawMessage {
     id: i64,
     conversation: i64,
@@ -418,27 +418,12 @@ struct Raw {
 
 async fn raw(app: &TestApp) -> Raw {
     let pool = app.state().store.pool();
-    let rows: Vec<(i64, i64, String, String, Option<i64>, String, String, i64)> = sqlx::query_as(
-        "select id, conversation_id, direction, sender_kind, sender_id, type, status, created_at from messages",
+    let messages: Vec<RawMessage> = sqlx::query_as(
+        "select id, conversation_id as conversation, direction, sender_kind, sender_id, type as kind, status, created_at as at from messages",
     )
     .fetch_all(pool)
     .await
     .unwrap();
-    let messages = rows
-        .into_iter()
-        .map(
-            |(id, conversation, direction, sender_kind, sender_id, kind, status, at)| RawMessage {
-                id,
-                conversation,
-                direction,
-                sender_kind,
-                sender_id,
-                kind,
-                status,
-                at,
-            },
-        )
-        .collect();
     let created = sqlx::query_as::<_, (i64, i64)>("select id, created_at from conversations")
         .fetch_all(pool)
         .await
@@ -590,9 +575,9 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
     let (app, _fake) = start_sending(&[("KEFU_DELIVERY_BACKOFF_MS", "20")]).await;
     let app = &app;
     let staff = [
-        add_staff(&app, "ann", "Ann", Role::Agent).await,
-        add_staff(&app, "bob", "Bob", Role::Agent).await,
-        add_staff(&app, "cy", "Cy", Role::Admin).await,
+        add_staff(app, "ann", "Ann", Role::Agent).await,
+        add_staff(app, "bob", "Bob", Role::Agent).await,
+        add_staff(app, "cy", "Cy", Role::Admin).await,
     ];
     let customers: Vec<String> = (0..5).map(|i| openid(&format!("r{i}"))).collect();
     let mut rng = Lcg(20_261_207);
@@ -615,7 +600,7 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
             // colleague's conversation): then nothing is stored, which is fine here
             4..=6 => {
                 let resp = post_as(
-                    &app,
+                    app,
                     token,
                     &format!("/api/v1/conversations/{id}/messages"),
                     json!({"type": "text", "content": {"text": format!("reply {step}")}}),
@@ -625,9 +610,9 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
                     replies += 1;
                 }
             }
-            7 => write(&app, token, id, "note", &format!("note {step}")).await,
-            8 => set_status(&app, token, id, "resolved").await,
-            _ => set_status(&app, token, id, "open").await,
+            7 => write(app, token, id, "note", &format!("note {step}")).await,
+            8 => set_status(app, token, id, "resolved").await,
+            _ => set_status(app, token, id, "open").await,
         }
     }
     assert!(replies > 5);
@@ -911,13 +896,13 @@ async fn bad_ranges_and_zones_are_refused_and_agents_may_not_read_reports() {
 async fn a_transcript_holds_every_message_in_order_as_json_and_as_text() {
     let (app, _fake) = start_sending(&[("KEFU_DELIVERY_BACKOFF_MS", "20")]).await;
     let app = &app;
-    let (_, ann) = add_staff(&app, "ann", "Ann", Role::Agent).await;
+    let (_, ann) = add_staff(app, "ann", "Ann", Role::Agent).await;
     let customer = openid("transcript");
     let mut events = app.state().live.subscribe();
     app.push_text(&customer, "<b>hello</b> & 你好").await;
     let c = id_of(&app.conversation_of(&customer).await);
-    write(&app, &ann, c, "text", "first line\nsecond line").await;
-    write(&app, &ann, c, "note", "a private note").await;
+    write(app, &ann, c, "text", "first line\nsecond line").await;
+    write(app, &ann, c, "note", "a private note").await;
     app.push_text(&customer, "thanks").await;
     until(&mut events, "the reply is sent", move || settled(app, c, 4)).await;
 
@@ -976,7 +961,7 @@ async fn a_transcript_holds_every_message_in_order_as_json_and_as_text() {
     }
 
     // the conversation's page links to both
-    let admin = Browser::sign_in(&app, "admin", ADMIN_PASSWORD).await;
+    let admin = Browser::sign_in(app, "admin", ADMIN_PASSWORD).await;
     let html = admin.page(&format!("/conversations/{c}")).await;
     assert_eq!(
         crate::helpers::attr(&html, "#transcript-text", "href").unwrap(),
