@@ -84,8 +84,12 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
+        // BENCH_DIR keeps the database there to look at afterwards (an empty directory)
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}/kefu.db", dir.path().display()))
+        let path = std::env::var("BENCH_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| dir.path().to_owned());
+        let store = Store::open(&format!("sqlite://{}/kefu.db", path.display()))
             .await
             .unwrap();
         store.migrate().await.unwrap();
@@ -220,21 +224,29 @@ fn main() {
         for round in 0..8 {
             // off, on, off, on, …: the migration made them, so the first round drops them
             let on = round % 2 == 1;
-            if on {
-                for (_, sql) in &triggers {
-                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                        .execute(store.pool())
-                        .await
-                        .unwrap();
-                }
+            // on the writer's own connection, which stores the pushes
+            let change = if on {
+                triggers
+                    .iter()
+                    .map(|(_, sql)| format!("{sql};"))
+                    .collect::<String>()
             } else {
-                for (name, _) in &triggers {
-                    sqlx::query(sqlx::AssertSqlSafe(format!("drop trigger {name}")))
-                        .execute(store.pool())
-                        .await
-                        .unwrap();
-                }
-            }
+                triggers
+                    .iter()
+                    .map(|(name, _)| format!("drop trigger {name};"))
+                    .collect::<String>()
+            };
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(&change).unwrap();
+            let present: i64 = tx
+                .query_row(
+                    "select count(*) from sqlite_master where type = 'trigger' and name in ('report_messages_insert', 'report_conversations_insert')",
+                    [],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            assert_eq!(present, if on { 2 } else { 0 });
+            tx.commit().unwrap();
             let batch = batch_of(live + round * per_round, per_round, "push");
             let cpu = tokio::task::block_in_place(|| {
                 let before = thread_cpu();
