@@ -132,6 +132,25 @@ impl Durations {
             p90: nearest_rank(&seconds, 90),
         }
     }
+
+    /// From (seconds, how many) pairs: the same as `of` with each value repeated.
+    pub fn counted(mut pairs: Vec<(i64, i64)>) -> Durations {
+        pairs.sort_unstable();
+        let count: i64 = pairs.iter().map(|p| p.1).sum();
+        let at_rank = |p: i64| {
+            let rank = (p * count + 99) / 100;
+            let mut seen = 0;
+            pairs.iter().find_map(|&(s, n)| {
+                seen += n;
+                (seen >= rank.max(1)).then_some(s)
+            })
+        };
+        Durations {
+            count: count as usize,
+            p50: if count == 0 { None } else { at_rank(50) },
+            p90: if count == 0 { None } else { at_rank(90) },
+        }
+    }
 }
 
 /// The smallest value with at least `p` % of `sorted` at or below it.
@@ -287,11 +306,11 @@ pub fn summarize(w: &Window, f: &Facts) -> Summary {
                 .iter()
                 .filter(|r| r.staff_id == Some(id))
                 .count() as i64,
-            first_response_seconds: Durations::of(
+            first_response_seconds: Durations::counted(
                 f.responses
                     .iter()
                     .filter(|r| r.staff_id == Some(id))
-                    .map(|r| r.seconds)
+                    .map(|r| (r.seconds, r.n))
                     .collect(),
             ),
         })
@@ -303,7 +322,9 @@ pub fn summarize(w: &Window, f: &Facts) -> Summary {
         messages_in: sum(|c| c.messages_in),
         messages_out_agent: sum(|c| c.messages_out_agent),
         messages_out_bot: sum(|c| c.messages_out_bot),
-        first_response_seconds: Durations::of(f.responses.iter().map(|r| r.seconds).collect()),
+        first_response_seconds: Durations::counted(
+            f.responses.iter().map(|r| (r.seconds, r.n)).collect(),
+        ),
         resolution_seconds: Durations::of(f.resolutions.iter().filter_map(|r| r.seconds).collect()),
         resolved: f.resolutions.len() as i64,
         resolved_without_human: f.resolutions.iter().filter(|r| !r.human).count() as i64,
@@ -318,7 +339,7 @@ pub fn by_day(w: &Window, f: &Facts) -> Daily {
     struct Acc {
         counts: reports::Counted,
         resolved: i64,
-        responses: Vec<i64>,
+        responses: Vec<(i64, i64)>,
         resolutions: Vec<i64>,
     }
     let first = w.day_of(w.from);
@@ -333,8 +354,8 @@ pub fn by_day(w: &Window, f: &Facts) -> Daily {
         }
     }
     for r in &f.responses {
-        if let Some(a) = days.get_mut(&w.day_of(r.at)) {
-            a.responses.push(r.seconds);
+        if let Some(a) = days.get_mut(&r.day) {
+            a.responses.push((r.seconds, r.n));
         }
     }
     for r in &f.resolutions {
@@ -346,7 +367,7 @@ pub fn by_day(w: &Window, f: &Facts) -> Daily {
     let days = days
         .into_iter()
         .map(|(day, a)| {
-            let fr = Durations::of(a.responses);
+            let fr = Durations::counted(a.responses);
             let rs = Durations::of(a.resolutions);
             Day {
                 date: date_of(day),
@@ -404,6 +425,19 @@ mod tests {
         assert_eq!(nearest_rank(&v, 90), Some(9));
         assert_eq!(nearest_rank(&[1, 2, 3], 50), Some(2));
         assert_eq!(nearest_rank(&[1, 2, 3], 90), Some(3));
+    }
+
+    #[test]
+    fn counted_durations_are_the_same_as_repeated_ones() {
+        let pairs = vec![(90, 1), (5, 3), (60, 2), (7, 0)];
+        let repeated = vec![90, 5, 5, 5, 60, 60];
+        assert_eq!(Durations::counted(pairs), Durations::of(repeated));
+        assert_eq!(Durations::counted(vec![]), Durations::of(vec![]));
+        for n in 1..30 {
+            let values: Vec<i64> = (0..n).map(|i| (i * 37) % 11).collect();
+            let pairs = values.iter().map(|v| (*v, 1)).collect();
+            assert_eq!(Durations::counted(pairs), Durations::of(values));
+        }
     }
 
     #[test]
