@@ -384,7 +384,7 @@ async fn user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
                 "{:<6} {:<20} {:<6} {:<9} display name",
                 "id", "name", "role", "state"
             );
-            for u in staff::list(store.pool()).await? {
+            for u in staff::list(&store).await? {
                 let state = if u.disabled { "disabled" } else { "active" };
                 println!(
                     "{:<6} {:<20} {:<6} {:<9} {}",

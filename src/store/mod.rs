@@ -20,6 +20,7 @@ pub mod labels;
 pub mod media;
 pub mod messages;
 pub mod outbox;
+pub mod read;
 pub mod rules;
 pub mod seed;
 pub mod sessions;
@@ -49,6 +50,8 @@ pub struct Store {
     pool: SqlitePool,
     /// shared: a `Store` is cloned often, and the options hold a map of pragmas
     options: Arc<SqliteConnectOptions>,
+    /// the connections the pages' reads run on (`read`)
+    readers: Arc<read::Readers>,
 }
 
 impl Store {
@@ -86,6 +89,7 @@ impl Store {
             .await?;
         Ok(Store {
             pool,
+            readers: Arc::new(read::Readers::new(options.get_filename().to_owned())),
             options: Arc::new(options),
         })
     }
@@ -299,7 +303,7 @@ mod tests {
             &inbound("k1", MessageType::Text, r#"{"text":"hi"}"#),
         )
         .await;
-        let row = conversations::get(store.pool(), conversation)
+        let row = conversations::get(&store, conversation)
             .await
             .unwrap()
             .unwrap();
@@ -315,7 +319,7 @@ mod tests {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        let row = conversations::get(store.pool(), conversation)
+        let row = conversations::get(&store, conversation)
             .await
             .unwrap()
             .unwrap();

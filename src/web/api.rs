@@ -144,7 +144,7 @@ async fn list_conversations(
         before,
         limit: limit + 1,
     };
-    let rows = conversations::list_where(state.store.pool(), &filter, &narrow).await?;
+    let rows = conversations::list_where(&state.store, &filter, &narrow).await?;
     let has_more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = has_more
@@ -154,9 +154,9 @@ async fn list_conversations(
         })
         .flatten();
     let last_ids: Vec<i64> = rows.iter().filter_map(|r| r.last_message_id).collect();
-    let last_messages = messages::by_ids(state.store.pool(), &last_ids).await?;
+    let last_messages = messages::by_ids(&state.store, &last_ids).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut labels = label_store::names_of(state.store.pool(), &ids).await?;
+    let mut labels = label_store::names_of(&state.store, &ids).await?;
     let now = now_millis();
     let conversations = rows
         .iter()
@@ -197,7 +197,7 @@ async fn view_of(state: &AppState, row: &ConversationRow) -> AppResult<Conversat
         Some(mid) => messages::get(state.store.pool(), mid).await?,
         None => None,
     };
-    let mut labels = label_store::names_of(state.store.pool(), &[row.id]).await?;
+    let mut labels = label_store::names_of(&state.store, &[row.id]).await?;
     let view = ConversationView::of(row, last.as_ref(), &state.config.reply_rules, now_millis());
     Ok(ConversationJson::of(
         view,
@@ -246,7 +246,7 @@ async fn list_messages(
                 .map_err(|_| AppError::Invalid(r.query_cursor.into()))?,
         ),
     };
-    let rows = messages::list(state.store.pool(), id, before, limit + 1).await?;
+    let rows = messages::list(&state.store, id, before, limit + 1).await?;
     let has_more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = has_more
@@ -493,7 +493,7 @@ async fn bulk(
     for id in ids {
         // a conversation of a channel the caller does not see is one that does not exist
         let hidden = match &user.channels {
-            Some(within) => conversations::channel_of(store.pool(), id)
+            Some(within) => conversations::channel_of(store, id)
                 .await?
                 .is_some_and(|channel| !within.contains(&channel)),
             None => false,
@@ -609,7 +609,7 @@ async fn delete_label(
 }
 
 async fn find_conversation(state: &AppState, id: i64, lang: Lang) -> AppResult<ConversationRow> {
-    conversations::get(state.store.pool(), id)
+    conversations::get(&state.store, id)
         .await?
         .ok_or_else(|| services::conversations::missing(id, lang))
 }

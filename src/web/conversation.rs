@@ -188,8 +188,8 @@ async fn conversation(
     };
     let before = q.before.as_deref().and_then(|b| b.parse::<i64>().ok());
     let live_seq = state.live.seq();
-    let pool = state.store.pool();
-    let Some(mut row) = conversations::get(pool, id).await.or_page(&viewer)? else {
+    let store = &state.store;
+    let Some(mut row) = conversations::get(store, id).await.or_page(&viewer)? else {
         return Err(missing());
     };
     if before.is_none() && row.unread > 0 {
@@ -200,11 +200,15 @@ async fn conversation(
             Err(e) => return Err(viewer.fail(e)),
         }
     }
-    let (mut list, staff_rows) = tokio::try_join!(
-        messages::list(pool, id, before, PAGE + 1),
-        staff::list(pool),
-    )
-    .or_page(&viewer)?;
+    let (mut list, staff_rows) = store
+        .read(move |conn| {
+            Ok((
+                messages::list_on(conn, id, before, PAGE + 1)?,
+                staff::list_on(conn)?,
+            ))
+        })
+        .await
+        .or_page(&viewer)?;
     let contact = contact_pane(&state, &viewer, &row, q.saved.is_some()).await?;
     let older = (list.len() as i64 > PAGE).then(|| {
         list.truncate(PAGE as usize);
