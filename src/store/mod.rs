@@ -21,6 +21,7 @@ pub mod media;
 pub mod messages;
 pub mod outbox;
 pub mod rules;
+pub mod search;
 pub mod seed;
 pub mod sessions;
 pub mod settings;
