@@ -22,6 +22,7 @@ pub mod messages;
 pub mod outbox;
 pub mod read;
 pub mod rules;
+pub mod search;
 pub mod seed;
 pub mod sessions;
 pub mod settings;

@@ -20,6 +20,7 @@ pub mod pages;
 pub mod router;
 pub mod rules;
 pub mod scope;
+pub mod search;
 pub mod settings;
 pub mod views;
 pub mod webhook;

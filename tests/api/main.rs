@@ -19,6 +19,7 @@ mod live;
 mod official;
 mod operations;
 mod requests;
+mod search;
 mod sending;
 mod settings;
 mod strict;
