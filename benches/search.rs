@@ -213,11 +213,11 @@ async fn search_once(store: &Store, query: &Query, filter: &Filter) -> usize {
         .await
         .expect("a search");
     ids.truncate(PAGE);
-    let rows = messages::by_ids(pool, &ids).await.expect("messages");
+    let rows = messages::by_ids(store, &ids).await.expect("messages");
     let mut conversation_ids: Vec<i64> = rows.iter().map(|m| m.conversation_id).collect();
     conversation_ids.sort_unstable();
     conversation_ids.dedup();
-    let conversations = conversations::by_ids(pool, &conversation_ids)
+    let conversations = conversations::by_ids(store, &conversation_ids)
         .await
         .expect("conversations");
     let snippets: usize = rows

@@ -195,14 +195,14 @@ async fn run(state: &AppState, search: &Search) -> AppResult<(Vec<Hit>, Option<S
     let mut ids = search_store::find(pool, &search.query, &search.filter, search.limit + 1).await?;
     let more = ids.len() > search.limit;
     ids.truncate(search.limit);
-    let rows = messages::by_ids(pool, &ids).await?;
+    let rows = messages::by_ids(&state.store, &ids).await?;
     let conversation_ids: Vec<i64> = rows
         .iter()
         .map(|m| m.conversation_id)
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let conversation_rows = conversations::by_ids(pool, &conversation_ids).await?;
+    let conversation_rows = conversations::by_ids(&state.store, &conversation_ids).await?;
     let mut hits = Vec::with_capacity(ids.len());
     for id in &ids {
         let Some(message) = rows.iter().find(|m| m.id == *id) else {
@@ -251,15 +251,14 @@ async fn api_search(
     let Query(params) = params.map_err(|e| AppError::Invalid(e.body_text()))?;
     let search = parse(&state, &user, &params, lang, Times::Rfc3339)?;
     let (hits, next) = run(&state, &search).await?;
-    let pool = state.store.pool();
     // each conversation as the API shows it: its last message and labels
     let last_ids: Vec<i64> = hits
         .iter()
         .filter_map(|h| h.conversation.last_message_id)
         .collect();
-    let last_messages = messages::by_ids(pool, &last_ids).await?;
+    let last_messages = messages::by_ids(&state.store, &last_ids).await?;
     let conversation_ids: Vec<i64> = hits.iter().map(|h| h.conversation.id).collect();
-    let labels = label_store::names_of(pool, &conversation_ids).await?;
+    let labels = label_store::names_of(&state.store, &conversation_ids).await?;
     let now = now_millis();
     let results = hits
         .into_iter()
