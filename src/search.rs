@@ -261,6 +261,8 @@ fn snippet_of(text: &str, query: &str) -> Option<String> {
 const CHUNK: usize = 2000;
 /// The index catches up at most this often while the writer is busy.
 const INDEX_EVERY: Duration = Duration::from_millis(250);
+/// The least gap between two turns while the index catches up (see `Indexer::until_due`).
+const CATCH_UP_GAP: Duration = Duration::from_millis(10);
 
 /// The index's upkeep, run by the single writer between its batches (`writer`): each turn
 /// indexes the messages committed since the last (a cursor over message ids, kept in the
@@ -269,6 +271,8 @@ const INDEX_EVERY: Duration = Duration::from_millis(250);
 /// messages, or a burst) the writer runs a turn whenever it has nothing else to do.
 pub struct Indexer {
     last: Instant,
+    /// how long the last turn held the write lock
+    took: Duration,
     behind: bool,
 }
 
@@ -283,6 +287,7 @@ impl Indexer {
         Indexer {
             // the first turn at once: a migration may have left the whole history to index
             last: Instant::now() - INDEX_EVERY,
+            took: Duration::ZERO,
             behind: true,
         }
     }
@@ -294,7 +299,19 @@ impl Indexer {
 
     /// Whether to run a turn now, after a batch.
     pub fn due(&self) -> bool {
-        self.behind || self.last.elapsed() >= INDEX_EVERY
+        self.until_due().is_zero()
+    }
+
+    /// How long until the next turn. Catching up, each turn is followed by a gap as long as
+    /// itself: without it the writer took the lock back at once, turn after turn, and every
+    /// other writer (a sign-in, a status change) waited out its busy timeout and failed with
+    /// "database is locked" while a large history was indexed.
+    pub fn until_due(&self) -> Duration {
+        let every = match self.behind {
+            true => (self.took * 2).clamp(CATCH_UP_GAP, INDEX_EVERY),
+            false => INDEX_EVERY,
+        };
+        every.saturating_sub(self.last.elapsed())
     }
 
     /// One turn: indexes what was committed since the last, up to `CHUNK` messages, in one
@@ -308,6 +325,7 @@ impl Indexer {
             tx.commit()?;
             Ok(done)
         });
+        self.took = started.elapsed();
         match done {
             Ok(done) => {
                 self.behind = done.more;

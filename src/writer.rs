@@ -145,7 +145,7 @@ fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
     let mut index = crate::search::Indexer::new();
     loop {
         let idle = if index.behind() {
-            Duration::ZERO
+            index.until_due()
         } else {
             IDLE_CHECKPOINT
         };
@@ -153,7 +153,9 @@ fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
             Ok(job) => job,
             Err(flume::RecvTimeoutError::Disconnected) => break,
             Err(flume::RecvTimeoutError::Timeout) => {
-                index.run(&mut conn);
+                if index.due() {
+                    index.run(&mut conn);
+                }
                 if !index.behind() || wal.due(true) {
                     wal.checkpoint(&conn);
                 }

@@ -200,16 +200,26 @@ async fn conversation(
             Err(e) => return Err(viewer.fail(e)),
         }
     }
-    let (mut list, staff_rows) = store
-        .read(move |conn| {
+    // The messages, the contact panel and (for the whole page) the list pane read side by
+    // side, each in one hop (`Store::read`), after the read above so the list shows it read.
+    let whole_page = q.pane.is_none();
+    let (read, contact, list_pane) = tokio::join!(
+        store.read(move |conn| {
             Ok((
                 messages::list_on(conn, id, before, PAGE + 1)?,
                 staff::list_on(conn)?,
             ))
-        })
-        .await
-        .or_page(&viewer)?;
-    let contact = contact_pane(&state, &viewer, &row, q.saved.is_some()).await?;
+        }),
+        contact_pane(&state, &viewer, &row, q.saved.is_some()),
+        async {
+            match whole_page {
+                true => Some(list_pane(&state, &viewer, &inbox).await),
+                false => None,
+            }
+        },
+    );
+    let (mut list, staff_rows) = read.or_page(&viewer)?;
+    let contact = contact?;
     let older = (list.len() as i64 > PAGE).then(|| {
         list.truncate(PAGE as usize);
         list[list.len() - 1].id
@@ -268,15 +278,14 @@ async fn conversation(
         list_query: list_query(raw.as_deref()),
         c,
     };
-    if q.pane.is_some() {
+    let Some(list) = list_pane.transpose()? else {
         let mut answer = render(&PaneOnly { pane });
         answer.headers_mut().insert(
             header::CACHE_CONTROL,
             header::HeaderValue::from_static("no-store"),
         );
         return Ok(answer);
-    }
-    let list = list_pane(&state, &viewer, &inbox).await?;
+    };
     Ok(render(&ConversationPage {
         chrome: viewer.chrome("inbox"),
         list,
