@@ -20,16 +20,15 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::app::AppState;
-use crate::domain::{ConversationStatus, Millis, now_millis};
+use crate::domain::{ConversationStatus, Millis};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, SearchText, fill};
 use crate::search::{self, QueryProblem};
 use crate::services::Staff;
 use crate::store::conversations::{self, AssigneeFilter, ConversationRow};
-use crate::store::labels as label_store;
 use crate::store::messages::{self, MessageRow};
 use crate::store::search::{self as search_store, Filter};
-use crate::web::api::{ChannelBadge, ConversationJson, ConversationView, MessageView};
+use crate::web::api::{ChannelBadge, ConversationJson, MessageView};
 use crate::web::json::ApiLang;
 use crate::web::pages::{Chrome, OrPage, PageResult, Viewer, render};
 use crate::web::views::{self, When, status_label};
@@ -251,38 +250,15 @@ async fn api_search(
     let Query(params) = params.map_err(|e| AppError::Invalid(e.body_text()))?;
     let search = parse(&state, &user, &params, lang, Times::Rfc3339)?;
     let (hits, next) = run(&state, &search).await?;
-    // each conversation as the API shows it: its last message and labels
-    let last_ids: Vec<i64> = hits
-        .iter()
-        .filter_map(|h| h.conversation.last_message_id)
-        .collect();
-    let last_messages = messages::by_ids(&state.store, &last_ids).await?;
-    let conversation_ids: Vec<i64> = hits.iter().map(|h| h.conversation.id).collect();
-    let labels = label_store::names_of(&state.store, &conversation_ids).await?;
-    let now = now_millis();
+    let conversations =
+        crate::web::api::conversations_json(&state, hits.iter().map(|h| &h.conversation)).await?;
     let results = hits
         .into_iter()
-        .map(|h| {
-            let c = &h.conversation;
-            let last = last_messages
-                .iter()
-                .find(|m| Some(m.id) == c.last_message_id);
-            let view = ConversationView::of(c, last, &state.config.reply_rules, now);
-            let names = labels
-                .iter()
-                .filter(|(id, _)| *id == c.id)
-                .map(|(_, name)| name.clone())
-                .collect();
-            SearchResult {
-                message: MessageView::of(&h.message),
-                conversation: ConversationJson::of(
-                    view,
-                    c,
-                    ChannelBadge::of(&state.channels, c.channel_id),
-                    names,
-                ),
-                snippet: h.snippet,
-            }
+        .zip(conversations)
+        .map(|(h, conversation)| SearchResult {
+            message: MessageView::of(&h.message),
+            conversation,
+            snippet: h.snippet,
         })
         .collect();
     Ok(Json(SearchResults { results, next }))
