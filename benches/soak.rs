@@ -946,7 +946,7 @@ async fn read_database(dir: &std::path::Path) -> Stored {
     let mut before = None;
     loop {
         let page = kefu::store::conversations::list(
-            pool,
+            &store,
             &ListFilter {
                 status: None,
                 assignee: AssigneeFilter::Any,
@@ -959,7 +959,7 @@ async fn read_database(dir: &std::path::Path) -> Stored {
         let Some(last) = page.last() else { break };
         before = Some((last.last_activity_at, last.id));
         for c in &page {
-            let messages = kefu::store::messages::list(pool, c.id, None, i64::MAX)
+            let messages = kefu::store::messages::list(&store, c.id, None, i64::MAX)
                 .await
                 .expect("read a conversation's messages");
             let (mut keyword_pushes, mut bot_replies) = (0, 0);

@@ -319,6 +319,12 @@ async fn seed(args: SeedArgs, config: &Config) -> anyhow::Result<()> {
     let made = seed::synthetic_counted(&store, args.conversations, args.messages, now_millis())
         .await
         .context("cannot write the synthetic conversations")?;
+    // the search index too, so that `kefu serve` does not start by catching up a history
+    let indexing = store.clone();
+    tokio::task::spawn_blocking(move || crate::search::index_all(&indexing))
+        .await
+        .context("the search indexing stopped")?
+        .context("cannot index the synthetic messages for search")?;
     let took = started.elapsed();
     store.close().await;
     let assigned = match made.staff {
@@ -384,7 +390,7 @@ async fn user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
                 "{:<6} {:<20} {:<6} {:<9} display name",
                 "id", "name", "role", "state"
             );
-            for u in staff::list(store.pool()).await? {
+            for u in staff::list(&store).await? {
                 let state = if u.disabled { "disabled" } else { "active" };
                 println!(
                     "{:<6} {:<20} {:<6} {:<9} {}",

@@ -716,6 +716,101 @@ impl Lang {
 
 // == end list ==
 
+/// The search page's words (`/search`, `web::search`) and the sentences that refuse a search
+/// (the API says them in the caller's language).
+#[derive(Debug)]
+pub struct SearchText {
+    /// the top bar's link and the page's title
+    pub title: &'static str,
+    pub placeholder: &'static str,
+    pub submit: &'static str,
+    pub channel: &'static str,
+    pub any_channel: &'static str,
+    pub status: &'static str,
+    pub any_status: &'static str,
+    pub assignee: &'static str,
+    pub anyone: &'static str,
+    pub me: &'static str,
+    pub nobody: &'static str,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub hint: &'static str,
+    pub no_results: &'static str,
+    pub more: &'static str,
+    pub results: &'static str,
+    pub q_empty: &'static str,
+    /// `{max}`: the longest query
+    pub q_too_long: &'static str,
+    pub query_from: &'static str,
+    pub query_to: &'static str,
+    pub query_range: &'static str,
+    /// `{name}`: the name asked for
+    pub query_channel: &'static str,
+}
+
+pub static SEARCH_ZH: SearchText = SearchText {
+    title: "搜索",
+    placeholder: "搜索全部消息",
+    submit: "搜索",
+    channel: "渠道",
+    any_channel: "全部渠道",
+    status: "会话状态",
+    any_status: "全部状态",
+    assignee: "负责人",
+    anyone: "任何人",
+    me: "我",
+    nobody: "无人负责",
+    from: "开始日期",
+    to: "结束日期",
+    hint: "不区分全角半角和大小写，任意长度的中文或英文都可以搜索。",
+    no_results: "没有找到匹配的消息。",
+    more: "更多结果",
+    results: "搜索结果",
+    q_empty: "`q` 去掉两端的空白、标点和表情后不能为空。",
+    q_too_long: "`q` 最多 {max} 个字符。",
+    query_from: "`from` 必须是 RFC 3339 时间，例如 2026-12-07T09:00:00+08:00。",
+    query_to: "`to` 必须是 RFC 3339 时间，例如 2026-12-08T09:00:00+08:00。",
+    query_range: "`to` 必须晚于 `from`。",
+    query_channel: "`channel`：没有名为 {name} 的渠道。",
+};
+
+pub static SEARCH_EN: SearchText = SearchText {
+    title: "Search",
+    placeholder: "Search all messages",
+    submit: "Search",
+    channel: "Channel",
+    any_channel: "All channels",
+    status: "Conversation status",
+    any_status: "Any status",
+    assignee: "Assignee",
+    anyone: "Anyone",
+    me: "Me",
+    nobody: "Nobody",
+    from: "From",
+    to: "To",
+    hint: "Full-width and half-width forms and letter case are ignored; Chinese or English of any length can be searched.",
+    no_results: "No message matches.",
+    more: "More results",
+    results: "Results",
+    q_empty: "`q` must keep at least one character once white space, punctuation and emoji at its ends are left out.",
+    q_too_long: "`q` has at most {max} characters.",
+    query_from: "`from` must be an RFC 3339 time, such as 2026-12-07T09:00:00+08:00.",
+    query_to: "`to` must be an RFC 3339 time, such as 2026-12-08T09:00:00+08:00.",
+    query_range: "`to` must be later than `from`.",
+    query_channel: "`channel`: there is no channel named {name}.",
+};
+
+impl Lang {
+    pub fn search(self) -> &'static SearchText {
+        match self {
+            Lang::Zh => &SEARCH_ZH,
+            Lang::En => &SEARCH_EN,
+        }
+    }
+}
+
+// == end search ==
+
 /// The canned-replies page's words, and the sentences that refuse a change (the page and the
 /// API say them in the staff member's language).
 #[derive(Debug)]

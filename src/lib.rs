@@ -19,6 +19,7 @@ mod fuzzing;
 pub mod i18n;
 pub mod ingest;
 pub mod live;
+pub mod search;
 pub mod secrets;
 pub mod services;
 pub mod store;

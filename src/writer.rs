@@ -140,12 +140,25 @@ impl Writer {
 fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut wal = Wal::new();
+    // the search index, kept between batches (search::Indexer): when it is behind, the
+    // writer does not sleep but indexes while nothing else waits
+    let mut index = crate::search::Indexer::new();
     loop {
-        let first = match rx.recv_timeout(IDLE_CHECKPOINT) {
+        let idle = if index.behind() {
+            index.until_due()
+        } else {
+            IDLE_CHECKPOINT
+        };
+        let first = match rx.recv_timeout(idle) {
             Ok(job) => job,
             Err(flume::RecvTimeoutError::Disconnected) => break,
             Err(flume::RecvTimeoutError::Timeout) => {
-                wal.checkpoint(&conn);
+                if index.due() {
+                    index.run(&mut conn);
+                }
+                if !index.behind() || wal.due(true) {
+                    wal.checkpoint(&conn);
+                }
                 continue;
             }
         };
@@ -181,6 +194,9 @@ fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
         }
         metrics::histogram!("kefu_writer_batch_size").record(size as f64);
         metrics::histogram!("kefu_writer_commit_seconds").record(started.elapsed().as_secs_f64());
+        if index.due() {
+            index.run(&mut conn);
+        }
         if wal.due(rx.is_empty()) {
             wal.checkpoint(&conn);
         }

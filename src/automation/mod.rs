@@ -437,7 +437,7 @@ impl Automation {
     /// whether it did.
     async fn transfer(&self, conversation_id: i64, rule_id: i64) -> sqlx::Result<bool> {
         let store = &self.inner.store;
-        let Some(row) = conversations::get(store.pool(), conversation_id).await? else {
+        let Some(row) = conversations::get(store, conversation_id).await? else {
             return Ok(false);
         };
         if owned_by_human(&row) {
@@ -546,7 +546,7 @@ impl Automation {
         passive: bool,
     ) -> anyhow::Result<Option<String>> {
         let store = &self.inner.store;
-        let Some(mut row) = conversations::get(store.pool(), conversation_id).await? else {
+        let Some(mut row) = conversations::get(store, conversation_id).await? else {
             return Ok(None);
         };
         if row.handler == Handler::Wechat {
@@ -621,7 +621,7 @@ impl Automation {
     ) -> anyhow::Result<()> {
         let settings = self.settings();
         let store = &self.inner.store;
-        let Some(row) = conversations::get(store.pool(), conversation_id).await? else {
+        let Some(row) = conversations::get(store, conversation_id).await? else {
             return Ok(());
         };
         let Some(text) = settings.welcome_for(Some(row.channel_id), session_from) else {
@@ -741,7 +741,7 @@ impl Automation {
             .map(|s| s.id)
             .collect();
         // each online agent with the channels they see (None: every one)
-        let mut agents: Vec<(i64, Option<Vec<i64>>)> = crate::store::staff::list(store.pool())
+        let mut agents: Vec<(i64, Option<Vec<i64>>)> = crate::store::staff::list(store)
             .await?
             .into_iter()
             .filter(|s| {

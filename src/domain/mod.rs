@@ -75,6 +75,26 @@ macro_rules! text_enum {
                 })
             }
         }
+
+        // the same text mapping for the connections kefu drives itself (`store::read`)
+        impl rusqlite::types::FromSql for $name {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                let text = value.as_str()?;
+                $name::parse(text).ok_or_else(|| {
+                    rusqlite::types::FromSqlError::Other(
+                        format!(concat!("{:?} is not a ", stringify!($name)), text).into(),
+                    )
+                })
+            }
+        }
+
+        impl rusqlite::types::ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
     };
 }
 

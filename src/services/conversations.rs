@@ -82,7 +82,7 @@ pub async fn assign(
     lang: Lang,
 ) -> AppResult<ConversationRow> {
     let mut tx = store.begin_write().await?;
-    let current = conversations::get(&mut *tx, id)
+    let current = conversations::get_in(&mut *tx, id)
         .await?
         .ok_or_else(|| missing(id, lang))?;
     if let Some(assignee) = assignee {
@@ -132,7 +132,7 @@ pub async fn set_handler(
         return Err(AppError::Invalid(lang.request().handler_choice.into()));
     }
     let mut tx = store.begin_write().await?;
-    let current = conversations::get(&mut *tx, id)
+    let current = conversations::get_in(&mut *tx, id)
         .await?
         .ok_or_else(|| missing(id, lang))?;
     may_take(by, &current, lang)?;
@@ -210,7 +210,7 @@ pub async fn snooze(
             AppError::Invalid(fill(r.snooze_until, &[("days", &days)]))
         })?;
     let mut tx = store.begin_write().await?;
-    let current = conversations::get(&mut *tx, id)
+    let current = conversations::get_in(&mut *tx, id)
         .await?
         .ok_or_else(|| missing(id, lang))?;
     if current.status == ConversationStatus::Resolved {
@@ -285,7 +285,7 @@ async fn finish(
     live.publish(Event::ConversationChanged {
         conversation_id: id,
     });
-    conversations::get(store.pool(), id)
+    conversations::get(store, id)
         .await?
         .ok_or_else(|| missing(id, lang))
 }
@@ -295,7 +295,7 @@ async fn finish(
 /// unread messages.
 pub async fn mark_read(store: &Store, live: &Live, id: i64, lang: Lang) -> AppResult<bool> {
     let mut tx = store.begin_write().await?;
-    if conversations::get(&mut *tx, id).await?.is_none() {
+    if conversations::get_in(&mut *tx, id).await?.is_none() {
         return Err(missing(id, lang));
     }
     let changed = conversations::mark_read(&mut tx, id).await?;
@@ -335,7 +335,7 @@ pub async fn save_contact(
     }
     let now = now_millis();
     let mut tx = store.begin_write().await?;
-    let row = conversations::get(&mut *tx, id)
+    let row = conversations::get_in(&mut *tx, id)
         .await?
         .ok_or_else(|| missing(id, lang))?;
     let name = (!name.is_empty()).then_some(name);

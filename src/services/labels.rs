@@ -24,7 +24,7 @@ pub fn name_key(name: &str) -> String {
 
 /// Every label, by name.
 pub async fn list(store: &Store) -> AppResult<Vec<LabelRow>> {
-    Ok(labels::list(store.pool()).await?)
+    Ok(labels::list(store).await?)
 }
 
 /// The label named `name` (letter case aside), or a refusal naming it.
@@ -147,7 +147,7 @@ pub async fn set_for_conversation(
     }
     let now = now_millis();
     let mut tx = store.begin_write().await?;
-    if conversations::get(&mut *tx, id).await?.is_none() {
+    if conversations::get_in(&mut *tx, id).await?.is_none() {
         return Err(super::conversations::missing(id, lang));
     }
     let mut found: Vec<LabelRow> = Vec::with_capacity(keys.len());
@@ -195,7 +195,7 @@ pub async fn add_to_conversation(
     let r = lang.request();
     let now = now_millis();
     let mut tx = store.begin_write().await?;
-    if conversations::get(&mut *tx, id).await?.is_none() {
+    if conversations::get_in(&mut *tx, id).await?.is_none() {
         return Err(super::conversations::missing(id, lang));
     }
     let label = labels::by_key(&mut *tx, &name_key(name))
@@ -206,7 +206,7 @@ pub async fn add_to_conversation(
         let max = MAX_PER_CONVERSATION.to_string();
         return Err(AppError::Invalid(fill(r.labels_too_many, &[("max", &max)])));
     }
-    let names: Vec<String> = labels::names_of(&mut *tx, &[id])
+    let names: Vec<String> = labels::names_in(&mut *tx, &[id])
         .await?
         .into_iter()
         .map(|(_, n)| n)

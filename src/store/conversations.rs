@@ -1,7 +1,10 @@
 //! Conversations as the inbox and the API read them, and the few changes agents make to them.
 
+use rusqlite::OptionalExtension;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
+use super::Store;
+use super::read::Sql;
 use crate::domain::{ConversationStatus, Handler, Millis};
 
 /// A conversation with what a list row needs: its contact, assignee and last message.
@@ -38,6 +41,33 @@ const SELECT: &str = r"select c.id, c.channel_id, c.status, c.handler, c.unread,
   from conversations c
   join contacts ct on ct.id = c.contact_id
   left join staff_users s on s.id = c.assignee_id";
+
+impl ConversationRow {
+    /// A row of `SELECT`, column by column in its order.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationRow> {
+        Ok(ConversationRow {
+            id: r.get(0)?,
+            channel_id: r.get(1)?,
+            status: r.get(2)?,
+            handler: r.get(3)?,
+            unread: r.get(4)?,
+            created_at: r.get(5)?,
+            last_activity_at: r.get(6)?,
+            contact_id: r.get(7)?,
+            openid: r.get(8)?,
+            contact_name: r.get(9)?,
+            last_message_at: r.get(10)?,
+            last_enter_at: r.get(11)?,
+            replies_since_message: r.get(12)?,
+            replies_since_enter: r.get(13)?,
+            session_from: r.get(14)?,
+            assignee_id: r.get(15)?,
+            assignee_name: r.get(16)?,
+            last_message_id: r.get(17)?,
+            snoozed_until: r.get(18)?,
+        })
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AssigneeFilter {
@@ -84,27 +114,36 @@ pub struct Narrow {
 }
 
 /// Newest activity first; the filter's shape picks the index, so pages stay fast at any size.
-pub async fn list(pool: &SqlitePool, f: &ListFilter) -> sqlx::Result<Vec<ConversationRow>> {
-    list_where(pool, f, &Narrow::default()).await
+pub async fn list(store: &Store, f: &ListFilter) -> sqlx::Result<Vec<ConversationRow>> {
+    list_where(store, f, &Narrow::default()).await
 }
 
 /// `list`, narrowed further. Each narrowing has an index that leads with it (see the migration
 /// `workspace`): a view or handler reads its index in activity order; a contact's or a label's
 /// conversations are few enough to sort.
 pub async fn list_where(
-    pool: &SqlitePool,
+    store: &Store,
     f: &ListFilter,
     n: &Narrow,
 ) -> sqlx::Result<Vec<ConversationRow>> {
-    list_query(SELECT, f, n)
-        .build_query_as()
-        .fetch_all(pool)
+    let q = list_query(SELECT, f, n);
+    store
+        .read(move |conn| q.query(conn, ConversationRow::read))
         .await
+}
+
+/// `list_where`, on a read connection (`Store::read`).
+pub fn list_where_on(
+    conn: &rusqlite::Connection,
+    f: &ListFilter,
+    n: &Narrow,
+) -> rusqlite::Result<Vec<ConversationRow>> {
+    list_query(SELECT, f, n).query(conn, ConversationRow::read)
 }
 
 /// The query plan SQLite chooses for each narrowing the API offers, as (filter, plan steps
 /// joined by "; "): for the tests that keep them index-backed.
-pub async fn list_plans(pool: &SqlitePool) -> sqlx::Result<Vec<(&'static str, String)>> {
+pub async fn list_plans(store: &Store) -> sqlx::Result<Vec<(&'static str, String)>> {
     let f = ListFilter {
         status: None,
         assignee: AssigneeFilter::Any,
@@ -155,21 +194,26 @@ pub async fn list_plans(pool: &SqlitePool) -> sqlx::Result<Vec<(&'static str, St
             },
         ),
     ];
-    let mut plans = Vec::new();
-    for (name, n) in cases {
-        let explain = format!("explain query plan {SELECT}");
-        let rows: Vec<(i64, i64, i64, String)> = list_query(&explain, &f, &n)
-            .build_query_as()
-            .fetch_all(pool)
-            .await?;
-        let steps: Vec<String> = rows.into_iter().map(|r| r.3).collect();
-        plans.push((name, steps.join("; ")));
-    }
-    Ok(plans)
+    let explain = format!("explain query plan {SELECT}");
+    let queries: Vec<(&'static str, Sql)> = cases
+        .into_iter()
+        .map(|(name, n)| (name, list_query(&explain, &f, &n)))
+        .collect();
+    store
+        .read(move |conn| {
+            queries
+                .into_iter()
+                .map(|(name, q)| {
+                    let steps = q.query(conn, |r| r.get::<_, String>(3))?;
+                    Ok((name, steps.join("; ")))
+                })
+                .collect()
+        })
+        .await
 }
 
-fn list_query(select: &str, f: &ListFilter, n: &Narrow) -> QueryBuilder<Sqlite> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(select);
+fn list_query(select: &str, f: &ListFilter, n: &Narrow) -> Sql {
+    let mut q = Sql::new(select);
     q.push(" where 1 = 1");
     match n.view {
         View::All => {}
@@ -179,7 +223,7 @@ fn list_query(select: &str, f: &ListFilter, n: &Narrow) -> QueryBuilder<Sqlite> 
         }
         View::Mine(id) => {
             q.push(" and c.assignee_id = ")
-                .push_bind(id)
+                .bind(id)
                 .push(" and c.snoozed_until is null");
         }
         View::Bot => {
@@ -187,31 +231,32 @@ fn list_query(select: &str, f: &ListFilter, n: &Narrow) -> QueryBuilder<Sqlite> 
         }
     }
     if let Some(handler) = n.handler {
-        q.push(" and c.handler = ").push_bind(handler);
+        q.push(" and c.handler = ")
+            .bind(handler.as_str().to_owned());
     }
     if let Some(label) = n.label {
         q.push(" and c.id in (select conversation_id from conversation_labels where label_id = ")
-            .push_bind(label)
+            .bind(label)
             .push(")");
     }
     if let Some(openid) = &n.contact {
         q.push(" and c.contact_id in (select id from contacts where openid = ")
-            .push_bind(openid.clone())
+            .bind(openid.clone())
             .push(")");
     }
     if let Some(channel) = n.channel {
-        q.push(" and c.channel_id = ").push_bind(channel);
+        q.push(" and c.channel_id = ").bind(channel);
     }
     if let Some(within) = &n.within {
         // literals: ids, and few of them
         let ids: Vec<String> = within.iter().map(i64::to_string).collect();
-        q.push(format!(" and c.channel_id in ({})", ids.join(", ")));
+        q.push(&format!(" and c.channel_id in ({})", ids.join(", ")));
         if within.is_empty() {
             q.push(" and 0");
         }
     }
     if let Some(status) = f.status {
-        q.push(" and c.status = ").push_bind(status);
+        q.push(" and c.status = ").bind(status.as_str().to_owned());
     }
     match f.assignee {
         AssigneeFilter::Any => {}
@@ -219,24 +264,37 @@ fn list_query(select: &str, f: &ListFilter, n: &Narrow) -> QueryBuilder<Sqlite> 
             q.push(" and c.assignee_id is null");
         }
         AssigneeFilter::User(id) => {
-            q.push(" and c.assignee_id = ").push_bind(id);
+            q.push(" and c.assignee_id = ").bind(id);
         }
     }
     if let Some((at, id)) = f.before {
         q.push(" and (c.last_activity_at < ")
-            .push_bind(at)
+            .bind(at)
             .push(" or (c.last_activity_at = ")
-            .push_bind(at)
+            .bind(at)
             .push(" and c.id < ")
-            .push_bind(id)
+            .bind(id)
             .push("))");
     }
     q.push(" order by c.last_activity_at desc, c.id desc limit ")
-        .push_bind(f.limit);
+        .bind(f.limit);
     q
 }
 
-pub async fn get<'e>(
+/// One conversation, as of now.
+pub async fn get(store: &Store, id: i64) -> sqlx::Result<Option<ConversationRow>> {
+    store.read(move |conn| get_on(conn, id)).await
+}
+
+/// `get`, on a read connection (`Store::read`).
+pub fn get_on(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Option<ConversationRow>> {
+    conn.prepare_cached(&format!("{SELECT} where c.id = ?"))?
+        .query_row([id], ConversationRow::read)
+        .optional()
+}
+
+/// One conversation, inside a transaction (as that transaction sees it).
+pub async fn get_in<'e>(
     db: impl sqlx::SqliteExecutor<'e>,
     id: i64,
 ) -> sqlx::Result<Option<ConversationRow>> {
@@ -459,18 +517,17 @@ pub async fn claim_bot_note(
 }
 
 /// Several conversations by id, in no particular order (for rendering live updates).
-pub async fn by_ids(pool: &SqlitePool, ids: &[i64]) -> sqlx::Result<Vec<ConversationRow>> {
+pub async fn by_ids(store: &Store, ids: &[i64]) -> sqlx::Result<Vec<ConversationRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(SELECT);
-    q.push(" where c.id in (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    list.push_unseparated(")");
-    q.build_query_as().fetch_all(pool).await
+    let mut q = Sql::new(SELECT);
+    q.push(" where c.id in (")
+        .bind_list(ids.iter().copied())
+        .push(")");
+    store
+        .read(move |conn| q.query(conn, ConversationRow::read))
+        .await
 }
 
 /// Open conversations and their unread messages, per assignee (None: unassigned), and the
@@ -593,7 +650,7 @@ pub async fn recount_open(pool: &SqlitePool) -> sqlx::Result<OpenCounts> {
 }
 
 /// One of a customer's conversations, as the contact panel's history lists it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct HistoryRow {
     pub id: i64,
     pub status: ConversationStatus,
@@ -606,24 +663,42 @@ pub struct HistoryRow {
 /// The contact's conversations other than `except`, newest first, at most `limit`, each with
 /// its number of messages (counted on `messages_by_conversation`).
 pub async fn history(
-    pool: &SqlitePool,
+    store: &Store,
     contact_id: i64,
     except: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<HistoryRow>> {
-    sqlx::query_as(
+    store
+        .read(move |conn| history_on(conn, contact_id, except, limit))
+        .await
+}
+
+/// `history`, on a read connection (`Store::read`).
+pub fn history_on(
+    conn: &rusqlite::Connection,
+    contact_id: i64,
+    except: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<HistoryRow>> {
+    conn.prepare_cached(
         r"select c.id, c.status, c.created_at, c.last_activity_at, c.last_message_id,
                  (select count(*) from messages m where m.conversation_id = c.id) as messages
             from conversations c
            where c.contact_id = $1 and c.id <> $2
            order by c.id desc
            limit $3",
-    )
-    .bind(contact_id)
-    .bind(except)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    )?
+    .query_map((contact_id, except, limit), |r| {
+        Ok(HistoryRow {
+            id: r.get(0)?,
+            status: r.get(1)?,
+            created_at: r.get(2)?,
+            last_activity_at: r.get(3)?,
+            last_message_id: r.get(4)?,
+            messages: r.get(5)?,
+        })
+    })?
+    .collect()
 }
 
 /// An agent read the conversation: nothing in it is unread any more. Returns whether that
@@ -654,20 +729,34 @@ pub async fn set_contact(
 }
 
 /// The contact's details the side panel shows beyond the list row.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ContactDetails {
     pub note: String,
     pub first_seen_at: Millis,
 }
 
 pub async fn contact_details(
-    pool: &SqlitePool,
+    store: &Store,
     contact_id: i64,
 ) -> sqlx::Result<Option<ContactDetails>> {
-    sqlx::query_as("select note, first_seen_at from contacts where id = $1")
-        .bind(contact_id)
-        .fetch_optional(pool)
+    store
+        .read(move |conn| contact_details_on(conn, contact_id))
         .await
+}
+
+/// `contact_details`, on a read connection (`Store::read`).
+pub fn contact_details_on(
+    conn: &rusqlite::Connection,
+    contact_id: i64,
+) -> rusqlite::Result<Option<ContactDetails>> {
+    conn.prepare_cached("select note, first_seen_at from contacts where id = $1")?
+        .query_row([contact_id], |r| {
+            Ok(ContactDetails {
+                note: r.get(0)?,
+                first_seen_at: r.get(1)?,
+            })
+        })
+        .optional()
 }
 
 /// The other conversations touching a contact (for the live update of a rename).
@@ -681,19 +770,25 @@ pub async fn ids_of_contact(pool: &SqlitePool, contact_id: i64) -> sqlx::Result<
 }
 
 /// The channel of a conversation, if it exists.
-pub async fn channel_of(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("select channel_id from conversations where id = $1")
-        .bind(id)
-        .fetch_optional(pool)
+pub async fn channel_of(store: &Store, id: i64) -> sqlx::Result<Option<i64>> {
+    store
+        .read(move |conn| {
+            conn.prepare_cached("select channel_id from conversations where id = $1")?
+                .query_row([id], |r| r.get(0))
+                .optional()
+        })
         .await
 }
 
 /// The channel of a message's conversation, if the message exists.
-pub async fn channel_of_message(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "select c.channel_id from messages m join conversations c on c.id = m.conversation_id where m.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await
+pub async fn channel_of_message(store: &Store, id: i64) -> sqlx::Result<Option<i64>> {
+    store
+        .read(move |conn| {
+            conn.prepare_cached(
+                "select c.channel_id from messages m join conversations c on c.id = m.conversation_id where m.id = $1",
+            )?
+            .query_row([id], |r| r.get(0))
+            .optional()
+        })
+        .await
 }

@@ -1,8 +1,10 @@
 //! Labels: the names and colours admins define, and which conversations carry them. A name
 //! is unique whatever its letter case (`name_key`, folded by the caller).
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use super::Store;
+use super::read::Sql;
 use crate::domain::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -22,10 +24,30 @@ pub enum LabelError {
 }
 
 /// Every label, by name.
-pub async fn list(pool: &SqlitePool) -> sqlx::Result<Vec<LabelRow>> {
-    sqlx::query_as("select id, name, color from labels order by name_key, id")
-        .fetch_all(pool)
-        .await
+pub async fn list(store: &Store) -> sqlx::Result<Vec<LabelRow>> {
+    store.read(list_on).await
+}
+
+/// `list`, on a read connection (`Store::read`).
+pub fn list_on(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<LabelRow>> {
+    conn.prepare_cached("select id, name, color from labels order by name_key, id")?
+        .query_map([], LabelRow::read)?
+        .collect()
+}
+
+impl LabelRow {
+    /// A row of (id, name, color) from `first` on.
+    fn read_from(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<LabelRow> {
+        Ok(LabelRow {
+            id: r.get(first)?,
+            name: r.get(first + 1)?,
+            color: r.get(first + 2)?,
+        })
+    }
+
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<LabelRow> {
+        LabelRow::read_from(r, 0)
+    }
 }
 
 /// Adds a label; `name_key` is its name folded to lower case.
@@ -102,39 +124,62 @@ pub async fn set_for_conversation(
     Ok(())
 }
 
+/// The labels of several conversations: `(`, their ids, then `BY_NAME`.
+const OF_CONVERSATIONS: &str = r"select cl.conversation_id, l.id, l.name, l.color
+  from conversation_labels cl
+  join labels l on l.id = cl.label_id
+ where cl.conversation_id in (";
+const BY_NAME: &str = ") order by l.name_key, l.id";
+
 /// The label names of several conversations, as (conversation, name), by name.
-pub async fn names_of(
-    db: impl sqlx::SqliteExecutor<'_>,
+pub async fn names_of(store: &Store, conversation_ids: &[i64]) -> sqlx::Result<Vec<(i64, String)>> {
+    let labels = of_conversations(store, conversation_ids).await?;
+    Ok(labels.into_iter().map(|(c, l)| (c, l.name)).collect())
+}
+
+/// `names_of`, inside a transaction (as that transaction sees them).
+pub async fn names_in<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
     conversation_ids: &[i64],
 ) -> sqlx::Result<Vec<(i64, String)>> {
-    let labels = of_conversations(db, conversation_ids).await?;
-    Ok(labels.into_iter().map(|(c, l)| (c, l.name)).collect())
+    if conversation_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(OF_CONVERSATIONS);
+    let mut list = q.separated(", ");
+    for id in conversation_ids {
+        list.push_bind(*id);
+    }
+    list.push_unseparated(BY_NAME);
+    let rows: Vec<(i64, i64, String, String)> = q.build_query_as().fetch_all(db).await?;
+    Ok(rows.into_iter().map(|(c, _, name, _)| (c, name)).collect())
 }
 
 /// The labels of several conversations, as (conversation, label), by name.
 pub async fn of_conversations(
-    db: impl sqlx::SqliteExecutor<'_>,
+    store: &Store,
     conversation_ids: &[i64],
 ) -> sqlx::Result<Vec<(i64, LabelRow)>> {
     if conversation_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        r"select cl.conversation_id, l.id, l.name, l.color
-            from conversation_labels cl
-            join labels l on l.id = cl.label_id
-           where cl.conversation_id in (",
-    );
-    let mut list = q.separated(", ");
-    for id in conversation_ids {
-        list.push_bind(*id);
+    let ids = conversation_ids.to_vec();
+    store
+        .read(move |conn| of_conversations_on(conn, &ids))
+        .await
+}
+
+/// `of_conversations`, on a read connection (`Store::read`).
+pub fn of_conversations_on(
+    conn: &rusqlite::Connection,
+    conversation_ids: &[i64],
+) -> rusqlite::Result<Vec<(i64, LabelRow)>> {
+    if conversation_ids.is_empty() {
+        return Ok(Vec::new());
     }
-    list.push_unseparated(") order by l.name_key, l.id");
-    let rows: Vec<(i64, i64, String, String)> = q.build_query_as().fetch_all(db).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(c, id, name, color)| (c, LabelRow { id, name, color }))
-        .collect())
+    let mut q = Sql::new(OF_CONVERSATIONS);
+    q.bind_list(conversation_ids.iter().copied()).push(BY_NAME);
+    q.query(conn, |r| Ok((r.get(0)?, LabelRow::read_from(r, 1)?)))
 }
 
 /// Puts one label on a conversation (nothing changes when it has it already); the number of

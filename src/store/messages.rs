@@ -3,6 +3,9 @@
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteRow;
 
+use super::Store;
+use super::read::Sql;
+
 use crate::domain::{Direction, MediaState, MessageContent, MessageStatus, Millis, SenderKind};
 
 #[derive(Debug, Clone)]
@@ -66,6 +69,30 @@ impl<'r> sqlx::FromRow<'r, SqliteRow> for MessageRow {
     }
 }
 
+impl MessageRow {
+    /// A row of `SELECT`, column by column in its order.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+        let id = r.get(0)?;
+        let kind = r.get(7)?;
+        let content: String = r.get(8)?;
+        Ok(MessageRow {
+            id,
+            conversation_id: r.get(1)?,
+            direction: r.get(2)?,
+            sender_kind: r.get(3)?,
+            sender_id: r.get(4)?,
+            sender_name: r.get(5)?,
+            openid: r.get(6)?,
+            content: read_content(id, kind, &content),
+            status: r.get(9)?,
+            error_code: r.get(10)?,
+            error_message: r.get(11)?,
+            created_at: r.get(12)?,
+            media_state: r.get(13)?,
+        })
+    }
+}
+
 /// A stored content that does not read as its type is logged and shown as an unknown message
 /// holding the stored text, rather than failing the read: one damaged row must not make a
 /// whole conversation, or every inbox listing it as a last message, unreadable (a 500), and
@@ -93,19 +120,31 @@ const SELECT: &str = r"select m.id, m.conversation_id, m.direction, m.sender_kin
 
 /// A page of a conversation's messages, newest first, older than message `before`.
 pub async fn list(
-    pool: &SqlitePool,
+    store: &Store,
     conversation_id: i64,
     before: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<MessageRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    store
+        .read(move |conn| list_on(conn, conversation_id, before, limit))
+        .await
+}
+
+/// `list`, on a read connection (`Store::read`).
+pub fn list_on(
+    conn: &rusqlite::Connection,
+    conversation_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> rusqlite::Result<Vec<MessageRow>> {
+    conn.prepare_cached(&format!(
         "{SELECT} where m.conversation_id = $1 and m.id < $2 order by m.id desc limit $3"
-    )))
-    .bind(conversation_id)
-    .bind(before.unwrap_or(i64::MAX))
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    ))?
+    .query_map(
+        (conversation_id, before.unwrap_or(i64::MAX), limit),
+        MessageRow::read,
+    )?
+    .collect()
 }
 
 /// One message, from the pool or inside a transaction (as that transaction sees it).
@@ -127,16 +166,22 @@ pub async fn count_inbound(pool: &SqlitePool) -> sqlx::Result<i64> {
 }
 
 /// Several messages by id (for the last message of each conversation in a list).
-pub async fn by_ids(pool: &SqlitePool, ids: &[i64]) -> sqlx::Result<Vec<MessageRow>> {
+pub async fn by_ids(store: &Store, ids: &[i64]) -> sqlx::Result<Vec<MessageRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(SELECT);
-    q.push(" where m.id in (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
+    let ids = ids.to_vec();
+    store.read(move |conn| by_ids_on(conn, &ids)).await
+}
+
+/// `by_ids`, on a read connection (`Store::read`).
+pub fn by_ids_on(conn: &rusqlite::Connection, ids: &[i64]) -> rusqlite::Result<Vec<MessageRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    list.push_unseparated(")");
-    q.build_query_as().fetch_all(pool).await
+    let mut q = Sql::new(SELECT);
+    q.push(" where m.id in (")
+        .bind_list(ids.iter().copied())
+        .push(")");
+    q.query(conn, MessageRow::read)
 }

@@ -20,8 +20,10 @@ pub mod labels;
 pub mod media;
 pub mod messages;
 pub mod outbox;
+pub mod read;
 pub mod reports;
 pub mod rules;
+pub mod search;
 pub mod seed;
 pub mod sessions;
 pub mod settings;
@@ -50,6 +52,8 @@ pub struct Store {
     pool: SqlitePool,
     /// shared: a `Store` is cloned often, and the options hold a map of pragmas
     options: Arc<SqliteConnectOptions>,
+    /// the connections the pages' reads run on (`read`)
+    readers: Arc<read::Readers>,
 }
 
 impl Store {
@@ -87,6 +91,7 @@ impl Store {
             .await?;
         Ok(Store {
             pool,
+            readers: Arc::new(read::Readers::new(options.get_filename().to_owned())),
             options: Arc::new(options),
         })
     }
@@ -300,7 +305,7 @@ mod tests {
             &inbound("k1", MessageType::Text, r#"{"text":"hi"}"#),
         )
         .await;
-        let row = conversations::get(store.pool(), conversation)
+        let row = conversations::get(&store, conversation)
             .await
             .unwrap()
             .unwrap();
@@ -316,7 +321,7 @@ mod tests {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        let row = conversations::get(store.pool(), conversation)
+        let row = conversations::get(&store, conversation)
             .await
             .unwrap()
             .unwrap();

@@ -409,3 +409,120 @@ fn texts(list: &[&str]) -> Vec<String> {
 fn sql_text(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
+
+/// Openers, bodies and closers of the varied customer texts (`varied_texts`): no `"` or `\`,
+/// so they go into JSON as they are.
+const OPENERS: &[&str] = &[
+    "",
+    "你好，",
+    "您好，",
+    "在吗？",
+    "Hi, ",
+    "Hello, ",
+    "请问",
+    "麻烦问一下，",
+    "急！",
+    "客服你好，",
+    "Excuse me, ",
+    "亲，",
+    "早上好，",
+    "喂，",
+    "Good morning, ",
+    "老板，",
+    "HI ",
+    "打扰一下，",
+    "Sorry, ",
+    "晚上好，",
+    "有人吗？",
+    "Hey, ",
+    "小姐姐，",
+    "店家，",
+];
+const BODIES: &[&str] = &[
+    "我的订单还没到",
+    "什么时候发货",
+    "I was charged twice for my order",
+    "能开发票吗",
+    "这个尺码偏大还是偏小",
+    "can I change my delivery address",
+    "退货流程是怎样的",
+    "the app keeps logging me out",
+    "优惠券用不了，显示已过期",
+    "how long does a refund take",
+    "收到的商品有破损，怎么办",
+    "is this available in blue",
+    "我想取消订单",
+    "物流信息三天没更新了",
+    "do you ship to Hong Kong",
+    "退款什么时候到账",
+    "积分怎么兑换",
+    "会员卡怎么激活",
+    "my parcel was left at the wrong door",
+    "可以货到付款吗",
+    "发票抬头写错了",
+    "the discount code SAVE20 does not work",
+    "快递员态度很差",
+    "能不能便宜一点",
+    "赠品没有收到",
+    "the wrong colour was delivered",
+    "保修期是多久",
+    "电池续航怎么样",
+    "手机屏幕碎了能修吗",
+    "where is the nearest store",
+    "ＶＩＰ会员有什么优惠",
+    "我要转人工客服",
+    "包装盒被压坏了",
+    "please send me the invoice as a PDF",
+    "地址填错了，能改吗",
+    "为什么还没有退款",
+    "Can I pay with WeChat Pay",
+    "这款有现货吗",
+    "尺码表在哪里看",
+    "my account was locked",
+];
+const CLOSERS: &[&str] = &[
+    "",
+    "，谢谢！",
+    "。",
+    "？",
+    " thanks",
+    "!!",
+    "，急",
+    "～",
+    " 🙏",
+    "，在线等",
+    " please help",
+    "😊",
+    "！！",
+    " ASAP",
+    "，麻烦尽快处理",
+    "?",
+];
+
+/// Rewrites the customers' seeded texts into varied ones, as a search benchmark needs (the
+/// eighteen texts of `synthetic` make every query match either a fixed share of the messages
+/// or none): an opener, a body and a closer chosen by a hash of the message id (15,360
+/// combinations of Chinese, English, full-width forms and emoji), and for one message in four
+/// an order number (six digits, each number on a handful of messages). Same arguments, same
+/// database.
+pub async fn varied_texts(store: &Store) -> sqlx::Result<u64> {
+    let pick = |salt: i64, list: &[&str]| {
+        let values: Vec<String> = list.iter().map(|t| sql_text(t)).collect();
+        case_of(&format!("((id * {salt}) % 1000003)"), &values)
+    };
+    let sql = format!(
+        r#"update messages
+              set content = '{{"text":"' || {opener} || {body} || {closer}
+                            || case when (id * 7) % 4 = 0
+                                    then ' 订单号' || ((id * 7919) % 900000 + 100000) else '' end
+                            || '"}}'
+            where type = 'text' and direction = 'in'"#,
+        opener = pick(2_654_435_761, OPENERS),
+        body = pick(40_503, BODIES),
+        closer = pick(97_531, CLOSERS),
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(store.pool())
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1,8 +1,10 @@
 //! Staff sessions: the dashboard's sign-in, kept server-side so that signing out, disabling an
 //! account or an idle timeout ends it at once.
 
+use rusqlite::OptionalExtension;
 use sqlx::{SqliteConnection, SqlitePool};
 
+use super::Store;
 use crate::domain::Millis;
 use crate::store::staff::StaffRow;
 
@@ -37,32 +39,38 @@ pub async fn delete(pool: &SqlitePool, token_hash: &str) -> sqlx::Result<()> {
 /// The enabled staff member of a live session: not past its absolute end, and used within
 /// `idle_ms`. Marks it used, at most once a minute, so that reads stay reads.
 pub async fn staff_of(
-    pool: &SqlitePool,
+    store: &Store,
     token_hash: &str,
     now: Millis,
     idle_ms: Millis,
 ) -> sqlx::Result<Option<StaffRow>> {
-    let found: Option<(i64, Millis)> = sqlx::query_as(
-        r"select s.user_id, s.last_seen_at from sessions s
-            join staff_users u on u.id = s.user_id
-           where s.token_hash = $1 and u.disabled = 0 and s.expires_at > $2 and s.last_seen_at > $3",
-    )
-    .bind(token_hash)
-    .bind(now)
-    .bind(now - idle_ms)
-    .fetch_optional(pool)
-    .await?;
-    let Some((user_id, last_seen)) = found else {
+    let hash = token_hash.to_owned();
+    let found = store
+        .read(move |conn| {
+            conn.prepare_cached(
+                r"select s.last_seen_at, u.id, u.username, u.display_name, u.role, u.password_hash,
+                         u.disabled, u.created_at, u.locale, u.channel_ids
+                    from sessions s
+                    join staff_users u on u.id = s.user_id
+                   where s.token_hash = $1 and u.disabled = 0 and s.expires_at > $2 and s.last_seen_at > $3",
+            )?
+            .query_row((hash, now, now - idle_ms), |r| {
+                Ok((r.get::<_, Millis>(0)?, StaffRow::read_from(r, 1)?))
+            })
+            .optional()
+        })
+        .await?;
+    let Some((last_seen, staff)) = found else {
         return Ok(None);
     };
     if now - last_seen > 60_000 {
         sqlx::query("update sessions set last_seen_at = $1 where token_hash = $2")
             .bind(now)
             .bind(token_hash)
-            .execute(pool)
+            .execute(store.pool())
             .await?;
     }
-    super::staff::by_id(pool, user_id).await
+    Ok(Some(staff))
 }
 
 /// Forgets sessions that ended, so the table does not grow for ever.

@@ -3,6 +3,10 @@
 
 use sqlx::{SqliteConnection, SqlitePool};
 
+use rusqlite::OptionalExtension;
+
+use super::Store;
+
 use crate::domain::{Locale, Millis, Role};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -21,6 +25,28 @@ pub struct StaffRow {
 }
 
 const SELECT: &str = "select id, username, display_name, role, password_hash, disabled, created_at, locale, channel_ids from staff_users";
+
+impl StaffRow {
+    /// A row of `SELECT`, column by column in its order.
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<StaffRow> {
+        StaffRow::read_from(r, 0)
+    }
+
+    /// `SELECT`'s columns, in its order, from column `first` on.
+    pub(super) fn read_from(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<StaffRow> {
+        Ok(StaffRow {
+            id: r.get(first)?,
+            username: r.get(first + 1)?,
+            display_name: r.get(first + 2)?,
+            role: r.get(first + 3)?,
+            password_hash: r.get(first + 4)?,
+            disabled: r.get(first + 5)?,
+            created_at: r.get(first + 6)?,
+            locale: r.get(first + 7)?,
+            channel_ids: r.get(first + 8)?,
+        })
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
@@ -65,10 +91,15 @@ pub async fn count(pool: &SqlitePool) -> sqlx::Result<i64> {
         .await
 }
 
-pub async fn list(pool: &SqlitePool) -> sqlx::Result<Vec<StaffRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} order by id")))
-        .fetch_all(pool)
-        .await
+pub async fn list(store: &Store) -> sqlx::Result<Vec<StaffRow>> {
+    store.read(list_on).await
+}
+
+/// `list`, on a read connection (`Store::read`).
+pub fn list_on(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<StaffRow>> {
+    conn.prepare_cached(&format!("{SELECT} order by id"))?
+        .query_map([], StaffRow::read)?
+        .collect()
 }
 
 pub async fn by_username(pool: &SqlitePool, username: &str) -> sqlx::Result<Option<StaffRow>> {
@@ -134,29 +165,41 @@ pub async fn create_token(
 /// The enabled staff user holding the token with this hash. Marks the token used, at most
 /// once a minute so that API reads do not turn into a write each.
 pub async fn by_token_hash(
-    pool: &SqlitePool,
+    store: &Store,
     token_hash: &str,
     now: Millis,
 ) -> sqlx::Result<Option<StaffRow>> {
-    let found: Option<(i64, Option<Millis>, i64)> = sqlx::query_as(
-        r"select t.id, t.last_used_at, t.user_id from api_tokens t
-            join staff_users s on s.id = t.user_id
-           where t.token_hash = $1 and s.disabled = 0",
-    )
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await?;
-    let Some((token_id, last_used, user_id)) = found else {
+    let token_hash = token_hash.to_owned();
+    let found = store
+        .read(move |conn| {
+            conn.prepare_cached(
+                r"select t.id, t.last_used_at, s.id, s.username, s.display_name, s.role, s.password_hash,
+                         s.disabled, s.created_at, s.locale, s.channel_ids
+                    from api_tokens t
+                    join staff_users s on s.id = t.user_id
+                   where t.token_hash = $1 and s.disabled = 0",
+            )?
+            .query_row([token_hash], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<Millis>>(1)?,
+                    StaffRow::read_from(r, 2)?,
+                ))
+            })
+            .optional()
+        })
+        .await?;
+    let Some((token_id, last_used, staff)) = found else {
         return Ok(None);
     };
     if last_used.is_none_or(|t| now - t > 60_000) {
         sqlx::query("update api_tokens set last_used_at = $1 where id = $2")
             .bind(now)
             .bind(token_id)
-            .execute(pool)
+            .execute(store.pool())
             .await?;
     }
-    by_id(pool, user_id).await
+    Ok(Some(staff))
 }
 
 /// The interface language a staff member chose: `zh`, `en`, or None to follow the browser.

@@ -144,7 +144,7 @@ async fn list_conversations(
         before,
         limit: limit + 1,
     };
-    let rows = conversations::list_where(state.store.pool(), &filter, &narrow).await?;
+    let rows = conversations::list_where(&state.store, &filter, &narrow).await?;
     let has_more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = has_more
@@ -153,22 +153,7 @@ async fn list_conversations(
                 .map(|r| format!("{}.{}", r.last_activity_at, r.id))
         })
         .flatten();
-    let last_ids: Vec<i64> = rows.iter().filter_map(|r| r.last_message_id).collect();
-    let last_messages = messages::by_ids(state.store.pool(), &last_ids).await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let mut labels = label_store::names_of(state.store.pool(), &ids).await?;
-    let now = now_millis();
-    let conversations = rows
-        .iter()
-        .map(|r| {
-            let last = last_messages
-                .iter()
-                .find(|m| Some(m.id) == r.last_message_id);
-            let view = ConversationView::of(r, last, &state.config.reply_rules, now);
-            let channel = ChannelBadge::of(&state.channels, r.channel_id);
-            ConversationJson::of(view, r, channel, take_labels(&mut labels, r.id))
-        })
-        .collect();
+    let conversations = conversations_json(&state, rows.iter()).await?;
     Ok(Json(ConversationList {
         conversations,
         next,
@@ -197,32 +182,37 @@ pub(crate) async fn conversation_now(
 
 /// A conversation as the API shows it, with its last message and labels.
 async fn view_of(state: &AppState, row: &ConversationRow) -> AppResult<ConversationJson> {
-    let last = match row.last_message_id {
-        Some(mid) => messages::get(state.store.pool(), mid).await?,
-        None => None,
-    };
-    let mut labels = label_store::names_of(state.store.pool(), &[row.id]).await?;
-    let view = ConversationView::of(row, last.as_ref(), &state.config.reply_rules, now_millis());
-    Ok(ConversationJson::of(
-        view,
-        row,
-        ChannelBadge::of(&state.channels, row.channel_id),
-        take_labels(&mut labels, row.id),
-    ))
+    let mut one = conversations_json(state, std::iter::once(row)).await?;
+    one.pop()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no view of conversation {}", row.id)))
 }
 
-/// The names of `id`'s labels among (conversation, name) pairs, taken out of them.
-fn take_labels(pairs: &mut Vec<(i64, String)>, id: i64) -> Vec<String> {
-    let mut names = Vec::new();
-    pairs.retain_mut(|(c, name)| {
-        if *c == id {
-            names.push(std::mem::take(name));
-            false
-        } else {
-            true
-        }
-    });
-    names
+/// Conversations as the API shows them: each with its last message, reply window, channel
+/// and labels (the list and the search results).
+pub(crate) async fn conversations_json<'a>(
+    state: &AppState,
+    rows: impl Iterator<Item = &'a ConversationRow> + Clone,
+) -> AppResult<Vec<ConversationJson>> {
+    let last_ids: Vec<i64> = rows.clone().filter_map(|r| r.last_message_id).collect();
+    let last_messages = messages::by_ids(&state.store, &last_ids).await?;
+    let ids: Vec<i64> = rows.clone().map(|r| r.id).collect();
+    let labels = label_store::names_of(&state.store, &ids).await?;
+    let now = now_millis();
+    Ok(rows
+        .map(|r| {
+            let last = last_messages
+                .iter()
+                .find(|m| Some(m.id) == r.last_message_id);
+            let view = ConversationView::of(r, last, &state.config.reply_rules, now);
+            let channel = ChannelBadge::of(&state.channels, r.channel_id);
+            let names = labels
+                .iter()
+                .filter(|(c, _)| *c == r.id)
+                .map(|(_, name)| name.clone())
+                .collect();
+            ConversationJson::of(view, r, channel, names)
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,7 +240,7 @@ async fn list_messages(
                 .map_err(|_| AppError::Invalid(r.query_cursor.into()))?,
         ),
     };
-    let rows = messages::list(state.store.pool(), id, before, limit + 1).await?;
+    let rows = messages::list(&state.store, id, before, limit + 1).await?;
     let has_more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
     let next = has_more
@@ -497,7 +487,7 @@ async fn bulk(
     for id in ids {
         // a conversation of a channel the caller does not see is one that does not exist
         let hidden = match &user.channels {
-            Some(within) => conversations::channel_of(store.pool(), id)
+            Some(within) => conversations::channel_of(store, id)
                 .await?
                 .is_some_and(|channel| !within.contains(&channel)),
             None => false,
@@ -613,7 +603,7 @@ async fn delete_label(
 }
 
 async fn find_conversation(state: &AppState, id: i64, lang: Lang) -> AppResult<ConversationRow> {
-    conversations::get(state.store.pool(), id)
+    conversations::get(&state.store, id)
         .await?
         .ok_or_else(|| services::conversations::missing(id, lang))
 }

@@ -60,7 +60,7 @@ impl FromRequestParts<AppState> for Staff {
         if let Some(staff) = parts.extensions.get::<Staff>() {
             return Ok(staff.clone());
         }
-        let staff = Staff::signed_in(state.store.pool(), &parts.headers).await?;
+        let staff = Staff::signed_in(&state.store, &parts.headers).await?;
         let lang = ApiLang(ApiLang::of(&staff, &parts.headers));
         parts.extensions.insert(lang);
         parts.extensions.insert(staff.clone());
@@ -71,7 +71,7 @@ impl FromRequestParts<AppState> for Staff {
 impl Staff {
     /// The staff member these request headers sign in (bearer token, else session cookie).
     /// A long-lived connection calls it again to learn whether that still holds.
-    pub async fn signed_in(pool: &sqlx::SqlitePool, headers: &HeaderMap) -> AppResult<Staff> {
+    pub async fn signed_in(store: &crate::store::Store, headers: &HeaderMap) -> AppResult<Staff> {
         let now = now_millis();
         let r = ApiLang::from_headers(headers).refusal();
         let bearer = headers
@@ -79,13 +79,13 @@ impl Staff {
             .and_then(|v| v.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "));
         if let Some(token) = bearer {
-            return staff::by_token_hash(pool, &token_hash(token.trim()), now)
+            return staff::by_token_hash(store, &token_hash(token.trim()), now)
                 .await?
                 .map(Staff::from)
                 .ok_or_else(|| AppError::Unauthorized(r.token_invalid.into()));
         }
         match session_cookie(headers) {
-            Some(token) => sessions::staff_of(pool, &token_hash(token), now, IDLE)
+            Some(token) => sessions::staff_of(store, &token_hash(token), now, IDLE)
                 .await?
                 .map(Staff::from)
                 .ok_or_else(|| AppError::Unauthorized(r.session_ended.into())),

@@ -85,21 +85,26 @@ pub(super) async fn contact_pane(
 ) -> Result<ContactPane, PageError> {
     let t = viewer.lang.text();
     let l = viewer.lang.list();
-    let pool = state.store.pool();
-    let this = [row.id];
-    let (details, labels, all_labels, history) = tokio::try_join!(
-        conversations::contact_details(pool, row.contact_id),
-        label_store::of_conversations(pool, &this),
-        label_store::list(pool),
-        conversations::history(pool, row.contact_id, row.id, HISTORY),
-    )
-    .or_page(viewer)?;
+    let (id, contact_id) = (row.id, row.contact_id);
+    let (details, labels, all_labels, history, last) = state
+        .store
+        .read(move |conn| {
+            let history = conversations::history_on(conn, contact_id, id, HISTORY)?;
+            let last_ids: Vec<i64> = history.iter().filter_map(|h| h.last_message_id).collect();
+            Ok((
+                conversations::contact_details_on(conn, contact_id)?,
+                label_store::of_conversations_on(conn, &[id])?,
+                label_store::list_on(conn)?,
+                history,
+                messages::by_ids_on(conn, &last_ids)?,
+            ))
+        })
+        .await
+        .or_page(viewer)?;
     let details = details.unwrap_or(conversations::ContactDetails {
         note: String::new(),
         first_seen_at: row.created_at,
     });
-    let last_ids: Vec<i64> = history.iter().filter_map(|h| h.last_message_id).collect();
-    let last = messages::by_ids(pool, &last_ids).await.or_page(viewer)?;
     let history = history
         .into_iter()
         .map(|h| HistoryItem {
@@ -153,7 +158,7 @@ async fn contact_fragment(
     let t = viewer.lang.text();
     let missing = || viewer.fail(AppError::NotFound(t.not_found.into()));
     let id = super::path_id(&id).ok_or_else(missing)?;
-    let row = conversations::get(state.store.pool(), id)
+    let row = conversations::get(&state.store, id)
         .await
         .or_page(&viewer)?
         .ok_or_else(missing)?;
@@ -210,16 +215,16 @@ async fn transcript(
     let missing = || viewer.fail(AppError::NotFound(t.not_found.into()));
     let id = super::path_id(&id).ok_or_else(missing)?;
     let part = query.ok().and_then(|Query(q)| q.part).is_some();
-    let pool = state.store.pool();
-    let row = conversations::get(pool, id)
+    let store = &state.store;
+    let row = conversations::get(store, id)
         .await
         .or_page(&viewer)?
         .ok_or_else(missing)?;
     let target = format!("conversation {id}");
     let (mut msgs, entries, staff_rows) = tokio::try_join!(
-        messages::list(pool, id, None, TRANSCRIPT + 1),
-        audit::of_target(pool, &target, TRANSCRIPT),
-        staff::list(pool),
+        messages::list(store, id, None, TRANSCRIPT + 1),
+        audit::of_target(store.pool(), &target, TRANSCRIPT),
+        staff::list(store),
     )
     .or_page(&viewer)?;
     let cut = if msgs.len() as i64 > TRANSCRIPT {

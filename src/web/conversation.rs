@@ -188,8 +188,8 @@ async fn conversation(
     };
     let before = q.before.as_deref().and_then(|b| b.parse::<i64>().ok());
     let live_seq = state.live.seq();
-    let pool = state.store.pool();
-    let Some(mut row) = conversations::get(pool, id).await.or_page(&viewer)? else {
+    let store = &state.store;
+    let Some(mut row) = conversations::get(store, id).await.or_page(&viewer)? else {
         return Err(missing());
     };
     if before.is_none() && row.unread > 0 {
@@ -200,12 +200,26 @@ async fn conversation(
             Err(e) => return Err(viewer.fail(e)),
         }
     }
-    let (mut list, staff_rows) = tokio::try_join!(
-        messages::list(pool, id, before, PAGE + 1),
-        staff::list(pool),
-    )
-    .or_page(&viewer)?;
-    let contact = contact_pane(&state, &viewer, &row, q.saved.is_some()).await?;
+    // The messages, the contact panel and (for the whole page) the list pane read side by
+    // side, each in one hop (`Store::read`), after the read above so the list shows it read.
+    let whole_page = q.pane.is_none();
+    let (read, contact, list_pane) = tokio::join!(
+        store.read(move |conn| {
+            Ok((
+                messages::list_on(conn, id, before, PAGE + 1)?,
+                staff::list_on(conn)?,
+            ))
+        }),
+        contact_pane(&state, &viewer, &row, q.saved.is_some()),
+        async {
+            match whole_page {
+                true => Some(list_pane(&state, &viewer, &inbox).await),
+                false => None,
+            }
+        },
+    );
+    let (mut list, staff_rows) = read.or_page(&viewer)?;
+    let contact = contact?;
     let older = (list.len() as i64 > PAGE).then(|| {
         list.truncate(PAGE as usize);
         list[list.len() - 1].id
@@ -264,15 +278,14 @@ async fn conversation(
         list_query: list_query(raw.as_deref()),
         c,
     };
-    if q.pane.is_some() {
+    let Some(list) = list_pane.transpose()? else {
         let mut answer = render(&PaneOnly { pane });
         answer.headers_mut().insert(
             header::CACHE_CONTROL,
             header::HeaderValue::from_static("no-store"),
         );
         return Ok(answer);
-    }
-    let list = list_pane(&state, &viewer, &inbox).await?;
+    };
     Ok(render(&ConversationPage {
         chrome: viewer.chrome("inbox"),
         list,

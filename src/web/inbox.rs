@@ -156,11 +156,11 @@ pub(super) async fn list_pane(
 ) -> Result<ListPane, PageError> {
     let t = viewer.lang.text();
     let l = viewer.lang.list();
-    let pool = state.store.pool();
-    let (counts, all_labels, staff_rows) = tokio::try_join!(
+    let store = &state.store;
+    // one read for what the filters need, one for the rows (`Store::read`: a hop each)
+    let (counts, (all_labels, staff_rows)) = tokio::try_join!(
         crate::web::live_render::inbox_counts(&state.store, &state.live),
-        label_store::list(pool),
-        staff::list(pool),
+        store.read(|conn| Ok((label_store::list_on(conn)?, staff::list_on(conn)?))),
     )
     .or_page(viewer)?;
     let counts = counts.within(viewer.staff.channels.as_deref());
@@ -234,7 +234,17 @@ pub(super) async fn list_pane(
         within: viewer.staff.channels.clone(),
         ..Narrow::default()
     };
-    let mut rows = conversations::list_where(pool, &filter, &narrow)
+    let (mut rows, last, row_labels) = store
+        .read(move |conn| {
+            // the page's rows, and one more to know whether there is a next page
+            let rows = conversations::list_where_on(conn, &filter, &narrow)?;
+            let shown = &rows[..rows.len().min(PAGE as usize)];
+            let last_ids: Vec<i64> = shown.iter().filter_map(|r| r.last_message_id).collect();
+            let ids: Vec<i64> = shown.iter().map(|r| r.id).collect();
+            let last = messages::by_ids_on(conn, &last_ids)?;
+            let row_labels = label_store::of_conversations_on(conn, &ids)?;
+            Ok((rows, last, row_labels))
+        })
         .await
         .or_page(viewer)?;
     let next = (rows.len() as i64 > PAGE).then(|| {
@@ -247,13 +257,6 @@ pub(super) async fn list_pane(
             Some(&format!("{}.{}", last.last_activity_at, last.id)),
         )
     });
-    let last_ids: Vec<i64> = rows.iter().filter_map(|r| r.last_message_id).collect();
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let (last, row_labels) = tokio::try_join!(
-        messages::by_ids(pool, &last_ids),
-        label_store::of_conversations(pool, &ids)
-    )
-    .or_page(viewer)?;
     let now = now_millis();
     let rows = rows
         .iter()

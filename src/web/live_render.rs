@@ -117,7 +117,7 @@ async fn render_batch(
         .filter_map(Event::conversation_id)
         .collect();
     let conversation_ids: Vec<i64> = conversation_ids.into_iter().collect();
-    let rows = match conversations::by_ids(store.pool(), &conversation_ids).await {
+    let rows = match conversations::by_ids(store, &conversation_ids).await {
         Ok(rows) => rows,
         Err(e) => return unrendered(live, batch, e),
     };
@@ -132,12 +132,12 @@ async fn render_batch(
         .collect();
     message_ids.extend(rows.iter().filter_map(|r| r.last_message_id));
     let message_ids: Vec<i64> = message_ids.into_iter().collect();
-    let msgs = match messages::by_ids(store.pool(), &message_ids).await {
+    let msgs = match messages::by_ids(store, &message_ids).await {
         Ok(m) => m,
         Err(e) => return unrendered(live, batch, e),
     };
     // the rows' label chips: one more query for the whole batch
-    let row_labels = match labels::of_conversations(store.pool(), &conversation_ids).await {
+    let row_labels = match labels::of_conversations(store, &conversation_ids).await {
         Ok(l) => l,
         Err(e) => return unrendered(live, batch, e),
     };

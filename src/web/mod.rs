@@ -21,6 +21,7 @@ pub mod reports;
 pub mod router;
 pub mod rules;
 pub mod scope;
+pub mod search;
 pub mod settings;
 pub mod views;
 pub mod webhook;

@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(web::api::router())
         .merge(web::rules::router())
+        .merge(web::search::router())
         .merge(web::channels::router())
         .merge(web::admin::router())
         .merge(web::canned::router())

@@ -52,10 +52,10 @@ pub async fn within_channels(
     if let Ok(staff) = Staff::from_request_parts(&mut parts, &state).await
         && let Some(within) = &staff.channels
     {
-        let pool = state.store.pool();
+        let store = &state.store;
         let channel = match named {
-            Named::Conversation(id) => conversations::channel_of(pool, id).await,
-            Named::Message(id) => conversations::channel_of_message(pool, id).await,
+            Named::Conversation(id) => conversations::channel_of(store, id).await,
+            Named::Message(id) => conversations::channel_of_message(store, id).await,
         };
         match channel {
             Ok(Some(channel)) if !within.contains(&channel) => {

@@ -218,7 +218,7 @@ impl Me {
     /// account or an idle session ends the connection too (checked at every frame that acts
     /// and every heartbeat). A database error gives the benefit of the doubt.
     async fn still_signed_in(&self, hub: &Hub) -> bool {
-        match Staff::signed_in(hub.store.pool(), &self.credentials).await {
+        match Staff::signed_in(&hub.store, &self.credentials).await {
             // a change of the channels it may see ends it too: the page reloads with them
             Ok(staff) => staff.id == self.staff.id && staff.channels == self.channels,
             Err(AppError::Unauthorized(_)) => false,
@@ -303,8 +303,8 @@ async fn greet(
     if let Some(within) = &view.channels {
         let mut kept = Vec::with_capacity(conversations.len());
         for w in conversations {
-            let pool = hub.store.pool();
-            if let Ok(Some(channel)) = conversations::channel_of(pool, w.conversation_id).await
+            if let Ok(Some(channel)) =
+                conversations::channel_of(&hub.store, w.conversation_id).await
                 && within.contains(&channel)
             {
                 kept.push(w);
@@ -566,7 +566,7 @@ impl Conn {
         let limiter = hub.typing.clone();
         let channels = hub.channels.clone();
         tokio::spawn(async move {
-            let row = match conversations::get(store.pool(), conversation_id).await {
+            let row = match conversations::get(&store, conversation_id).await {
                 Ok(Some(row)) => row,
                 Ok(None) => return,
                 Err(e) => {

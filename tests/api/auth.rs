@@ -152,15 +152,15 @@ async fn signing_out_ends_the_session_and_clears_the_cookie() {
 async fn an_idle_session_ends_and_a_disabled_account_is_signed_out_at_once() {
     let app = TestApp::start().await;
     let cookie = session_of(sign_in(&app, "admin", ADMIN_PASSWORD, "/").await.headers()).unwrap();
-    let pool = app.state().store.pool();
+    let store = &app.state().store;
     let hash = kefu::services::accounts::token_hash(&cookie);
     let idle = kefu::web::auth::IDLE;
     let now = kefu::domain::now_millis();
-    let live = kefu::store::sessions::staff_of(pool, &hash, now, idle)
+    let live = kefu::store::sessions::staff_of(store, &hash, now, idle)
         .await
         .unwrap();
     assert!(live.is_some());
-    let later = kefu::store::sessions::staff_of(pool, &hash, now + idle + 1, idle)
+    let later = kefu::store::sessions::staff_of(store, &hash, now + idle + 1, idle)
         .await
         .unwrap();
     assert!(later.is_none(), "idle for longer than {idle} ms");

@@ -20,6 +20,7 @@ mod official;
 mod operations;
 mod reports;
 mod requests;
+mod search;
 mod sending;
 mod settings;
 mod strict;

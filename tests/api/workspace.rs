@@ -367,8 +367,7 @@ async fn the_list_has_views_for_the_queue_mine_and_the_bot_and_filters_by_handle
 #[tokio::test]
 async fn the_new_filters_are_index_backed() {
     let app = TestApp::start().await;
-    let pool = app.state().store.pool();
-    let plans = kefu::store::conversations::list_plans(pool)
+    let plans = kefu::store::conversations::list_plans(&app.state().store)
         .await
         .expect("the plans");
     assert_eq!(plans.len(), 6);

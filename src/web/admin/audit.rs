@@ -83,7 +83,7 @@ async fn audit_page(
         let last = rows.last().map_or(0, |r| r.id);
         format!("/admin/audit?before={last}")
     });
-    let names: HashMap<i64, String> = crate::store::staff::list(state.store.pool())
+    let names: HashMap<i64, String> = crate::store::staff::list(&state.store)
         .await
         .or_page(&admin.0)?
         .into_iter()

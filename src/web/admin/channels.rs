@@ -174,7 +174,7 @@ async fn render_channels(
             }
         })
         .collect();
-    let staff = crate::store::staff::list(state.store.pool())
+    let staff = crate::store::staff::list(&state.store)
         .await
         .or_page(&admin.0)?;
     let agents = staff

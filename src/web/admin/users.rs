@@ -106,7 +106,7 @@ async fn render_users(
     refused: Option<(String, NewUserForm)>,
 ) -> PageResult {
     let a = admin.a();
-    let rows = staff::list(state.store.pool()).await.or_page(&admin.0)?;
+    let rows = staff::list(&state.store).await.or_page(&admin.0)?;
     let users = rows
         .into_iter()
         .map(|u| {
