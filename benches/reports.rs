@@ -111,7 +111,7 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
         let started = Instant::now();
-        let refreshed = kefu::store::reports::refresh(&store).await.unwrap();
+        let refreshed = kefu::store::reports::refresh_all(&store).unwrap();
         println!(
             "first refresh: waits and resolutions of {refreshed} conversations in {:.1} s",
             started.elapsed().as_secs_f64()

@@ -50,7 +50,7 @@ create table report_waits (
 ) strict;
 
 create index report_waits_by_conversation on report_waits (conversation_id);
-create index report_waits_by_time on report_waits (responded_at, channel_id, staff_id, started_at);
+create index report_waits_by_time on report_waits (responded_at, channel_id, staff_id, started_at, conversation_id);
 
 -- Each resolution: when, by whom, how long since the cycle's first customer message (null
 -- when it had none), and whether an agent's message was sent since.
@@ -64,7 +64,7 @@ create table report_resolutions (
 ) strict;
 
 create index report_resolutions_by_conversation on report_resolutions (conversation_id);
-create index report_resolutions_by_time on report_resolutions (resolved_at, channel_id, staff_id, seconds, human);
+create index report_resolutions_by_time on report_resolutions (resolved_at, channel_id, staff_id, seconds, human, conversation_id);
 
 -- The counts' triggers. A message counts as `messages_in` when it is a customer's and not an
 -- event, as `messages_out_agent` / `messages_out_bot` when it is an agent's / the bot's, not a

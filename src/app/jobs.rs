@@ -1,5 +1,6 @@
-//! Periodic background jobs that belong to no area: the sweep of ended sessions, the end
-//! of snoozes, and the reports' catching up. (The WAL checkpoint is the ingest writer's, between its batches: `writer`.)
+//! Periodic background jobs that belong to no area: the sweep of ended sessions, and the end
+//! of snoozes. (The WAL checkpoint, the search index and the reports' figures are the ingest
+//! writer's, between its batches: `writer`.)
 
 use std::time::Duration;
 
@@ -46,26 +47,6 @@ pub(super) async fn snooze_loop(store: Store, live: Live) {
         match crate::services::conversations::wake_snoozed(&store, &live, now).await {
             Ok(woken) => tracing::debug!(conversations = woken.len(), "snoozes ended"),
             Err(e) => tracing::warn!(error = %e, "cannot end the snoozes that are due; will retry"),
-        }
-    }
-}
-
-/// How often the reports' waits and resolutions catch up with what changed.
-const REPORTS_EVERY: Duration = Duration::from_secs(10);
-
-/// Recomputes the waits and resolutions of the conversations that changed since the last
-/// time (`store::reports::refresh`), so that a report finds little left to do: at most ten
-/// seconds' worth of changed conversations instead of everything since the last report. A
-/// report refreshes first anyway, so this only moves work out of its way.
-pub(super) async fn reports_loop(store: Store) {
-    let mut every = tokio::time::interval(REPORTS_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        match crate::store::reports::refresh(&store).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(conversations = n, "reports caught up"),
-            Err(e) => tracing::warn!(error = %e, "cannot bring the reports up to date; will retry"),
         }
     }
 }

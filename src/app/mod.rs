@@ -171,7 +171,6 @@ pub async fn start_with(
     let mut workers = vec![
         tokio::spawn(jobs::sessions_loop(store.clone())),
         tokio::spawn(jobs::snooze_loop(store.clone(), live.clone())),
-        tokio::spawn(jobs::reports_loop(store.clone())),
         fanout.spawn(web::live_render::run(
             store.clone(),
             live.clone(),

@@ -50,7 +50,7 @@ pub async fn set_status(
 ) -> AppResult<ConversationRow> {
     let now = now_millis();
     let mut tx = store.begin_write().await?;
-    let before = conversations::get(&mut *tx, id)
+    let before = conversations::get_in(&mut *tx, id)
         .await?
         .ok_or_else(|| missing(id, lang))?
         .status;

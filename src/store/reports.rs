@@ -15,18 +15,22 @@
 //!   and a day in any time zone (whose midnight falls on a quarter hour) is whole quarters;
 //! - response waits and resolutions per conversation (`report_waits`, `report_resolutions`),
 //!   computed from its messages and events by `waits_of` and `resolutions_of` for every
-//!   conversation a trigger marked stale (`report_stale`); `facts` brings them up to date
-//!   first (`refresh`), a few hundred conversations per transaction, so the ingest writer
-//!   never waits long, and a job does the same every ten seconds (`app::jobs::reports_loop`)
-//!   so that a report finds little left to do. The trigger on the push path is one upsert and one insert into tables
-//!   of a few thousand rows (README, "Reports", for its measured cost).
+//!   conversation a trigger marked stale (`report_stale`). The ingest writer brings them up
+//!   to date between its batches (`refresh_pending`, a few hundred conversations a turn), so
+//!   no other writer competes for the lock; a report works out the few conversations still
+//!   stale from their messages as it reads, so it is exact without waiting for that. The
+//!   triggers on the push path are one upsert and one insert into small tables (README,
+//!   "Reports", for their measured cost).
 //!
-//! A report's reading is not one snapshot: a message stored between two of its statements may
-//! show in one figure and not another, as in any live dashboard.
+//! A report reads in one snapshot, on a read connection.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use rusqlite::{Connection, params};
+use sqlx::SqliteConnection;
+
+use crate::store::DbError;
+use crate::store::read::Sql;
 
 use crate::domain::Millis;
 use crate::store::Store;
@@ -96,7 +100,7 @@ impl Window {
 }
 
 /// Counts of one day and one agent (`staff_id` 0: the rows that are nobody's reply).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counted {
     pub day: i64,
     pub staff_id: i64,
@@ -140,33 +144,132 @@ pub struct Facts {
     pub names: HashMap<i64, String>,
 }
 
-/// What the window holds, after bringing the derived tables up to date.
-pub async fn facts(store: &Store, w: &Window) -> sqlx::Result<Facts> {
-    refresh(store).await?;
-    let pool = store.pool();
-    let mut counts = rolled_up(pool, w).await?;
+/// What the window holds, read in one snapshot on a read connection (`Store::read`).
+pub async fn facts(store: &Store, w: &Window) -> Result<Facts, DbError> {
+    let w = *w;
+    store.read(move |conn| facts_on(conn, &w)).await
+}
+
+/// `facts` on a connection. Reads only: the conversations still marked stale are worked out
+/// here from their messages (their stored waits and resolutions are skipped), so a report is
+/// exact without waiting for the writer's catch-up (`refresh_pending`) and never takes the
+/// write lock.
+pub fn facts_on(conn: &Connection, w: &Window) -> rusqlite::Result<Facts> {
+    // one snapshot: a push committed meanwhile is in every figure or in none
+    let snapshot = conn.unchecked_transaction()?;
+    let stale: HashSet<i64> = Sql::new("select conversation_id from report_stale")
+        .query(conn, |r| r.get(0))?
+        .into_iter()
+        .collect();
+    let recomputed = match stale.is_empty() {
+        true => Vec::new(),
+        false => derive(conn, "select conversation_id from report_stale")?,
+    };
+    let in_channel = |channel: i64| w.channel.is_none_or(|c| c == channel);
+
+    let mut counts = rolled_up(conn, w)?;
     // the ragged edges: the part of the window before its first whole quarter and after its last
     let first = (w.from + QUARTER - 1).div_euclid(QUARTER) * QUARTER;
     let last = w.to.div_euclid(QUARTER) * QUARTER;
     if first > last {
         // within one quarter hour
-        counts.extend(raw_counts(pool, w, w.from, w.to).await?);
+        counts.extend(raw_counts(conn, w, w.from, w.to)?);
     } else {
         if w.from < first {
-            counts.extend(raw_counts(pool, w, w.from, first).await?);
+            counts.extend(raw_counts(conn, w, w.from, first)?);
         }
         if last < w.to {
-            counts.extend(raw_counts(pool, w, last, w.to).await?);
+            counts.extend(raw_counts(conn, w, last, w.to)?);
         }
     }
-    let responses = responses(pool, w).await?;
-    let resolutions = resolutions(pool, w).await?;
-    let handoffs = handoffs(pool, w).await?;
-    let names = sqlx::query_as::<_, (i64, String)>("select id, display_name from staff_users")
-        .fetch_all(pool)
-        .await?
+
+    // responses, grouped by day, whole second and agent as they are read
+    let mut grouped: HashMap<(i64, i64, Option<i64>), i64> = HashMap::new();
+    let mut add = |wait: &Wait| {
+        let key = (
+            w.day_of(wait.responded_at),
+            (wait.responded_at - wait.started_at) / 1000,
+            wait.staff_id,
+        );
+        *grouped.entry(key).or_default() += 1;
+    };
+    let mut q = Sql::new(
+        "select conversation_id, started_at, responded_at, staff_id from report_waits where responded_at >= ",
+    );
+    q.bind(w.from).push(" and responded_at < ").bind(w.to);
+    if let Some(channel) = w.channel {
+        q.push(" and channel_id = ").bind(channel);
+    }
+    q.each(conn, |r| {
+        if !stale.contains(&r.get::<_, i64>(0)?) {
+            add(&Wait {
+                started_at: r.get(1)?,
+                responded_at: r.get(2)?,
+                staff_id: r.get(3)?,
+            });
+        }
+        Ok(())
+    })?;
+    let inside = |at: Millis| at >= w.from && at < w.to;
+    for d in recomputed.iter().filter(|d| in_channel(d.channel_id)) {
+        d.waits
+            .iter()
+            .filter(|x| inside(x.responded_at))
+            .for_each(&mut add);
+    }
+    let responses = grouped
+        .into_iter()
+        .map(|((day, seconds, staff_id), n)| Response {
+            day,
+            seconds,
+            staff_id,
+            n,
+        })
+        .collect();
+
+    let mut resolutions = Vec::new();
+    let mut q = Sql::new(
+        "select conversation_id, resolved_at, seconds, human, staff_id from report_resolutions where resolved_at >= ",
+    );
+    q.bind(w.from).push(" and resolved_at < ").bind(w.to);
+    if let Some(channel) = w.channel {
+        q.push(" and channel_id = ").bind(channel);
+    }
+    q.each(conn, |r| {
+        if !stale.contains(&r.get::<_, i64>(0)?) {
+            resolutions.push(Resolution {
+                at: r.get(1)?,
+                seconds: r.get(2)?,
+                human: r.get(3)?,
+                staff_id: r.get(4)?,
+            });
+        }
+        Ok(())
+    })?;
+    for d in recomputed.iter().filter(|d| in_channel(d.channel_id)) {
+        for r in d.resolutions.iter().filter(|r| inside(r.resolved_at)) {
+            resolutions.push(Resolution {
+                at: r.resolved_at,
+                seconds: r.seconds,
+                human: r.human,
+                staff_id: r.staff_id,
+            });
+        }
+    }
+
+    let mut q = Sql::new(
+        "select count(distinct e.conversation_id) from conversation_events e join conversations c on c.id = e.conversation_id where e.kind = 'handoff' and e.at >= ",
+    );
+    q.bind(w.from).push(" and e.at < ").bind(w.to);
+    if let Some(channel) = w.channel {
+        q.push(" and c.channel_id = ").bind(channel);
+    }
+    let handoffs = q.query(conn, |r| r.get(0))?.pop().unwrap_or(0);
+    let names = Sql::new("select id, display_name from staff_users")
+        .query(conn, |r| Ok((r.get(0)?, r.get(1)?)))?
         .into_iter()
         .collect();
+    snapshot.finish()?;
     Ok(Facts {
         counts,
         responses,
@@ -177,73 +280,77 @@ pub async fn facts(store: &Store, w: &Window) -> sqlx::Result<Facts> {
 }
 
 /// The whole quarter hours of the window, from `report_counts`, per day and agent.
-async fn rolled_up(pool: &SqlitePool, w: &Window) -> sqlx::Result<Vec<Counted>> {
+fn rolled_up(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<Counted>> {
     let first = (w.from + QUARTER - 1).div_euclid(QUARTER);
     let last = w.to.div_euclid(QUARTER);
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("select (bucket * ");
-    q.push(QUARTER.to_string())
+    let mut q = Sql::new("select (bucket * ");
+    q.push(&QUARTER.to_string())
         .push(" + ")
-        .push_bind(w.offset)
+        .bind(w.offset)
         .push(") / ")
-        .push(DAY.to_string())
+        .push(&DAY.to_string())
         .push(
-            r" as day, staff_id, sum(conversations_new) as conversations_new,
-                 sum(messages_in) as messages_in, sum(messages_out_agent) as messages_out_agent,
-                 sum(messages_out_bot) as messages_out_bot
+            r" as day, staff_id, sum(conversations_new), sum(messages_in),
+                 sum(messages_out_agent), sum(messages_out_bot)
             from report_counts where bucket >= ",
         )
-        .push_bind(first)
+        .bind(first)
         .push(" and bucket < ")
-        .push_bind(last);
+        .bind(last);
     if let Some(channel) = w.channel {
-        q.push(" and channel_id = ").push_bind(channel);
+        q.push(" and channel_id = ").bind(channel);
     }
     q.push(" group by 1, 2");
-    q.build_query_as().fetch_all(pool).await
+    q.query(conn, |r| {
+        Ok(Counted {
+            day: r.get(0)?,
+            staff_id: r.get(1)?,
+            conversations_new: r.get(2)?,
+            messages_in: r.get(3)?,
+            messages_out_agent: r.get(4)?,
+            messages_out_bot: r.get(5)?,
+        })
+    })
 }
 
 /// `[from, to)`'s counts from the raw rows (a window's edges: less than a quarter hour each).
-async fn raw_counts(
-    pool: &SqlitePool,
+fn raw_counts(
+    conn: &Connection,
     w: &Window,
     from: Millis,
     to: Millis,
-) -> sqlx::Result<Vec<Counted>> {
+) -> rusqlite::Result<Vec<Counted>> {
     // `from` and `to` of one edge are in one day: no edge crosses a quarter hour
     let day = w.day_of(from);
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        r"select case when m.direction = 'out' and m.sender_kind = 'agent' then coalesce(m.sender_id, 0) else 0 end as staff_id,
-                 0 as conversations_new,
-                 sum(m.direction = 'in' and m.sender_kind = 'customer' and m.type <> 'event') as messages_in,
-                 sum(m.direction = 'out' and m.sender_kind = 'agent' and m.type <> 'note' and m.status = 'sent') as messages_out_agent,
-                 sum(m.direction = 'out' and m.sender_kind = 'bot' and m.type <> 'note' and m.status = 'sent') as messages_out_bot
+    let mut q = Sql::new(
+        r"select case when m.direction = 'out' and m.sender_kind = 'agent' then coalesce(m.sender_id, 0) else 0 end,
+                 sum(m.direction = 'in' and m.sender_kind = 'customer' and m.type <> 'event'),
+                 sum(m.direction = 'out' and m.sender_kind = 'agent' and m.type <> 'note' and m.status = 'sent'),
+                 sum(m.direction = 'out' and m.sender_kind = 'bot' and m.type <> 'note' and m.status = 'sent')
             from messages m join conversations c on c.id = m.conversation_id
            where m.created_at >= ",
     );
-    q.push_bind(from).push(" and m.created_at < ").push_bind(to);
+    q.bind(from).push(" and m.created_at < ").bind(to);
     if let Some(channel) = w.channel {
-        q.push(" and c.channel_id = ").push_bind(channel);
+        q.push(" and c.channel_id = ").bind(channel);
     }
     q.push(" group by 1");
-    let rows: Vec<(i64, i64, i64, i64, i64)> = q.build_query_as().fetch_all(pool).await?;
-    let mut counts: Vec<Counted> = rows
-        .into_iter()
-        .map(|(staff_id, _, messages_in, agent, bot)| Counted {
+    let mut counts = q.query(conn, |r| {
+        Ok(Counted {
             day,
-            staff_id,
+            staff_id: r.get(0)?,
             conversations_new: 0,
-            messages_in,
-            messages_out_agent: agent,
-            messages_out_bot: bot,
+            messages_in: r.get(1)?,
+            messages_out_agent: r.get(2)?,
+            messages_out_bot: r.get(3)?,
         })
-        .collect();
-    let mut q: QueryBuilder<Sqlite> =
-        QueryBuilder::new("select count(*) from conversations where created_at >= ");
-    q.push_bind(from).push(" and created_at < ").push_bind(to);
+    })?;
+    let mut q = Sql::new("select count(*) from conversations where created_at >= ");
+    q.bind(from).push(" and created_at < ").bind(to);
     if let Some(channel) = w.channel {
-        q.push(" and channel_id = ").push_bind(channel);
+        q.push(" and channel_id = ").bind(channel);
     }
-    let new: i64 = q.build_query_scalar().fetch_one(pool).await?;
+    let new = q.query(conn, |r| r.get(0))?.pop().unwrap_or(0);
     counts.push(Counted {
         day,
         conversations_new: new,
@@ -252,102 +359,144 @@ async fn raw_counts(
     Ok(counts)
 }
 
-async fn responses(pool: &SqlitePool, w: &Window) -> sqlx::Result<Vec<Response>> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("select (responded_at + ");
-    q.push_bind(w.offset)
-        .push(") / ")
-        .push(DAY.to_string())
-        .push(
-            ", (responded_at - started_at) / 1000, staff_id, count(*) from report_waits where responded_at >= ",
-        )
-        .push_bind(w.from)
-        .push(" and responded_at < ")
-        .push_bind(w.to);
-    if let Some(channel) = w.channel {
-        q.push(" and channel_id = ").push_bind(channel);
-    }
-    q.push(" group by 1, 2, 3");
-    let rows: Vec<(i64, i64, Option<i64>, i64)> = q.build_query_as().fetch_all(pool).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(day, seconds, staff_id, n)| Response {
-            day,
-            seconds,
-            staff_id,
-            n,
-        })
-        .collect())
-}
-
-async fn resolutions(pool: &SqlitePool, w: &Window) -> sqlx::Result<Vec<Resolution>> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "select resolved_at, seconds, human, staff_id from report_resolutions where resolved_at >= ",
-    );
-    q.push_bind(w.from)
-        .push(" and resolved_at < ")
-        .push_bind(w.to);
-    if let Some(channel) = w.channel {
-        q.push(" and channel_id = ").push_bind(channel);
-    }
-    let rows: Vec<(Millis, Option<i64>, bool, Option<i64>)> =
-        q.build_query_as().fetch_all(pool).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(at, seconds, human, staff_id)| Resolution {
-            at,
-            seconds,
-            human,
-            staff_id,
-        })
-        .collect())
-}
-
-/// Conversations handed to a human by a rule within the window (each once).
-async fn handoffs(pool: &SqlitePool, w: &Window) -> sqlx::Result<i64> {
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "select count(distinct e.conversation_id) from conversation_events e join conversations c on c.id = e.conversation_id where e.kind = 'handoff' and e.at >= ",
-    );
-    q.push_bind(w.from).push(" and e.at < ").push_bind(w.to);
-    if let Some(channel) = w.channel {
-        q.push(" and c.channel_id = ").push_bind(channel);
-    }
-    q.build_query_scalar().fetch_one(pool).await
-}
-
 // ------------------------------------------------------------------------------------------
 // Keeping the waits and resolutions current
 
-/// Stale conversations recomputed per transaction: small enough that the ingest writer,
-/// waiting on the write lock meanwhile, waits milliseconds.
-const REFRESH_CHUNK: i64 = 256;
+/// What one turn of `refresh_pending` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refreshed {
+    pub conversations: usize,
+    /// more conversations are still marked stale
+    pub more: bool,
+}
 
-/// Recomputes the waits and resolutions of every conversation marked stale; returns how many.
-pub async fn refresh(store: &Store) -> sqlx::Result<u64> {
-    let mut done = 0;
-    loop {
-        // cheap look first: most reports find nothing to do and take no write lock
-        let any: Option<i64> =
-            sqlx::query_scalar("select conversation_id from report_stale limit 1")
-                .fetch_optional(store.pool())
-                .await?;
-        if any.is_none() {
-            return Ok(done);
-        }
-        let mut tx = store.begin_write().await?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "select conversation_id from report_stale order by conversation_id limit $1",
-        )
-        .bind(REFRESH_CHUNK)
-        .fetch_all(&mut *tx)
-        .await?;
-        if ids.is_empty() {
-            tx.commit().await?;
-            return Ok(done);
-        }
-        refresh_these(&mut tx, &ids).await?;
-        tx.commit().await?;
-        done += ids.len() as u64;
+/// Recomputes the waits and resolutions of at most `max` conversations marked stale and
+/// unmarks them; inside the caller's transaction (the writer's, between its batches).
+pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refreshed> {
+    let which =
+        format!("select conversation_id from report_stale order by conversation_id limit {max}");
+    let derived = derive(conn, &which)?;
+    let ids: Vec<i64> = derived.iter().map(|d| d.conversation_id).collect();
+    if ids.is_empty() {
+        return Ok(Refreshed {
+            conversations: 0,
+            more: false,
+        });
     }
+    for table in ["report_waits", "report_resolutions", "report_stale"] {
+        let mut q = Sql::new(&format!("delete from {table} where conversation_id in ("));
+        q.bind_list(ids.iter().copied()).push(")");
+        q.execute(conn)?;
+    }
+    let mut wait = conn.prepare_cached(
+        "insert into report_waits (conversation_id, channel_id, started_at, responded_at, staff_id) values (?, ?, ?, ?, ?)",
+    )?;
+    let mut resolution = conn.prepare_cached(
+        "insert into report_resolutions (conversation_id, channel_id, resolved_at, seconds, human, staff_id) values (?, ?, ?, ?, ?, ?)",
+    )?;
+    for d in &derived {
+        for w in &d.waits {
+            wait.execute(params![
+                d.conversation_id,
+                d.channel_id,
+                w.started_at,
+                w.responded_at,
+                w.staff_id
+            ])?;
+        }
+        for r in &d.resolutions {
+            resolution.execute(params![
+                d.conversation_id,
+                d.channel_id,
+                r.resolved_at,
+                r.seconds,
+                r.human,
+                r.staff_id
+            ])?;
+        }
+    }
+    Ok(Refreshed {
+        conversations: ids.len(),
+        more: ids.len() == max,
+    })
+}
+
+/// Recomputes every stale conversation, turn after turn, on a connection of its own: for
+/// `kefu seed` and the bench, so that a seeded database starts with its reports current.
+pub fn refresh_all(store: &Store) -> Result<usize, rusqlite::Error> {
+    let mut conn = store.write_connection()?;
+    let mut total = 0;
+    loop {
+        let tx = conn.transaction()?;
+        let done = refresh_pending(&tx, REFRESH_CHUNK)?;
+        tx.commit()?;
+        total += done.conversations;
+        if !done.more {
+            return Ok(total);
+        }
+    }
+}
+
+/// Stale conversations recomputed per turn: small enough that a push waits milliseconds.
+pub const REFRESH_CHUNK: usize = 128;
+
+/// A conversation's waits and resolutions, worked out from its messages and events.
+struct Derived {
+    conversation_id: i64,
+    channel_id: i64,
+    waits: Vec<Wait>,
+    resolutions: Vec<StoredResolution>,
+}
+
+/// The waits and resolutions of the conversations the subquery `which` names.
+fn derive(conn: &Connection, which: &str) -> rusqlite::Result<Vec<Derived>> {
+    let mut steps: HashMap<i64, Vec<Step>> = HashMap::new();
+    let sql = format!(
+        r"select conversation_id, created_at, direction = 'in', sender_id
+            from messages
+           where conversation_id in ({which})
+             and ((direction = 'in' and sender_kind = 'customer' and type <> 'event')
+                  or (direction = 'out' and sender_kind = 'agent' and type <> 'note' and status = 'sent'))
+           order by conversation_id, created_at, id"
+    );
+    Sql::new(&sql).each(conn, |r| {
+        let customer: bool = r.get(2)?;
+        steps.entry(r.get(0)?).or_default().push(Step {
+            at: r.get(1)?,
+            kind: match customer {
+                true => StepKind::Customer,
+                false => StepKind::AgentSent,
+            },
+            staff_id: r.get(3)?,
+        });
+        Ok(())
+    })?;
+    let mut resolved: HashMap<i64, Vec<(Millis, Option<i64>)>> = HashMap::new();
+    let sql = format!(
+        "select conversation_id, at, staff_id from conversation_events where kind = 'resolved' and conversation_id in ({which}) order by conversation_id, at, id"
+    );
+    Sql::new(&sql).each(conn, |r| {
+        resolved
+            .entry(r.get(0)?)
+            .or_default()
+            .push((r.get(1)?, r.get(2)?));
+        Ok(())
+    })?;
+    let sql = format!("select id, channel_id from conversations where id in ({which}) order by id");
+    let channels: Vec<(i64, i64)> = Sql::new(&sql).query(conn, |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(channels
+        .into_iter()
+        .map(|(conversation_id, channel_id)| {
+            let steps = steps.remove(&conversation_id).unwrap_or_default();
+            let events = resolved.remove(&conversation_id).unwrap_or_default();
+            Derived {
+                conversation_id,
+                channel_id,
+                waits: waits_of(&steps),
+                resolutions: resolutions_of(&steps, &events),
+            }
+        })
+        .collect())
 }
 
 /// A message as the waits and resolutions read it.
@@ -432,106 +581,6 @@ pub struct StoredResolution {
     pub seconds: Option<i64>,
     pub human: bool,
     pub staff_id: Option<i64>,
-}
-
-async fn refresh_these(conn: &mut SqliteConnection, ids: &[i64]) -> sqlx::Result<()> {
-    let mut steps: HashMap<i64, Vec<Step>> = HashMap::new();
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        r"select conversation_id, created_at, direction = 'in', sender_id
-            from messages
-           where ((direction = 'in' and sender_kind = 'customer' and type <> 'event')
-                  or (direction = 'out' and sender_kind = 'agent' and type <> 'note' and status = 'sent'))
-             and conversation_id in (",
-    );
-    push_ids(&mut q, ids);
-    q.push(") order by conversation_id, created_at, id");
-    let rows: Vec<(i64, Millis, bool, Option<i64>)> =
-        q.build_query_as().fetch_all(&mut *conn).await?;
-    for (conversation, at, customer, staff_id) in rows {
-        steps.entry(conversation).or_default().push(Step {
-            at,
-            kind: if customer {
-                StepKind::Customer
-            } else {
-                StepKind::AgentSent
-            },
-            staff_id,
-        });
-    }
-    let mut resolved: HashMap<i64, Vec<(Millis, Option<i64>)>> = HashMap::new();
-    let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-        "select conversation_id, at, staff_id from conversation_events where kind = 'resolved' and conversation_id in (",
-    );
-    push_ids(&mut q, ids);
-    q.push(") order by conversation_id, at, id");
-    let rows: Vec<(i64, Millis, Option<i64>)> = q.build_query_as().fetch_all(&mut *conn).await?;
-    for (conversation, at, staff_id) in rows {
-        resolved
-            .entry(conversation)
-            .or_default()
-            .push((at, staff_id));
-    }
-    let mut q: QueryBuilder<Sqlite> =
-        QueryBuilder::new("select id, channel_id from conversations where id in (");
-    push_ids(&mut q, ids);
-    q.push(")");
-    let channels: Vec<(i64, i64)> = q.build_query_as().fetch_all(&mut *conn).await?;
-
-    for table in ["report_waits", "report_resolutions", "report_stale"] {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("delete from ");
-        q.push(table).push(" where conversation_id in (");
-        push_ids(&mut q, ids);
-        q.push(")");
-        q.build().execute(&mut *conn).await?;
-    }
-    let mut waits = Vec::new();
-    let mut done = Vec::new();
-    for (conversation, channel) in channels {
-        let steps = steps.remove(&conversation).unwrap_or_default();
-        for wait in waits_of(&steps) {
-            waits.push((conversation, channel, wait));
-        }
-        let events = resolved.remove(&conversation).unwrap_or_default();
-        for r in resolutions_of(&steps, &events) {
-            done.push((conversation, channel, r));
-        }
-    }
-    // 5 and 6 columns a row: well under SQLite's 32,766 bound parameters per statement
-    for chunk in waits.chunks(1000) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "insert into report_waits (conversation_id, channel_id, started_at, responded_at, staff_id) ",
-        );
-        q.push_values(chunk, |mut b, (conversation, channel, w)| {
-            b.push_bind(*conversation)
-                .push_bind(*channel)
-                .push_bind(w.started_at)
-                .push_bind(w.responded_at)
-                .push_bind(w.staff_id);
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    for chunk in done.chunks(1000) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "insert into report_resolutions (conversation_id, channel_id, resolved_at, seconds, human, staff_id) ",
-        );
-        q.push_values(chunk, |mut b, (conversation, channel, r)| {
-            b.push_bind(*conversation)
-                .push_bind(*channel)
-                .push_bind(r.resolved_at)
-                .push_bind(r.seconds)
-                .push_bind(r.human)
-                .push_bind(r.staff_id);
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-fn push_ids(q: &mut QueryBuilder<Sqlite>, ids: &[i64]) {
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
 }
 
 #[cfg(test)]

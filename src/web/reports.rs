@@ -175,7 +175,7 @@ async fn transcript(
     let mut rows: Vec<MessageRow> = Vec::new();
     let mut before = None;
     loop {
-        let page = messages::list(state.store.pool(), id, before, TRANSCRIPT_PAGE).await?;
+        let page = messages::list(&state.store, id, before, TRANSCRIPT_PAGE).await?;
         let full = page.len() as i64 == TRANSCRIPT_PAGE;
         before = page.last().map(|m| m.id);
         rows.extend(page);
