@@ -66,28 +66,22 @@ create table report_resolutions (
 create index report_resolutions_by_conversation on report_resolutions (conversation_id);
 create index report_resolutions_by_time on report_resolutions (resolved_at, channel_id, staff_id, seconds, human, conversation_id);
 
--- The counts' triggers. A message counts as `messages_in` when it is a customer's and not an
--- event, as `messages_out_agent` / `messages_out_bot` when it is an agent's / the bot's, not a
--- note, and `sent`. The same classification is in store::reports (`COUNTED`): keep them equal.
-create trigger report_messages_insert after insert on messages
-when (new.direction = 'in' and new.sender_kind = 'customer' and new.type <> 'event')
-  or (new.direction = 'out' and new.sender_kind in ('agent', 'bot') and new.type <> 'note')
-begin
-    insert into report_counts (bucket, channel_id, staff_id, messages_in, messages_out_agent, messages_out_bot)
-    select new.created_at / 900000, c.channel_id,
-           case when new.sender_kind = 'agent' then coalesce(new.sender_id, 0) else 0 end,
-           new.direction = 'in', new.sender_kind = 'agent', new.sender_kind = 'bot'
-      from conversations c
-     where c.id = new.conversation_id
-       and (new.direction = 'in' or new.status = 'sent')
-    on conflict (bucket, channel_id, staff_id) do update set
-        messages_in = messages_in + excluded.messages_in,
-        messages_out_agent = messages_out_agent + excluded.messages_out_agent,
-        messages_out_bot = messages_out_bot + excluded.messages_out_bot;
-    insert into report_stale (conversation_id)
-    select new.conversation_id where new.sender_kind <> 'bot'
-    on conflict do nothing;
-end;
+-- Messages are counted by the writer between its batches, from a cursor (store::reports::
+-- refresh_pending), not by a trigger on insert: a push pays nothing for the reports, and a
+-- batch of messages is counted with one grouped upsert. A report reads the messages after the
+-- cursor itself. Changes to messages already counted are followed by the triggers below.
+-- (kefu never deletes a message, so no id is ever given out again below the cursor; search's
+-- cursor relies on the same.)
+-- A message counts as `messages_in` when it is a customer's and not an event, as
+-- `messages_out_agent` / `messages_out_bot` when it is an agent's / the bot's, not a note, and
+-- `sent`; store::reports uses the same classification: keep them equal.
+create table report_cursor (
+    id integer primary key check (id = 1),
+    last_message_id integer not null
+) strict;
+
+-- everything stored so far is counted below, in this migration
+insert into report_cursor (id, last_message_id) select 1, coalesce(max(id), 0) from messages;
 
 create trigger report_messages_update after update of conversation_id, direction, sender_kind, sender_id, type, status, created_at on messages
 when (old.direction = 'in' and old.sender_kind = 'customer' and old.type <> 'event')
@@ -95,7 +89,8 @@ when (old.direction = 'in' and old.sender_kind = 'customer' and old.type <> 'eve
   or (new.direction = 'in' and new.sender_kind = 'customer' and new.type <> 'event')
   or (new.direction = 'out' and new.sender_kind in ('agent', 'bot') and new.type <> 'note')
 begin
-    -- out with the old
+    -- out with the old (a message after the cursor is not counted yet: the writer counts it
+    -- as it is then)
     insert into report_counts (bucket, channel_id, staff_id, messages_in, messages_out_agent, messages_out_bot)
     select old.created_at / 900000, c.channel_id,
            case when old.sender_kind = 'agent' and old.direction = 'out' then coalesce(old.sender_id, 0) else 0 end,
@@ -104,6 +99,7 @@ begin
            -(old.direction = 'out' and old.sender_kind = 'bot' and old.type <> 'note' and old.status = 'sent')
       from conversations c
      where c.id = old.conversation_id
+       and old.id <= (select last_message_id from report_cursor)
     on conflict (bucket, channel_id, staff_id) do update set
         messages_in = messages_in + excluded.messages_in,
         messages_out_agent = messages_out_agent + excluded.messages_out_agent,
@@ -117,6 +113,7 @@ begin
            (new.direction = 'out' and new.sender_kind = 'bot' and new.type <> 'note' and new.status = 'sent')
       from conversations c
      where c.id = new.conversation_id
+       and new.id <= (select last_message_id from report_cursor)
     on conflict (bucket, channel_id, staff_id) do update set
         messages_in = messages_in + excluded.messages_in,
         messages_out_agent = messages_out_agent + excluded.messages_out_agent,
@@ -137,6 +134,7 @@ begin
            -(old.sender_kind = 'bot' and old.status = 'sent')
       from conversations c
      where c.id = old.conversation_id
+       and old.id <= (select last_message_id from report_cursor)
     on conflict (bucket, channel_id, staff_id) do update set
         messages_in = messages_in + excluded.messages_in,
         messages_out_agent = messages_out_agent + excluded.messages_out_agent,

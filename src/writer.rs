@@ -148,7 +148,7 @@ fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
             let max = crate::store::reports::REFRESH_CHUNK;
             let done = crate::store::reports::refresh_pending(conn, max)?;
             Ok(Turn {
-                done: done.conversations,
+                done: done.messages + done.conversations,
                 more: done.more,
             })
         }),

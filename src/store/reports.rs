@@ -9,18 +9,21 @@
 //!
 //! SQLite keeps a report over a million messages fast without giving up exactness
 //! (migrations/20261207000071_reports.sql):
-//! - counts per quarter hour, channel and agent (`report_counts`), kept by triggers on every
-//!   write to messages and conversations; a window's whole quarter hours are read from there
-//!   and its ragged edges from the raw rows (`messages_by_time`), so any `[from, to)` is exact,
-//!   and a day in any time zone (whose midnight falls on a quarter hour) is whole quarters;
+//! - counts per quarter hour, channel and agent (`report_counts`): messages are added by the
+//!   writer between its batches from a cursor over message ids (`refresh_pending`, one grouped
+//!   upsert for thousands of messages, so a push pays nothing for them), and triggers follow
+//!   every later change to a counted message and every new conversation. A window's whole
+//!   quarter hours are read from there plus the messages after the cursor, its ragged edges
+//!   from the raw rows (`messages_by_time`), so any `[from, to)` is exact, and a day in any
+//!   time zone (whose midnight falls on a quarter hour) is whole quarters;
 //! - response waits and resolutions per conversation (`report_waits`, `report_resolutions`),
 //!   computed from its messages and events by `waits_of` and `resolutions_of` for every
-//!   conversation a trigger marked stale (`report_stale`). The ingest writer brings them up
+//!   conversation marked stale (`report_stale`: by the count's turn, or a trigger on a change
+//!   to an older message or a resolution). The ingest writer brings them up
 //!   to date between its batches (`refresh_pending`, a few hundred conversations a turn), so
 //!   no other writer competes for the lock; a report works out the few conversations still
-//!   stale from their messages as it reads, so it is exact without waiting for that. The
-//!   triggers on the push path are one upsert and one insert into small tables (README,
-//!   "Reports", for their measured cost).
+//!   stale (and those of the messages after the cursor) from their messages as it reads, so it
+//!   is exact without waiting for that.
 //!
 //! A report reads in one snapshot, on a read connection.
 
@@ -157,29 +160,41 @@ pub async fn facts(store: &Store, w: &Window) -> Result<Facts, DbError> {
 pub fn facts_on(conn: &Connection, w: &Window) -> rusqlite::Result<Facts> {
     // one snapshot: a push committed meanwhile is in every figure or in none
     let snapshot = conn.unchecked_transaction()?;
-    let stale: HashSet<i64> = Sql::new("select conversation_id from report_stale")
+    // the messages after the cursor are not counted yet, and their conversations are stale
+    let cursor: i64 = Sql::new("select last_message_id from report_cursor where id = 1")
+        .query(conn, |r| r.get(0))?
+        .pop()
+        .unwrap_or(0);
+    let which = format!(
+        "select conversation_id from report_stale union select conversation_id from messages where id > {cursor}"
+    );
+    let stale: HashSet<i64> = Sql::new(&which)
         .query(conn, |r| r.get(0))?
         .into_iter()
         .collect();
     let recomputed = match stale.is_empty() {
         true => Vec::new(),
-        false => derive(conn, "select conversation_id from report_stale")?,
+        false => derive(conn, &which)?,
     };
     let in_channel = |channel: i64| w.channel.is_none_or(|c| c == channel);
 
-    let mut counts = rolled_up(conn, w)?;
-    // the ragged edges: the part of the window before its first whole quarter and after its last
+    let mut counts = Vec::new();
+    // the ragged edges: the part of the window before its first whole quarter and after its
+    // last, from the raw rows; the whole quarters from `report_counts` and the messages after
+    // the cursor
     let first = (w.from + QUARTER - 1).div_euclid(QUARTER) * QUARTER;
     let last = w.to.div_euclid(QUARTER) * QUARTER;
     if first > last {
         // within one quarter hour
-        counts.extend(raw_counts(conn, w, w.from, w.to)?);
+        counts.extend(raw_counts(conn, w, w.from, w.to, None)?);
     } else {
+        counts.extend(rolled_up(conn, w)?);
+        counts.extend(raw_counts(conn, w, first, last, Some(cursor))?);
         if w.from < first {
-            counts.extend(raw_counts(conn, w, w.from, first)?);
+            counts.extend(raw_counts(conn, w, w.from, first, None)?);
         }
         if last < w.to {
-            counts.extend(raw_counts(conn, w, last, w.to)?);
+            counts.extend(raw_counts(conn, w, last, w.to, None)?);
         }
     }
 
@@ -313,17 +328,21 @@ fn rolled_up(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<Counted>> {
     })
 }
 
-/// `[from, to)`'s counts from the raw rows (a window's edges: less than a quarter hour each).
+/// `[from, to)`'s counts from the raw rows, per day and agent: every message and new
+/// conversation there (a window's edges, less than a quarter hour each), or only the messages
+/// after the cursor `after` (not yet in `report_counts`; new conversations are counted there
+/// by a trigger).
 fn raw_counts(
     conn: &Connection,
     w: &Window,
     from: Millis,
     to: Millis,
+    after: Option<i64>,
 ) -> rusqlite::Result<Vec<Counted>> {
-    // `from` and `to` of one edge are in one day: no edge crosses a quarter hour
-    let day = w.day_of(from);
-    let mut q = Sql::new(
-        r"select case when m.direction = 'out' and m.sender_kind = 'agent' then coalesce(m.sender_id, 0) else 0 end,
+    let mut q = Sql::new("select (m.created_at + ");
+    q.bind(w.offset).push(") / ").push(&DAY.to_string()).push(
+        r",
+                 case when m.direction = 'out' and m.sender_kind = 'agent' then coalesce(m.sender_id, 0) else 0 end,
                  sum(m.direction = 'in' and m.sender_kind = 'customer' and m.type <> 'event'),
                  sum(m.direction = 'out' and m.sender_kind = 'agent' and m.type <> 'note' and m.status = 'sent'),
                  sum(m.direction = 'out' and m.sender_kind = 'bot' and m.type <> 'note' and m.status = 'sent')
@@ -331,20 +350,27 @@ fn raw_counts(
            where m.created_at >= ",
     );
     q.bind(from).push(" and m.created_at < ").bind(to);
+    if let Some(after) = after {
+        q.push(" and m.id > ").bind(after);
+    }
     if let Some(channel) = w.channel {
         q.push(" and c.channel_id = ").bind(channel);
     }
-    q.push(" group by 1");
+    q.push(" group by 1, 2");
     let mut counts = q.query(conn, |r| {
         Ok(Counted {
-            day,
-            staff_id: r.get(0)?,
+            day: r.get(0)?,
+            staff_id: r.get(1)?,
             conversations_new: 0,
-            messages_in: r.get(1)?,
-            messages_out_agent: r.get(2)?,
-            messages_out_bot: r.get(3)?,
+            messages_in: r.get(2)?,
+            messages_out_agent: r.get(3)?,
+            messages_out_bot: r.get(4)?,
         })
     })?;
+    if after.is_some() {
+        return Ok(counts);
+    }
+    // `from` and `to` of an edge are in one day: no edge crosses a quarter hour
     let mut q = Sql::new("select count(*) from conversations where created_at >= ");
     q.bind(from).push(" and created_at < ").bind(to);
     if let Some(channel) = w.channel {
@@ -352,7 +378,7 @@ fn raw_counts(
     }
     let new = q.query(conn, |r| r.get(0))?.pop().unwrap_or(0);
     counts.push(Counted {
-        day,
+        day: w.day_of(from),
         conversations_new: new,
         ..Counted::default()
     });
@@ -365,22 +391,70 @@ fn raw_counts(
 /// What one turn of `refresh_pending` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refreshed {
+    /// how far the message cursor moved (message ids; a deleted message's id counts too)
+    pub messages: usize,
+    /// conversations whose waits and resolutions were recomputed
     pub conversations: usize,
     /// more conversations are still marked stale
     pub more: bool,
 }
 
-/// Recomputes the waits and resolutions of at most `max` conversations marked stale and
-/// unmarks them; inside the caller's transaction (the writer's, between its batches).
+/// Messages counted per turn at most.
+const COUNT_CHUNK: i64 = 5000;
+
+/// One turn of the reports' upkeep, inside the caller's transaction (the writer's, between
+/// its batches): counts the messages stored after the cursor (at most `COUNT_CHUNK`) into
+/// `report_counts` with one grouped upsert and marks their conversations stale; then
+/// recomputes the waits and resolutions of at most `max` stale conversations and unmarks
+/// them.
 pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refreshed> {
+    let cursor: i64 = conn
+        .prepare_cached("select last_message_id from report_cursor where id = 1")?
+        .query_row([], |r| r.get(0))?;
+    let until: i64 = conn
+        .prepare_cached("select coalesce(max(id), ?1) from messages where id <= ?1 + ?2")?
+        .query_row(params![cursor, COUNT_CHUNK], |r| r.get(0))?;
+    let counted_more = conn
+        .prepare_cached("select exists (select 1 from messages where id > ?1)")?
+        .query_row(params![until], |r| r.get::<_, bool>(0))?;
+    let messages = (until - cursor) as usize;
+    if until > cursor {
+        conn
+            .prepare_cached(
+                r"insert into report_counts (bucket, channel_id, staff_id, messages_in, messages_out_agent, messages_out_bot)
+                  select m.created_at / 900000, c.channel_id,
+                         case when m.direction = 'out' and m.sender_kind = 'agent' then coalesce(m.sender_id, 0) else 0 end,
+                         sum(m.direction = 'in' and m.sender_kind = 'customer' and m.type <> 'event'),
+                         sum(m.direction = 'out' and m.sender_kind = 'agent' and m.type <> 'note' and m.status = 'sent'),
+                         sum(m.direction = 'out' and m.sender_kind = 'bot' and m.type <> 'note' and m.status = 'sent')
+                    from messages m join conversations c on c.id = m.conversation_id
+                   where m.id > ?1 and m.id <= ?2
+                   group by 1, 2, 3
+                  on conflict (bucket, channel_id, staff_id) do update set
+                      messages_in = messages_in + excluded.messages_in,
+                      messages_out_agent = messages_out_agent + excluded.messages_out_agent,
+                      messages_out_bot = messages_out_bot + excluded.messages_out_bot",
+            )?
+            .execute(params![cursor, until])?;
+        conn.prepare_cached(
+            r"insert into report_stale (conversation_id)
+              select distinct conversation_id from messages
+               where id > ?1 and id <= ?2 and sender_kind <> 'bot'
+              on conflict do nothing",
+        )?
+        .execute(params![cursor, until])?;
+        conn.prepare_cached("update report_cursor set last_message_id = ?1 where id = 1")?
+            .execute(params![until])?;
+    }
     let which =
         format!("select conversation_id from report_stale order by conversation_id limit {max}");
     let derived = derive(conn, &which)?;
     let ids: Vec<i64> = derived.iter().map(|d| d.conversation_id).collect();
     if ids.is_empty() {
         return Ok(Refreshed {
+            messages,
             conversations: 0,
-            more: false,
+            more: counted_more,
         });
     }
     for table in ["report_waits", "report_resolutions", "report_stale"] {
@@ -416,8 +490,9 @@ pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refres
         }
     }
     Ok(Refreshed {
+        messages,
         conversations: ids.len(),
-        more: ids.len() == max,
+        more: counted_more || ids.len() == max,
     })
 }
 
