@@ -347,12 +347,24 @@ fn raw_counts(
                  sum(m.direction = 'out' and m.sender_kind = 'agent' and m.type <> 'note' and m.status = 'sent'),
                  sum(m.direction = 'out' and m.sender_kind = 'bot' and m.type <> 'note' and m.status = 'sent')
             from messages m join conversations c on c.id = m.conversation_id
-           where m.created_at >= ",
+           where ",
     );
-    q.bind(from).push(" and m.created_at < ").bind(to);
-    if let Some(after) = after {
-        q.push(" and m.id > ").bind(after);
-    }
+    match after {
+        // the few messages after the cursor, by their ids: `+` keeps SQLite from choosing the
+        // time index, which would read every message of the window
+        Some(after) => q
+            .push("m.id > ")
+            .bind(after)
+            .push(" and +m.created_at >= ")
+            .bind(from)
+            .push(" and +m.created_at < ")
+            .bind(to),
+        None => q
+            .push("m.created_at >= ")
+            .bind(from)
+            .push(" and m.created_at < ")
+            .bind(to),
+    };
     if let Some(channel) = w.channel {
         q.push(" and c.channel_id = ").bind(channel);
     }
