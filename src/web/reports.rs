@@ -409,7 +409,7 @@ fn figures_day() -> crate::domain::Millis {
 
 const CHART_W: f64 = 640.0;
 const CHART_H: f64 = 240.0;
-const LEFT: f64 = 52.0;
+const LEFT: f64 = 64.0;
 const RIGHT: f64 = 8.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
