@@ -319,12 +319,16 @@ async fn seed(args: SeedArgs, config: &Config) -> anyhow::Result<()> {
     let made = seed::synthetic_counted(&store, args.conversations, args.messages, now_millis())
         .await
         .context("cannot write the synthetic conversations")?;
-    // the search index too, so that `kefu serve` does not start by catching up a history
+    // the search index and the reports' figures too, so that `kefu serve` does not start by
+    // catching up a history
     let indexing = store.clone();
-    tokio::task::spawn_blocking(move || crate::search::index_all(&indexing))
-        .await
-        .context("the search indexing stopped")?
-        .context("cannot index the synthetic messages for search")?;
+    tokio::task::spawn_blocking(move || {
+        crate::search::index_all(&indexing)?;
+        crate::store::reports::refresh_all(&indexing)
+    })
+    .await
+    .context("the search indexing stopped")?
+    .context("cannot index the synthetic messages for search and reports")?;
     let took = started.elapsed();
     store.close().await;
     let assigned = match made.staff {

@@ -1,5 +1,5 @@
 //! Search across all history (docs/CONTRACT.md "Search"): what of a message is searchable, the
-//! form it is indexed and queried in, the index's upkeep on the writer's thread (`Indexer`), and
+//! form it is indexed and queried in, the index's upkeep on the writer's thread (`index_turn`), and
 //! the snippet shown around a match. The SQL is `store::search`'s; the HTTP is `web::search`'s.
 //!
 //! # Semantics
@@ -30,18 +30,15 @@
 //!
 //! # Freshness
 //!
-//! The index is kept by the single writer between its batches (`Indexer`, a cursor over
+//! The index is kept by the single writer between its batches (`index_turn`, a cursor over
 //! message ids), not by triggers on the push path: at most every 250 ms while pushes come, and
 //! within a second of a reply or note written through the pool. A search reads, in one
 //! snapshot, the cursor and the index for the messages up to it, and scans the few messages
 //! after it directly: a message is found from the moment it is committed, whatever the
 //! indexer's lag.
 
-use std::time::{Duration, Instant};
-
 use crate::automation::rules::normalize;
 use crate::domain::MessageContent;
-use crate::store::write::WriteConnection;
 
 /// The longest query, in characters (after normalisation).
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -259,88 +256,18 @@ fn snippet_of(text: &str, query: &str) -> Option<String> {
 
 /// Messages indexed per transaction at most.
 const CHUNK: usize = 2000;
-/// The index catches up at most this often while the writer is busy.
-const INDEX_EVERY: Duration = Duration::from_millis(250);
-/// The least gap between two turns while the index catches up (see `Indexer::until_due`).
-const CATCH_UP_GAP: Duration = Duration::from_millis(10);
 
-/// The index's upkeep, run by the single writer between its batches (`writer`): each turn
-/// indexes the messages committed since the last (a cursor over message ids, kept in the
-/// same transaction as the index's rows), at most `CHUNK` of them, so that pushes never wait
-/// long behind it. While it is behind (after the migration that builds the index for existing
-/// messages, or a burst) the writer runs a turn whenever it has nothing else to do.
-pub struct Indexer {
-    last: Instant,
-    /// how long the last turn held the write lock
-    took: Duration,
-    behind: bool,
-}
-
-impl Default for Indexer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Indexer {
-    pub fn new() -> Indexer {
-        Indexer {
-            // the first turn at once: a migration may have left the whole history to index
-            last: Instant::now() - INDEX_EVERY,
-            took: Duration::ZERO,
-            behind: true,
-        }
-    }
-
-    /// Whether messages are known to wait for the index.
-    pub fn behind(&self) -> bool {
-        self.behind
-    }
-
-    /// Whether to run a turn now, after a batch.
-    pub fn due(&self) -> bool {
-        self.until_due().is_zero()
-    }
-
-    /// How long until the next turn. Catching up, each turn is followed by a gap as long as
-    /// itself: without it the writer took the lock back at once, turn after turn, and every
-    /// other writer (a sign-in, a status change) waited out its busy timeout and failed with
-    /// "database is locked" while a large history was indexed.
-    pub fn until_due(&self) -> Duration {
-        let every = match self.behind {
-            true => (self.took * 2).clamp(CATCH_UP_GAP, INDEX_EVERY),
-            false => INDEX_EVERY,
-        };
-        every.saturating_sub(self.last.elapsed())
-    }
-
-    /// One turn: indexes what was committed since the last, up to `CHUNK` messages, in one
-    /// transaction. A failure is logged and the next turn tries again (nothing is lost: the
-    /// cursor did not move, and searches read the messages after it directly meanwhile).
-    pub fn run(&mut self, conn: &mut WriteConnection) {
-        let started = Instant::now();
-        self.last = started;
-        let done = conn.transaction().and_then(|tx| {
-            let done = crate::store::search::index_pending(&tx, CHUNK)?;
-            tx.commit()?;
-            Ok(done)
-        });
-        self.took = started.elapsed();
-        match done {
-            Ok(done) => {
-                self.behind = done.more;
-                if done.indexed > 0 {
-                    metrics::counter!("kefu_search_indexed_total").increment(done.indexed as u64);
-                    metrics::histogram!("kefu_search_index_seconds")
-                        .record(started.elapsed().as_secs_f64());
-                }
-            }
-            Err(e) => {
-                self.behind = false;
-                tracing::warn!(error = %e, "the search index could not catch up; will retry");
-            }
-        }
-    }
+/// One turn of the index's upkeep, run by the single writer between its batches
+/// (`writer::Chore`): indexes the messages committed since the last turn (a cursor over
+/// message ids, kept in the same transaction as the index's rows), at most `CHUNK` of them, so
+/// that pushes never wait long behind it. A failure leaves the cursor where it was, and
+/// searches read the messages after it directly meanwhile.
+pub fn index_turn(conn: &rusqlite::Connection) -> rusqlite::Result<crate::writer::Turn> {
+    let done = crate::store::search::index_pending(conn, CHUNK)?;
+    Ok(crate::writer::Turn {
+        done: done.indexed,
+        more: done.more,
+    })
 }
 
 /// Indexes every message not yet indexed, turn after turn, on a connection of its own: for

@@ -140,23 +140,34 @@ impl Writer {
 fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut wal = Wal::new();
-    // the search index, kept between batches (search::Indexer): when it is behind, the
-    // writer does not sleep but indexes while nothing else waits
-    let mut index = crate::search::Indexer::new();
+    // upkeep done between batches: when one is behind, the writer does not sleep but
+    // catches up while nothing else waits
+    let mut chores = [
+        Chore::new("search", CHORE_EVERY, true, crate::search::index_turn),
+        Chore::new("reports", REPORTS_EVERY, false, |conn| {
+            let max = crate::store::reports::REFRESH_CHUNK;
+            let done = crate::store::reports::refresh_pending(conn, max)?;
+            Ok(Turn {
+                done: done.messages + done.conversations,
+                more: done.more,
+            })
+        }),
+    ];
     loop {
-        let idle = if index.behind() {
-            index.until_due()
-        } else {
-            IDLE_CHECKPOINT
-        };
+        let idle = chores
+            .iter()
+            .filter(|c| c.behind())
+            .map(Chore::until_due)
+            .min()
+            .unwrap_or(IDLE_CHECKPOINT);
         let first = match rx.recv_timeout(idle) {
             Ok(job) => job,
             Err(flume::RecvTimeoutError::Disconnected) => break,
             Err(flume::RecvTimeoutError::Timeout) => {
-                if index.due() {
-                    index.run(&mut conn);
+                for chore in chores.iter_mut().filter(|c| c.due()) {
+                    chore.run(&mut conn);
                 }
-                if !index.behind() || wal.due(true) {
+                if chores.iter().all(|c| !c.behind()) || wal.due(true) {
                     wal.checkpoint(&conn);
                 }
                 continue;
@@ -172,7 +183,7 @@ fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
         let started = Instant::now();
         let size = batch.len();
         let ops: Vec<&Op> = batch.iter().map(|j| &j.op).collect();
-        match write(&mut conn, &ops) {
+        match write(&mut conn, &ops, &mut chores) {
             Ok(outcomes) => {
                 for (job, outcome) in batch.drain(..).zip(outcomes) {
                     let _ = job.done.send(Ok(outcome));
@@ -182,7 +193,7 @@ fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
                 // One bad write must not fail its neighbours: retry each on its own.
                 tracing::warn!(batch.size = size, error = %e, "a batch write failed, retrying its writes one by one");
                 for job in batch.drain(..) {
-                    let outcome = write(&mut conn, &[&job.op])
+                    let outcome = write(&mut conn, &[&job.op], &mut chores)
                         .map(|mut v| v.remove(0))
                         .map_err(|e| {
                             tracing::error!(error = %e, "a write could not be stored");
@@ -194,11 +205,136 @@ fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
         }
         metrics::histogram!("kefu_writer_batch_size").record(size as f64);
         metrics::histogram!("kefu_writer_commit_seconds").record(started.elapsed().as_secs_f64());
-        if index.due() {
-            index.run(&mut conn);
+        for chore in chores.iter_mut().filter(|c| c.due()) {
+            chore.run(&mut conn);
         }
         if wal.due(rx.is_empty()) {
             wal.checkpoint(&conn);
+        }
+    }
+}
+
+/// What one turn of a chore did: how many items, and whether more are waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    pub done: usize,
+    pub more: bool,
+}
+
+/// The search index's turns at most this often while the writer is busy (besides the turn
+/// each batch of pushes runs).
+const CHORE_EVERY: Duration = Duration::from_millis(250);
+/// The reports' turns at most this often: each recomputes whole conversations, so waiting
+/// lets several pushes to one conversation cost one recomputation, and a report works out
+/// whatever is still stale as it reads.
+const REPORTS_EVERY: Duration = Duration::from_secs(5);
+/// The least gap between two turns while a chore catches up (see `Chore::until_due`).
+const CATCH_UP_GAP: Duration = Duration::from_millis(10);
+
+/// Upkeep the single writer does between its batches, a bounded turn at a time in a
+/// transaction of its own, from a cursor kept in the database: the search index
+/// (`search::index_turn`) and the reports' waits and resolutions
+/// (`store::reports::refresh_pending`). Doing it on the writer means nothing else competes
+/// for the write lock; bounded turns mean a push waits milliseconds behind one.
+struct Chore {
+    name: &'static str,
+    turn: fn(&rusqlite::Connection) -> rusqlite::Result<Turn>,
+    /// the least time between two turns when nothing is behind
+    every: Duration,
+    /// whether each batch of pushes runs a turn in its own transaction
+    in_batch: bool,
+    last: Instant,
+    /// how long the last turn held the write lock
+    took: Duration,
+    behind: bool,
+}
+
+impl Chore {
+    fn new(
+        name: &'static str,
+        every: Duration,
+        in_batch: bool,
+        turn: fn(&rusqlite::Connection) -> rusqlite::Result<Turn>,
+    ) -> Chore {
+        Chore {
+            name,
+            turn,
+            every,
+            in_batch,
+            // the first turn at once: a migration may have left a whole history to catch up
+            last: Instant::now() - every,
+            took: Duration::ZERO,
+            behind: true,
+        }
+    }
+
+    /// Whether work is known to wait.
+    fn behind(&self) -> bool {
+        self.behind
+    }
+
+    /// Whether to run a turn now, after a batch.
+    fn due(&self) -> bool {
+        self.until_due().is_zero()
+    }
+
+    /// How long until the next turn. Catching up, each turn is followed by a gap as long as
+    /// itself: without it the writer took the lock back at once, turn after turn, and every
+    /// other writer (a sign-in, a status change) waited out its busy timeout and failed with
+    /// "database is locked" while a large history was indexed.
+    fn until_due(&self) -> Duration {
+        let every = match self.behind {
+            true => (self.took * 2).clamp(CATCH_UP_GAP, self.every),
+            false => self.every,
+        };
+        every.saturating_sub(self.last.elapsed())
+    }
+
+    /// One turn in one transaction. A failure is logged and the next turn tries again
+    /// (nothing is lost: the cursor did not move).
+    fn run(&mut self, conn: &mut WriteConnection) {
+        let started = Instant::now();
+        self.last = started;
+        let turn = self.turn;
+        let done = conn.transaction().and_then(|tx| {
+            let done = turn(&tx)?;
+            tx.commit()?;
+            Ok(done)
+        });
+        self.took = started.elapsed();
+        self.finished(done, started);
+    }
+
+    /// A turn inside the batch's transaction, under a savepoint: a failure rolls back the
+    /// chore's part only.
+    fn run_within(&mut self, tx: &mut rusqlite::Transaction<'_>) {
+        let started = Instant::now();
+        self.last = started;
+        let turn = self.turn;
+        let done = tx.savepoint().and_then(|sp| {
+            let done = turn(&sp)?;
+            sp.commit()?;
+            Ok(done)
+        });
+        self.finished(done, started);
+    }
+
+    fn finished(&mut self, done: rusqlite::Result<Turn>, started: Instant) {
+        match done {
+            Ok(done) => {
+                self.behind = done.more;
+                if done.done > 0 {
+                    let chore = self.name;
+                    metrics::counter!("kefu_writer_chore_items_total", "chore" => chore)
+                        .increment(done.done as u64);
+                    metrics::histogram!("kefu_writer_chore_seconds", "chore" => chore)
+                        .record(started.elapsed().as_secs_f64());
+                }
+            }
+            Err(e) => {
+                self.behind = false;
+                tracing::warn!(chore = self.name, error = %e, "upkeep could not catch up; will retry");
+            }
         }
     }
 }
@@ -243,7 +379,14 @@ impl Wal {
 }
 
 /// One transaction: the pushes as one batch, then every update in order.
-fn write(conn: &mut WriteConnection, ops: &[&Op]) -> Result<Vec<Done>, WriteDbError> {
+/// Applies a batch in one transaction. A batch of pushes also brings the chores that run
+/// within a batch up to date (the search index: the pushes' own messages), under a savepoint,
+/// so that they cost no commit of their own and a failure there never fails a push.
+fn write(
+    conn: &mut WriteConnection,
+    ops: &[&Op],
+    chores: &mut [Chore],
+) -> Result<Vec<Done>, WriteDbError> {
     let now = now_millis();
     let pushes: Vec<&Inbound> = ops
         .iter()
@@ -252,7 +395,7 @@ fn write(conn: &mut WriteConnection, ops: &[&Op]) -> Result<Vec<Done>, WriteDbEr
             Op::Update(_) => None,
         })
         .collect();
-    let tx = conn.transaction()?;
+    let mut tx = conn.transaction()?;
     let mut stored = if pushes.is_empty() {
         Vec::new()
     } else {
@@ -271,6 +414,11 @@ fn write(conn: &mut WriteConnection, ops: &[&Op]) -> Result<Vec<Done>, WriteDbEr
                 media::record(&tx, outcome)?;
                 done.push(Done::Update);
             }
+        }
+    }
+    if !pushes.is_empty() {
+        for chore in chores.iter_mut().filter(|c| c.in_batch && !c.behind()) {
+            chore.run_within(&mut tx);
         }
     }
     tx.commit()?;

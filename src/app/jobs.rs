@@ -1,5 +1,6 @@
 //! Periodic background jobs that belong to no area: the sweep of ended sessions, and the end
-//! of snoozes. (The WAL checkpoint is the ingest writer's, between its batches: `writer`.)
+//! of snoozes. (The WAL checkpoint, the search index and the reports' figures are the ingest
+//! writer's, between its batches: `writer`.)
 
 use std::time::Duration;
 

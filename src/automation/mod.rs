@@ -709,6 +709,10 @@ impl Automation {
     async fn hand_off(&self, conversation_id: i64) -> anyhow::Result<()> {
         let mut tx = self.inner.store.begin_write().await?;
         conversations::set_handler(&mut tx, conversation_id, Handler::Human).await?;
+        // counted by the reports as a handoff (store::reports)
+        let handoff = crate::store::reports::EventKind::Handoff;
+        crate::store::reports::record(&mut tx, conversation_id, handoff, now_millis(), None)
+            .await?;
         tx.commit().await?;
         // the event also makes the bot offer waiting conversations to agents (`run`)
         self.inner

@@ -21,9 +21,9 @@ use crate::domain::{ConversationStatus, Handler, Millis, now_millis, rfc3339};
 use crate::error::{AppError, AppResult};
 use crate::i18n::{Lang, fill};
 use crate::live::{Event, Live};
-use crate::store::audit;
 use crate::store::conversations::{self, ConversationRow};
 use crate::store::{Store, staff};
+use crate::store::{audit, reports};
 
 use super::Staff;
 
@@ -48,9 +48,24 @@ pub async fn set_status(
     status: ConversationStatus,
     lang: Lang,
 ) -> AppResult<ConversationRow> {
+    let now = now_millis();
     let mut tx = store.begin_write().await?;
-    if !conversations::set_status(&mut tx, id, status, now_millis()).await? {
+    let before = conversations::get_in(&mut *tx, id)
+        .await?
+        .ok_or_else(|| missing(id, lang))?
+        .status;
+    if !conversations::set_status(&mut tx, id, status, now).await? {
         return Err(missing(id, lang));
+    }
+    // the reports count resolutions and cycles from these (store::reports)
+    let resolved = ConversationStatus::Resolved;
+    let event = match (before == resolved, status == resolved) {
+        (false, true) => Some(reports::EventKind::Resolved),
+        (true, false) => Some(reports::EventKind::Reopened),
+        _ => None,
+    };
+    if let Some(kind) = event {
+        reports::record(&mut tx, id, kind, now, Some(by.id)).await?;
     }
     let change = ("conversation.status", status.as_str());
     finish(store, live, by, tx, id, lang, change).await

@@ -26,6 +26,7 @@ pub mod channels;
 pub mod conversations;
 pub mod labels;
 pub mod replies;
+pub mod reports;
 pub mod rules;
 pub mod settings;
 

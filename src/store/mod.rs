@@ -21,6 +21,7 @@ pub mod media;
 pub mod messages;
 pub mod outbox;
 pub mod read;
+pub mod reports;
 pub mod rules;
 pub mod search;
 pub mod seed;

@@ -196,6 +196,26 @@ impl Sql {
             .query_map(rusqlite::params_from_iter(&self.args), row)?
             .collect()
     }
+
+    /// Hands each row to `row` as it is read, keeping none (a scan folded as it goes).
+    pub fn each(
+        &self,
+        conn: &Connection,
+        mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<()> {
+        let mut statement = conn.prepare_cached(&self.text)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(&self.args))?;
+        while let Some(r) = rows.next()? {
+            row(r)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a statement that returns no rows (on a write connection); how many rows it changed.
+    pub fn execute(&self, conn: &Connection) -> rusqlite::Result<usize> {
+        conn.prepare_cached(&self.text)?
+            .execute(rusqlite::params_from_iter(&self.args))
+    }
 }
 
 #[cfg(test)]

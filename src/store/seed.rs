@@ -272,6 +272,15 @@ pub async fn synthetic_counted(
     sqlx::query(sqlx::AssertSqlSafe(messages_sql))
         .execute(&mut *tx)
         .await?;
+    // the reports count a resolution by its event (store::reports), as a staff change records it
+    sqlx::query(
+        r"insert into conversation_events (conversation_id, kind, at, staff_id)
+          select id, 'resolved', resolved_at, assignee_id from conversations
+           where id > $1 and status = 'resolved'",
+    )
+    .bind(conversation_base)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(made)
 }

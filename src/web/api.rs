@@ -171,7 +171,11 @@ async fn get_conversation(
 }
 
 /// The conversation `id` as the API shows it now.
-async fn conversation_now(state: &AppState, id: i64, lang: Lang) -> AppResult<ConversationJson> {
+pub(crate) async fn conversation_now(
+    state: &AppState,
+    id: i64,
+    lang: Lang,
+) -> AppResult<ConversationJson> {
     let row = find_conversation(state, id, lang).await?;
     view_of(state, &row).await
 }

@@ -17,6 +17,7 @@ pub mod inbox;
 pub mod json;
 pub mod live_render;
 pub mod pages;
+pub mod reports;
 pub mod router;
 pub mod rules;
 pub mod scope;

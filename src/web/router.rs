@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(web::assets::router())
         .merge(web::demo::router())
         .merge(web::auth::router())
+        .merge(web::reports::router())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             web::scope::within_channels,

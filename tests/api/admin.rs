@@ -229,6 +229,7 @@ async fn an_agent_gets_the_forbidden_page_for_everything_in_the_console() {
             "/admin/settings",
             "/admin/labels",
             "/admin/channels",
+            "/reports",
             "/admin/audit",
             "/canned"
         ]

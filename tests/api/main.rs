@@ -18,6 +18,7 @@ mod list;
 mod live;
 mod official;
 mod operations;
+mod reports;
 mod requests;
 mod search;
 mod sending;
