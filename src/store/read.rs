@@ -210,12 +210,6 @@ impl Sql {
         }
         Ok(())
     }
-
-    /// Runs a statement that returns no rows (on a write connection); how many rows it changed.
-    pub fn execute(&self, conn: &Connection) -> rusqlite::Result<usize> {
-        conn.prepare_cached(&self.text)?
-            .execute(rusqlite::params_from_iter(&self.args))
-    }
 }
 
 #[cfg(test)]

@@ -165,16 +165,15 @@ pub fn facts_on(conn: &Connection, w: &Window) -> rusqlite::Result<Facts> {
         .query(conn, |r| r.get(0))?
         .pop()
         .unwrap_or(0);
-    let which = format!(
-        "select conversation_id from report_stale union select conversation_id from messages where id > {cursor}"
-    );
-    let stale: HashSet<i64> = Sql::new(&which)
+    // (one text, so the connection's statement cache keeps it)
+    let which = "select conversation_id from report_stale union select conversation_id from messages where id > (select last_message_id from report_cursor where id = 1)";
+    let stale: HashSet<i64> = Sql::new(which)
         .query(conn, |r| r.get(0))?
         .into_iter()
         .collect();
     let recomputed = match stale.is_empty() {
         true => Vec::new(),
-        false => derive(conn, &which)?,
+        false => derive(conn, which)?,
     };
     let in_channel = |channel: i64| w.channel.is_none_or(|c| c == channel);
 
@@ -458,21 +457,26 @@ pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refres
         conn.prepare_cached("update report_cursor set last_message_id = ?1 where id = 1")?
             .execute(params![until])?;
     }
+    // one text per statement (not a list of ids), so the writer's statement cache keeps them
     let which =
         format!("select conversation_id from report_stale order by conversation_id limit {max}");
-    let derived = derive(conn, &which)?;
-    let ids: Vec<i64> = derived.iter().map(|d| d.conversation_id).collect();
-    if ids.is_empty() {
+    let marked = conn
+        .prepare_cached(&format!("select count(*) from ({which})"))?
+        .query_row([], |r| r.get::<_, i64>(0))? as usize;
+    if marked == 0 {
         return Ok(Refreshed {
             messages,
             conversations: 0,
             more: counted_more,
         });
     }
+    let derived = derive(conn, &which)?;
+    // report_stale last: the others are chosen through it
     for table in ["report_waits", "report_resolutions", "report_stale"] {
-        let mut q = Sql::new(&format!("delete from {table} where conversation_id in ("));
-        q.bind_list(ids.iter().copied()).push(")");
-        q.execute(conn)?;
+        conn.prepare_cached(&format!(
+            "delete from {table} where conversation_id in ({which})"
+        ))?
+        .execute([])?;
     }
     let mut wait = conn.prepare_cached(
         "insert into report_waits (conversation_id, channel_id, started_at, responded_at, staff_id) values (?, ?, ?, ?, ?)",
@@ -503,8 +507,8 @@ pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refres
     }
     Ok(Refreshed {
         messages,
-        conversations: ids.len(),
-        more: counted_more || ids.len() == max,
+        conversations: marked,
+        more: counted_more || marked == max,
     })
 }
 
@@ -525,7 +529,7 @@ pub fn refresh_all(store: &Store) -> Result<usize, rusqlite::Error> {
 }
 
 /// Stale conversations recomputed per turn: small enough that a push waits milliseconds.
-pub const REFRESH_CHUNK: usize = 128;
+pub const REFRESH_CHUNK: usize = 32;
 
 /// A conversation's waits and resolutions, worked out from its messages and events.
 struct Derived {

@@ -48,6 +48,15 @@ impl Store {
 }
 
 impl WriteConnection {
+    /// Whether commits skip the fsync (`synchronous = normal`) or wait for it (`full`, the
+    /// default: every push's commit).
+    pub fn lazy_commits(&self, lazy: bool) -> Result<(), WriteDbError> {
+        self.conn.execute_batch(match lazy {
+            true => "pragma synchronous = normal",
+            false => "pragma synchronous = full",
+        })
+    }
+
     /// A write transaction; `immediate` takes the write lock up front, as `begin_write` does.
     pub fn transaction(&mut self) -> Result<Transaction<'_>, WriteDbError> {
         self.conn

@@ -1068,3 +1068,49 @@ async fn an_agent_limited_to_another_channel_gets_no_transcript() {
     )
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The page in a real browser
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_page_fits_a_phone_and_its_chart_labels_stay_readable() {
+    let app = TestApp::start().await;
+    for i in 0..6 {
+        app.push_text(&openid(&format!("phone{i}")), "你好").await;
+    }
+    let browser = crate::browser::Browser::start().await;
+    browser.login(&app, "admin", ADMIN_PASSWORD).await;
+    let measure = "const labels = [...document.querySelectorAll('figure.chart > svg text')]
+                       .map((t) => t.getBoundingClientRect().height);
+                   const charts = [...document.querySelectorAll('figure.chart')]
+                       .map((c) => c.getBoundingClientRect().width);
+                   const rows = new Set([...document.querySelectorAll('#report-figures > div')]
+                       .map((d) => Math.round(d.getBoundingClientRect().top)));
+                   return { page: document.documentElement.scrollWidth,
+                            view: document.documentElement.clientWidth,
+                            labels: labels.length, smallest: Math.min(...labels),
+                            widest: Math.max(...charts), charts: charts.length,
+                            rows: rows.size };";
+    for (width, height, phone) in [(390, 844, true), (1280, 900, false)] {
+        browser.set_viewport(width, height, phone).await;
+        browser.goto(&app, "/reports").await;
+        browser.wait_for("figure.chart > svg").await;
+        let m = browser.js(measure, vec![]).await;
+        let n = |k: &str| m[k].as_f64().unwrap_or_default();
+        assert_eq!(n("charts"), 3.0, "{m}");
+        assert!(n("labels") > 10.0, "{m}");
+        // nothing makes the page scroll sideways (a chart scrolls within its own box)
+        assert!(n("page") <= n("view") + 1.0, "{width}px: {m}");
+        // the axes' labels are drawn at least 9 px tall, even on a phone
+        assert!(n("smallest") >= 9.0, "{width}px: {m}");
+        if phone {
+            // nine figures, two to a row
+            assert!(n("rows") <= 5.0, "{m}");
+        } else {
+            // a chart is not stretched over a wide screen (48rem), and the figures take two rows
+            assert!(n("widest") <= 769.0, "{m}");
+            assert!(n("rows") <= 2.0, "{m}");
+        }
+    }
+    browser.close().await;
+}
