@@ -10,7 +10,7 @@
 //! 1. Seed: three staff accounts, then `store::seed::synthetic` (what `kefu seed` runs) with
 //!    `BENCH_CONVERSATIONS` conversations (default 100000) and `BENCH_MESSAGES` messages
 //!    (default 1000000) over the last 30 days; the triggers keep `report_counts` as it goes.
-//!    Then `store::reports::refresh_all` computes every conversation's waits and resolutions
+//!    Then `writer::catch_up` with the reports' turn computes every conversation's waits and resolutions
 //!    (what `kefu seed` does, and what the writer does between its batches after the migration
 //!    on an existing database).
 //! 2. Reports, `BENCH_REPEATS` (default 20) of each after one warm-up: the summary of all 31
@@ -114,9 +114,9 @@ fn main() {
             started.elapsed().as_secs_f64()
         );
         let started = Instant::now();
-        let refreshed = kefu::store::reports::refresh_all(&store).unwrap();
+        let refreshed = kefu::writer::catch_up(&store, kefu::writer::reports_turn).unwrap();
         println!(
-            "first refresh: waits and resolutions of {refreshed} conversations in {:.1} s",
+            "first catch-up: {refreshed} messages counted and conversations recomputed in {:.1} s",
             started.elapsed().as_secs_f64()
         );
 

@@ -323,8 +323,8 @@ async fn seed(args: SeedArgs, config: &Config) -> anyhow::Result<()> {
     // catching up a history
     let indexing = store.clone();
     tokio::task::spawn_blocking(move || {
-        crate::search::index_all(&indexing)?;
-        crate::store::reports::refresh_all(&indexing)
+        crate::writer::catch_up(&indexing, crate::search::index_turn)?;
+        crate::writer::catch_up(&indexing, crate::writer::reports_turn)
     })
     .await
     .context("the search indexing stopped")?

@@ -270,23 +270,6 @@ pub fn index_turn(conn: &rusqlite::Connection) -> rusqlite::Result<crate::writer
     })
 }
 
-/// Indexes every message not yet indexed, turn after turn, on a connection of its own: for
-/// `kefu seed`, so that a seeded database starts with its index complete. Returns how many
-/// messages were read.
-pub fn index_all(store: &crate::store::Store) -> Result<usize, crate::store::write::WriteDbError> {
-    let mut conn = store.write_connection()?;
-    let mut total = 0;
-    loop {
-        let tx = conn.transaction()?;
-        let done = crate::store::search::index_pending(&tx, CHUNK)?;
-        tx.commit()?;
-        total += done.indexed;
-        if !done.more {
-            return Ok(total);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,14 +144,7 @@ fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
     // catches up while nothing else waits
     let mut chores = [
         Chore::new("search", CHORE_EVERY, crate::search::index_turn),
-        Chore::new("reports", REPORTS_EVERY, |conn| {
-            let max = crate::store::reports::REFRESH_CHUNK;
-            let done = crate::store::reports::refresh_pending(conn, max)?;
-            Ok(Turn {
-                done: done.messages + done.conversations,
-                more: done.more,
-            })
-        }),
+        Chore::new("reports", REPORTS_EVERY, reports_turn),
     ];
     loop {
         let idle = chores
@@ -219,6 +212,36 @@ fn run(mut conn: WriteConnection, rx: flume::Receiver<Job>) {
 pub struct Turn {
     pub done: usize,
     pub more: bool,
+}
+
+/// One turn of the reports' upkeep (`store::reports::refresh_pending`).
+pub fn reports_turn(conn: &rusqlite::Connection) -> rusqlite::Result<Turn> {
+    let max = crate::store::reports::REFRESH_CHUNK;
+    let done = crate::store::reports::refresh_pending(conn, max)?;
+    Ok(Turn {
+        done: done.messages + done.conversations,
+        more: done.more,
+    })
+}
+
+/// Runs a chore's turns until it has caught up, on a write connection of its own: for
+/// `kefu seed` and the benches, so that a seeded database starts with its search index and
+/// reports complete. Returns the items done (`Turn::done`, summed).
+pub fn catch_up(
+    store: &Store,
+    turn: fn(&rusqlite::Connection) -> rusqlite::Result<Turn>,
+) -> Result<usize, WriteDbError> {
+    let mut conn = store.write_connection()?;
+    let mut total = 0;
+    loop {
+        let tx = conn.transaction()?;
+        let done = turn(&tx)?;
+        tx.commit()?;
+        total += done.done;
+        if !done.more {
+            return Ok(total);
+        }
+    }
 }
 
 /// The search index's turns at most this often while the writer is busy. (Indexing inside

@@ -512,22 +512,6 @@ pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refres
     })
 }
 
-/// Recomputes every stale conversation, turn after turn, on a connection of its own: for
-/// `kefu seed` and the bench, so that a seeded database starts with its reports current.
-pub fn refresh_all(store: &Store) -> Result<usize, rusqlite::Error> {
-    let mut conn = store.write_connection()?;
-    let mut total = 0;
-    loop {
-        let tx = conn.transaction()?;
-        let done = refresh_pending(&tx, REFRESH_CHUNK)?;
-        tx.commit()?;
-        total += done.conversations;
-        if !done.more {
-            return Ok(total);
-        }
-    }
-}
-
 /// Stale conversations recomputed per turn: small enough that a push waits milliseconds.
 pub const REFRESH_CHUNK: usize = 32;
 

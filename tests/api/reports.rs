@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use kefu::domain::Role;
 use kefu::live::Event;
-use kefu::store::reports::refresh_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -728,10 +727,12 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
     // report worked their waits and resolutions out from their messages; once they are
     // stored (what the writer does between its batches) the stored rows give the same.
     let store = app.state().store.clone();
-    let refreshed = tokio::task::spawn_blocking(move || refresh_all(&store))
-        .await
-        .unwrap()
-        .unwrap();
+    let refreshed = tokio::task::spawn_blocking(move || {
+        kefu::writer::catch_up(&store, kefu::writer::reports_turn)
+    })
+    .await
+    .unwrap()
+    .unwrap();
     let stale: i64 = sqlx::query_scalar("select count(*) from report_stale")
         .fetch_one(pool)
         .await
