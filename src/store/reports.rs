@@ -17,13 +17,17 @@
 //!   from the raw rows (`messages_by_time`), so any `[from, to)` is exact, and a day in any
 //!   time zone (whose midnight falls on a quarter hour) is whole quarters;
 //! - response waits and resolutions per conversation (`report_waits`, `report_resolutions`),
-//!   computed from its messages and events by `waits_of` and `resolutions_of` for every
-//!   conversation marked stale (`report_stale`: by the count's turn, or a trigger on a change
-//!   to an older message or a resolution). The ingest writer brings them up
-//!   to date between its batches (`refresh_pending`, a few hundred conversations a turn), so
-//!   no other writer competes for the lock; a report works out the few conversations still
-//!   stale (and those of the messages after the cursor) from their messages as it reads, so it
-//!   is exact without waiting for that.
+//!   folded from its messages and events by `fold` for every conversation marked stale
+//!   (`report_stale`: by the count's turn, or a trigger on a change to a message or a
+//!   resolution). A conversation's fold goes on from where the last one stopped
+//!   (`report_progress`: the frontier, the open wait, the current cycle), so a new message
+//!   costs what is new, not the conversation's whole length
+//!   (migrations/20261208000080_report_progress.sql); a change at or before the frontier (a
+//!   message stored out of order, an older message or a resolution changed) marks it `whole`,
+//!   and it is worked out again from its first message. The ingest writer folds them between
+//!   its batches (`refresh_pending`), so no other writer competes for the lock; a report folds
+//!   the conversations still stale (and those of the messages after the cursor) itself as it
+//!   reads, without writing, so it is exact without waiting for that.
 //!
 //! A report reads in one snapshot, on a read connection.
 
@@ -160,21 +164,34 @@ pub async fn facts(store: &Store, w: &Window) -> Result<Facts, DbError> {
 pub fn facts_on(conn: &Connection, w: &Window) -> rusqlite::Result<Facts> {
     // one snapshot: a push committed meanwhile is in every figure or in none
     let snapshot = conn.unchecked_transaction()?;
-    // the messages after the cursor are not counted yet, and their conversations are stale
+    // the messages after the cursor are not counted yet
     let cursor: i64 = Sql::new("select last_message_id from report_cursor where id = 1")
         .query(conn, |r| r.get(0))?
         .pop()
         .unwrap_or(0);
-    // (one text, so the connection's statement cache keeps it)
-    let which = "select conversation_id from report_stale union select conversation_id from messages where id > (select last_message_id from report_cursor where id = 1)";
-    let stale: HashSet<i64> = Sql::new(which)
-        .query(conn, |r| r.get(0))?
-        .into_iter()
+    // the conversations marked stale, and those of the steps after the cursor, are folded
+    // forward here as the writer would; those to be worked out whole skip their stored rows
+    let stale = Sql::new(
+        r"select conversation_id, max(whole) from (
+            select conversation_id, whole from report_stale
+            union all
+            select m.conversation_id, coalesce((m.created_at, 0, m.id) <= (p.at, p.kind, p.id), 1)
+              from messages m left join report_progress p on p.conversation_id = m.conversation_id
+             where m.id > (select last_message_id from report_cursor where id = 1)
+               and ((m.direction = 'in' and m.sender_kind = 'customer' and m.type <> 'event')
+                    or (m.direction = 'out' and m.sender_kind = 'agent' and m.type <> 'note' and m.status = 'sent')))
+          group by conversation_id",
+    )
+    .query(conn, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)))?;
+    let recomputed = stale
+        .iter()
+        .map(|&(id, whole)| fold_conversation(conn, id, whole))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let whole: HashSet<i64> = recomputed
+        .iter()
+        .filter(|d| d.whole)
+        .map(|d| d.conversation_id)
         .collect();
-    let recomputed = match stale.is_empty() {
-        true => Vec::new(),
-        false => derive(conn, which)?,
-    };
     let in_channel = |channel: i64| w.channel.is_none_or(|c| c == channel);
 
     let mut counts = Vec::new();
@@ -215,7 +232,7 @@ pub fn facts_on(conn: &Connection, w: &Window) -> rusqlite::Result<Facts> {
         q.push(" and channel_id = ").bind(channel);
     }
     q.each(conn, |r| {
-        if !stale.contains(&r.get::<_, i64>(0)?) {
+        if !whole.contains(&r.get::<_, i64>(0)?) {
             add(&Wait {
                 started_at: r.get(1)?,
                 responded_at: r.get(2)?,
@@ -250,7 +267,7 @@ pub fn facts_on(conn: &Connection, w: &Window) -> rusqlite::Result<Facts> {
         q.push(" and channel_id = ").bind(channel);
     }
     q.each(conn, |r| {
-        if !stale.contains(&r.get::<_, i64>(0)?) {
+        if !whole.contains(&r.get::<_, i64>(0)?) {
             resolutions.push(Resolution {
                 at: r.get(1)?,
                 seconds: r.get(2)?,
@@ -404,7 +421,7 @@ fn raw_counts(
 pub struct Refreshed {
     /// how far the message cursor moved (message ids; a deleted message's id counts too)
     pub messages: usize,
-    /// conversations whose waits and resolutions were recomputed
+    /// conversations whose waits and resolutions were folded forward or worked out whole
     pub conversations: usize,
     /// more conversations are still marked stale
     pub more: bool,
@@ -415,9 +432,9 @@ const COUNT_CHUNK: i64 = 5000;
 
 /// One turn of the reports' upkeep, inside the caller's transaction (the writer's, between
 /// its batches): counts the messages stored after the cursor (at most `COUNT_CHUNK`) into
-/// `report_counts` with one grouped upsert and marks their conversations stale; then
-/// recomputes the waits and resolutions of at most `max` stale conversations and unmarks
-/// them.
+/// `report_counts` with one grouped upsert and marks the conversations of their steps stale;
+/// then folds forward at most `FOLD_CHUNK` conversations marked stale after their frontier,
+/// works out whole at most `max` marked at or before it, and unmarks them.
 pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refreshed> {
     let cursor: i64 = conn
         .prepare_cached("select last_message_id from report_cursor where id = 1")?
@@ -447,47 +464,57 @@ pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refres
                       messages_out_bot = messages_out_bot + excluded.messages_out_bot",
             )?
             .execute(params![cursor, until])?;
+        // a step at or before its conversation's frontier (stored out of order) means
+        // working the conversation out whole; one after it is folded forward
         conn.prepare_cached(
-            r"insert into report_stale (conversation_id)
-              select distinct conversation_id from messages
-               where id > ?1 and id <= ?2 and sender_kind <> 'bot'
-              on conflict do nothing",
+            r"insert into report_stale (conversation_id, whole)
+              select m.conversation_id, max(coalesce((m.created_at, 0, m.id) <= (p.at, p.kind, p.id), 1))
+                from messages m left join report_progress p on p.conversation_id = m.conversation_id
+               where m.id > ?1 and m.id <= ?2
+                 and ((m.direction = 'in' and m.sender_kind = 'customer' and m.type <> 'event')
+                      or (m.direction = 'out' and m.sender_kind = 'agent' and m.type <> 'note' and m.status = 'sent'))
+               group by m.conversation_id
+              on conflict (conversation_id) do update set whole = max(whole, excluded.whole)",
         )?
         .execute(params![cursor, until])?;
         conn.prepare_cached("update report_cursor set last_message_id = ?1 where id = 1")?
             .execute(params![until])?;
     }
-    // one text per statement (not a list of ids), so the writer's statement cache keeps them
-    let which =
-        format!("select conversation_id from report_stale order by conversation_id limit {max}");
-    let marked = conn
-        .prepare_cached(&format!("select count(*) from ({which})"))?
-        .query_row([], |r| r.get::<_, i64>(0))? as usize;
-    if marked == 0 {
-        return Ok(Refreshed {
-            messages,
-            conversations: 0,
-            more: counted_more,
-        });
+    let mut chosen: Vec<(i64, bool)> = Vec::new();
+    for (whole, limit) in [(false, FOLD_CHUNK), (true, max)] {
+        let mut q = conn.prepare_cached(
+            "select conversation_id from report_stale where whole = ?1 order by conversation_id limit ?2",
+        )?;
+        let ids = q.query_map(params![whole, limit as i64], |r| r.get::<_, i64>(0))?;
+        for id in ids {
+            chosen.push((id?, whole));
+        }
     }
-    let derived = derive(conn, &which)?;
-    // report_stale last: the others are chosen through it
-    for table in ["report_waits", "report_resolutions", "report_stale"] {
-        conn.prepare_cached(&format!(
-            "delete from {table} where conversation_id in ({which})"
-        ))?
-        .execute([])?;
-    }
+    let mut unmark = conn.prepare_cached("delete from report_stale where conversation_id = ?1")?;
+    let mut forget = [
+        conn.prepare_cached("delete from report_waits where conversation_id = ?1")?,
+        conn.prepare_cached("delete from report_resolutions where conversation_id = ?1")?,
+    ];
     let mut wait = conn.prepare_cached(
         "insert into report_waits (conversation_id, channel_id, started_at, responded_at, staff_id) values (?, ?, ?, ?, ?)",
     )?;
     let mut resolution = conn.prepare_cached(
         "insert into report_resolutions (conversation_id, channel_id, resolved_at, seconds, human, staff_id) values (?, ?, ?, ?, ?, ?)",
     )?;
-    for d in &derived {
+    let mut progress = conn.prepare_cached(
+        r"insert or replace into report_progress (conversation_id, seen_id, at, kind, id, open_since, cycle_first, cycle_agent)
+          values (?, ?, ?, ?, ?, ?, ?, ?)",
+    )?;
+    for &(id, whole) in &chosen {
+        let d = fold_conversation(conn, id, whole)?;
+        if d.whole {
+            for statement in &mut forget {
+                statement.execute([id])?;
+            }
+        }
         for w in &d.waits {
             wait.execute(params![
-                d.conversation_id,
+                id,
                 d.channel_id,
                 w.started_at,
                 w.responded_at,
@@ -496,7 +523,7 @@ pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refres
         }
         for r in &d.resolutions {
             resolution.execute(params![
-                d.conversation_id,
+                id,
                 d.channel_id,
                 r.resolved_at,
                 r.seconds,
@@ -504,74 +531,144 @@ pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refres
                 r.staff_id
             ])?;
         }
+        let p = &d.progress;
+        progress.execute(params![
+            id,
+            p.seen_id,
+            p.frontier.0,
+            p.frontier.1,
+            p.frontier.2,
+            p.open_since,
+            p.cycle_first,
+            p.cycle_agent
+        ])?;
+        unmark.execute([id])?;
     }
+    let full = chosen.iter().filter(|c| c.1).count() == max
+        || chosen.iter().filter(|c| !c.1).count() == FOLD_CHUNK;
     Ok(Refreshed {
         messages,
-        conversations: marked,
-        more: counted_more || marked == max,
+        conversations: chosen.len(),
+        more: counted_more || full,
     })
 }
 
-/// Stale conversations recomputed per turn: small enough that a push waits milliseconds.
+/// Stale conversations worked out whole per turn: small enough that a push waits
+/// milliseconds behind a turn.
 pub const REFRESH_CHUNK: usize = 32;
+/// Stale conversations folded forward per turn: each reads only what is new.
+pub const FOLD_CHUNK: usize = 256;
 
-/// A conversation's waits and resolutions, worked out from its messages and events.
+/// A conversation's waits and resolutions from its frontier on (or all of them, worked out
+/// whole), and where the fold stopped.
 struct Derived {
     conversation_id: i64,
+    /// worked out from the first message: the stored rows are replaced, not added to
+    whole: bool,
     channel_id: i64,
     waits: Vec<Wait>,
     resolutions: Vec<StoredResolution>,
+    progress: Progress,
 }
 
-/// The waits and resolutions of the conversations the subquery `which` names.
-fn derive(conn: &Connection, which: &str) -> rusqlite::Result<Vec<Derived>> {
-    let mut steps: HashMap<i64, Vec<Step>> = HashMap::new();
-    let sql = format!(
-        r"select conversation_id, created_at, direction = 'in', sender_id
-            from messages
-           where conversation_id in ({which})
-             and ((direction = 'in' and sender_kind = 'customer' and type <> 'event')
-                  or (direction = 'out' and sender_kind = 'agent' and type <> 'note' and status = 'sent'))
-           order by conversation_id, created_at, id"
-    );
-    Sql::new(&sql).each(conn, |r| {
-        let customer: bool = r.get(2)?;
-        steps.entry(r.get(0)?).or_default().push(Step {
-            at: r.get(1)?,
-            kind: match customer {
-                true => StepKind::Customer,
-                false => StepKind::AgentSent,
-            },
-            staff_id: r.get(3)?,
-        });
-        Ok(())
-    })?;
-    let mut resolved: HashMap<i64, Vec<(Millis, Option<i64>)>> = HashMap::new();
-    let sql = format!(
-        "select conversation_id, at, staff_id from conversation_events where kind = 'resolved' and conversation_id in ({which}) order by conversation_id, at, id"
-    );
-    Sql::new(&sql).each(conn, |r| {
-        resolved
-            .entry(r.get(0)?)
-            .or_default()
-            .push((r.get(1)?, r.get(2)?));
-        Ok(())
-    })?;
-    let sql = format!("select id, channel_id from conversations where id in ({which}) order by id");
-    let channels: Vec<(i64, i64)> = Sql::new(&sql).query(conn, |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(channels
-        .into_iter()
-        .map(|(conversation_id, channel_id)| {
-            let steps = steps.remove(&conversation_id).unwrap_or_default();
-            let events = resolved.remove(&conversation_id).unwrap_or_default();
-            Derived {
-                conversation_id,
-                channel_id,
-                waits: waits_of(&steps),
-                resolutions: resolutions_of(&steps, &events),
-            }
-        })
-        .collect())
+/// Folds one conversation forward from its stored progress, or from its first message when
+/// `whole` or when it has no progress stored (its rows, if any, were made before there was
+/// any, and are replaced).
+fn fold_conversation(conn: &Connection, id: i64, whole: bool) -> rusqlite::Result<Derived> {
+    let stored = match whole {
+        true => None,
+        false => conn
+            .prepare_cached(
+                "select seen_id, at, kind, id, open_since, cycle_first, cycle_agent from report_progress where conversation_id = ?1",
+            )?
+            .query_map([id], |r| {
+                Ok(Progress {
+                    seen_id: r.get(0)?,
+                    frontier: (r.get(1)?, r.get(2)?, r.get(3)?),
+                    open_since: r.get(4)?,
+                    cycle_first: r.get(5)?,
+                    cycle_agent: r.get(6)?,
+                })
+            })?
+            .next()
+            .transpose()?,
+    };
+    let whole = stored.is_none();
+    let mut progress = stored.unwrap_or_default();
+    let channel_id: i64 = conn
+        .prepare_cached("select channel_id from conversations where id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    // the messages after `seen_id` (by the conversation's index), put in order here
+    let mut steps: Vec<(i64, Step)> = conn
+        .prepare_cached(
+            r"select id, created_at, direction = 'in', sender_id from messages
+               where conversation_id = ?1 and id > ?2
+                 and ((direction = 'in' and sender_kind = 'customer' and type <> 'event')
+                      or (direction = 'out' and sender_kind = 'agent' and type <> 'note' and status = 'sent'))",
+        )?
+        .query_map(params![id, progress.seen_id], |r| {
+            let customer: bool = r.get(2)?;
+            Ok((
+                r.get(0)?,
+                Step {
+                    at: r.get(1)?,
+                    kind: match customer {
+                        true => StepKind::Customer,
+                        false => StepKind::AgentSent,
+                    },
+                    staff_id: r.get(3)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    steps.sort_unstable_by_key(|(id, s)| (s.at, *id));
+    let resolved: Vec<(i64, Millis, Option<i64>)> = conn
+        .prepare_cached(
+            r"select id, at, staff_id from conversation_events
+               where conversation_id = ?1 and kind = 'resolved' and at >= ?2
+               order by at, id",
+        )?
+        .query_map(params![id, progress.frontier.0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let (waits, resolutions) = fold(&mut progress, &steps, &resolved);
+    Ok(Derived {
+        conversation_id: id,
+        whole,
+        channel_id,
+        waits,
+        resolutions,
+        progress,
+    })
+}
+
+/// Where a conversation's fold stopped (`report_progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// every message with an id up to this is at or before the frontier (or not a step)
+    pub seen_id: i64,
+    /// the last step or resolution folded, as (at, 0 for a step or 1 for a resolution, id)
+    pub frontier: (Millis, i64, i64),
+    /// the open wait's first customer message
+    pub open_since: Option<Millis>,
+    /// the current cycle's first customer message
+    pub cycle_first: Option<Millis>,
+    /// the current cycle's latest agent's sent message
+    pub cycle_agent: Option<Millis>,
+}
+
+impl Default for Progress {
+    /// Nothing folded yet.
+    fn default() -> Progress {
+        Progress {
+            seen_id: 0,
+            frontier: (Millis::MIN, 0, 0),
+            open_since: None,
+            cycle_first: None,
+            cycle_agent: None,
+        }
+    }
 }
 
 /// A message as the waits and resolutions read it.
@@ -598,57 +695,6 @@ pub struct Wait {
     pub staff_id: Option<i64>,
 }
 
-/// The answered waits of one conversation, from its steps in order (time, then id): a
-/// customer message starts a wait when none is open; the next agent's sent message ends it.
-pub fn waits_of(steps: &[Step]) -> Vec<Wait> {
-    let mut open = None;
-    let mut waits = Vec::new();
-    for s in steps {
-        match (s.kind, open) {
-            (StepKind::Customer, None) => open = Some(s.at),
-            (StepKind::AgentSent, Some(started_at)) => {
-                waits.push(Wait {
-                    started_at,
-                    responded_at: s.at,
-                    staff_id: s.staff_id,
-                });
-                open = None;
-            }
-            _ => {}
-        }
-    }
-    waits
-}
-
-/// The resolutions of one conversation, from its steps in order and its `resolved` events in
-/// order ((at, staff)): each cycle runs from after the previous resolution (or the start) to
-/// this one; its duration from the cycle's first customer message; human when an agent's
-/// message was sent since that message (or since the cycle began, when it has none).
-pub fn resolutions_of(steps: &[Step], resolved: &[(Millis, Option<i64>)]) -> Vec<StoredResolution> {
-    let mut out = Vec::new();
-    let mut previous: Option<Millis> = None;
-    for &(at, staff_id) in resolved {
-        let in_cycle = |s: &&Step| previous.is_none_or(|p| s.at > p) && s.at <= at;
-        let first = steps
-            .iter()
-            .filter(in_cycle)
-            .find(|s| s.kind == StepKind::Customer)
-            .map(|s| s.at);
-        let human = steps
-            .iter()
-            .filter(in_cycle)
-            .any(|s| s.kind == StepKind::AgentSent && first.is_none_or(|f| s.at >= f));
-        out.push(StoredResolution {
-            resolved_at: at,
-            seconds: first.map(|f| (at - f) / 1000),
-            human,
-            staff_id,
-        });
-        previous = Some(at);
-    }
-    out
-}
-
 /// A resolution as `report_resolutions` keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoredResolution {
@@ -656,6 +702,78 @@ pub struct StoredResolution {
     pub seconds: Option<i64>,
     pub human: bool,
     pub staff_id: Option<i64>,
+}
+
+/// Folds a conversation's steps ((id, step), in order of time, then id) and `resolved`
+/// events ((id, at, staff), in the same order) into `progress`, returning the waits and
+/// resolutions they complete. Steps and events at or before the frontier are skipped: they
+/// were folded before (the triggers mark a conversation whole when one of them changes).
+///
+/// The definitions (docs/CONTRACT.md, "Reports"):
+/// - a customer message starts a wait when none is open; the next agent's sent message ends
+///   it;
+/// - each resolution ends a cycle that began after the previous one (a message in the same
+///   millisecond as a resolution belongs to it); its duration runs from the cycle's first
+///   customer message; it is human when an agent's message was sent since that message (or
+///   in the cycle at all, when it has none).
+pub fn fold(
+    progress: &mut Progress,
+    steps: &[(i64, Step)],
+    resolved: &[(i64, Millis, Option<i64>)],
+) -> (Vec<Wait>, Vec<StoredResolution>) {
+    let p = progress;
+    let mut waits = Vec::new();
+    let mut resolutions = Vec::new();
+    let mut steps = steps.iter().peekable();
+    let mut resolved = resolved.iter().peekable();
+    loop {
+        // a step comes before a resolution of its own millisecond
+        let take_step = match (steps.peek(), resolved.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((_, s)), Some((_, at, _))) => s.at <= *at,
+        };
+        if take_step {
+            let &(id, s) = steps.next().expect("peeked");
+            p.seen_id = p.seen_id.max(id);
+            if (s.at, 0, id) <= p.frontier {
+                continue;
+            }
+            p.frontier = (s.at, 0, id);
+            match s.kind {
+                StepKind::Customer => {
+                    p.open_since.get_or_insert(s.at);
+                    p.cycle_first.get_or_insert(s.at);
+                }
+                StepKind::AgentSent => {
+                    if let Some(started_at) = p.open_since.take() {
+                        waits.push(Wait {
+                            started_at,
+                            responded_at: s.at,
+                            staff_id: s.staff_id,
+                        });
+                    }
+                    p.cycle_agent = Some(s.at);
+                }
+            }
+        } else {
+            let &(id, at, staff_id) = resolved.next().expect("peeked");
+            if (at, 1, id) <= p.frontier {
+                continue;
+            }
+            p.frontier = (at, 1, id);
+            let first = p.cycle_first.take();
+            let agent = p.cycle_agent.take();
+            resolutions.push(StoredResolution {
+                resolved_at: at,
+                seconds: first.map(|f| (at - f) / 1000),
+                human: agent.is_some_and(|a| first.is_none_or(|f| a >= f)),
+                staff_id,
+            });
+        }
+    }
+    (waits, resolutions)
 }
 
 #[cfg(test)]
@@ -674,6 +792,130 @@ mod tests {
             at,
             kind: StepKind::AgentSent,
             staff_id: Some(who),
+        }
+    }
+
+    /// Ids in the order given (which is time order, as the store reads them).
+    fn numbered<T: Copy>(items: &[T]) -> Vec<(i64, T)> {
+        (1..).zip(items.iter().copied()).collect()
+    }
+
+    fn waits_of(steps: &[Step]) -> Vec<Wait> {
+        fold(&mut Progress::default(), &numbered(steps), &[]).0
+    }
+
+    fn resolutions_of(steps: &[Step], resolved: &[(Millis, Option<i64>)]) -> Vec<StoredResolution> {
+        let resolved: Vec<_> = numbered(resolved)
+            .into_iter()
+            .map(|(id, (at, staff))| (id, at, staff))
+            .collect();
+        fold(&mut Progress::default(), &numbered(steps), &resolved).1
+    }
+
+    /// The definitions as written (docs/CONTRACT.md, "Reports"), each resolution's cycle
+    /// worked out on its own: what `fold` must agree with.
+    fn reference(
+        steps: &[Step],
+        resolved: &[(Millis, Option<i64>)],
+    ) -> (Vec<Wait>, Vec<StoredResolution>) {
+        let mut open = None;
+        let mut waits = Vec::new();
+        for s in steps {
+            match (s.kind, open) {
+                (StepKind::Customer, None) => open = Some(s.at),
+                (StepKind::AgentSent, Some(started_at)) => {
+                    waits.push(Wait {
+                        started_at,
+                        responded_at: s.at,
+                        staff_id: s.staff_id,
+                    });
+                    open = None;
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        let mut previous: Option<Millis> = None;
+        for &(at, staff_id) in resolved {
+            let in_cycle = |s: &&Step| previous.is_none_or(|p| s.at > p) && s.at <= at;
+            let first = steps
+                .iter()
+                .filter(in_cycle)
+                .find(|s| s.kind == StepKind::Customer)
+                .map(|s| s.at);
+            let human = steps
+                .iter()
+                .filter(in_cycle)
+                .any(|s| s.kind == StepKind::AgentSent && first.is_none_or(|f| s.at >= f));
+            out.push(StoredResolution {
+                resolved_at: at,
+                seconds: first.map(|f| (at - f) / 1000),
+                human,
+                staff_id,
+            });
+            previous = Some(at);
+        }
+        (waits, out)
+    }
+
+    proptest::proptest! {
+        /// Folding a conversation forward in pieces, as the writer's turns do while it grows
+        /// (each piece re-reading some of what came before, as a fold after a lowered
+        /// `seen_id` does), gives exactly what the definitions give for the whole of it.
+        #[test]
+        fn folding_in_pieces_agrees_with_the_definitions(
+            gaps in proptest::collection::vec((0i64..3, 0u8..3, 0i64..3), 0..40),
+            cuts in proptest::collection::vec(0usize..40, 0..6),
+            reread in 0usize..5,
+        ) {
+            // a conversation in time order: gaps of 0 make messages and resolutions share a
+            // millisecond
+            let mut at = 1_000;
+            let mut steps = Vec::new();
+            let mut resolved = Vec::new();
+            for (i, &(gap, what, who)) in gaps.iter().enumerate() {
+                at += gap * 700;
+                let id = i as i64 + 1;
+                match what {
+                    0 => steps.push((id, c(at))),
+                    1 => steps.push((id, a(at, who))),
+                    _ => resolved.push((id, at, Some(who))),
+                }
+            }
+            let plain_steps: Vec<Step> = steps.iter().map(|s| s.1).collect();
+            let plain_resolved: Vec<(Millis, Option<i64>)> = resolved.iter().map(|r| (r.1, r.2)).collect();
+            let expected = reference(&plain_steps, &plain_resolved);
+
+            let mut cuts = cuts;
+            cuts.push(gaps.len());
+            cuts.sort_unstable();
+            let mut progress = Progress::default();
+            let (mut waits, mut resolutions) = (Vec::new(), Vec::new());
+            let mut done = 0;
+            for cut in cuts {
+                // a new item at or before the frontier (a step in the millisecond of a
+                // resolution already folded) is what the triggers mark whole: start again
+                let new = |id: i64| (id as usize) > done && (id as usize) <= cut;
+                let behind = steps.iter().any(|s| new(s.0) && (s.1.at, 0, s.0) <= progress.frontier)
+                    || resolved.iter().any(|r| new(r.0) && (r.1, 1, r.0) <= progress.frontier);
+                let from = match behind {
+                    true => {
+                        progress = Progress::default();
+                        waits.clear();
+                        resolutions.clear();
+                        0
+                    }
+                    false => done.saturating_sub(reread),
+                };
+                let upto = |id: i64| (id as usize) > from && (id as usize) <= cut;
+                let piece_steps: Vec<_> = steps.iter().copied().filter(|s| upto(s.0)).collect();
+                let piece_resolved: Vec<_> = resolved.iter().copied().filter(|r| upto(r.0)).collect();
+                let (w, r) = fold(&mut progress, &piece_steps, &piece_resolved);
+                waits.extend(w);
+                resolutions.extend(r);
+                done = done.max(cut);
+            }
+            proptest::prop_assert_eq!((waits, resolutions), expected);
         }
     }
 

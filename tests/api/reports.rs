@@ -17,7 +17,7 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::canned::Browser;
 use crate::helpers::{
-    ADMIN_PASSWORD, TestApp, add_staff, all, assert_error, id_of, openid, start_sending,
+    ADMIN_PASSWORD, TestApp, add_staff, all, assert_error, id_of, now, openid, start_sending,
 };
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -570,20 +570,17 @@ fn expected_summary(raw: &Raw, from: i64, to: i64) -> Value {
     })
 }
 
-#[tokio::test]
-async fn after_random_activity_the_report_equals_the_figures_computed_from_the_raw_messages() {
-    let (app, _fake) = start_sending(&[("KEFU_DELIVERY_BACKOFF_MS", "20")]).await;
-    let app = &app;
-    let staff = [
-        add_staff(app, "ann", "Ann", Role::Agent).await,
-        add_staff(app, "bob", "Bob", Role::Agent).await,
-        add_staff(app, "cy", "Cy", Role::Admin).await,
-    ];
-    let customers: Vec<String> = (0..5).map(|i| openid(&format!("r{i}"))).collect();
-    let mut rng = Lcg(20_261_207);
-    let mut events = app.state().live.subscribe();
+/// `steps` random steps of activity, through the API: customers write, agents reply, write
+/// notes, resolve and reopen. Returns the replies accepted.
+async fn activity(
+    app: &TestApp,
+    staff: &[(i64, String)],
+    customers: &[String],
+    rng: &mut Lcg,
+    steps: usize,
+) -> usize {
     let mut replies = 0;
-    for step in 0..60 {
+    for step in 0..steps {
         let who = &customers[rng.next(customers.len() as u64) as usize];
         let (_, token) = &staff[rng.next(staff.len() as u64) as usize];
         let conversation = match app.conversations_of(who).await.first() {
@@ -615,6 +612,22 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
             _ => set_status(app, token, id, "open").await,
         }
     }
+    replies
+}
+
+#[tokio::test]
+async fn after_random_activity_the_report_equals_the_figures_computed_from_the_raw_messages() {
+    let (app, _fake) = start_sending(&[("KEFU_DELIVERY_BACKOFF_MS", "20")]).await;
+    let app = &app;
+    let staff = [
+        add_staff(app, "ann", "Ann", Role::Agent).await,
+        add_staff(app, "bob", "Bob", Role::Agent).await,
+        add_staff(app, "cy", "Cy", Role::Admin).await,
+    ];
+    let customers: Vec<String> = (0..5).map(|i| openid(&format!("r{i}"))).collect();
+    let mut rng = Lcg(20_261_207);
+    let mut events = app.state().live.subscribe();
+    let replies = activity(app, &staff, &customers, &mut rng, 60).await;
     assert!(replies > 5);
     until(&mut events, "every reply is sent", move || async move {
         kefu::store::outbox::backlog(app.state().store.pool())
@@ -782,6 +795,57 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
             "moved, [{from}, {to})"
         );
     }
+
+    // Stored again, each conversation with its frontier; new activity now is later than
+    // everything moved above, so it is folded forward from there: by the report as it reads,
+    // then by the writer. Only a conversation with nothing folded yet is worked out whole.
+    let store = app.state().store.clone();
+    tokio::task::spawn_blocking(move || kefu::writer::catch_up(&store, kefu::writer::reports_turn))
+        .await
+        .unwrap()
+        .unwrap();
+    let replies = activity(app, &staff, &customers, &mut rng, 40).await;
+    assert!(replies > 3);
+    until(&mut events, "every new reply is sent", move || async move {
+        kefu::store::outbox::backlog(app.state().store.pool())
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+    let (forward, whole): (i64, i64) = sqlx::query_as(
+        r"select count(*) filter (where not whole),
+                 count(*) filter (where whole and conversation_id in (select conversation_id from report_progress))
+            from report_stale",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert!(forward > 0, "conversations to fold forward");
+    assert_eq!(whole, 0, "conversations worked out whole again");
+    let raw = self::raw(app).await;
+    let (from, to) = (T, now() * 1000 + 3_600_000);
+    let expected = expected_summary(&raw, from, to);
+    let folded = |what: &'static str| {
+        let expected = &expected;
+        async move {
+            let got = app
+                .get_json(&format!(
+                    "/api/v1/reports/summary?from={}&to={}",
+                    at(from),
+                    at(to)
+                ))
+                .await;
+            assert_eq!(&got, expected, "{what}");
+        }
+    };
+    folded("folded forward as the report reads").await;
+    let store = app.state().store.clone();
+    tokio::task::spawn_blocking(move || kefu::writer::catch_up(&store, kefu::writer::reports_turn))
+        .await
+        .unwrap()
+        .unwrap();
+    folded("folded forward by the writer").await;
 }
 
 // ---------------------------------------------------------------------------------------------
