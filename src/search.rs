@@ -87,10 +87,11 @@ fn in_grams(c: char) -> bool {
 /// The words `search_grams` indexes for a normalised text: each character and each pair of
 /// adjacent characters that a short query can be, once each, separated by spaces.
 pub fn grams(normalised: &str) -> String {
-    let mut seen = std::collections::HashSet::new();
+    // borrowed: the writer's search turn makes these for every message stored
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut out = String::with_capacity(normalised.len() * 3);
-    let mut push = |gram: &str| {
-        if seen.insert(gram.to_owned()) {
+    let mut push = |gram| {
+        if seen.insert(gram) {
             if !out.is_empty() {
                 out.push(' ');
             }
