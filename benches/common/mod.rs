@@ -78,7 +78,7 @@ pub fn free_port() -> u16 {
 }
 
 /// `kefu` with the environment every bench gives it, whatever the command: nothing inherited
-/// but glibc's `MALLOC_*` settings,
+/// but the allocators' settings,
 /// the data dir `data` (so its database and its `secret.key`) and the default channel's
 /// variables. A caller's own variables go after, so that they win.
 fn kefu_command(data: &std::path::Path) -> Command {
@@ -90,8 +90,12 @@ fn kefu_command(data: &std::path::Path) -> Command {
         .env("KEFU_WECHAT_AES_KEY", AES_KEY)
         .env("KEFU_WECHAT_APPID", APPID)
         .env("KEFU_ADMIN_PASSWORD", "bench-admin-password");
-    // glibc's allocator settings (`MALLOC_ARENA_MAX`, …) pass through, to measure their effect
-    command.envs(std::env::vars().filter(|(name, _)| name.starts_with("MALLOC_")));
+    // the allocators' settings pass through, to measure their effect: glibc's
+    // (`MALLOC_ARENA_MAX`, …) and jemalloc's (`_RJEM_MALLOC_CONF`)
+    command.envs(
+        std::env::vars()
+            .filter(|(name, _)| name.starts_with("MALLOC_") || name == "_RJEM_MALLOC_CONF"),
+    );
     command
 }
 
