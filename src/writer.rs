@@ -248,9 +248,8 @@ pub fn catch_up(
 /// each batch of pushes instead cost no commit of its own, but every push then waited for
 /// its batch's indexing: the soak's p50 rose from 2.7 to 3.3 ms and its p99 from 11 to 14.)
 const CHORE_EVERY: Duration = Duration::from_millis(250);
-/// The reports' turns at most this often: each recomputes whole conversations, so waiting
-/// lets several pushes to one conversation cost one recomputation, and a report works out
-/// whatever is still stale as it reads.
+/// The reports' turns at most this often: waiting lets several pushes to one conversation
+/// cost one fold, and a report folds whatever is still stale as it reads.
 const REPORTS_EVERY: Duration = Duration::from_secs(5);
 /// The least gap between two turns while a chore catches up (see `Chore::until_due`).
 const CATCH_UP_GAP: Duration = Duration::from_millis(10);

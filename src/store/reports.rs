@@ -42,6 +42,32 @@ use crate::store::read::Sql;
 use crate::domain::Millis;
 use crate::store::Store;
 
+/// Whether the message `m` is a step of the waits and resolutions (`Step`): a customer's
+/// message (not an event), or an agent's sent message (not a note). The triggers of
+/// migrations/20261208000080_report_progress.sql use the same classification.
+macro_rules! is_step {
+    () => {
+        "((m.direction = 'in' and m.sender_kind = 'customer' and m.type <> 'event')
+          or (m.direction = 'out' and m.sender_kind = 'agent' and m.type <> 'note' and m.status = 'sent'))"
+    };
+}
+
+/// The conversations of the steps with ids in `(?1, ?2]`, each with `whole`: whether one of
+/// them is at or before its conversation's frontier (stored out of order), or it has no
+/// frontier yet, so it must be worked out from its first message. What the count's turn marks
+/// stale, and what a report adds to the conversations marked.
+macro_rules! marked_by_steps {
+    () => {
+        concat!(
+            "select m.conversation_id, max(coalesce((m.created_at, 0, m.id) <= (p.at, p.kind, p.id), 1)) as whole
+               from messages m left join report_progress p on p.conversation_id = m.conversation_id
+              where m.id > ?1 and m.id <= ?2 and ",
+            is_step!(),
+            " group by m.conversation_id"
+        )
+    };
+}
+
 /// A quarter hour in milliseconds: the unit of `report_counts`.
 pub const QUARTER: Millis = 15 * 60 * 1000;
 /// A day in milliseconds.
@@ -171,18 +197,14 @@ pub fn facts_on(conn: &Connection, w: &Window) -> rusqlite::Result<Facts> {
         .unwrap_or(0);
     // the conversations marked stale, and those of the steps after the cursor, are folded
     // forward here as the writer would; those to be worked out whole skip their stored rows
-    let stale = Sql::new(
-        r"select conversation_id, max(whole) from (
-            select conversation_id, whole from report_stale
-            union all
-            select m.conversation_id, coalesce((m.created_at, 0, m.id) <= (p.at, p.kind, p.id), 1)
-              from messages m left join report_progress p on p.conversation_id = m.conversation_id
-             where m.id > (select last_message_id from report_cursor where id = 1)
-               and ((m.direction = 'in' and m.sender_kind = 'customer' and m.type <> 'event')
-                    or (m.direction = 'out' and m.sender_kind = 'agent' and m.type <> 'note' and m.status = 'sent')))
-          group by conversation_id",
-    )
-    .query(conn, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)))?;
+    let stale: Vec<(i64, bool)> = conn
+        .prepare_cached(concat!(
+            "select conversation_id, max(whole) from (select conversation_id, whole from report_stale union all ",
+            marked_by_steps!(),
+            ") group by conversation_id"
+        ))?
+        .query_map(params![cursor, i64::MAX], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
     let recomputed = stale
         .iter()
         .map(|&(id, whole)| fold_conversation(conn, id, whole))
@@ -464,31 +486,27 @@ pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refres
                       messages_out_bot = messages_out_bot + excluded.messages_out_bot",
             )?
             .execute(params![cursor, until])?;
-        // a step at or before its conversation's frontier (stored out of order) means
-        // working the conversation out whole; one after it is folded forward
-        conn.prepare_cached(
-            r"insert into report_stale (conversation_id, whole)
-              select m.conversation_id, max(coalesce((m.created_at, 0, m.id) <= (p.at, p.kind, p.id), 1))
-                from messages m left join report_progress p on p.conversation_id = m.conversation_id
-               where m.id > ?1 and m.id <= ?2
-                 and ((m.direction = 'in' and m.sender_kind = 'customer' and m.type <> 'event')
-                      or (m.direction = 'out' and m.sender_kind = 'agent' and m.type <> 'note' and m.status = 'sent'))
-               group by m.conversation_id
-              on conflict (conversation_id) do update set whole = max(whole, excluded.whole)",
-        )?
+        conn.prepare_cached(concat!(
+            "insert into report_stale (conversation_id, whole) select conversation_id, whole from (",
+            marked_by_steps!(),
+            ") where true on conflict (conversation_id) do update set whole = max(whole, excluded.whole)"
+        ))?
         .execute(params![cursor, until])?;
         conn.prepare_cached("update report_cursor set last_message_id = ?1 where id = 1")?
             .execute(params![until])?;
     }
     let mut chosen: Vec<(i64, bool)> = Vec::new();
+    // a kind chosen up to its limit may have more left
+    let mut full = false;
     for (whole, limit) in [(false, FOLD_CHUNK), (true, max)] {
         let mut q = conn.prepare_cached(
             "select conversation_id from report_stale where whole = ?1 order by conversation_id limit ?2",
         )?;
-        let ids = q.query_map(params![whole, limit as i64], |r| r.get::<_, i64>(0))?;
-        for id in ids {
+        let before = chosen.len();
+        for id in q.query_map(params![whole, limit as i64], |r| r.get::<_, i64>(0))? {
             chosen.push((id?, whole));
         }
+        full |= chosen.len() - before == limit;
     }
     let mut unmark = conn.prepare_cached("delete from report_stale where conversation_id = ?1")?;
     let mut forget = [
@@ -544,8 +562,6 @@ pub fn refresh_pending(conn: &Connection, max: usize) -> rusqlite::Result<Refres
         ])?;
         unmark.execute([id])?;
     }
-    let full = chosen.iter().filter(|c| c.1).count() == max
-        || chosen.iter().filter(|c| !c.1).count() == FOLD_CHUNK;
     Ok(Refreshed {
         messages,
         conversations: chosen.len(),
@@ -600,12 +616,11 @@ fn fold_conversation(conn: &Connection, id: i64, whole: bool) -> rusqlite::Resul
         .query_row([id], |r| r.get(0))?;
     // the messages after `seen_id` (by the conversation's index), put in order here
     let mut steps: Vec<(i64, Step)> = conn
-        .prepare_cached(
-            r"select id, created_at, direction = 'in', sender_id from messages
-               where conversation_id = ?1 and id > ?2
-                 and ((direction = 'in' and sender_kind = 'customer' and type <> 'event')
-                      or (direction = 'out' and sender_kind = 'agent' and type <> 'note' and status = 'sent'))",
-        )?
+        .prepare_cached(concat!(
+            "select m.id, m.created_at, m.direction = 'in', m.sender_id from messages m
+                  where m.conversation_id = ?1 and m.id > ?2 and ",
+            is_step!()
+        ))?
         .query_map(params![id, progress.seen_id], |r| {
             let customer: bool = r.get(2)?;
             Ok((

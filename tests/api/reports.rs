@@ -159,6 +159,37 @@ fn at(ms: i64) -> String {
     kefu::domain::rfc3339(ms)
 }
 
+/// The summary of `[from, to)` as the admin reads it.
+async fn summary(app: &TestApp, from: i64, to: i64) -> Value {
+    app.get_json(&format!(
+        "/api/v1/reports/summary?from={}&to={}",
+        at(from),
+        at(to)
+    ))
+    .await
+}
+
+/// Waits until the outbox is empty: every reply posted so far is sent.
+async fn replies_sent(app: &TestApp, events: &mut broadcast::Receiver<Event>, what: &str) {
+    until(events, what, move || async move {
+        kefu::store::outbox::backlog(app.state().store.pool())
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+}
+
+/// Runs the reports' writer turns until nothing is left to count or fold (what the writer
+/// does between its batches); the items done.
+async fn catch_up_reports(app: &TestApp) -> usize {
+    let store = app.state().store.clone();
+    tokio::task::spawn_blocking(move || kefu::writer::catch_up(&store, kefu::writer::reports_turn))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 fn durations(count: i64, p50: Option<i64>, p90: Option<i64>) -> Value {
     json!({"count": count, "p50": p50, "p90": p90})
 }
@@ -251,13 +282,7 @@ async fn a_scenario_with_chosen_times_gives_the_figures_worked_out_by_hand() {
 
     // a ragged window: from 4 min 53 s before T to 50 min 13 s after it
     let (from, to) = (T - 293_000, T + 3_013_000);
-    let got = app
-        .get_json(&format!(
-            "/api/v1/reports/summary?from={}&to={}",
-            at(from),
-            at(to)
-        ))
-        .await;
+    let got = summary(app, from, to).await;
     let expected = json!({
         "from": at(from),
         "to": at(to),
@@ -314,13 +339,7 @@ async fn a_scenario_with_chosen_times_gives_the_figures_worked_out_by_hand() {
 
     // only what lies in the window: from T+100 s (B's second message) to T+1000 s, the moment
     // of A's second resolution (excluded: [from, to))
-    let narrow = app
-        .get_json(&format!(
-            "/api/v1/reports/summary?from={}&to={}",
-            at(T + 100_000),
-            at(T + 1_000_000)
-        ))
-        .await;
+    let narrow = summary(app, T + 100_000, T + 1_000_000).await;
     // in: A 200, 800; B 100
     assert_eq!(narrow["messages_in"], 3);
     // Ann's 90 is before; Bob's 260 and 400
@@ -629,13 +648,7 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
     let mut events = app.state().live.subscribe();
     let replies = activity(app, &staff, &customers, &mut rng, 60).await;
     assert!(replies > 5);
-    until(&mut events, "every reply is sent", move || async move {
-        kefu::store::outbox::backlog(app.state().store.pool())
-            .await
-            .unwrap()
-            == 0
-    })
-    .await;
+    replies_sent(app, &mut events, "every reply is sent").await;
 
     // spread everything over three days from T, in an order unrelated to the ids
     let pool = app.state().store.pool();
@@ -689,13 +702,7 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
         (T + 910_000, T + 1_790_000),
         (T + 1_700_000, T + 1_900_000),
     ] {
-        let got = app
-            .get_json(&format!(
-                "/api/v1/reports/summary?from={}&to={}",
-                at(from),
-                at(to)
-            ))
-            .await;
+        let got = summary(app, from, to).await;
         assert_eq!(got, expected_summary(&raw, from, to), "[{from}, {to})");
     }
 
@@ -739,26 +746,14 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
     // Above, the conversations the times were changed in were still marked stale, so the
     // report worked their waits and resolutions out from their messages; once they are
     // stored (what the writer does between its batches) the stored rows give the same.
-    let store = app.state().store.clone();
-    let refreshed = tokio::task::spawn_blocking(move || {
-        kefu::writer::catch_up(&store, kefu::writer::reports_turn)
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let refreshed = catch_up_reports(app).await;
     let stale: i64 = sqlx::query_scalar("select count(*) from report_stale")
         .fetch_one(pool)
         .await
         .unwrap();
     assert_eq!(stale, 0, "{refreshed} refreshed");
     for (from, to) in [(T, T + span), (T + 910_000, T + 1_790_000)] {
-        let got = app
-            .get_json(&format!(
-                "/api/v1/reports/summary?from={}&to={}",
-                at(from),
-                at(to)
-            ))
-            .await;
+        let got = summary(app, from, to).await;
         assert_eq!(
             got,
             expected_summary(&raw, from, to),
@@ -782,13 +777,7 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
     }
     let raw = self::raw(app).await;
     for (from, to) in [(T, T + span), (T + 3_600_000 + 123_457, T + 2 * 86_400_000)] {
-        let got = app
-            .get_json(&format!(
-                "/api/v1/reports/summary?from={}&to={}",
-                at(from),
-                at(to)
-            ))
-            .await;
+        let got = summary(app, from, to).await;
         assert_eq!(
             got,
             expected_summary(&raw, from, to),
@@ -799,20 +788,10 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
     // Stored again, each conversation with its frontier; new activity now is later than
     // everything moved above, so it is folded forward from there: by the report as it reads,
     // then by the writer. Only a conversation with nothing folded yet is worked out whole.
-    let store = app.state().store.clone();
-    tokio::task::spawn_blocking(move || kefu::writer::catch_up(&store, kefu::writer::reports_turn))
-        .await
-        .unwrap()
-        .unwrap();
+    catch_up_reports(app).await;
     let replies = activity(app, &staff, &customers, &mut rng, 40).await;
     assert!(replies > 3);
-    until(&mut events, "every new reply is sent", move || async move {
-        kefu::store::outbox::backlog(app.state().store.pool())
-            .await
-            .unwrap()
-            == 0
-    })
-    .await;
+    replies_sent(app, &mut events, "every new reply is sent").await;
     let (forward, whole): (i64, i64) = sqlx::query_as(
         r"select count(*) filter (where not whole),
                  count(*) filter (where whole and conversation_id in (select conversation_id from report_progress))
@@ -826,26 +805,11 @@ async fn after_random_activity_the_report_equals_the_figures_computed_from_the_r
     let raw = self::raw(app).await;
     let (from, to) = (T, now() * 1000 + 3_600_000);
     let expected = expected_summary(&raw, from, to);
-    let folded = |what: &'static str| {
-        let expected = &expected;
-        async move {
-            let got = app
-                .get_json(&format!(
-                    "/api/v1/reports/summary?from={}&to={}",
-                    at(from),
-                    at(to)
-                ))
-                .await;
-            assert_eq!(&got, expected, "{what}");
-        }
-    };
-    folded("folded forward as the report reads").await;
-    let store = app.state().store.clone();
-    tokio::task::spawn_blocking(move || kefu::writer::catch_up(&store, kefu::writer::reports_turn))
-        .await
-        .unwrap()
-        .unwrap();
-    folded("folded forward by the writer").await;
+    let got = summary(app, from, to).await;
+    assert_eq!(got, expected, "folded forward as the report reads");
+    catch_up_reports(app).await;
+    let got = summary(app, from, to).await;
+    assert_eq!(got, expected, "folded forward by the writer");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -987,12 +951,7 @@ async fn bad_ranges_and_zones_are_refused_and_agents_may_not_read_reports() {
         }
     }
     // 366 days is allowed
-    app.get_json(&format!(
-        "/api/v1/reports/summary?from={}&to={}",
-        at(T),
-        at(T + 366 * 86_400_000)
-    ))
-    .await;
+    summary(&app, T, T + 366 * 86_400_000).await;
 
     let (_, agent) = add_staff(&app, "ann", "Ann", Role::Agent).await;
     for path in ["summary", "daily"] {
